@@ -1,0 +1,38 @@
+// kiln: analyze, train, tune, export, serve, predict — one binary, one verb per file.
+#include <cstdio>
+#include <exception>
+
+#include "cli/verbs.h"
+#include "core/error.h"
+
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.0.0"
+#endif
+
+int main(int argc, char** argv) {
+  CLI::App app{"Kiln: train tabular and image models on CPU or GPU and serve them without training/serving skew"};
+  app.set_version_flag("--version", std::string("kiln ") + KILN_VERSION);
+  app.require_subcommand(1);
+  app.footer("Run 'kiln VERB --help' for a verb's options. Docs: docs/cli.md and docs/config.md.");
+  std::vector<kiln::cli::Action> actions;
+  actions.push_back(kiln::cli::add_train(app));
+  actions.push_back(kiln::cli::add_evaluate(app));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    auto subs = app.get_subcommands();
+    const auto& all = app.get_subcommands({});
+    for (size_t i = 0; i < all.size(); ++i)
+      if (all[i] == subs.front()) return actions[i]();
+  } catch (const kiln::Error& e) {
+    std::fprintf(stderr, "kiln: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kiln: internal error: %s\n", e.what());
+    return 3;
+  }
+  return 2;
+}

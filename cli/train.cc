@@ -1,0 +1,38 @@
+// kiln train: runs a TrainConfig to the end (or to early stopping), resuming from the newest
+// checkpoint in output_dir when there is one.
+#include <cstdio>
+
+#include "cli/train_config_loader.h"
+#include "cli/verbs.h"
+#include "models/trainer.h"
+
+namespace kiln::cli {
+
+Action add_train(CLI::App& app) {
+  auto* cmd = app.add_subcommand("train", "Train a model from a TrainConfig (protobuf text or JSON)");
+  struct Options {
+    std::string config;
+    std::vector<std::string> overrides;
+  };
+  auto opts = std::make_shared<Options>();
+  cmd->add_option("--config", opts->config, "TrainConfig file (.pbtxt or .json)")->required();
+  cmd->add_option("--set", opts->overrides,
+                  "Override a config field: path.to.field=value (repeatable), e.g. --set epochs=3 "
+                  "--set model.layers[0].conv2d.filters=16");
+  cmd->footer(
+      "Writes checkpoints to OUTPUT_DIR/checkpoints (atomic; the last checkpoint.keep_last kept), TensorBoard\n"
+      "scalars to OUTPUT_DIR/events, and resumes from the newest checkpoint unless resume: false.");
+  return [opts] {
+    TrainConfig config = load_train_config(opts->config, opts->overrides);
+    models::Trainer trainer(config);
+    models::TrainResult r = trainer.run();
+    std::printf("trained %lld steps (%lld epochs)%s, %.0f examples/s\n", static_cast<long long>(r.steps),
+                static_cast<long long>(r.epochs_completed), r.early_stopped ? ", stopped early" : "",
+                r.examples_per_second);
+    for (const auto& [k, v] : r.final_eval) std::printf("eval %s %.6f\n", k.c_str(), v);
+    if (!r.checkpoint.empty()) std::printf("checkpoint %s\n", r.checkpoint.c_str());
+    return 0;
+  };
+}
+
+}  // namespace kiln::cli

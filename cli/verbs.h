@@ -1,0 +1,13 @@
+#pragma once
+// One file per verb. Each registers its subcommand and returns the action to run when chosen.
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace kiln::cli {
+
+using Action = std::function<int()>;
+
+Action add_train(CLI::App& app);
+Action add_evaluate(CLI::App& app);
+
+}  // namespace kiln::cli

@@ -1,0 +1,12 @@
+// Stand-ins for the CUDA backend's entry points in a build without CUDA.
+#include "core/allocator.h"
+#include "core/device.h"
+#include "core/error.h"
+
+namespace kiln {
+
+int cuda_device_count() { return 0; }
+Allocator* cuda_allocator(int) { return nullptr; }
+void synchronize_cuda_stream(void*) { fail("this build of kiln has no CUDA backend"); }
+
+}  // namespace kiln

@@ -1,0 +1,16 @@
+#pragma once
+// Inverted dropout driven by Philox: element i is kept when
+// Philox4x32::uniform(seed, stream, i) >= rate, so the CPU and the GPU drop the same elements.
+#include <cstdint>
+
+#include "core/stream.h"
+
+namespace kiln::kernels {
+
+template <typename T>
+void dropout_forward(const Stream& s, int64_t n, float rate, uint64_t seed, uint64_t stream, const T* x, T* y,
+                     uint8_t* mask);
+template <typename T>
+void dropout_backward(const Stream& s, int64_t n, float rate, const uint8_t* mask, const T* dy, T* dx);
+
+}  // namespace kiln::kernels

@@ -1,0 +1,56 @@
+#pragma once
+// The head turns the model output into a loss and its gradient, and accumulates evaluation
+// metrics. MULTICLASS: softmax cross-entropy, labels i32 [batch], metrics loss and accuracy.
+// BINARY: logistic loss on one logit, labels 0/1 as T [batch], metrics loss, accuracy, auc.
+// REGRESSION: MSE or Huber on one output, labels T [batch], metrics loss, rmse, mae.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/stream.h"
+#include "core/tensor.h"
+#include "proto/model_spec.pb.h"
+
+namespace kiln::models {
+
+template <typename T>
+class Head {
+ public:
+  // Validates the head against the model's per-example output shape.
+  Head(const HeadSpec& spec, const Shape& output_shape);
+
+  // Mean loss over the batch; writes d(mean loss)/d(output) into doutput when given.
+  double loss(const Stream& s, const Tensor& output, const Tensor& labels, int64_t batch, Tensor* doutput);
+
+  // The dtype the labels must have.
+  DType label_dtype() const;
+  const HeadSpec& spec() const { return spec_; }
+
+ private:
+  HeadSpec spec_;
+  int64_t classes_ = 1;
+  Tensor probs_, losses_;
+};
+
+// Accumulates predictions over an evaluation pass.
+template <typename T>
+class MetricAccumulator {
+ public:
+  explicit MetricAccumulator(const HeadSpec& spec) : spec_(spec) {}
+  void add(const Stream& s, const Tensor& output, const Tensor& labels, int64_t batch, double mean_loss);
+  // loss plus the head's metrics.
+  std::map<std::string, double> result() const;
+
+ private:
+  HeadSpec spec_;
+  double loss_sum_ = 0, abs_err_ = 0, sq_err_ = 0;
+  int64_t count_ = 0, correct_ = 0;
+  std::vector<std::pair<double, int>> scores_;  // binary: (logit, label) for AUC
+};
+
+// Whether a larger value of `metric` is better (accuracy, auc) or worse (loss, rmse, mae).
+bool metric_higher_is_better(const std::string& metric);
+// Area under the ROC curve with ties counted half (the Mann-Whitney statistic).
+double roc_auc(std::vector<std::pair<double, int>> scores);
+
+}  // namespace kiln::models

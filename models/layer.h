@@ -1,0 +1,47 @@
+#pragma once
+// A layer of the static model graph. Layers own their backward pass (no autograd tape); their
+// parameters are views into the model's flat buffers (see ParamRegistry).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/stream.h"
+#include "core/tensor.h"
+#include "models/param_registry.h"
+
+namespace kiln::models {
+
+// What flows along a graph edge: a dense tensor [batch, ...], or categorical ids with CSR
+// offsets [batch + 1] for IDS inputs.
+struct Value {
+  Tensor data;
+  Tensor offsets;
+};
+
+struct Context {
+  Stream stream;
+  int64_t batch = 0;
+  bool training = false;
+  uint64_t seed = 0;  // model seed; with `step` it keys the dropout streams
+  int64_t step = 0;
+};
+
+template <typename T>
+class Layer {
+ public:
+  virtual ~Layer() = default;
+  // Validates the per-example input shapes, registers parameters, returns the per-example
+  // output shape. Errors are kiln::Error naming the problem; the caller prefixes the layer name.
+  virtual Shape build(const std::vector<Shape>& inputs, ParamRegistry<T>& params) = 0;
+  // out.data is preallocated [batch, output shape] by the model.
+  virtual void forward(const Context& ctx, const std::vector<const Value*>& in, Value& out) = 0;
+  // dout is d(loss)/d(out); writes (overwrites) din[i] where non-null and adds to the parameter
+  // gradients (which the model zeroes before each backward).
+  virtual void backward(const Context& ctx, const std::vector<const Value*>& in, const Value& out, const Tensor& dout,
+                        const std::vector<Tensor*>& din) = 0;
+  // False for layers whose input has no gradient (embedding lookups over ids).
+  virtual bool propagates_gradient() const { return true; }
+};
+
+}  // namespace kiln::models

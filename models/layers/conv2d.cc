@@ -1,0 +1,100 @@
+// Conv2D over NHWC images with HWIO weights; bias and activation fused into the forward kernel.
+// SAME padding pads (k - 1) / 2 on each side (odd kernels keep the size at stride 1).
+#include "core/error.h"
+#include "kernels/conv.h"
+#include "models/layers/layers.h"
+
+namespace kiln::models {
+namespace {
+
+int64_t pick(const google::protobuf::RepeatedField<int64_t>& v, int i, int64_t dflt) {
+  if (v.empty()) return dflt;
+  return v.size() == 1 ? v[0] : v[i];
+}
+
+template <typename T>
+class Conv2DLayer final : public Layer<T> {
+ public:
+  explicit Conv2DLayer(const Conv2DSpec& spec) : spec_(spec), act_(to_kernel_activation(spec.activation())) {}
+
+  Shape build(const std::vector<Shape>& inputs, ParamRegistry<T>& params) override {
+    if (inputs.size() != 1) fail("conv2d takes one input, got ", inputs.size());
+    if (inputs[0].rank() != 3) fail("conv2d needs an [height, width, channels] input, got ", inputs[0].to_string());
+    if (spec_.filters() <= 0) fail("conv2d.filters must be > 0, got ", spec_.filters());
+    if (spec_.kernel_size() > 2 || spec_.stride_size() > 2) fail("conv2d.kernel and conv2d.stride take 1 or 2 values");
+    if (spec_.kernel().empty()) fail("conv2d.kernel is required, e.g. kernel: 3");
+    shape_.h = inputs[0][0];
+    shape_.w = inputs[0][1];
+    shape_.c_in = inputs[0][2];
+    shape_.c_out = spec_.filters();
+    shape_.kh = pick(spec_.kernel(), 0, 1);
+    shape_.kw = pick(spec_.kernel(), 1, 1);
+    shape_.stride_h = pick(spec_.stride(), 0, 1);
+    shape_.stride_w = pick(spec_.stride(), 1, 1);
+    if (shape_.kh <= 0 || shape_.kw <= 0 || shape_.stride_h <= 0 || shape_.stride_w <= 0)
+      fail("conv2d kernel and stride must be > 0");
+    if (spec_.padding() == Conv2DSpec::SAME) {
+      shape_.pad_h = (shape_.kh - 1) / 2;
+      shape_.pad_w = (shape_.kw - 1) / 2;
+    }
+    if (shape_.h + 2 * shape_.pad_h < shape_.kh || shape_.w + 2 * shape_.pad_w < shape_.kw)
+      fail("conv2d kernel ", shape_.kh, "x", shape_.kw, " does not fit input ", inputs[0].to_string());
+    reg_ = &params;
+    int64_t fan_in = shape_.kh * shape_.kw * shape_.c_in, fan_out = shape_.kh * shape_.kw * shape_.c_out;
+    w_ = params.add("kernel", Shape{shape_.kh, shape_.kw, shape_.c_in, shape_.c_out}, ParamKind::dense,
+                    resolve_init(spec_.init(), spec_.activation()), fan_in, fan_out);
+    if (spec_.use_bias()) b_ = params.add("bias", Shape{shape_.c_out}, ParamKind::dense, Init::zeros);
+    return Shape{shape_.out_h(), shape_.out_w(), shape_.c_out};
+  }
+
+  void forward(const Context& ctx, const std::vector<const Value*>& in, Value& out) override {
+    kernels::Conv2dShape s = shape_;
+    s.n = ctx.batch;
+    const T* bias = b_ >= 0 ? reg_->value(b_) : nullptr;
+    const T* x = in[0]->data.template data<T>();
+    if (act_ == kernels::Activation::gelu) {
+      Tensor z = scratch(pre_, out.data.shape(), dtype_of<T>::value);
+      kernels::conv2d_forward<T>(ctx.stream, s, x, reg_->value(w_), bias, z.template data<T>());
+      kernels::activation_forward<T>(ctx.stream, act_, 0, z.template data<T>(), out.data.template data<T>(),
+                                     z.numel());
+    } else {
+      kernels::conv2d_forward<T>(ctx.stream, s, x, reg_->value(w_), bias, out.data.template data<T>(), act_);
+    }
+  }
+
+  void backward(const Context& ctx, const std::vector<const Value*>& in, const Value& out, const Tensor& dout,
+                const std::vector<Tensor*>& din) override {
+    kernels::Conv2dShape s = shape_;
+    s.n = ctx.batch;
+    const T* dz = dout.template data<T>();
+    if (act_ != kernels::Activation::none) {
+      Tensor g = scratch(dz_, dout.shape(), dtype_of<T>::value);
+      const T* y = out.data.template data<T>();
+      const T* pre = act_ == kernels::Activation::gelu ? pre_.template data<T>() : y;
+      kernels::activation_backward<T>(ctx.stream, act_, 0.01f, pre, y, dz, g.template data<T>(), dout.numel());
+      dz = g.template data<T>();
+    }
+    kernels::conv2d_backward_weight<T>(ctx.stream, s, in[0]->data.template data<T>(), dz, reg_->grad(w_),
+                                       b_ >= 0 ? reg_->grad(b_) : nullptr, true);
+    if (din[0]) kernels::conv2d_backward_data<T>(ctx.stream, s, dz, reg_->value(w_), din[0]->template data<T>());
+  }
+
+ private:
+  Conv2DSpec spec_;
+  kernels::Activation act_;
+  kernels::Conv2dShape shape_;
+  ParamRegistry<T>* reg_ = nullptr;
+  int w_ = -1, b_ = -1;
+  Tensor pre_, dz_;
+};
+
+}  // namespace
+
+template <typename T>
+std::unique_ptr<Layer<T>> make_conv2d_layer(const Conv2DSpec& spec) {
+  return std::make_unique<Conv2DLayer<T>>(spec);
+}
+template std::unique_ptr<Layer<float>> make_conv2d_layer<float>(const Conv2DSpec&);
+template std::unique_ptr<Layer<double>> make_conv2d_layer<double>(const Conv2DSpec&);
+
+}  // namespace kiln::models

@@ -1,0 +1,65 @@
+#pragma once
+// A static model graph built from a ModelSpec: inputs, then layers in spec order (each layer reads
+// earlier layers or inputs, so spec order is a topological order). Activations and their
+// gradients are allocated once for the largest batch seen and viewed per batch.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/layer.h"
+#include "models/param_registry.h"
+#include "proto/model_spec.pb.h"
+
+namespace kiln::models {
+
+template <typename T>
+class Model {
+ public:
+  // Validates and builds; errors name the layer ("model.layers[2] (conv_b): ...").
+  explicit Model(const ModelSpec& spec);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  void initialize(uint64_t seed) { params_.initialize(seed); }
+
+  // inputs follow spec.inputs order: DENSE inputs as [batch, shape...] tensors of T, IDS inputs
+  // as i64 ids with i64 offsets [batch + 1]. Returns the output [batch, output_shape...].
+  const Tensor& forward(const Context& ctx, const std::vector<Value>& inputs);
+  // Zeroes and fills the parameter gradients from d(loss)/d(output).
+  void backward(const Context& ctx, const Tensor& doutput);
+
+  ParamRegistry<T>& params() { return params_; }
+  const ParamRegistry<T>& params() const { return params_; }
+  const Shape& output_shape() const;
+  const ModelSpec& spec() const { return spec_; }
+  int input_count() const { return static_cast<int>(input_shapes_.size()); }
+  const Shape& input_shape(int i) const { return input_shapes_[i]; }
+
+  // Gradient checks need d(loss)/d(dense inputs) too; off for training.
+  void set_input_gradients(bool on) { input_gradients_ = on; }
+  const Tensor& input_gradient(int i) const;
+
+  // "dense_1/kernel" style names of every parameter, in registry order.
+  std::string param_name(int handle) const;
+
+ private:
+  struct Node;
+  void ensure_capacity(int64_t batch);
+  int value_count() const;
+
+  ModelSpec spec_;
+  ParamRegistry<T> params_;
+  std::vector<Shape> input_shapes_;
+  std::vector<Node> nodes_;
+  std::vector<Value> values_;  // inputs, then one per node
+  std::vector<Tensor> storage_, grad_storage_, grads_;
+  std::vector<int> consumers_;
+  std::vector<std::string> param_owner_;
+  Tensor add_scratch_;
+  int output_ = -1;  // value index feeding the head
+  int64_t capacity_ = 0;
+  bool input_gradients_ = false;
+};
+
+}  // namespace kiln::models

@@ -1,0 +1,62 @@
+#pragma once
+// The Trainer runs a TrainConfig: epochs or steps over a shuffled, prefetched input pipeline,
+// learning-rate schedule, periodic evaluation with early stopping, atomic checkpoints with
+// resume, progress output and TensorBoard scalars. On the CPU the run is deterministic: the same
+// config, seed and thread count give bit-identical weights, also across a kill and resume.
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "models/head.h"
+#include "models/model.h"
+#include "models/optimizer.h"
+#include "models/training_data.h"
+#include "proto/train_config.pb.h"
+
+namespace kiln::models {
+
+struct TrainResult {
+  int64_t steps = 0;
+  int64_t epochs_completed = 0;
+  bool early_stopped = false;
+  std::map<std::string, double> final_eval;  // empty without eval data
+  double examples_per_second = 0;
+  std::string checkpoint;  // the last checkpoint written
+};
+
+class Trainer {
+ public:
+  // Validates the whole config (model shapes against the data included) before any work.
+  explicit Trainer(const TrainConfig& config);
+  ~Trainer();
+  TrainResult run();
+  // Evaluates the current weights on the eval data.
+  std::map<std::string, double> evaluate();
+  // Loads the newest checkpoint of output_dir (or `path`); returns false when none exists.
+  bool restore(const std::string& path = "");
+
+  Model<float>& model() { return *model_; }
+
+ private:
+  std::string checkpoint_dir() const;
+  std::string write_checkpoint();
+  void prune_checkpoints();
+
+  TrainConfig config_;
+  TrainingData data_;
+  std::unique_ptr<Model<float>> model_;
+  std::unique_ptr<Head<float>> head_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<io::InputPipeline> pipeline_;
+  // Position of the next batch and early-stopping state; saved in every checkpoint.
+  int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0;
+  int64_t evals_without_improvement_ = 0;
+  double best_metric_ = 0;
+  bool has_best_ = false;
+};
+
+// Newest checkpoint file in `dir` ("" when none).
+std::string latest_checkpoint(const std::string& dir);
+
+}  // namespace kiln::models

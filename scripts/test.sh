@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: installs what it needs (Debian packages,
+# a Python venv with tensorboard for the event-file compatibility test), builds with warnings as
+# errors (CUDA targets too when nvcc is present; CUDA tests skip without a GPU) and runs CTest.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash scripts/setup.sh
+bash scripts/python_env.sh test >/dev/null
+export KILN_PYTHON="$root/.venv/test/bin/python"
+build=${KILN_BUILD_DIR:-build}
+jobs=${KILN_JOBS:-$(nproc)}
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON -DKILN_CUDA=${KILN_CUDA:-AUTO} >/dev/null
+cmake --build "$build" -j "$jobs"
+cd "$build"
+ctest --output-on-failure -j "$jobs" --timeout 600

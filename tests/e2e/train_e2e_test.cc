@@ -1,0 +1,269 @@
+// End-to-end tests of `kiln train` and `kiln evaluate` on real Fashion-MNIST data (Debian package
+// dataset-fashion-mnist, installed by scripts/setup.sh).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "io/checkpoint_file.h"
+#include "kiln_process.h"
+
+namespace kiln::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kData = R"(
+data { idx {
+  train_images: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+  train_labels: "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz"
+  eval_images: "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
+  eval_labels: "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"
+  max_train_examples: 3000
+  max_eval_examples: 1000
+} }
+)";
+
+const char* kMlp = R"(
+model {
+  inputs { name: "image" shape: [28, 28, 1] }
+  layers { flatten {} }
+  layers { dense { units: 64 activation: RELU } }
+  layers { dense { units: 10 } }
+  head { type: MULTICLASS num_classes: 10 }
+}
+optimizer { type: ADAM learning_rate: 0.002 }
+batch_size: 64
+threads: 2
+log_every_steps: 20
+)";
+
+// A small CNN with every stateful piece: batch norm (running statistics), dropout (Philox
+// stream per step), Adam moments, cosine schedule.
+const char* kCnn = R"(
+model {
+  inputs { name: "image" shape: [28, 28, 1] }
+  layers { conv2d { filters: 8 kernel: 3 stride: 2 use_bias: false } }
+  layers { batch_norm {} }
+  layers { activation { type: RELU } }
+  layers { max_pool2d {} }
+  layers { flatten {} }
+  layers { dropout { rate: 0.3 } }
+  layers { dense { units: 10 } }
+  head { type: MULTICLASS num_classes: 10 }
+}
+optimizer { type: ADAMW learning_rate: 0.003 weight_decay: 0.01 }
+lr_schedule { type: COSINE warmup_steps: 5 }
+batch_size: 32
+threads: 2
+log_every_steps: 10
+)";
+
+class TrainE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fashion_mnist_installed()) << "dataset-fashion-mnist is missing: run scripts/setup.sh";
+  }
+};
+
+std::string dense_params(const std::string& ckpt) {
+  io::CheckpointFile f = io::read_checkpoint_file(ckpt);
+  std::string bytes;
+  for (const auto& t : f.tensors)
+    if (t.name.rfind("params/", 0) == 0)
+      bytes.append(static_cast<const char*>(t.tensor.raw()), t.tensor.bytes());
+  return bytes;
+}
+
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+  size_t at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return s.replace(at, from.size(), to);
+}
+
+std::vector<std::string> checkpoints(const std::string& dir) {
+  std::vector<std::string> out;
+  if (!fs::exists(dir)) return out;
+  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(CliE2E, HelpAndVersion) {
+  TempDir dir;
+  RunResult help = run_kiln({"--help"}, dir.path());
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("train"), std::string::npos);
+  EXPECT_NE(help.out.find("evaluate"), std::string::npos);
+  RunResult version = run_kiln({"--version"}, dir.path());
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_NE(version.out.find("kiln "), std::string::npos);
+  RunResult train_help = run_kiln({"train", "--help"}, dir.path());
+  EXPECT_EQ(train_help.exit_code, 0);
+  EXPECT_NE(train_help.out.find("--set"), std::string::npos);
+  RunResult none = run_kiln({}, dir.path());
+  EXPECT_NE(none.exit_code, 0);
+}
+
+// Each bad config fails before training with one line that names the field.
+TEST_F(TrainE2E, BadConfigsFailWithTheFieldNamed) {
+  TempDir dir;
+  struct Case {
+    std::string name, config, expect;
+    std::vector<std::string> extra = {};
+  };
+  std::vector<Case> cases = {
+      {"unknown_field", std::string(kData) + kMlp + "epochz: 3\n", "epochz"},
+      {"wrong_type", std::string(kData) + kMlp + "batch_size: \"many\"\n", "batch_size"},
+      {"bad_enum", std::string(kData) + replace(kMlp, "type: ADAM", "type: RMSPROP"), "RMSPROP"},
+      {"missing_data",
+       std::string(kMlp) + "data { idx { train_images: \"/nonexistent/train.gz\" train_labels: \"/nonexistent/l.gz\" } }",
+       "data.idx.train_images: file not found: /nonexistent/train.gz"},
+      {"impossible_shape",
+       std::string(kData) +
+           "model { inputs { name: 'image' shape: [28, 28, 1] } layers { conv2d { filters: 4 kernel: 40 padding: VALID } } "
+           "layers { flatten {} } layers { dense { units: 10 } } head { num_classes: 10 } }",
+       "model.layers[0] (conv2d_0): conv2d kernel 40x40 does not fit input [28, 28, 1]"},
+      {"input_shape_mismatch",
+       std::string(kData) +
+           "model { inputs { name: 'image' shape: [32, 32, 3] } layers { flatten {} } layers { dense { units: 10 } } "
+           "head { num_classes: 10 } }",
+       "model.inputs[0].shape is [32, 32, 3]"},
+      {"head_mismatch", std::string(kData) + replace(kMlp, "num_classes: 10", "num_classes: 7"),
+       "model output has 10 units but model.head.num_classes is 7"},
+      {"set_unknown", std::string(kData) + kMlp, "has no field 'nope'", {"--set", "optimizer.nope=1"}},
+      {"set_wrong_type", std::string(kData) + kMlp, "--set epochs: 'x' is not a valid int64", {"--set", "epochs=x"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::string cfg = dir.file(c.name + ".pbtxt", c.config + "output_dir: 'out_" + c.name + "'\n");
+    std::vector<std::string> args{"train", "--config", cfg};
+    args.insert(args.end(), c.extra.begin(), c.extra.end());
+    RunResult r = run_kiln(args, dir.path());
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line expected: " << r.err;
+    EXPECT_FALSE(fs::exists(dir.path() + "/out_" + c.name + "/checkpoints")) << "work started before validation";
+  }
+}
+
+TEST_F(TrainE2E, JsonConfigIsAccepted) {
+  TempDir dir;
+  std::string cfg = dir.file("c.json", R"({"data": {"idx": {
+      "trainImages": "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz",
+      "trainLabels": "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz",
+      "maxTrainExamples": 256}},
+    "model": {"inputs": [{"name": "image", "shape": [28, 28, 1]}],
+              "layers": [{"flatten": {}}, {"dense": {"units": 10}}],
+              "head": {"numClasses": 10}},
+    "maxSteps": 4, "batchSize": 64, "outputDir": "out"})");
+  RunResult r = run_kiln({"train", "--config", cfg}, dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("trained 4 steps"), std::string::npos) << r.out;
+  std::string bad = dir.file("bad.json", R"({"batchSize": "x"})");
+  r = run_kiln({"train", "--config", bad}, dir.path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("batch_size"), std::string::npos) << r.err;
+}
+
+TEST_F(TrainE2E, MlpLearnsAndEvaluateAgrees) {
+  TempDir dir;
+  std::string cfg = dir.file("mlp.pbtxt", std::string(kData) + kMlp + "epochs: 3\noutput_dir: 'out'\n");
+  RunResult r = run_kiln({"train", "--config", cfg}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Plain log lines (stderr is not a terminal) and eval lines.
+  EXPECT_NE(r.err.find("step 20/"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("eval at step"), std::string::npos) << r.err;
+  size_t at = r.out.find("eval accuracy ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  double accuracy = std::stod(r.out.substr(at + 14));
+  EXPECT_GT(accuracy, 0.70);  // 3 epochs over 3000 images; chance is 0.10
+  RunResult e = run_kiln({"evaluate", "--config", cfg}, dir.path());
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  at = e.out.find("accuracy ");
+  ASSERT_NE(at, std::string::npos) << e.out;
+  EXPECT_DOUBLE_EQ(std::stod(e.out.substr(at + 9)), accuracy);
+  // keep_last (default 3) prunes older checkpoints; no temporary files remain.
+  auto files = checkpoints(dir.path() + "/out/checkpoints");
+  EXPECT_EQ(files.size(), 3u);
+  for (const auto& f : files) EXPECT_TRUE(f.ends_with(".kckpt")) << f;
+}
+
+TEST_F(TrainE2E, SameSeedAndThreadsGiveBitIdenticalWeights) {
+  TempDir dir;
+  std::string base = std::string(kData) + kCnn + "max_steps: 40\n";
+  std::string a = dir.file("a.pbtxt", base + "output_dir: 'a'\n");
+  std::string b = dir.file("b.pbtxt", base + "output_dir: 'b'\n");
+  ASSERT_EQ(run_kiln({"train", "--config", a}, dir.path()).exit_code, 0);
+  ASSERT_EQ(run_kiln({"train", "--config", b}, dir.path()).exit_code, 0);
+  auto ca = checkpoints(dir.path() + "/a/checkpoints"), cb = checkpoints(dir.path() + "/b/checkpoints");
+  ASSERT_FALSE(ca.empty());
+  ASSERT_FALSE(cb.empty());
+  std::string wa = dense_params(ca.back()), wb = dense_params(cb.back());
+  ASSERT_GT(wa.size(), 0u);
+  EXPECT_TRUE(wa == wb) << "weights differ between identical runs";
+  // A different seed really changes them (the comparison above can fail).
+  std::string c = dir.file("c.pbtxt", base + "output_dir: 'c'\nseed: 2\n");
+  ASSERT_EQ(run_kiln({"train", "--config", c}, dir.path()).exit_code, 0);
+  EXPECT_FALSE(wa == dense_params(checkpoints(dir.path() + "/c/checkpoints").back()));
+}
+
+TEST_F(TrainE2E, ResumeAfterKill9EqualsUninterruptedRun) {
+  TempDir dir;
+  std::string base = std::string(kData) + kCnn + "max_steps: 120\ncheckpoint { every_steps: 10 keep_last: 50 }\n";
+  std::string full = dir.file("full.pbtxt", base + "output_dir: 'full'\n");
+  ASSERT_EQ(run_kiln({"train", "--config", full}, dir.path()).exit_code, 0);
+
+  std::string cfg = dir.file("killed.pbtxt", base + "output_dir: 'killed'\n");
+  pid_t pid = spawn_kiln({"train", "--config", cfg}, dir.path());
+  ASSERT_GT(pid, 0);
+  // Kill -9 as soon as the third checkpoint exists: mid-run, at an arbitrary point of a step.
+  std::string ckdir = dir.path() + "/killed/checkpoints";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (checkpoints(ckdir).size() < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
+  // Every checkpoint on disk is whole: each reads back with valid checksums. A write cut short
+  // can only have left a hidden temporary file, never a truncated ckpt-*.kckpt.
+  int whole = 0;
+  for (const auto& f : checkpoints(ckdir)) {
+    if (fs::path(f).filename().string().rfind(".ckpt-", 0) == 0) continue;
+    EXPECT_TRUE(f.ends_with(".kckpt")) << "stray file " << f;
+    EXPECT_NO_THROW(io::read_checkpoint_file(f)) << f;
+    ++whole;
+  }
+  ASSERT_GE(whole, 2);
+  RunResult resumed = run_kiln({"train", "--config", cfg}, dir.path());
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("resumed from"), std::string::npos) << resumed.err;
+  // The resumed run swept away the killed run's temporary files.
+  for (const auto& f : checkpoints(ckdir)) EXPECT_TRUE(f.ends_with(".kckpt") && f.find("/.") == std::string::npos) << f;
+  std::string want = dense_params(checkpoints(dir.path() + "/full/checkpoints").back());
+  std::string got = dense_params(checkpoints(ckdir).back());
+  EXPECT_TRUE(want == got) << "resumed weights differ from the uninterrupted run";
+}
+
+TEST_F(TrainE2E, TensorBoardReadsTheEventFile) {
+  const char* python = std::getenv("KILN_PYTHON");
+  if (!python) GTEST_SKIP() << "KILN_PYTHON (a python with the tensorboard package) is not set; scripts/test.sh sets it";
+  TempDir dir;
+  std::string cfg = dir.file("mlp.pbtxt", std::string(kData) + kMlp + "epochs: 1\noutput_dir: 'out'\n");
+  ASSERT_EQ(run_kiln({"train", "--config", cfg}, dir.path()).exit_code, 0);
+  std::string script = source_dir() + "/tests/tools/read_tensorboard_events.py";
+  std::string cmd = std::string(python) + " " + shell_quote(script) + " " + shell_quote(dir.path() + "/out/events") +
+                    " train/loss train/learning_rate train/examples_per_sec eval/accuracy eval/loss > " +
+                    shell_quote(dir.path() + "/tb.txt") + " 2>&1";
+  int rc = std::system(cmd.c_str());
+  std::string out = slurp(dir.path() + "/tb.txt");
+  ASSERT_EQ(rc, 0) << out;
+  // 3000 examples / 64 = 47 steps, logged every 20 steps and at the end: 3 points.
+  EXPECT_NE(out.find("train/loss 3 47"), std::string::npos) << out;
+  EXPECT_NE(out.find("eval/accuracy 1 47"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace kiln::e2e
