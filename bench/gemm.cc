@@ -4,6 +4,8 @@
 // (Debian's build may pick a generic SSE3 kernel on CPUs it does not recognise).
 //
 //   kiln_bench_gemm [--peak-gflops X] [--json FILE] [--openblas LIB] [--min-seconds S]
+#include "kernels/gemm.h"
+
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -19,7 +21,6 @@
 
 #include "core/philox.h"
 #include "core/stream.h"
-#include "kernels/gemm.h"
 
 namespace {
 
@@ -103,8 +104,8 @@ double cpu_ghz() {
 double check_against_reference(int64_t n) {
   const auto a = random_matrix(n * n, 1), b = random_matrix(n * n, 2);
   std::vector<float> c(static_cast<size_t>(n * n), std::nanf(""));
-  kiln::kernels::gemm<float>(kiln::Stream::cpu(), false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f,
-                             c.data(), n);
+  kiln::kernels::gemm<float>(kiln::Stream::cpu(), false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(),
+                             n);
   double worst = 0.0;
   std::vector<double> row(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
@@ -185,21 +186,22 @@ int main(int argc, char** argv) {
               check_error < 1e-4 ? "ok" : "FAILED");
 
   const std::vector<Shape> shapes = {
-      {"square 256", 256, 256, 256},       {"square 512", 512, 512, 512},
-      {"square 1024", 1024, 1024, 1024},  {"square 2048", 2048, 2048, 2048},
-      {"dense 784->256", 128, 256, 784},   {"dense 256->256", 128, 256, 256},
-      {"dense 256->10", 128, 10, 256},     {"conv2 im2col", 128 * 14 * 14, 64, 288},
+      {"square 256", 256, 256, 256},          {"square 512", 512, 512, 512},
+      {"square 1024", 1024, 1024, 1024},      {"square 2048", 2048, 2048, 2048},
+      {"dense 784->256", 128, 256, 784},      {"dense 256->256", 128, 256, 256},
+      {"dense 256->10", 128, 10, 256},        {"conv2 im2col", 128 * 14 * 14, 64, 288},
       {"conv1 im2col", 128 * 28 * 28, 32, 9},
   };
   std::printf("%-16s %7s %6s %6s %10s %8s", "shape", "M", "N", "K", "GFLOP/s", "of peak");
   if (openblas.sgemm) std::printf(" %12s %12s", "OpenBLAS", "kiln/OpenBLAS");
   std::printf("\n");
 
+  // All kiln timings first, then all OpenBLAS ones: interleaving them would let one library's
+  // idle worker threads (both spin for a while after a call) steal cycles from the other.
   std::vector<Result> results;
   for (const Shape& s : shapes) {
     const auto a = random_matrix(s.m * s.k, 3), b = random_matrix(s.k * s.n, 4);
     std::vector<float> c(static_cast<size_t>(s.m * s.n));
-    const double flops = 2.0 * static_cast<double>(s.m) * s.n * s.k;
     Result r{s};
     const double t = time_call(
         [&] {
@@ -207,24 +209,31 @@ int main(int argc, char** argv) {
                                      s.n, 0.0f, c.data(), s.n);
         },
         min_seconds);
-    r.kiln_gflops = flops / t * 1e-9;
+    r.kiln_gflops = 2.0 * static_cast<double>(s.m) * s.n * s.k / t * 1e-9;
     r.fraction = r.kiln_gflops / peak_gflops;
-    std::printf("%-16s %7lld %6lld %6lld %10.1f %7.1f%%", s.name.c_str(), static_cast<long long>(s.m),
-                static_cast<long long>(s.n), static_cast<long long>(s.k), r.kiln_gflops, 100.0 * r.fraction);
-    if (openblas.sgemm) {
-      const double tb = time_call(
+    results.push_back(r);
+  }
+  if (openblas.sgemm) {
+    for (Result& r : results) {
+      const Shape& s = r.shape;
+      const auto a = random_matrix(s.m * s.k, 3), b = random_matrix(s.k * s.n, 4);
+      std::vector<float> c(static_cast<size_t>(s.m * s.n));
+      const double t = time_call(
           [&] {
             openblas.sgemm(kCblasRowMajor, kCblasNoTrans, kCblasNoTrans, static_cast<int>(s.m), static_cast<int>(s.n),
                            static_cast<int>(s.k), 1.0f, a.data(), static_cast<int>(s.k), b.data(),
                            static_cast<int>(s.n), 0.0f, c.data(), static_cast<int>(s.n));
           },
           min_seconds);
-      r.openblas_gflops = flops / tb * 1e-9;
-      std::printf(" %12.1f %12.2fx", r.openblas_gflops, r.kiln_gflops / r.openblas_gflops);
+      r.openblas_gflops = 2.0 * static_cast<double>(s.m) * s.n * s.k / t * 1e-9;
     }
+  }
+  for (const Result& r : results) {
+    std::printf("%-16s %7lld %6lld %6lld %10.1f %7.1f%%", r.shape.name.c_str(), static_cast<long long>(r.shape.m),
+                static_cast<long long>(r.shape.n), static_cast<long long>(r.shape.k), r.kiln_gflops,
+                100.0 * r.fraction);
+    if (openblas.sgemm) std::printf(" %12.1f %12.2fx", r.openblas_gflops, r.kiln_gflops / r.openblas_gflops);
     std::printf("\n");
-    std::fflush(stdout);
-    results.push_back(r);
   }
 
   if (!json_path.empty()) {
@@ -232,15 +241,20 @@ int main(int argc, char** argv) {
     out << "{\n  \"benchmark\": \"gemm\",\n  \"isa\": \"" << json_escape(isa) << "\",\n  \"threads\": " << threads
         << ",\n  \"peak_gflops\": " << peak_gflops << ",\n  \"peak_source\": \"" << peak_source
         << "\",\n  \"cpu_ghz\": " << ghz << ",\n  \"check_256_max_rel_error\": " << check_error
-        << ",\n  \"openblas\": " << (openblas.sgemm ? "\"" + json_escape(openblas.corename) + "\"" : "null")
-        << ",\n  \"results\": [\n";
+        << ",\n  \"openblas\": ";
+    if (openblas.sgemm) {
+      out << '"' << json_escape(openblas.corename) << '"';
+    } else {
+      out << "null";
+    }
+    out << ",\n  \"results\": [\n";
     for (size_t i = 0; i < results.size(); ++i) {
       const Result& r = results[i];
       out << "    {\"shape\": \"" << json_escape(r.shape.name) << "\", \"m\": " << r.shape.m << ", \"n\": " << r.shape.n
           << ", \"k\": " << r.shape.k << ", \"gflops\": " << r.kiln_gflops << ", \"fraction_of_peak\": " << r.fraction;
       if (openblas.sgemm)
-        out << ", \"openblas_gflops\": " << r.openblas_gflops << ", \"ratio_vs_openblas\": "
-            << r.kiln_gflops / r.openblas_gflops;
+        out << ", \"openblas_gflops\": " << r.openblas_gflops
+            << ", \"ratio_vs_openblas\": " << r.kiln_gflops / r.openblas_gflops;
       out << "}" << (i + 1 < results.size() ? "," : "") << "\n";
     }
     out << "  ]\n}\n";

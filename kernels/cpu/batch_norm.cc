@@ -57,8 +57,8 @@ void affine(int64_t rows, int64_t channels, const T* x, const std::vector<T>& sc
 
 template <typename T>
 void batch_norm_forward_training(const Stream& s, int64_t rows, int64_t channels, const T* x, const T* gamma,
-                                 const T* beta, T eps, T momentum, T* y, T* save_mean, T* save_inv_std,
-                                 T* running_mean, T* running_var) {
+                                 const T* beta, T eps, T momentum, T* y, T* save_mean, T* save_inv_std, T* running_mean,
+                                 T* running_var) {
   KILN_CHECK(s.device().is_cpu());
   KILN_CHECK(rows > 0 && channels > 0, "batch norm over ", rows, " rows, ", channels, " channels");
   std::vector<double> sum, sq;
@@ -143,12 +143,12 @@ void batch_norm_backward(const Stream& s, int64_t rows, int64_t channels, const 
   }
 }
 
-#define KILN_INSTANTIATE(T)                                                                                        \
+#define KILN_INSTANTIATE(T)                                                                                         \
   template void batch_norm_forward_training<T>(const Stream&, int64_t, int64_t, const T*, const T*, const T*, T, T, \
-                                               T*, T*, T*, T*, T*);                                                \
-  template void batch_norm_forward_inference<T>(const Stream&, int64_t, int64_t, const T*, const T*, const T*,     \
-                                                const T*, const T*, T, T*);                                        \
-  template void batch_norm_backward<T>(const Stream&, int64_t, int64_t, const T*, const T*, const T*, const T*,    \
+                                               T*, T*, T*, T*, T*);                                                 \
+  template void batch_norm_forward_inference<T>(const Stream&, int64_t, int64_t, const T*, const T*, const T*,      \
+                                                const T*, const T*, T, T*);                                         \
+  template void batch_norm_backward<T>(const Stream&, int64_t, int64_t, const T*, const T*, const T*, const T*,     \
                                        const T*, T*, T*, T*);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(double)

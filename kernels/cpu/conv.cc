@@ -35,8 +35,8 @@ constexpr int64_t kDirectTileRows = 128;
 
 void check_shape(const Stream& s, const Conv2dShape& c) {
   KILN_CHECK(s.device().is_cpu());
-  KILN_CHECK(c.n >= 0 && c.h > 0 && c.w > 0 && c.c_in > 0 && c.c_out > 0 && c.kh > 0 && c.kw > 0 &&
-                 c.stride_h > 0 && c.stride_w > 0 && c.pad_h >= 0 && c.pad_w >= 0 && c.out_h() > 0 && c.out_w() > 0,
+  KILN_CHECK(c.n >= 0 && c.h > 0 && c.w > 0 && c.c_in > 0 && c.c_out > 0 && c.kh > 0 && c.kw > 0 && c.stride_h > 0 &&
+                 c.stride_w > 0 && c.pad_h >= 0 && c.pad_w >= 0 && c.out_h() > 0 && c.out_w() > 0,
              "bad conv shape");
 }
 
@@ -181,38 +181,69 @@ struct Vec {
     return v;
   }
   static void store(T* p, type v) { std::memcpy(p, &v, sizeof(v)); }
+  static type broadcast(T s) {
+    type v;
+    for (int64_t l = 0; l < lanes; ++l) v[l] = s;
+    return v;
+  }
 };
 
 // y rows [r0, r1) = bias + sum over taps of x * w. Output channels go in blocks of four vectors
 // held in registers across all taps; a remainder narrower than a block accumulates in memory.
+// Interior pixels (every tap in bounds, the common case) walk a precomputed table of the k input
+// offsets with two sets of accumulators, so the chain of dependent FMAs is half as long.
 template <typename T>
 void direct_forward(const Conv2dShape& c, const Geometry& g, const T* x, const T* w, const T* bias, int64_t r0,
                     int64_t r1, T* y) {
   using V = Vec<T>;
   using v_t = typename V::type;
   constexpr int64_t kBlock = 4 * V::lanes;
-  const int64_t co = c.c_out, blocked = co / kBlock * kBlock;
+  const int64_t co = c.c_out, blocked = co / kBlock * kBlock, k = g.k;
+  int64_t x_off[kDirectMaxDepth];  // tap t = (ky * kw + kx) * c_in + ci reads x_off[t] past the window
+  for (int64_t ky = 0, t = 0; ky < c.kh; ++ky)
+    for (int64_t kx = 0; kx < c.kw; ++kx)
+      for (int64_t ci = 0; ci < c.c_in; ++ci, ++t) x_off[t] = (ky * c.w + kx) * c.c_in + ci;
+  auto bias_at = [&](int64_t j) { return bias ? V::load(bias + j) : v_t{}; };
   RowCursor at(g, r0);
   for (int64_t r = r0; r < r1; ++r, at.next(g)) {
     T* yr = y + r * co;
+    const int64_t ys = at.oy * c.stride_h - c.pad_h, xs = at.ox * c.stride_w - c.pad_w;
+    const bool interior = ys >= 0 && ys + c.kh <= c.h && xs >= 0 && xs + c.kw <= c.w;
     for (int64_t b = 0; b < blocked; b += kBlock) {
-      v_t a0{}, a1{}, a2{}, a3{};
-      if (bias) {
-        a0 = V::load(bias + b);
-        a1 = V::load(bias + b + V::lanes);
-        a2 = V::load(bias + b + 2 * V::lanes);
-        a3 = V::load(bias + b + 3 * V::lanes);
-      }
-      for_each_tap(c, g, at, x, [&](const T* xp, int64_t w_off) {
-        const T* wr = w + w_off + b;
-        for (int64_t ci = 0; ci < c.c_in; ++ci, wr += co) {
-          const v_t xv = v_t{} + xp[ci];
-          a0 += xv * V::load(wr);
-          a1 += xv * V::load(wr + V::lanes);
-          a2 += xv * V::load(wr + 2 * V::lanes);
-          a3 += xv * V::load(wr + 3 * V::lanes);
+      v_t a0 = bias_at(b), a1 = bias_at(b + V::lanes), a2 = bias_at(b + 2 * V::lanes), a3 = bias_at(b + 3 * V::lanes);
+      if (interior) {
+        const T* xw = x + at.n * g.in_image + (ys * c.w + xs) * c.c_in;
+        v_t b0{}, b1{}, b2{}, b3{};
+        auto tap = [&](int64_t t, v_t& s0, v_t& s1, v_t& s2, v_t& s3) {
+          const v_t xv = V::broadcast(xw[x_off[t]]);
+          const T* wr = w + t * co + b;
+          s0 += xv * V::load(wr);
+          s1 += xv * V::load(wr + V::lanes);
+          s2 += xv * V::load(wr + 2 * V::lanes);
+          s3 += xv * V::load(wr + 3 * V::lanes);
+        };
+        int64_t t = 0;
+        for (; t + 1 < k; t += 2) {
+          tap(t, a0, a1, a2, a3);
+          tap(t + 1, b0, b1, b2, b3);
         }
-      });
+        if (t < k) tap(t, a0, a1, a2, a3);
+        a0 += b0;
+        a1 += b1;
+        a2 += b2;
+        a3 += b3;
+      } else {
+        for_each_tap(c, g, at, x, [&](const T* xp, int64_t w_off) {
+          const T* wr = w + w_off + b;
+          for (int64_t ci = 0; ci < c.c_in; ++ci, wr += co) {
+            const v_t xv = V::broadcast(xp[ci]);
+            a0 += xv * V::load(wr);
+            a1 += xv * V::load(wr + V::lanes);
+            a2 += xv * V::load(wr + 2 * V::lanes);
+            a3 += xv * V::load(wr + 3 * V::lanes);
+          }
+        });
+      }
       V::store(yr + b, a0);
       V::store(yr + b + V::lanes, a1);
       V::store(yr + b + 2 * V::lanes, a2);
@@ -259,32 +290,30 @@ void direct_weight_grad(const Conv2dShape& c, const Geometry& g, const T* x, con
           return base[i] + (iy * c.w + ix) * c.c_in + ci;
         };
         for (int64_t b = 0; b < blocked; b += kBlock) {
-          // Even and odd rows go to separate accumulators: two independent FMA chains per vector
-          // hide the FMA latency.
+          // Even and odd rows feed separate accumulators: two independent FMA chains per vector.
           v_t a0{}, a1{}, a2{}, a3{}, b0{}, b1{}, b2{}, b3{};
-          auto fma_row = [&](int64_t i, v_t& c0, v_t& c1, v_t& c2, v_t& c3) {
+          auto row = [&](int64_t i, v_t& s0, v_t& s1, v_t& s2, v_t& s3) {
             const int64_t xi = x_at(i);
             if (xi < 0) return;
-            const v_t xv = v_t{} + x[xi];
+            const v_t xv = V::broadcast(x[xi]);
             const T* d = dyt + i * co + b;
-            c0 += xv * V::load(d);
-            c1 += xv * V::load(d + V::lanes);
-            c2 += xv * V::load(d + 2 * V::lanes);
-            c3 += xv * V::load(d + 3 * V::lanes);
+            s0 += xv * V::load(d);
+            s1 += xv * V::load(d + V::lanes);
+            s2 += xv * V::load(d + 2 * V::lanes);
+            s3 += xv * V::load(d + 3 * V::lanes);
           };
           int64_t i = 0;
           for (; i + 1 < rows; i += 2) {
-            fma_row(i, a0, a1, a2, a3);
-            fma_row(i + 1, b0, b1, b2, b3);
+            row(i, a0, a1, a2, a3);
+            row(i + 1, b0, b1, b2, b3);
           }
-          if (i < rows) fma_row(i, a0, a1, a2, a3);
+          if (i < rows) row(i, a0, a1, a2, a3);
           V::store(wrow + b, V::load(wrow + b) + (a0 + b0));
           V::store(wrow + b + V::lanes, V::load(wrow + b + V::lanes) + (a1 + b1));
           V::store(wrow + b + 2 * V::lanes, V::load(wrow + b + 2 * V::lanes) + (a2 + b2));
           V::store(wrow + b + 3 * V::lanes, V::load(wrow + b + 3 * V::lanes) + (a3 + b3));
         }
-        if (blocked == co) continue;
-        for (int64_t i = 0; i < rows; ++i) {
+        for (int64_t i = 0; i < rows && blocked < co; ++i) {
           const int64_t xi = x_at(i);
           if (xi < 0) continue;
           const T xv = x[xi];
@@ -313,14 +342,13 @@ int64_t chunk_count(int64_t total, int64_t min_per_chunk) {
 }  // namespace
 
 template <typename T>
-void conv2d_forward(const Stream& s, const Conv2dShape& c, const T* x, const T* w, const T* bias, T* y,
-                    Activation act, float slope) {
+void conv2d_forward(const Stream& s, const Conv2dShape& c, const T* x, const T* w, const T* bias, T* y, Activation act,
+                    float slope) {
   check_shape(s, c);
   if (c.n == 0) return;
   const Geometry g = geometry<T>(c);
   if (is_pointwise(c)) {
-    gemm<T>(s, false, false, g.rows, c.c_out, c.c_in, T(1), x, c.c_in, w, c.c_out, T(0), y, c.c_out, bias, act,
-            slope);
+    gemm<T>(s, false, false, g.rows, c.c_out, c.c_in, T(1), x, c.c_in, w, c.c_out, T(0), y, c.c_out, bias, act, slope);
     return;
   }
   const bool direct = g.k <= kDirectMaxDepth;
@@ -407,8 +435,7 @@ void conv2d_backward_weight(const Stream& s, const Conv2dShape& c, const T* x, c
         direct_weight_grad(c, g, x, dy, t0, t1, acc);
       } else {
         im2col(c, g, x, t0, t1, cols);
-        gemm<T>(s, true, false, g.k, co, t1 - t0, T(1), cols, g.k, dy + t0 * co, co, t0 == r0 ? T(0) : T(1), acc,
-                co);
+        gemm<T>(s, true, false, g.k, co, t1 - t0, T(1), cols, g.k, dy + t0 * co, co, t0 == r0 ? T(0) : T(1), acc, co);
       }
       if (bacc) {
         for (int64_t r = t0; r < t1; ++r)
@@ -432,10 +459,10 @@ void conv2d_backward_weight(const Stream& s, const Conv2dShape& c, const T* x, c
   }
 }
 
-#define KILN_INSTANTIATE(T)                                                                                          \
-  template void conv2d_forward<T>(const Stream&, const Conv2dShape&, const T*, const T*, const T*, T*, Activation,   \
-                                  float);                                                                            \
-  template void conv2d_backward_data<T>(const Stream&, const Conv2dShape&, const T*, const T*, T*);                  \
+#define KILN_INSTANTIATE(T)                                                                                        \
+  template void conv2d_forward<T>(const Stream&, const Conv2dShape&, const T*, const T*, const T*, T*, Activation, \
+                                  float);                                                                          \
+  template void conv2d_backward_data<T>(const Stream&, const Conv2dShape&, const T*, const T*, T*);                \
   template void conv2d_backward_weight<T>(const Stream&, const Conv2dShape&, const T*, const T*, T*, T*, bool);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(double)

@@ -96,9 +96,9 @@ int64_t embedding_backward(const Stream& s, const T* dout, int64_t dim, const in
   return count;
 }
 
-#define KILN_INSTANTIATE(T)                                                                                        \
-  template void embedding_forward<T>(const Stream&, const T*, int64_t, int64_t, const int64_t*, const int64_t*,    \
-                                     int64_t, Combiner, T*);                                                       \
+#define KILN_INSTANTIATE(T)                                                                                         \
+  template void embedding_forward<T>(const Stream&, const T*, int64_t, int64_t, const int64_t*, const int64_t*,     \
+                                     int64_t, Combiner, T*);                                                        \
   template int64_t embedding_backward<T>(const Stream&, const T*, int64_t, const int64_t*, const int64_t*, int64_t, \
                                          Combiner, int64_t*, T*);
 KILN_INSTANTIATE(float)

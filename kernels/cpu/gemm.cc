@@ -19,8 +19,8 @@ constexpr int64_t kGrain = 4096;  // elements per parallel chunk, at least
 // Rows per chunk so that each chunk covers about kGrain elements.
 int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1)); }
 
-void check_args(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda,
-                int64_t ldb, int64_t ldc) {
+void check_args(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb,
+                int64_t ldc) {
   KILN_CHECK(s.device().is_cpu());
   KILN_CHECK(m >= 0 && n >= 0 && k >= 0, "gemm dims ", m, "x", n, "x", k);
   KILN_CHECK(lda >= std::max<int64_t>(1, trans_a ? m : k), "lda ", lda);
@@ -63,15 +63,14 @@ void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   // The bias is added in the epilogue, not pre-loaded into C, so beta applies to C alone.
-  dnnl_status_t st =
-      dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   KILN_CHECK(st == dnnl_success, "dnnl_sgemm failed with status ", static_cast<int>(st));
 }
 
 // The f64 reference: each row of C is accumulated in a row buffer so the inner loop runs over
 // contiguous memory (a row of B, or a row of B^T dotted with a row of A).
-void dgemm_ref(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
-               int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+void dgemm_ref(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
+               const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   parallel_for(m, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, n * k)), [&](int64_t rb, int64_t re) {
     std::vector<double> acc(static_cast<size_t>(n));
     for (int64_t i = rb; i < re; ++i) {
@@ -101,8 +100,7 @@ void dgemm_ref(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, doub
 
 template <typename T>
 void gemm(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
-          int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const T* bias, Activation act,
-          float slope) {
+          int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const T* bias, Activation act, float slope) {
   check_args(s, trans_a, trans_b, m, n, k, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
   if (k == 0 || alpha == T(0)) {

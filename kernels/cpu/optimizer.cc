@@ -119,12 +119,12 @@ void sparse_adam_update(const Stream& s, int64_t dim, T* table, T* m, T* v, cons
   });
 }
 
-#define KILN_INSTANTIATE(T)                                                                                          \
-  template void sgd_update<T>(const Stream&, int64_t, T*, const T*, T*, const SgdHyper&);                            \
-  template void adam_update<T>(const Stream&, int64_t, T*, const T*, T*, T*, const AdamHyper&);                      \
-  template void sparse_adagrad_update<T>(const Stream&, int64_t, T*, T*, const int64_t*, int64_t, const T*, float,   \
-                                         float);                                                                     \
-  template void sparse_adam_update<T>(const Stream&, int64_t, T*, T*, T*, const int64_t*, int64_t, const T*,         \
+#define KILN_INSTANTIATE(T)                                                                                        \
+  template void sgd_update<T>(const Stream&, int64_t, T*, const T*, T*, const SgdHyper&);                          \
+  template void adam_update<T>(const Stream&, int64_t, T*, const T*, T*, T*, const AdamHyper&);                    \
+  template void sparse_adagrad_update<T>(const Stream&, int64_t, T*, T*, const int64_t*, int64_t, const T*, float, \
+                                         float);                                                                   \
+  template void sparse_adam_update<T>(const Stream&, int64_t, T*, T*, T*, const int64_t*, int64_t, const T*,       \
                                       const AdamHyper&);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(double)

@@ -14,8 +14,8 @@ constexpr int64_t kGrain = 4096;
 
 void check_shape(const Stream& s, const Pool2dShape& p) {
   KILN_CHECK(s.device().is_cpu());
-  KILN_CHECK(p.n >= 0 && p.h > 0 && p.w > 0 && p.c > 0 && p.kh > 0 && p.kw > 0 && p.stride_h > 0 &&
-                 p.stride_w > 0 && p.pad_h >= 0 && p.pad_w >= 0 && p.out_h() > 0 && p.out_w() > 0,
+  KILN_CHECK(p.n >= 0 && p.h > 0 && p.w > 0 && p.c > 0 && p.kh > 0 && p.kw > 0 && p.stride_h > 0 && p.stride_w > 0 &&
+                 p.pad_h >= 0 && p.pad_w >= 0 && p.out_h() > 0 && p.out_w() > 0,
              "bad pool shape");
   KILN_CHECK(p.h * p.w * p.c <= std::numeric_limits<int32_t>::max(), "image too large for int32 argmax");
 }
@@ -183,12 +183,12 @@ void global_avg_pool_backward(const Stream& s, int64_t n, int64_t hw, int64_t c,
   });
 }
 
-#define KILN_INSTANTIATE(T)                                                                                 \
-  template void max_pool2d_forward<T>(const Stream&, const Pool2dShape&, const T*, T*, int32_t*);           \
-  template void max_pool2d_backward<T>(const Stream&, const Pool2dShape&, const T*, const int32_t*, T*);    \
-  template void avg_pool2d_forward<T>(const Stream&, const Pool2dShape&, const T*, T*);                     \
-  template void avg_pool2d_backward<T>(const Stream&, const Pool2dShape&, const T*, T*);                    \
-  template void global_avg_pool_forward<T>(const Stream&, int64_t, int64_t, int64_t, const T*, T*);         \
+#define KILN_INSTANTIATE(T)                                                                              \
+  template void max_pool2d_forward<T>(const Stream&, const Pool2dShape&, const T*, T*, int32_t*);        \
+  template void max_pool2d_backward<T>(const Stream&, const Pool2dShape&, const T*, const int32_t*, T*); \
+  template void avg_pool2d_forward<T>(const Stream&, const Pool2dShape&, const T*, T*);                  \
+  template void avg_pool2d_backward<T>(const Stream&, const Pool2dShape&, const T*, T*);                 \
+  template void global_avg_pool_forward<T>(const Stream&, int64_t, int64_t, int64_t, const T*, T*);      \
   template void global_avg_pool_backward<T>(const Stream&, int64_t, int64_t, int64_t, const T*, T*);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(double)

@@ -97,10 +97,10 @@ int64_t count_argmax_matches(const Stream& s, const T* logits, const int32_t* la
   return matches;
 }
 
-#define KILN_INSTANTIATE(T)                                                                  \
-  template void sum_rows<T>(const Stream&, const T*, int64_t, int64_t, T*, bool);            \
-  template double sum_squares<T>(const Stream&, const T*, int64_t);                          \
-  template void scale_inplace<T>(const Stream&, T*, int64_t, T);                             \
+#define KILN_INSTANTIATE(T)                                                       \
+  template void sum_rows<T>(const Stream&, const T*, int64_t, int64_t, T*, bool); \
+  template double sum_squares<T>(const Stream&, const T*, int64_t);               \
+  template void scale_inplace<T>(const Stream&, T*, int64_t, T);                  \
   template int64_t count_argmax_matches<T>(const Stream&, const T*, const int32_t*, int64_t, int64_t);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(double)

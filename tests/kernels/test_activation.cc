@@ -1,7 +1,6 @@
-#include "kernels/activation.h"
-
 #include <gtest/gtest.h>
 
+#include "kernels/activation.h"
 #include "tests/kernels/test_util.h"
 
 namespace kiln {
@@ -72,6 +71,27 @@ TEST(Activation, BackwardMatchesFiniteDifference) {
     auto inplace = dy;
     kernels::activation_backward<double>(cpu(), act, kSlope, x.data(), y.data(), inplace.data(), inplace.data(), kN);
     EXPECT_EQ(inplace, dx);
+  }
+}
+
+TEST(Activation, FloatAccurateAtExtremes) {
+  // The f32 path uses its own exp/erf/tanh; check them where they saturate or switch form.
+  const std::vector<float> x = {-1000.0f, -88.5f,  -87.0f, -30.0f, -5.0f, -0.1001f, -0.0999f,
+                                -1e-3f,   -1e-30f, 0.0f,   1e-30f, 1e-4f, 0.05f,    0.0999f,
+                                0.1001f,  0.7f,    3.0f,   9.0f,   40.0f, 88.5f,    1000.0f};
+  const int64_t n = static_cast<int64_t>(x.size());
+  for (Activation act : {Activation::gelu, Activation::sigmoid, Activation::tanh}) {
+    std::vector<float> y(n), dx(n);
+    const std::vector<float> ones(n, 1.0f);
+    kernels::activation_forward<float>(cpu(), act, 0.0f, x.data(), y.data(), n);
+    kernels::activation_backward<float>(cpu(), act, 0.0f, x.data(), y.data(), ones.data(), dx.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      const double xd = x[i], want = test::ref_activation(act, 0.0, xd);
+      // gelu's 1 + erf(x / sqrt2) rounds at 1 in float (so in PyTorch too): the error is absolute.
+      const double tol = 2e-6 * std::abs(want) + (act == Activation::gelu ? 2e-7 * std::abs(xd) : 1e-37);
+      EXPECT_NEAR(y[i], want, tol) << "act " << static_cast<int>(act) << " x " << xd;
+      EXPECT_TRUE(std::isfinite(dx[i])) << "act " << static_cast<int>(act) << " x " << xd;
+    }
   }
 }
 

@@ -1,9 +1,8 @@
-#include "kernels/batch_norm.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "kernels/batch_norm.h"
 #include "tests/kernels/test_util.h"
 
 namespace kiln {
@@ -84,15 +83,15 @@ TEST(BatchNorm, InferenceForwardMatchesReference) {
   const auto xf = cast<float>(x), gf = cast<float>(gamma), bf = cast<float>(beta), rmf = cast<float>(rm),
              rvf = cast<float>(rv);
   auto yf = test::poisoned<float>(rows * ch);
-  kernels::batch_norm_forward_inference<float>(cpu(), rows, ch, xf.data(), gf.data(), bf.data(), rmf.data(),
-                                               rvf.data(), static_cast<float>(eps), yf.data());
+  kernels::batch_norm_forward_inference<float>(cpu(), rows, ch, xf.data(), gf.data(), bf.data(), rmf.data(), rvf.data(),
+                                               static_cast<float>(eps), yf.data());
   EXPECT_REL_NEAR(yf, want, 1e-5);
 }
 
 TEST(BatchNorm, BackwardMatchesFiniteDifference) {
   const int64_t rows = 23, ch = 4;
-  const auto x = random_vec(rows * ch, 91, -1.0, 3.0), gamma = random_vec(ch, 92, 0.5, 1.5),
-             beta = random_vec(ch, 93), r = random_vec(rows * ch, 94);
+  const auto x = random_vec(rows * ch, 91, -1.0, 3.0), gamma = random_vec(ch, 92, 0.5, 1.5), beta = random_vec(ch, 93),
+             r = random_vec(rows * ch, 94);
   const double eps = 1e-5;
   // L = <y(x, gamma, beta), r>, so dL/dy = r.
   auto loss = [&](const std::vector<double>& xv, const std::vector<double>& g, const std::vector<double>& b) {
@@ -106,8 +105,8 @@ TEST(BatchNorm, BackwardMatchesFiniteDifference) {
   const auto want_db = test::numeric_grad(beta, [&](const std::vector<double>& v) { return loss(x, gamma, v); });
 
   std::vector<double> y(rows * ch), mean(ch), inv(ch);
-  kernels::batch_norm_forward_training<double>(cpu(), rows, ch, x.data(), gamma.data(), beta.data(), eps, 0.0,
-                                               y.data(), mean.data(), inv.data(), nullptr, nullptr);
+  kernels::batch_norm_forward_training<double>(cpu(), rows, ch, x.data(), gamma.data(), beta.data(), eps, 0.0, y.data(),
+                                               mean.data(), inv.data(), nullptr, nullptr);
   // dgamma and dbeta accumulate onto their previous values.
   const auto dg0 = random_vec(ch, 95), db0 = random_vec(ch, 96);
   auto dx = test::poisoned<double>(rows * ch);

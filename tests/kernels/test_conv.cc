@@ -1,10 +1,9 @@
-#include "kernels/conv.h"
-
 #include <gtest/gtest.h>
 
 #include <cstring>
 
 #include "core/error.h"
+#include "kernels/conv.h"
 #include "tests/kernels/test_util.h"
 
 namespace kiln {
@@ -72,7 +71,8 @@ std::vector<double> ref_forward(const Conv2dShape& c, const std::vector<double>&
   return y;
 }
 
-std::vector<double> ref_backward_data(const Conv2dShape& c, const std::vector<double>& dy, const std::vector<double>& w) {
+std::vector<double> ref_backward_data(const Conv2dShape& c, const std::vector<double>& dy,
+                                      const std::vector<double>& w) {
   std::vector<double> dx(x_size(c), 0.0);
   for_each_tap(c, [&](int64_t xb, int64_t yb, int64_t wb) {
     for (int64_t ci = 0; ci < c.c_in; ++ci)
@@ -139,7 +139,8 @@ void check_backward(const Conv2dShape& c, double tol) {
   EXPECT_REL_NEAR(db, want_db, tol);
 
   // accumulate = true adds onto what is there.
-  const auto dw0 = cast<double>(cast<T>(random_vec(w_size(c), 57))), db0 = cast<double>(cast<T>(random_vec(c.c_out, 58)));
+  const auto dw0 = cast<double>(cast<T>(random_vec(w_size(c), 57))),
+             db0 = cast<double>(cast<T>(random_vec(c.c_out, 58)));
   auto dwa = cast<T>(dw0), dba = cast<T>(db0);
   kernels::conv2d_backward_weight<T>(cpu(), c, xt.data(), dyt.data(), dwa.data(), dba.data(), true);
   for (size_t i = 0; i < want_dw.size(); ++i) want_dw[i] += dw0[i];
@@ -204,7 +205,6 @@ void check_deterministic(const Conv2dShape& c) {
   ASSERT_EQ(r1.size(), r2.size());
   EXPECT_EQ(0, std::memcmp(r1.data(), r2.data(), r1.size() * sizeof(float)));
 }
-
 
 TEST(Conv2d, Deterministic) {
   // The Fashion-MNIST layers (smaller batch): the direct path, then im2col + sgemm.

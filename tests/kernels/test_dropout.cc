@@ -1,7 +1,6 @@
-#include "kernels/dropout.h"
-
 #include <gtest/gtest.h>
 
+#include "kernels/dropout.h"
 #include "tests/kernels/test_util.h"
 
 namespace kiln {

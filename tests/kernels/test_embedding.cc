@@ -1,10 +1,9 @@
-#include "kernels/embedding.h"
-
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "core/error.h"
+#include "kernels/embedding.h"
 #include "tests/kernels/test_util.h"
 
 namespace kiln {
@@ -56,8 +55,8 @@ TEST(Embedding, ForwardSumAndMean) {
     }
     const auto tf = cast<float>(table);
     auto outf = test::poisoned<float>(batch.size() * dim);
-    kernels::embedding_forward<float>(cpu(), tf.data(), rows, dim, batch.ids.data(), batch.offsets.data(),
-                                      batch.size(), comb, outf.data());
+    kernels::embedding_forward<float>(cpu(), tf.data(), rows, dim, batch.ids.data(), batch.offsets.data(), batch.size(),
+                                      comb, outf.data());
     EXPECT_REL_NEAR(outf, want, 1e-6);
   }
 }
@@ -101,9 +100,9 @@ TEST(Embedding, BackwardMatchesDenseReference) {
     }
     std::vector<int64_t> unique(nnz, -7);
     auto grad = test::poisoned<double>(nnz * dim);
-    const int64_t count = kernels::embedding_backward<double>(cpu(), dout.data(), dim, batch.ids.data(),
-                                                              batch.offsets.data(), batch.size(), comb, unique.data(),
-                                                              grad.data());
+    const int64_t count =
+        kernels::embedding_backward<double>(cpu(), dout.data(), dim, batch.ids.data(), batch.offsets.data(),
+                                            batch.size(), comb, unique.data(), grad.data());
     ASSERT_EQ(count, static_cast<int64_t>(touched.size()));
     EXPECT_EQ(std::vector<int64_t>(unique.begin(), unique.begin() + count),
               std::vector<int64_t>(touched.begin(), touched.end()));  // ascending
@@ -115,9 +114,9 @@ TEST(Embedding, BackwardMatchesDenseReference) {
     const auto doutf = cast<float>(dout);
     auto gradf = test::poisoned<float>(nnz * dim);
     std::vector<int64_t> uniquef(nnz);
-    ASSERT_EQ(count, kernels::embedding_backward<float>(cpu(), doutf.data(), dim, batch.ids.data(),
-                                                        batch.offsets.data(), batch.size(), comb, uniquef.data(),
-                                                        gradf.data()));
+    ASSERT_EQ(count,
+              kernels::embedding_backward<float>(cpu(), doutf.data(), dim, batch.ids.data(), batch.offsets.data(),
+                                                 batch.size(), comb, uniquef.data(), gradf.data()));
     EXPECT_REL_NEAR(std::vector<float>(gradf.begin(), gradf.begin() + count * dim), want, 1e-6);
   }
 }
@@ -140,7 +139,8 @@ TEST(Embedding, BackwardIsDeterministicAndParallelSafe) {
                                                         Combiner::mean, u2.data(), g2.data());
   ASSERT_EQ(c1, c2);
   EXPECT_EQ(u1, u2);
-  EXPECT_EQ(std::vector<float>(g1.begin(), g1.begin() + c1 * dim), std::vector<float>(g2.begin(), g2.begin() + c2 * dim));
+  EXPECT_EQ(std::vector<float>(g1.begin(), g1.begin() + c1 * dim),
+            std::vector<float>(g2.begin(), g2.begin() + c2 * dim));
 }
 
 TEST(Embedding, EmptyBatch) {

@@ -1,10 +1,9 @@
-#include "kernels/gemm.h"
-
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <string>
 
+#include "kernels/gemm.h"
 #include "tests/kernels/test_util.h"
 
 namespace kiln {
@@ -68,7 +67,8 @@ void check_gemm(const GemmCase& g, double tol) {
   for (int64_t i = 0; i < g.m; ++i) {
     for (int64_t j = 0; j < l.ldc; ++j) {
       const bool pad = j >= g.n;
-      c[i * l.ldc + j] = (g.beta == 0.0 && !pad) ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(c0[i * l.ldc + j]);
+      c[i * l.ldc + j] =
+          (g.beta == 0.0 && !pad) ? std::numeric_limits<T>::quiet_NaN() : static_cast<T>(c0[i * l.ldc + j]);
     }
   }
   auto at = cast<T>(a), bt = cast<T>(b), biast = cast<T>(bias);
@@ -161,7 +161,8 @@ TEST(Gemm, DegenerateDepthAppliesBetaAndEpilogue) {
 
 TEST(Gemm, Deterministic) {
   const int64_t m = 513, n = 300, k = 777;
-  auto a = cast<float>(random_vec(m * k, 7)), b = cast<float>(random_vec(k * n, 8)), bias = cast<float>(random_vec(n, 9));
+  auto a = cast<float>(random_vec(m * k, 7)), b = cast<float>(random_vec(k * n, 8)),
+       bias = cast<float>(random_vec(n, 9));
   std::vector<float> c1(m * n), c2(m * n);
   kernels::gemm<float>(cpu(), false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c1.data(), n, bias.data(),
                        Activation::relu);

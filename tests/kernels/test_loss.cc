@@ -1,10 +1,9 @@
-#include "kernels/loss.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/loss.h"
 #include "tests/kernels/test_util.h"
 
 namespace kiln {
@@ -120,7 +119,8 @@ double ref_loss(Elementwise kind, double p, double t, double delta) {
       const double e = std::abs(p - t);
       return e <= delta ? 0.5 * e * e : delta * (e - 0.5 * delta);
     }
-    case Elementwise::logistic: return -(t * std::log(1 / (1 + std::exp(-p))) + (1 - t) * std::log(1 - 1 / (1 + std::exp(-p))));
+    case Elementwise::logistic:
+      return -(t * std::log(1 / (1 + std::exp(-p))) + (1 - t) * std::log(1 - 1 / (1 + std::exp(-p))));
   }
   return 0;
 }
@@ -141,9 +141,7 @@ void backward(Elementwise kind, const std::vector<T>& p, const std::vector<T>& t
   const int64_t n = static_cast<int64_t>(p.size());
   switch (kind) {
     case Elementwise::mse: kernels::mse_backward<T>(cpu(), p.data(), t.data(), n, scale, out.data()); break;
-    case Elementwise::huber:
-      kernels::huber_backward<T>(cpu(), p.data(), t.data(), n, delta, scale, out.data());
-      break;
+    case Elementwise::huber: kernels::huber_backward<T>(cpu(), p.data(), t.data(), n, delta, scale, out.data()); break;
     case Elementwise::logistic: kernels::logistic_backward<T>(cpu(), p.data(), t.data(), n, scale, out.data()); break;
   }
 }

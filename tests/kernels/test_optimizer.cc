@@ -1,9 +1,8 @@
-#include "kernels/optimizer.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "kernels/optimizer.h"
 #include "tests/kernels/test_util.h"
 
 namespace kiln {
@@ -177,8 +176,8 @@ void check_sparse_adam(bool decoupled, double tol) {
         const int64_t i = sc.ids[u] * sc.dim + d;
         ref_adam_element(want_table[i], grads[u * sc.dim + d], want_m[i], want_v[i], h);
       }
-    kernels::sparse_adam_update<T>(cpu(), sc.dim, table.data(), m.data(), v.data(), sc.ids.data(), count,
-                                   grads.data(), h);
+    kernels::sparse_adam_update<T>(cpu(), sc.dim, table.data(), m.data(), v.data(), sc.ids.data(), count, grads.data(),
+                                   h);
   }
   EXPECT_REL_NEAR(table, want_table, tol);
   EXPECT_REL_NEAR(m, want_m, tol);

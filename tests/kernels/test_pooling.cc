@@ -1,9 +1,8 @@
-#include "kernels/pooling.h"
-
 #include <gtest/gtest.h>
 
 #include <limits>
 
+#include "kernels/pooling.h"
 #include "tests/kernels/test_util.h"
 
 namespace kiln {
@@ -14,8 +13,8 @@ using test::cast;
 using test::cpu;
 using test::random_vec;
 
-Pool2dShape make(int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                 int64_t ph, int64_t pw) {
+Pool2dShape make(int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                 int64_t pw) {
   Pool2dShape p;
   p.n = n, p.h = h, p.w = w, p.c = c, p.kh = kh, p.kw = kw, p.stride_h = sh, p.stride_w = sw, p.pad_h = ph,
   p.pad_w = pw;
@@ -25,8 +24,8 @@ Pool2dShape make(int64_t n, int64_t h, int64_t w, int64_t c, int64_t kh, int64_t
 // 2x2/2 (odd sizes drop the last row/column), overlapping 3x3/2 with padding, asymmetric, and a
 // large batch over the parallel grain.
 std::vector<Pool2dShape> shapes() {
-  return {make(3, 11, 9, 5, 2, 2, 2, 2, 0, 0), make(3, 11, 9, 5, 3, 3, 2, 2, 1, 1),
-          make(2, 7, 10, 3, 2, 3, 1, 2, 1, 1), make(64, 14, 14, 8, 2, 2, 2, 2, 0, 0)};
+  return {make(3, 11, 9, 5, 2, 2, 2, 2, 0, 0), make(3, 11, 9, 5, 3, 3, 2, 2, 1, 1), make(2, 7, 10, 3, 2, 3, 1, 2, 1, 1),
+          make(64, 14, 14, 8, 2, 2, 2, 2, 0, 0)};
 }
 
 int64_t in_size(const Pool2dShape& p) { return p.n * p.h * p.w * p.c; }

@@ -1,7 +1,6 @@
-#include "kernels/reduce.h"
-
 #include <gtest/gtest.h>
 
+#include "kernels/reduce.h"
 #include "tests/kernels/test_util.h"
 
 namespace kiln {
@@ -30,7 +29,7 @@ void check_sum_rows(int64_t rows, int64_t cols, double tol) {
 TEST(SumRows, MatchesReference) {
   check_sum_rows<float>(37, 53, 1e-6);
   check_sum_rows<double>(37, 53, 1e-14);
-  check_sum_rows<float>(100003, 7, 1e-6);  // many chunks
+  check_sum_rows<float>(100003, 7, 1e-6);   // many chunks
   check_sum_rows<double>(3, 20000, 1e-14);  // wide rows
 }
 

@@ -58,12 +58,11 @@ double max_rel_error(const std::vector<A>& got, const std::vector<B>& want, size
   return err;
 }
 
-#define EXPECT_REL_NEAR(got, want, tol)                                                          \
-  do {                                                                                           \
-    size_t worst_ = 0;                                                                           \
-    const double err_ = ::kiln::test::max_rel_error((got), (want), &worst_);                     \
-    EXPECT_LE(err_, (tol)) << "worst element " << worst_ << ": got " << (got)[worst_] << ", want " \
-                           << (want)[worst_];                                                    \
+#define EXPECT_REL_NEAR(got, want, tol)                                                                               \
+  do {                                                                                                                \
+    size_t worst_ = 0;                                                                                                \
+    const double err_ = ::kiln::test::max_rel_error((got), (want), &worst_);                                          \
+    EXPECT_LE(err_, (tol)) << "worst element " << worst_ << ": got " << (got)[worst_] << ", want " << (want)[worst_]; \
   } while (0)
 
 // <a, b> in double.
@@ -106,8 +105,8 @@ inline double ref_activation(kernels::Activation act, double slope, double x) {
 
 inline const std::vector<kernels::Activation>& all_activations() {
   using kernels::Activation;
-  static const std::vector<Activation> acts = {Activation::none,    Activation::relu,    Activation::leaky_relu,
-                                               Activation::gelu,    Activation::sigmoid, Activation::tanh};
+  static const std::vector<Activation> acts = {Activation::none, Activation::relu,    Activation::leaky_relu,
+                                               Activation::gelu, Activation::sigmoid, Activation::tanh};
   return acts;
 }
 
