@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer("Run 'kiln VERB --help' for a verb's options. Docs: docs/cli.md and docs/config.md.");
   std::vector<kiln::cli::Action> actions;
+  actions.push_back(kiln::cli::add_analyze(app));
   actions.push_back(kiln::cli::add_train(app));
   actions.push_back(kiln::cli::add_evaluate(app));
   try {

@@ -7,6 +7,7 @@ namespace kiln::cli {
 
 using Action = std::function<int()>;
 
+Action add_analyze(CLI::App& app);
 Action add_train(CLI::App& app);
 Action add_evaluate(CLI::App& app);
 

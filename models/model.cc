@@ -51,7 +51,9 @@ Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
       if (d <= 0) fail("model.inputs[", i, "] (", in.name(), "): shape dimensions must be > 0");
     if (in.kind() == InputSpec::DENSE && dims.empty())
       fail("model.inputs[", i, "] (", in.name(), "): a DENSE input needs a shape");
-    input_shapes_.emplace_back(in.kind() == InputSpec::IDS ? std::vector<int64_t>{} : dims);
+    if (in.kind() == InputSpec::IDS && dims.size() > 1)
+      fail("model.inputs[", i, "] (", in.name(), "): an IDS input's shape is at most [id space]");
+    input_shapes_.emplace_back(dims);
     value_of[in.name()] = i;
     is_ids.push_back(in.kind() == InputSpec::IDS);
   }

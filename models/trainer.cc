@@ -59,6 +59,20 @@ std::string format_metrics(const std::map<std::string, double>& m) {
   return s;
 }
 
+// The head must fit the label the feature spec produces.
+void check_label_type(const TransformState& state, const HeadSpec& head) {
+  const LabelSpec& label = state.spec().label();
+  HeadSpec::Type want = label.type() == LabelSpec::MULTICLASS ? HeadSpec::MULTICLASS
+                        : label.type() == LabelSpec::BINARY   ? HeadSpec::BINARY
+                                                              : HeadSpec::REGRESSION;
+  if (head.type() != want)
+    fail("model.head.type is ", HeadSpec::Type_Name(head.type()), " but feature_spec.label.type is ",
+         LabelSpec::Type_Name(label.type()));
+  int64_t classes = state.label().categorical().vocabulary_size();
+  if (want == HeadSpec::MULTICLASS && head.num_classes() != classes)
+    fail("model.head.num_classes is ", head.num_classes(), " but the label column has ", classes, " classes");
+}
+
 }  // namespace
 
 std::string latest_checkpoint(const std::string& dir) {
@@ -73,17 +87,38 @@ Trainer::Trainer(const TrainConfig& config) : config_(config) {
   if (config.threads() > 0) set_cpu_threads(config.threads());
   if (!config.has_model()) fail("model is not set");
   if (!config.model().has_head()) fail("model.head is not set");
-  model_ = std::make_unique<Model<float>>(config.model());
-  head_ = std::make_unique<Head<float>>(config.model().head(), model_->output_shape());
   if (config.data().has_idx() && config.model().head().type() != HeadSpec::MULTICLASS)
     fail("model.head.type: IDX image data has class labels and needs a MULTICLASS head");
+  if (config.data().has_csv()) {
+    // The model reads what the transform produces: fill in or check its inputs first.
+    data_ = load_training_data(config, true);
+    if (config_.model().inputs().empty()) {
+      for (const InputSpec& in : data_.model_inputs) *config_.mutable_model()->add_inputs() = in;
+    } else {
+      for (const InputSpec& in : config_.model().inputs()) {
+        bool known = std::any_of(data_.model_inputs.begin(), data_.model_inputs.end(),
+                                 [&](const InputSpec& d) { return d.name() == in.name(); });
+        if (!known) fail("model.inputs: '", in.name(), "' is not an input the feature spec produces (leave model.inputs "
+                         "empty to take them from the transform)");
+      }
+    }
+    std::vector<InputBinding> bound;
+    for (const InputSpec& in : config_.model().inputs()) {
+      for (size_t k = 0; k < data_.model_inputs.size(); ++k)
+        if (data_.model_inputs[k].name() == in.name()) bound.push_back(data_.inputs[k]);
+    }
+    data_.inputs = bound;
+    check_label_type(*data_.transform_state, config_.model().head());
+  }
+  model_ = std::make_unique<Model<float>>(config_.model());
+  head_ = std::make_unique<Head<float>>(config_.model().head(), model_->output_shape());
   const EarlyStopping& es = config.early_stopping();
   if (!es.metric().empty()) {
     static const std::vector<std::string> known{"loss", "accuracy", "auc", "rmse", "mae"};
     if (std::find(known.begin(), known.end(), es.metric()) == known.end())
       fail("early_stopping.metric: unknown metric '", es.metric(), "' (loss, accuracy, auc, rmse or mae)");
   }
-  data_ = load_training_data(config, true);
+  if (!config.data().has_csv()) data_ = load_training_data(config, true);
   if (!es.metric().empty() && !data_.eval) fail("early_stopping needs eval data");
   model_->initialize(config.seed());
   optimizer_ = std::make_unique<Optimizer>(config.optimizer(), model_->params());
@@ -95,6 +130,13 @@ Trainer::Trainer(const TrainConfig& config) : config_(config) {
 }
 
 Trainer::~Trainer() = default;
+
+std::vector<Value> Trainer::bind_inputs(const io::Batch& batch) const {
+  std::vector<Value> inputs;
+  for (const InputBinding& b : data_.inputs)
+    inputs.push_back({batch.tensors[b.data], b.offsets >= 0 ? batch.tensors[b.offsets] : Tensor()});
+  return inputs;
+}
 
 std::string Trainer::checkpoint_dir() const { return (fs::path(config_.output_dir()) / "checkpoints").string(); }
 
@@ -163,11 +205,10 @@ std::map<std::string, double> Trainer::evaluate() {
   for (int64_t i = 0; i < batches; ++i) {
     io::Batch b = eval.next();
     Context ctx{Stream::cpu(), b.size, false, config_.seed(), step_};
-    std::vector<Value> inputs;
-    for (size_t t = 0; t + 1 < b.tensors.size(); ++t) inputs.push_back({b.tensors[t], {}});
-    const Tensor& out = model_->forward(ctx, inputs);
-    double loss = head_->loss(ctx.stream, out, b.tensors.back(), b.size, nullptr);
-    acc.add(ctx.stream, out, b.tensors.back(), b.size, loss);
+    const Tensor& out = model_->forward(ctx, bind_inputs(b));
+    const Tensor& label = b.tensors[data_.label];
+    double loss = head_->loss(ctx.stream, out, label, b.size, nullptr);
+    acc.add(ctx.stream, out, label, b.size, loss);
   }
   return acc.result();
 }
@@ -197,11 +238,9 @@ TrainResult Trainer::run() {
     io::Batch batch = pipeline_->next();
     float lr = learning_rate_at(config_.lr_schedule(), config_.optimizer().learning_rate(), step_, total);
     Context ctx{Stream::cpu(), batch.size, true, config_.seed(), step_};
-    std::vector<Value> inputs;
-    for (size_t t = 0; t + 1 < batch.tensors.size(); ++t) inputs.push_back({batch.tensors[t], {}});
-    const Tensor& out = model_->forward(ctx, inputs);
+    const Tensor& out = model_->forward(ctx, bind_inputs(batch));
     Tensor d = scratch(doutput, out.shape(), DType::f32);
-    double loss = head_->loss(ctx.stream, out, batch.tensors.back(), batch.size, &d);
+    double loss = head_->loss(ctx.stream, out, batch.tensors[data_.label], batch.size, &d);
     if (!std::isfinite(loss)) fail("training diverged at step ", step_, ": loss is ", loss, " (lower the learning rate?)");
     model_->backward(ctx, d);
     double grad_norm = optimizer_->step(ctx.stream, lr);

@@ -37,9 +37,11 @@ class Trainer {
   bool restore(const std::string& path = "");
 
   Model<float>& model() { return *model_; }
+  const TrainingData& data() const { return data_; }
 
  private:
   std::string checkpoint_dir() const;
+  std::vector<Value> bind_inputs(const io::Batch& batch) const;
   std::string write_checkpoint();
   void prune_checkpoints();
 

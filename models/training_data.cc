@@ -3,7 +3,19 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/communicator.h"
+#include "core/stream.h"
+#include "io/atomic_file.h"
+#include "io/config_file.h"
+#include "io/file_pattern.h"
 #include "io/idx.h"
+#include "models/transformed_source.h"
+#include "transform/csv_rows.h"
+#include "transform/dataset_analysis.h"
+#include "transform/transformer.h"
+
+#include <google/protobuf/text_format.h>
+#include <google/protobuf/util/message_differencer.h>
 
 namespace kiln::models {
 
@@ -42,12 +54,76 @@ std::shared_ptr<const io::ExampleSource> idx_source(const IdxData& idx, const st
   return std::make_shared<io::ArraySource>(std::move(columns));
 }
 
+FeatureSpec load_feature_spec(const CsvData& csv) {
+  if (csv.has_feature_spec() == !csv.feature_spec_file().empty())
+    fail("data.csv: set exactly one of feature_spec and feature_spec_file");
+  FeatureSpec spec = csv.feature_spec();
+  if (!csv.feature_spec_file().empty()) io::load_config(csv.feature_spec_file(), spec);
+  transform::validate_feature_spec(spec);
+  return spec;
+}
+
+TransformState load_or_analyze_state(const TrainConfig& config, const FeatureSpec& spec,
+                                     const std::vector<std::string>& train_files, bool may_analyze) {
+  std::string path = transform_state_path(config);
+  TransformState state;
+  if (std::filesystem::exists(path)) {
+    io::load_config(path, state);
+    if (!google::protobuf::util::MessageDifferencer::Equals(state.spec(), spec))
+      fail("transform state ", path, " was analyzed with a different feature spec: delete it to analyze again, or set ",
+           "data.csv.transform_state");
+    return state;
+  }
+  if (!may_analyze) fail("transform state ", path, " does not exist: train (or run kiln analyze) first");
+  transform::AnalysisOptions opts;
+  opts.files = train_files;
+  opts.threads = config.data().csv().threads() > 0 ? config.data().csv().threads() : cpu_threads();
+  opts.progress = true;
+  LocalCommunicator local;
+  state = transform::analyze_dataset(spec, opts, local);
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(state, &text);
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  io::write_file_atomic(path, text);
+  return state;
+}
+
+void load_csv(const TrainConfig& config, bool need_train, TrainingData& data) {
+  const CsvData& csv = config.data().csv();
+  FeatureSpec spec = load_feature_spec(csv);
+  if (csv.train_files().empty() && need_train) fail("data.csv.train_files is empty");
+  std::vector<std::string> train_files, eval_files;
+  if (need_train) train_files = io::expand_file_patterns({csv.train_files().begin(), csv.train_files().end()});
+  if (!csv.eval_files().empty()) eval_files = io::expand_file_patterns({csv.eval_files().begin(), csv.eval_files().end()});
+  TransformState state = load_or_analyze_state(config, spec, train_files, need_train);
+  io::CsvOptions opts = transform::csv_options(spec.csv(), csv.threads() > 0 ? csv.threads() : cpu_threads());
+  io::ErrorBudget budget(spec.csv().max_bad_rows());
+  if (need_train) data.train = transform_csv_files(state, train_files, opts, budget);
+  if (!eval_files.empty()) {
+    io::ErrorBudget eval_budget(spec.csv().max_bad_rows());
+    data.eval = transform_csv_files(state, eval_files, opts, eval_budget);
+  }
+  data.model_inputs = transform::model_inputs(state);
+  int t = 1;
+  data.inputs.push_back({0, -1});
+  for (size_t i = 1; i < data.model_inputs.size(); ++i, t += 2) data.inputs.push_back({t, t + 1});
+  data.label = t;
+  data.transform_state = std::move(state);
+}
+
 }  // namespace
+
+std::string transform_state_path(const TrainConfig& config) {
+  const CsvData& csv = config.data().csv();
+  if (!csv.transform_state().empty()) return csv.transform_state();
+  return (std::filesystem::path(config.output_dir()) / "transform_state.pbtxt").string();
+}
 
 TrainingData load_training_data(const TrainConfig& config, bool need_train) {
   TrainingData data;
   const DataConfig& d = config.data();
   switch (d.source_case()) {
+    case DataConfig::kCsv: load_csv(config, need_train, data); break;
     case DataConfig::kIdx: {
       const IdxData& idx = d.idx();
       if (need_train)
@@ -56,9 +132,12 @@ TrainingData load_training_data(const TrainConfig& config, bool need_train) {
       if (!idx.eval_images().empty() || !idx.eval_labels().empty())
         data.eval = idx_source(idx, "data.idx.eval_images", idx.eval_images(), "data.idx.eval_labels",
                                idx.eval_labels(), idx.max_eval_examples(), config.model());
+      data.inputs = {{0, -1}};
+      data.label = 1;
+      data.model_inputs.assign(config.model().inputs().begin(), config.model().inputs().end());
       break;
     }
-    case DataConfig::SOURCE_NOT_SET: fail("data: no data source set (e.g. data { idx { train_images: ... } })");
+    case DataConfig::SOURCE_NOT_SET: fail("data: no data source set (data { idx { ... } } or data { csv { ... } })");
   }
   return data;
 }

@@ -1,19 +1,34 @@
 #pragma once
-// The examples a TrainConfig's data section names, as ExampleSources for the input pipeline:
-// tensors[0..n-1] are the model inputs in ModelSpec order, the last tensor is the label.
+// The examples a TrainConfig's data section names, as ExampleSources for the input pipeline,
+// and how batch tensors map to model inputs.
 #include <memory>
+#include <optional>
 
 #include "io/input_pipeline.h"
 #include "proto/train_config.pb.h"
+#include "proto/transform_state.pb.h"
 
 namespace kiln::models {
+
+struct InputBinding {
+  int data = 0;      // batch tensor holding the input's values (or ids)
+  int offsets = -1;  // batch tensor holding an IDS input's offsets
+};
 
 struct TrainingData {
   std::shared_ptr<const io::ExampleSource> train;
   std::shared_ptr<const io::ExampleSource> eval;  // null when the config names no eval data
+  std::vector<InputBinding> inputs;               // per model input, in ModelSpec order
+  int label = 0;                                  // batch tensor holding the label
+  std::vector<InputSpec> model_inputs;            // what the data provides (fills empty model.inputs)
+  std::optional<TransformState> transform_state;  // CSV data only
 };
 
 // Loads the data and checks it against the model's inputs; errors name the config field.
+// For CSV data the transform state is read from its file, or analyzed (need_train) and written.
 TrainingData load_training_data(const TrainConfig& config, bool need_train);
+
+// The transform state file of a CSV TrainConfig.
+std::string transform_state_path(const TrainConfig& config);
 
 }  // namespace kiln::models

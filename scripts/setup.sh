@@ -5,7 +5,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   protobuf-compiler libprotobuf-dev
-  libdnnl-dev libcli11-dev
+  libdnnl-dev libcli11-dev libxxhash-dev
+  libopenmpi-dev openmpi-bin
   libgtest-dev libgmock-dev
   zlib1g-dev
   dataset-fashion-mnist

@@ -14,18 +14,23 @@ class EmbeddingLayer final : public Layer<T> {
 
   Shape build(const std::vector<Shape>& inputs, ParamRegistry<T>& params) override {
     if (inputs.size() != 1) fail("embedding takes one IDS input, got ", inputs.size());
-    if (spec_.vocab_size() <= 0) fail("embedding.vocab_size must be > 0, got ", spec_.vocab_size());
+    // The IDS input may declare its id space ([n]); vocab_size 0 takes it.
+    int64_t id_space = inputs[0].rank() == 1 ? inputs[0][0] : 0;
+    vocab_ = spec_.vocab_size() > 0 ? spec_.vocab_size() : id_space;
+    if (vocab_ <= 0) fail("embedding.vocab_size must be > 0 (or its IDS input must declare an id space)");
+    if (id_space > vocab_)
+      fail("embedding.vocab_size ", vocab_, " is smaller than the id space ", id_space, " of its input");
     if (spec_.dim() <= 0) fail("embedding.dim must be > 0, got ", spec_.dim());
     reg_ = &params;
-    table_ = params.add("table", Shape{spec_.vocab_size(), spec_.dim()}, ParamKind::embedding,
-                        Init::embedding_normal, spec_.vocab_size(), spec_.dim());
+    table_ = params.add("table", Shape{vocab_, spec_.dim()}, ParamKind::embedding, Init::embedding_normal, vocab_,
+                        spec_.dim());
     return Shape{spec_.dim()};
   }
 
   void forward(const Context& ctx, const std::vector<const Value*>& in, Value& out) override {
     const Value& ids = *in[0];
     if (!ids.offsets.defined()) fail("embedding input must be an IDS input");
-    kernels::embedding_forward<T>(ctx.stream, reg_->value(table_), spec_.vocab_size(), spec_.dim(),
+    kernels::embedding_forward<T>(ctx.stream, reg_->value(table_), vocab_, spec_.dim(),
                                   ids.data.template data<int64_t>(), ids.offsets.template data<int64_t>(), ctx.batch,
                                   combiner(), out.data.template data<T>());
   }
@@ -52,6 +57,7 @@ class EmbeddingLayer final : public Layer<T> {
   EmbeddingSpec spec_;
   ParamRegistry<T>* reg_ = nullptr;
   int table_ = -1;
+  int64_t vocab_ = 0;
 };
 
 }  // namespace

@@ -1,0 +1,44 @@
+#pragma once
+// Malformed input is counted and skipped up to a budget, then the read fails. One budget is
+// shared by everything that reads the same data (the CSV parser for broken rows, the transform
+// for unparseable values), so the limit applies to their sum.
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace kiln::io {
+
+struct BadRow {
+  std::string file;
+  int64_t line = 0;    // 1-based; 0 = unknown (then `file` may already say where)
+  int64_t column = 0;  // 1-based field number; 0 = whole row
+  std::string reason;
+};
+
+// "FILE:LINE:COL: REASON", leaving out LINE and COL where they are 0.
+std::string format_bad_row(const BadRow& row);
+
+class ErrorBudget {  // thread-safe
+ public:
+  // A negative budget never fails.
+  explicit ErrorBudget(int64_t max_bad_rows);
+
+  // Records one bad row; throws kiln::Error "FILE:LINE:COL: REASON" (plus a hint to raise
+  // csv.max_bad_rows when the budget is not zero) once the count exceeds the budget.
+  void add(const BadRow& row);
+  int64_t count() const;
+  int64_t max_bad_rows() const { return max_; }
+  // The first bad rows seen (in arrival order), for summaries.
+  std::vector<BadRow> first(size_t n = 10) const;
+
+ private:
+  static constexpr size_t kKeep = 100;
+
+  const int64_t max_;
+  mutable std::mutex mutex_;
+  int64_t count_ = 0;
+  std::vector<BadRow> first_;
+};
+
+}  // namespace kiln::io

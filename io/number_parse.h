@@ -1,0 +1,14 @@
+#pragma once
+// Strict number parsing for CSV fields: the whole field must be one number. Leading and trailing
+// spaces or tabs and a leading '+' are accepted; so are the spellings std::from_chars knows for
+// infinity and NaN ("inf", "infinity", "nan", any case). Anything else, an empty field, or a value
+// out of the type's range is rejected, so "12abc" or "1e999" never turns silently into a number.
+#include <cstdint>
+#include <string_view>
+
+namespace kiln::io {
+
+bool parse_double(std::string_view text, double* out);
+bool parse_int64(std::string_view text, int64_t* out);
+
+}  // namespace kiln::io

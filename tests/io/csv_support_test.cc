@@ -1,0 +1,193 @@
+// number_parse, ErrorBudget and expand_file_patterns: the small pieces around the CSV reader.
+#include <gtest/gtest.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <random>
+#include <thread>
+
+#include "core/error.h"
+#include "io/error_budget.h"
+#include "io/file_pattern.h"
+#include "io/number_parse.h"
+#include "tests/io/temp_dir.h"
+
+namespace kiln::io {
+namespace {
+
+using testing::TempDir;
+
+TEST(NumberParse, DoubleAcceptsWholeNumbers) {
+  struct Case {
+    const char* text;
+    double value;
+  };
+  for (const Case& c : {Case{"0", 0.0}, Case{"1.5", 1.5}, Case{"-2", -2.0}, Case{"+3.25", 3.25}, Case{"  7  ", 7.0},
+                        Case{"\t8\t", 8.0}, Case{"1e3", 1000.0}, Case{"-1.5E-2", -0.015}, Case{".5", 0.5},
+                        Case{"5.", 5.0}, Case{" +0.125", 0.125}}) {
+    double out = -99;
+    EXPECT_TRUE(parse_double(c.text, &out)) << c.text;
+    EXPECT_EQ(out, c.value) << c.text;
+  }
+  double out = 0;
+  EXPECT_TRUE(parse_double("inf", &out));
+  EXPECT_TRUE(std::isinf(out) && out > 0);
+  EXPECT_TRUE(parse_double("-Infinity", &out));
+  EXPECT_TRUE(std::isinf(out) && out < 0);
+  EXPECT_TRUE(parse_double("nan", &out));
+  EXPECT_TRUE(std::isnan(out));
+  EXPECT_TRUE(parse_double("NaN", &out));
+  EXPECT_TRUE(std::isnan(out));
+}
+
+TEST(NumberParse, DoubleRejectsAnythingElse) {
+  for (const char* text : {"", " ", "abc", "1.5x", "x1.5", "1,5", "1 2", "--1", "+-1", "-+1", "++1", "+", "-", "0x10",
+                           "1e", "1e+", "1.2.3", "1e999", "-1e999", "in", "nanx", "1\n", "\"1\""}) {
+    double out = 42;
+    EXPECT_FALSE(parse_double(text, &out)) << "'" << text << "'";
+    EXPECT_EQ(out, 42) << "output written on failure for '" << text << "'";
+  }
+}
+
+// parse_double takes a shortcut for short plain decimals; it must agree with from_chars bit for bit.
+TEST(NumberParse, DoubleShortcutMatchesFromChars) {
+  std::mt19937_64 rng(99);
+  for (int i = 0; i < 200000; ++i) {
+    std::string text;
+    if (rng() % 4 == 0) text += '-';
+    const int int_digits = static_cast<int>(rng() % 12), frac_digits = static_cast<int>(rng() % 12);
+    for (int d = 0; d < int_digits; ++d) text += static_cast<char>('0' + rng() % 10);
+    if (frac_digits || rng() % 2) text += '.';
+    for (int d = 0; d < frac_digits; ++d) text += static_cast<char>('0' + rng() % 10);
+    if (rng() % 3 == 0) text += (rng() % 2 ? "e" : "E") + std::string(rng() % 2 ? "-" : "") + std::to_string(rng() % 40);
+    double expected = 0, got = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), expected);
+    const bool valid = ec == std::errc() && ptr == text.data() + text.size();
+    ASSERT_EQ(parse_double(text, &got), valid) << text;
+    if (valid) {
+      ASSERT_EQ(std::memcmp(&got, &expected, sizeof got), 0) << text << " " << got << " vs " << expected;
+    }
+  }
+  double z = 1;
+  ASSERT_TRUE(parse_double("-0.0", &z));
+  EXPECT_TRUE(std::signbit(z));
+}
+
+TEST(NumberParse, Int64) {
+  int64_t out = 0;
+  EXPECT_TRUE(parse_int64("42", &out));
+  EXPECT_EQ(out, 42);
+  EXPECT_TRUE(parse_int64(" -17 ", &out));
+  EXPECT_EQ(out, -17);
+  EXPECT_TRUE(parse_int64("+5", &out));
+  EXPECT_EQ(out, 5);
+  EXPECT_TRUE(parse_int64("9223372036854775807", &out));
+  EXPECT_EQ(out, std::numeric_limits<int64_t>::max());
+  EXPECT_TRUE(parse_int64("-9223372036854775808", &out));
+  EXPECT_EQ(out, std::numeric_limits<int64_t>::min());
+  for (const char* text : {"", "  ", "1.0", "1e3", "9223372036854775808", "-9223372036854775809", "12a", "a12", "+-1",
+                           "0x1f", "1 000", "nan", "inf"}) {
+    out = 7;
+    EXPECT_FALSE(parse_int64(text, &out)) << "'" << text << "'";
+    EXPECT_EQ(out, 7);
+  }
+}
+
+TEST(ErrorBudget, CountsUpToTheBudgetThenThrowsWithLocation) {
+  ErrorBudget budget(2);
+  budget.add({"a.csv", 3, 2, "first"});
+  budget.add({"a.csv", 5, 0, "second"});
+  EXPECT_EQ(budget.count(), 2);
+  try {
+    budget.add({"b.csv", 9, 4, "third"});
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("b.csv:9:4: third"), std::string::npos) << what;
+    EXPECT_NE(what.find("more than 2 malformed rows"), std::string::npos) << what;
+    EXPECT_NE(what.find("csv.max_bad_rows"), std::string::npos) << what;
+  }
+  EXPECT_EQ(budget.count(), 3);
+  std::vector<BadRow> first = budget.first(2);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].reason, "first");
+  EXPECT_EQ(first[1].line, 5);
+  EXPECT_EQ(budget.first().size(), 3u);
+}
+
+TEST(ErrorBudget, ZeroBudgetFailsOnFirstRowWithoutHint) {
+  ErrorBudget budget(0);
+  try {
+    budget.add({"x.csv", 1, 0, "whole row"});
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "x.csv:1: whole row");
+  }
+}
+
+TEST(ErrorBudget, NegativeBudgetNeverThrows) {
+  ErrorBudget budget(-1);
+  for (int i = 0; i < 1000; ++i) budget.add({"f", i + 1, 1, "r"});
+  EXPECT_EQ(budget.count(), 1000);
+  EXPECT_EQ(budget.first(5).size(), 5u);
+}
+
+TEST(ErrorBudget, LocationFormats) {
+  EXPECT_EQ(format_bad_row({"f.csv", 2, 3, "why"}), "f.csv:2:3: why");
+  EXPECT_EQ(format_bad_row({"f.csv", 2, 0, "why"}), "f.csv:2: why");
+  EXPECT_EQ(format_bad_row({"instances[3].age", 0, 0, "why"}), "instances[3].age: why");
+}
+
+TEST(ErrorBudget, ThreadSafeCount) {
+  ErrorBudget budget(-1);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 2500; ++i) budget.add({"f", 1, 1, "r"});
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(budget.count(), 10000);
+}
+
+void touch(const std::string& path) { std::ofstream(path) << "x\n"; }
+
+TEST(FilePattern, ExpandsSortedAndDeduplicated) {
+  TempDir dir;
+  for (const char* name : {"train-2.csv", "train-0.csv", "train-1.csv", "test-0.csv", "train-1.csv.gz"})
+    touch(dir.file(name));
+  std::filesystem::create_directory(dir.file("train-9.csv"));  // a directory is not a file
+  std::vector<std::string> files =
+      expand_file_patterns({dir.file("train-*.csv"), dir.file("train-1.csv"), dir.file("*.gz")});
+  EXPECT_EQ(files, (std::vector<std::string>{dir.file("train-0.csv"), dir.file("train-1.csv"), dir.file("train-1.csv.gz"),
+                                             dir.file("train-2.csv")}));
+  EXPECT_EQ(expand_file_patterns({dir.file("test-?.csv")}), std::vector<std::string>{dir.file("test-0.csv")});
+  EXPECT_TRUE(expand_file_patterns({}).empty());
+}
+
+TEST(FilePattern, LiteralNameWithGlobCharacters) {
+  TempDir dir;
+  touch(dir.file("run[1].csv"));
+  EXPECT_EQ(expand_file_patterns({dir.file("run[1].csv")}), std::vector<std::string>{dir.file("run[1].csv")});
+}
+
+TEST(FilePattern, PatternMatchingNothingIsAnErrorNamingIt) {
+  TempDir dir;
+  touch(dir.file("a.csv"));
+  const std::string pattern = dir.file("nothing-*.csv");
+  try {
+    expand_file_patterns({dir.file("a.csv"), pattern});
+    FAIL() << "no throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(pattern), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(expand_file_patterns({dir.file("missing.csv")}), Error);
+  std::filesystem::create_directory(dir.file("sub"));
+  EXPECT_THROW(expand_file_patterns({dir.file("su*")}), Error);  // directories only
+}
+
+}  // namespace
+}  // namespace kiln::io

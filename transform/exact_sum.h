@@ -1,0 +1,110 @@
+#pragma once
+// ExactSum: the exact sum of any number of doubles (a "superaccumulator").
+//
+// Why: Kiln's analyzers must give bit-identical statistics for any thread count, any split of the
+// data into file chunks or MPI ranks, and any order of merging the parts. Floating-point addition
+// is not associative, so a double accumulator (Kahan, Chan or Welford included) depends on how the
+// rows were split. An exact sum does not: add() and merge() are exact integer arithmetic and the
+// only rounding happens once, at the end, in value().
+//
+// Representation: every finite double is an integer multiple of 2^-1074 (the smallest subnormal).
+// The accumulator holds that integer in kLimbs limbs of 32 bits, each stored in a signed 64-bit
+// word: limb i weighs 2^(32 i - 1074). A double's bits reach bit 2097; the limbs above are headroom
+// for carries. add() splits the 53-bit mantissa over three limbs and adds or subtracts without
+// propagating carries, so a word can take 2^30 adds before it could overflow; carries are
+// normalised once per 2^30 adds (deferred carry propagation, the idea of Neal's xsum and of
+// Kulisch's long accumulator).
+//
+// Non-finite inputs are never summed: they are counted (NaN, +inf, -inf). value() then follows
+// IEEE semantics (any NaN, or both infinities -> NaN; otherwise the infinity seen). Kiln's
+// analyzers treat a non-finite input as an error or a missing value; the counts let them say so.
+#include <bit>
+#include <cstdint>
+
+namespace kiln {
+class ExactSumState;
+}
+
+namespace kiln::transform {
+
+// An unevaluated sum hi + lo with |lo| <= ulp(hi) / 2: about 106 significant bits.
+struct DoubleDouble {
+  double hi = 0;
+  double lo = 0;
+};
+
+class ExactSum {
+ public:
+  static constexpr int kLimbBits = 32;
+  static constexpr int kLimbs = 68;  // bits 0..2175: the largest double's top bit is 2097
+
+  void add(double x) {
+    const uint64_t bits = std::bit_cast<uint64_t>(x);
+    if (((bits >> 52) & 0x7ff) == 0x7ff) [[unlikely]] {
+      add_non_finite(x);
+      return;
+    }
+    add_bits(bits);
+  }
+
+  // add() for a value the caller knows to be finite (a non-finite one corrupts the sum).
+  void add_finite(double x) { add_bits(std::bit_cast<uint64_t>(x)); }
+
+  // Exact: afterwards this holds the sum of both input sets, whatever the grouping or order.
+  void merge(const ExactSum& other);
+
+  // The exact sum rounded once to nearest (ties to even); +0 when the sum is zero. Overflow gives
+  // the infinity of the sum's sign, as IEEE rounding does.
+  double value() const;
+  // The exact sum rounded once to the x87 extended format (64-bit significand, never overflows).
+  long double value_long_double() const;
+  // hi = value(), lo = the remainder rounded to double: about 106 bits of the sum.
+  DoubleDouble value_dd() const;
+
+  bool has_non_finite() const { return nan_count_ + positive_infinity_count_ + negative_infinity_count_ > 0; }
+  int64_t nan_count() const { return nan_count_; }
+  int64_t positive_infinity_count() const { return positive_infinity_count_; }
+  int64_t negative_infinity_count() const { return negative_infinity_count_; }
+
+  // Equal exact sums and equal non-finite counts (the internal carry state is irrelevant).
+  bool operator==(const ExactSum& other) const;
+
+  void to_proto(ExactSumState* state) const;
+  // Throws kiln::Error when the state is malformed.
+  static ExactSum from_proto(const ExactSumState& state);
+
+ private:
+  // 2^30 - 1 adds of < 2^32 each keep a normalised word (< 2^32) below 2^62.
+  static constexpr int64_t kMaxPending = (int64_t{1} << 30) - 1;
+
+  void add_bits(uint64_t bits) {
+    const int biased = static_cast<int>(bits >> 52) & 0x7ff;
+    // Subnormals (biased 0) have no hidden bit and the scale of biased exponent 1.
+    const uint64_t mantissa = (bits & ((uint64_t{1} << 52) - 1)) | (uint64_t{biased != 0} << 52);
+    const int position = biased - (biased != 0);  // the mantissa's lowest bit, in units of 2^-1074
+    const unsigned __int128 shifted = static_cast<unsigned __int128>(mantissa) << (position & 31);
+    const int64_t negate = static_cast<int64_t>(bits) >> 63;  // 0 or -1: x ^ -1 - -1 == -x
+    int64_t* limb = limbs_ + (position >> 5);
+    limb[0] += (static_cast<int64_t>(static_cast<uint32_t>(shifted)) ^ negate) - negate;
+    limb[1] += (static_cast<int64_t>(static_cast<uint32_t>(shifted >> 32)) ^ negate) - negate;
+    limb[2] += (static_cast<int64_t>(shifted >> 64) ^ negate) - negate;
+    if (++pending_ >= kMaxPending) [[unlikely]]
+      normalize();
+  }
+
+  void add_non_finite(double x);
+  // NaN or an infinity, from the non-finite counts (at least one of which is positive).
+  double non_finite_value() const;
+  // Propagates carries: words 0..kLimbs-2 in [0, 2^32), the top word signed.
+  void normalize();
+  // The sign and the magnitude in words below 2^32; true when the sum is negative.
+  bool magnitude(uint32_t* words) const;
+
+  int64_t limbs_[kLimbs] = {};
+  int64_t pending_ = 0;  // adds since the last normalisation (a normalised word counts as one)
+  int64_t nan_count_ = 0;
+  int64_t positive_infinity_count_ = 0;
+  int64_t negative_infinity_count_ = 0;
+};
+
+}  // namespace kiln::transform

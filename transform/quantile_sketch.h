@@ -1,0 +1,128 @@
+#pragma once
+// QuantileSketch: a mergeable quantile sketch with relative accuracy alpha (DDSketch, Masson et
+// al., VLDB 2019), deterministic for any sharding of the rows.
+//
+// A value x > 0 goes to bucket i = ceil(log_gamma(x)), gamma = (1 + alpha) / (1 - alpha), i.e.
+// gamma^(i-1) < x <= gamma^i; a negative value goes to the bucket of |x| in a mirrored store;
+// zeros are counted apart. The counts are integers, so merging is exact and order-independent:
+// any split of the rows, merged in any grouping and order, gives the very same sketch.
+//
+// quantile(q) answers with the representative 2 gamma^i / (gamma + 1) of the bucket holding the
+// sorted value of 0-based rank floor(q (n - 1)) (the "lower" rank convention of DDSketch and of
+// numpy's method="lower"); it is within relative error alpha of that value (0 is exact).
+//
+// The bucket index uses std::log, so every process that merges sketches must use the same libm
+// (one build of Kiln); a different libm could move a value lying within ~1e-16 of a bucket
+// boundary to the neighbouring bucket.
+//
+// Memory: a store is a dense array over the index range seen, 8 bytes per bucket; with the
+// default alpha one decade of values spans 231 buckets (the whole double range ~145k).
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace kiln {
+class QuantileSketchState;
+}
+
+namespace kiln::transform {
+
+class QuantileSketch {
+ public:
+  static constexpr double kDefaultAlpha = 0.005;
+
+  // alpha in [1e-4, 0.5]: the relative error bound. Throws kiln::Error otherwise.
+  explicit QuantileSketch(double alpha = kDefaultAlpha);
+
+  // x must be finite (the caller treats NaN and infinities as errors or missing values).
+  void add(double x) {
+    const double magnitude = std::fabs(x);
+    if (magnitude > 0 && magnitude <= std::numeric_limits<double>::max()) [[likely]] {
+      (x > 0 ? positive_ : negative_).increment(index(magnitude), 1);
+    } else if (magnitude == 0) {
+      ++zero_count_;
+    } else {
+      reject_non_finite(x);
+    }
+    ++count_;
+  }
+
+  // Exact. Throws kiln::Error when the alphas differ.
+  void merge(const QuantileSketch& other);
+
+  double alpha() const { return alpha_; }
+  int64_t count() const { return count_; }
+  int64_t zero_count() const { return zero_count_; }
+
+  // q in [0, 1]; NaN when the sketch is empty.
+  double quantile(double q) const;
+  // The interior boundaries at q = k / num_buckets, k = 1 .. num_buckets-1, with duplicates
+  // removed: strictly increasing, at most num_buckets - 1 of them (none when empty).
+  std::vector<double> quantile_boundaries(int num_buckets) const;
+
+  // The bucket of a positive finite value and the representative value of a bucket.
+  int32_t index(double magnitude) const {
+    return static_cast<int32_t>(std::ceil(std::log(magnitude) * inverse_log_gamma_));
+  }
+  double representative(int32_t index) const;
+
+  // One non-empty bucket: sign -1 (the mirrored store: values -gamma^index .. -gamma^(index-1)),
+  // 0 (zeros; index 0) or +1.
+  struct Bucket {
+    int sign;
+    int32_t index;
+    int64_t count;
+  };
+  // Every non-empty bucket in ascending order of value.
+  std::vector<Bucket> buckets() const;
+
+  bool operator==(const QuantileSketch& other) const;
+
+  // Buckets sorted by index, zero-count buckets left out: equal sketches give equal states.
+  void to_proto(QuantileSketchState* state) const;
+  // Throws kiln::Error when the state is malformed.
+  static QuantileSketch from_proto(const QuantileSketchState& state);
+
+ private:
+  // Counts over a contiguous index range that grows (with slack) to hold any index added.
+  class Store {
+   public:
+    void increment(int32_t index, int64_t n) {
+      const auto slot = static_cast<uint64_t>(static_cast<int64_t>(index) - offset_);
+      if (slot < counts_.size()) [[likely]]
+        counts_[slot] += n;
+      else
+        grow_and_add(index, n);
+    }
+    void merge(const Store& other);
+    // Calls f(index, count) for every non-zero count, ascending (or descending) index.
+    template <typename F>
+    void for_each(F&& f, bool descending = false) const {
+      const auto size = static_cast<int64_t>(counts_.size());
+      for (int64_t k = 0; k < size; ++k) {
+        const int64_t slot = descending ? size - 1 - k : k;
+        if (counts_[slot] != 0) f(static_cast<int32_t>(offset_ + slot), counts_[slot]);
+      }
+    }
+    bool operator==(const Store& other) const;
+
+   private:
+    void grow_and_add(int32_t index, int64_t n);
+    std::vector<int64_t> counts_;
+    int64_t offset_ = 0;  // the index of counts_[0]
+  };
+
+  [[noreturn]] static void reject_non_finite(double x);
+
+  double alpha_;
+  double gamma_;
+  double log_gamma_;
+  double inverse_log_gamma_;
+  Store positive_;
+  Store negative_;
+  int64_t zero_count_ = 0;
+  int64_t count_ = 0;
+};
+
+}  // namespace kiln::transform
