@@ -81,14 +81,15 @@ class Source {
   gzFile gz_ = nullptr;
 };
 
-// The fields of a file's first non-blank record, or nothing when the file holds none.
-std::optional<std::vector<std::string>> read_first_record(const std::string& path, const CsvOptions& options,
-                                                          const Syntax& syntax) {
+// The text of a file's first non-blank record and the line it starts on, or nothing when the
+// file holds none.
+std::optional<std::string> first_record(const std::string& path, size_t chunk_bytes, const Syntax& syntax,
+                                        int64_t* line) {
   Source source(path);
   std::string text;
   bool eof = false;
   size_t begin = 0, end = kNoRecordEnd;
-  const size_t limit = max_buffer_bytes(options.chunk_bytes);
+  const size_t limit = max_buffer_bytes(chunk_bytes);
   for (size_t want = 64 << 10;; want *= 2) {
     while (text.size() < want && !eof) {
       size_t old = text.size();
@@ -107,19 +108,22 @@ std::optional<std::vector<std::string>> read_first_record(const std::string& pat
     if (want >= limit) fail("file ", path, ": the first record is longer than ", limit, " bytes (is a quote left open?)");
   }
   if (end == kNoRecordEnd) end = text.size();
-  const int64_t line = 1 + std::count(text.data(), text.data() + begin, '\n');
-  std::string record(text, begin, end - begin);
-  record.resize(record.size() + kPadding);
+  *line = 1 + std::count(text.data(), text.data() + begin, '\n');
+  return text.substr(begin, end - begin);
+}
+
+std::vector<std::string> parse_header(const std::string& path, std::string record, int64_t line, const Syntax& syntax) {
+  const size_t size = record.size();
+  record.resize(size + kPadding);
   Rows rows;
-  parse_records(record.data(), end - begin, line, -1, syntax, &rows);
+  parse_records(record.data(), size, line, -1, syntax, &rows);
   if (!rows.issues.empty()) {
     const Issue& issue = rows.issues.front();
-    fail(path, ":", issue.line, issue.column > 0 ? str_cat(":", issue.column) : "", ": ", issue.reason,
-         " (in the first record)");
+    fail(path, ":", issue.line, issue.column > 0 ? str_cat(":", issue.column) : "", ": ", issue.reason, " (in the header)");
   }
-  std::vector<std::string> fields;
-  for (int c = 0; c < rows.columns; ++c) fields.emplace_back(record.data() + rows.fields[c].begin, rows.fields[c].size);
-  return fields;
+  std::vector<std::string> names;
+  for (int c = 0; c < rows.columns; ++c) names.emplace_back(record.data() + rows.fields[c].begin, rows.fields[c].size);
+  return names;
 }
 
 std::string join(const std::vector<std::string>& names) {
@@ -359,18 +363,20 @@ CsvReader::CsvReader(std::vector<std::string> files, CsvOptions options, std::sh
   std::vector<std::string> first_header;
   for (size_t i = 0; i < files_.size(); ++i) {
     const std::string& path = files_[i];
-    auto record = csv_detail::read_first_record(path, o, syntax);
-    if (!record) fail("file ", path, " is empty", o.header ? " (no header row)" : "");
+    int64_t line = 0;
+    std::optional<std::string> text = csv_detail::first_record(path, o.chunk_bytes, syntax, &line);
+    if (!text) fail("file ", path, " is empty", o.header ? " (no header row)" : "");
     if (!o.header) continue;
+    std::vector<std::string> header = csv_detail::parse_header(path, std::move(*text), line, syntax);
     if (i == 0) {
-      first_header = std::move(*record);
+      first_header = std::move(header);
       if (!o.column_names.empty() && o.column_names.size() != first_header.size())
         fail("file ", path, ": the header has ", first_header.size(), " columns but csv.column_names names ",
              o.column_names.size());
       continue;
     }
-    if (*record != first_header) {
-      const std::vector<std::string>& h = *record;
+    if (header != first_header) {
+      const std::vector<std::string>& h = header;
       size_t k = 0;
       while (k < h.size() && k < first_header.size() && h[k] == first_header[k]) ++k;
       std::string detail = k < h.size() && k < first_header.size()

@@ -128,6 +128,18 @@ std::string Model<T>::param_name(int handle) const {
 }
 
 template <typename T>
+int Model<T>::find_param(const std::string& name) const {
+  for (int h = 0; h < params_.size(); ++h)
+    if (param_name(h) == name) return h;
+  return -1;
+}
+
+template <typename T>
+const std::string& Model<T>::output_name() const {
+  return nodes_[output_ - input_shapes_.size()].name;
+}
+
+template <typename T>
 void Model<T>::ensure_capacity(int64_t batch) {
   if (batch <= capacity_) return;
   int n_inputs = input_count();

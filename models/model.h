@@ -42,6 +42,10 @@ class Model {
 
   // "dense_1/kernel" style names of every parameter, in registry order.
   std::string param_name(int handle) const;
+  // The handle of the parameter named "layer/param", or -1.
+  int find_param(const std::string& name) const;
+  // The name of the layer feeding the head.
+  const std::string& output_name() const;
 
  private:
   struct Node;

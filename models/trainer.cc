@@ -121,6 +121,13 @@ Trainer::Trainer(const TrainConfig& config) : config_(config) {
   if (!config.data().has_csv()) data_ = load_training_data(config, true);
   if (!es.metric().empty() && !data_.eval) fail("early_stopping needs eval data");
   model_->initialize(config.seed());
+  // A regression output starts at the label's mean (from the analysis) instead of 0, so the
+  // first epochs are not spent learning the offset.
+  if (data_.transform_state && config_.model().head().type() == HeadSpec::REGRESSION &&
+      data_.transform_state->label().has_numeric()) {
+    int bias = model_->find_param(model_->output_name() + "/bias");
+    if (bias >= 0) model_->params().value(bias)[0] = static_cast<float>(data_.transform_state->label().numeric().mean());
+  }
   optimizer_ = std::make_unique<Optimizer>(config.optimizer(), model_->params());
   io::PipelineOptions opts;
   opts.batch_size = config.batch_size();

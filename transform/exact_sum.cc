@@ -75,6 +75,18 @@ void ExactSum::add_non_finite(double x) {
     ++negative_infinity_count_;
 }
 
+void ExactSum::add_square_slowly(double x) {
+  // Here x^2 may overflow, or lies below 2^-970 where its last bits may fall below 2^-1074.
+  if (x == 0) return;
+  const double square = x * x;
+  if (!std::isfinite(square)) {
+    add_non_finite(square);
+    return;
+  }
+  add_finite(square);
+  add_finite(std::fma(x, x, -square));
+}
+
 void ExactSum::normalize() {
   int64_t carry = 0;
   for (int i = 0; i < kLimbs - 1; ++i) {

@@ -50,6 +50,34 @@ class ExactSum {
   // add() for a value the caller knows to be finite (a non-finite one corrupts the sum).
   void add_finite(double x) { add_bits(std::bit_cast<uint64_t>(x)); }
 
+  // Adds x * x exactly, for a finite x (the 106-bit square of the mantissa goes straight into the
+  // limbs). Exceptions, deterministic per value: a square that overflows double counts as +inf, and
+  // one below 2^-970 (|x| < 2^-485) is x*x rounded plus fma(x, x, -x*x), whose tail may underflow.
+  void add_square(double x) {
+    const uint64_t bits = std::bit_cast<uint64_t>(x);
+    const int biased = static_cast<int>(bits >> 52) & 0x7ff;
+    const uint64_t mantissa = (bits & ((uint64_t{1} << 52) - 1)) | (uint64_t{biased != 0} << 52);
+    // x = mantissa * 2^(p - 1074), so x^2 = mantissa^2 * 2^(q - 1074) with q = 2 p - 1074.
+    const int position = 2 * (biased - (biased != 0)) - 1074;
+    if (position < 0 || position > kMaxSquarePosition) [[unlikely]] {
+      add_square_slowly(x);
+      return;
+    }
+    const unsigned __int128 square = static_cast<unsigned __int128>(mantissa) * mantissa;  // < 2^106
+    const auto low = static_cast<uint64_t>(square);
+    const auto high = static_cast<uint64_t>(square >> 64);  // < 2^42
+    // The five 32-bit words of square * 2^shift; every shift count stays in [0, 63].
+    const int shift = position & 31;
+    int64_t* limb = limbs_ + (position >> 5);
+    limb[0] += static_cast<uint32_t>(low << shift);
+    limb[1] += static_cast<uint32_t>(low >> (32 - shift));
+    limb[2] += static_cast<uint32_t>(((low >> 32) >> (32 - shift)) | (high << shift));
+    limb[3] += static_cast<uint32_t>(high >> (32 - shift));
+    limb[4] += static_cast<int64_t>((high >> 32) >> (32 - shift));
+    if (++pending_ >= kMaxPending) [[unlikely]]
+      normalize();
+  }
+
   // Exact: afterwards this holds the sum of both input sets, whatever the grouping or order.
   void merge(const ExactSum& other);
 
@@ -76,23 +104,30 @@ class ExactSum {
  private:
   // 2^30 - 1 adds of < 2^32 each keep a normalised word (< 2^32) below 2^62.
   static constexpr int64_t kMaxPending = (int64_t{1} << 30) - 1;
+  // Every square at a higher position would overflow double: 2^(1992 + 106 - 1074) = 2^1024.
+  static constexpr int kMaxSquarePosition = 1992;
 
   void add_bits(uint64_t bits) {
     const int biased = static_cast<int>(bits >> 52) & 0x7ff;
     // Subnormals (biased 0) have no hidden bit and the scale of biased exponent 1.
     const uint64_t mantissa = (bits & ((uint64_t{1} << 52) - 1)) | (uint64_t{biased != 0} << 52);
     const int position = biased - (biased != 0);  // the mantissa's lowest bit, in units of 2^-1074
-    const unsigned __int128 shifted = static_cast<unsigned __int128>(mantissa) << (position & 31);
-    const int64_t negate = static_cast<int64_t>(bits) >> 63;  // 0 or -1: x ^ -1 - -1 == -x
+    // The three 32-bit words of mantissa * 2^shift; every shift count stays in [0, 63].
+    const int shift = position & 31;
+    const auto word0 = static_cast<int64_t>(static_cast<uint32_t>(mantissa << shift));
+    const auto word1 = static_cast<int64_t>(static_cast<uint32_t>(mantissa >> (32 - shift)));
+    const auto word2 = static_cast<int64_t>((mantissa >> 32) >> (32 - shift));
+    const int64_t negate = static_cast<int64_t>(bits) >> 63;  // 0 or -1: (w ^ -1) - -1 == -w
     int64_t* limb = limbs_ + (position >> 5);
-    limb[0] += (static_cast<int64_t>(static_cast<uint32_t>(shifted)) ^ negate) - negate;
-    limb[1] += (static_cast<int64_t>(static_cast<uint32_t>(shifted >> 32)) ^ negate) - negate;
-    limb[2] += (static_cast<int64_t>(shifted >> 64) ^ negate) - negate;
+    limb[0] += (word0 ^ negate) - negate;
+    limb[1] += (word1 ^ negate) - negate;
+    limb[2] += (word2 ^ negate) - negate;
     if (++pending_ >= kMaxPending) [[unlikely]]
       normalize();
   }
 
   void add_non_finite(double x);
+  void add_square_slowly(double x);
   // NaN or an infinity, from the non-finite counts (at least one of which is positive).
   double non_finite_value() const;
   // Propagates carries: words 0..kLimbs-2 in [0, 2^32), the top word signed.

@@ -9,9 +9,9 @@
 // variance() round once at the end from the same exact numbers: bit-identical results for any
 // sharding and any merge grouping or order.
 //
-// Each square is carried exactly too: x*x rounded plus its rounding error fma(x, x, -x*x), both
-// added to the exact sum of squares. So the sum of squares is exact (except for squares below
-// 2^-1022, whose error term underflows by less than 2^-1074 each — still deterministic per value).
+// Each square is added exactly too (ExactSum::add_square: the 106-bit square of the mantissa), so
+// the sum of squares is exact, except for squares below 2^-970, which may lose bits below 2^-1074
+// (still deterministic per value).
 //
 // Accuracy (relative to the exact statistics of the input doubles):
 // - mean(): the exact sum rounded to 64 bits, divided by n in long double, rounded to double:
@@ -48,13 +48,7 @@ class Moments {
     }
     ++count_;
     sum_.add_finite(x);
-    const double square = x * x;
-    if (std::isfinite(square)) [[likely]] {
-      sum_squares_.add_finite(square);
-      sum_squares_.add_finite(std::fma(x, x, -square));  // exact: x^2 == square + this
-    } else {
-      sum_squares_.add(square);  // +inf: the variance overflows
-    }
+    sum_squares_.add_square(x);
     const double y = x + 0.0;  // -0 -> +0
     min_ = y < min_ ? y : min_;
     max_ = y > max_ ? y : max_;

@@ -32,7 +32,7 @@ std::vector<double> values_at_ranks(const std::vector<QuantileSketch::Bucket>& b
 QuantileSketch::QuantileSketch(double alpha) : alpha_(alpha) {
   if (!(alpha >= 1e-4 && alpha <= 0.5)) fail("quantile sketch: alpha ", alpha, " is outside [1e-4, 0.5]");
   gamma_ = (1 + alpha) / (1 - alpha);
-  log_gamma_ = std::log(gamma_);
+  log_gamma_ = deterministic_log(gamma_);  // not std::log: the bucket indices depend on it
   inverse_log_gamma_ = 1 / log_gamma_;
 }
 
@@ -79,7 +79,7 @@ void QuantileSketch::merge(const QuantileSketch& other) {
 
 double QuantileSketch::representative(int32_t index) const {
   // 2 gamma^i / (gamma + 1): the point whose relative distance to both bucket ends is alpha.
-  const double value = std::exp(std::fma(index, log_gamma_, std::log(2 / (gamma_ + 1))));
+  const double value = std::exp(std::fma(index, log_gamma_, deterministic_log(2 / (gamma_ + 1))));
   return std::min(value, std::numeric_limits<double>::max());
 }
 

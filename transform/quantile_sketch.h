@@ -11,9 +11,11 @@
 // sorted value of 0-based rank floor(q (n - 1)) (the "lower" rank convention of DDSketch and of
 // numpy's method="lower"); it is within relative error alpha of that value (0 is exact).
 //
-// The bucket index uses std::log, so every process that merges sketches must use the same libm
-// (one build of Kiln); a different libm could move a value lying within ~1e-16 of a bucket
-// boundary to the neighbouring bucket.
+// The bucket index uses deterministic_log, not libm's log, so a value lands in the same bucket on
+// every platform and sketches built anywhere merge exactly. Its error (< 2e-13 in the logarithm)
+// moves the bucket boundaries by a relative 2e-13 at most: the accuracy bound is alpha + 2e-13.
+// quantile() computes representatives with std::exp; only query results, never the state, depend
+// on libm.
 //
 // Memory: a store is a dense array over the index range seen, 8 bytes per bucket; with the
 // default alpha one decade of values spans 231 buckets (the whole double range ~145k).
@@ -21,6 +23,8 @@
 #include <cstdint>
 #include <limits>
 #include <vector>
+
+#include "transform/deterministic_log.h"
 
 namespace kiln {
 class QuantileSketchState;
@@ -63,7 +67,7 @@ class QuantileSketch {
 
   // The bucket of a positive finite value and the representative value of a bucket.
   int32_t index(double magnitude) const {
-    return static_cast<int32_t>(std::ceil(std::log(magnitude) * inverse_log_gamma_));
+    return static_cast<int32_t>(std::ceil(deterministic_log(magnitude) * inverse_log_gamma_));
   }
   double representative(int32_t index) const;
 

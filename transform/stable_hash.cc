@@ -1,5 +1,7 @@
 #include "transform/stable_hash.h"
 
+// Inlined (same code as libxxhash): no call through the PLT on the hot path.
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 namespace kiln::transform {

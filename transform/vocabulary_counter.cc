@@ -11,68 +11,70 @@ namespace kiln::transform {
 namespace {
 
 constexpr size_t kInitialSlots = 16;
-constexpr size_t kMaxEntries = std::numeric_limits<uint32_t>::max() - 1;
 
 }  // namespace
 
 size_t VocabularyCounter::find_slot(std::string_view value, uint64_t hash) const {
   const size_t mask = slots_.size() - 1;
-  const auto tag = static_cast<uint32_t>(hash >> 32);
   for (size_t i = hash & mask;; i = (i + 1) & mask) {
-    const Slot slot = slots_[i];
-    if (slot.entry == 0 || (slot.tag == tag && entries_[slot.entry - 1].value == value)) return i;
+    const Slot& slot = slots_[i];
+    if (slot.count == 0 || (slot.hash == hash && slot.value == value)) return i;
   }
 }
 
 void VocabularyCounter::rehash(size_t slot_count) {
-  slots_.assign(slot_count, Slot{0, 0});
+  std::vector<Slot> old(slot_count);
+  old.swap(slots_);
   const size_t mask = slot_count - 1;
-  for (size_t e = 0; e < entries_.size(); ++e) {
-    size_t i = entries_[e].hash & mask;
-    while (slots_[i].entry != 0) i = (i + 1) & mask;
-    slots_[i] = {static_cast<uint32_t>(entries_[e].hash >> 32), static_cast<uint32_t>(e + 1)};
+  for (Slot& slot : old) {
+    if (slot.count == 0) continue;
+    size_t i = slot.hash & mask;
+    while (slots_[i].count != 0) i = (i + 1) & mask;
+    slots_[i] = std::move(slot);
   }
 }
 
 void VocabularyCounter::add(std::string_view value, int64_t n) { add_hashed(value, stable_hash(value), n); }
 
 void VocabularyCounter::add_hashed(std::string_view value, uint64_t hash, int64_t n) {
+  KILN_CHECK(n > 0, "VocabularyCounter::add: count ", n);
   total_ += n;
   if (slots_.empty()) rehash(kInitialSlots);
-  const size_t i = find_slot(value, hash);
-  if (slots_[i].entry != 0) {
-    entries_[slots_[i].entry - 1].count += n;
+  Slot& slot = slots_[find_slot(value, hash)];
+  if (slot.count != 0) {
+    slot.count += n;
     return;
   }
-  KILN_CHECK(entries_.size() < kMaxEntries, "vocabulary of more than ", kMaxEntries, " values");
-  entries_.push_back(Entry{std::string(value), hash, n});
-  slots_[i] = {static_cast<uint32_t>(hash >> 32), static_cast<uint32_t>(entries_.size())};
-  if (2 * entries_.size() > slots_.size()) rehash(2 * slots_.size());
+  slot.value.assign(value);
+  slot.hash = hash;
+  slot.count = n;
+  ++distinct_;
+  if (2 * static_cast<size_t>(distinct_) > slots_.size()) rehash(2 * slots_.size());
 }
 
 void VocabularyCounter::merge(const VocabularyCounter& other) {
-  if (this == &other) {  // doubling: adding to entries_ while walking them would be unsafe
-    for (Entry& entry : entries_) entry.count *= 2;
+  if (this == &other) {  // doubling: inserting while walking the same table would be unsafe
+    for (Slot& slot : slots_) slot.count *= 2;
     total_ *= 2;
     return;
   }
-  for (const Entry& entry : other.entries_) add_hashed(entry.value, entry.hash, entry.count);
+  for (const Slot& slot : other.slots_)
+    if (slot.count != 0) add_hashed(slot.value, slot.hash, slot.count);
 }
 
 int64_t VocabularyCounter::count(std::string_view value) const {
   if (slots_.empty()) return 0;
-  const Slot slot = slots_[find_slot(value, stable_hash(value))];
-  return slot.entry == 0 ? 0 : entries_[slot.entry - 1].count;
+  return slots_[find_slot(value, stable_hash(value))].count;
 }
 
 std::vector<std::pair<std::string, int64_t>> VocabularyCounter::top(int64_t top_k,
                                                                    int64_t frequency_threshold) const {
   if (top_k < 0) fail("vocabulary: top_k ", top_k, " must be >= 0 (0: no limit)");
-  std::vector<const Entry*> kept;
-  for (const Entry& entry : entries_)
-    if (entry.count >= frequency_threshold) kept.push_back(&entry);
+  std::vector<const Slot*> kept;
+  for (const Slot& slot : slots_)
+    if (slot.count != 0 && slot.count >= frequency_threshold) kept.push_back(&slot);
   // A strict total order (values are distinct), so the result does not depend on the algorithm.
-  auto before = [](const Entry* a, const Entry* b) {
+  auto before = [](const Slot* a, const Slot* b) {
     return a->count != b->count ? a->count > b->count : a->value < b->value;
   };
   if (top_k > 0 && static_cast<size_t>(top_k) < kept.size()) {
@@ -83,27 +85,28 @@ std::vector<std::pair<std::string, int64_t>> VocabularyCounter::top(int64_t top_
   }
   std::vector<std::pair<std::string, int64_t>> result;
   result.reserve(kept.size());
-  for (const Entry* entry : kept) result.emplace_back(entry->value, entry->count);
+  for (const Slot* slot : kept) result.emplace_back(slot->value, slot->count);
   return result;
 }
 
 bool VocabularyCounter::operator==(const VocabularyCounter& other) const {
-  if (total_ != other.total_ || entries_.size() != other.entries_.size()) return false;
-  return std::all_of(entries_.begin(), entries_.end(),
-                     [&](const Entry& entry) { return other.count(entry.value) == entry.count; });
+  if (total_ != other.total_ || distinct_ != other.distinct_) return false;
+  return std::all_of(slots_.begin(), slots_.end(),
+                     [&](const Slot& slot) { return slot.count == 0 || other.count(slot.value) == slot.count; });
 }
 
 void VocabularyCounter::to_proto(VocabularyState* state) const {
   state->Clear();
-  std::vector<const Entry*> sorted;
-  sorted.reserve(entries_.size());
-  for (const Entry& entry : entries_) sorted.push_back(&entry);
-  std::sort(sorted.begin(), sorted.end(), [](const Entry* a, const Entry* b) { return a->value < b->value; });
+  std::vector<const Slot*> sorted;
+  sorted.reserve(static_cast<size_t>(distinct_));
+  for (const Slot& slot : slots_)
+    if (slot.count != 0) sorted.push_back(&slot);
+  std::sort(sorted.begin(), sorted.end(), [](const Slot* a, const Slot* b) { return a->value < b->value; });
   state->mutable_values()->Reserve(static_cast<int>(sorted.size()));
   state->mutable_counts()->Reserve(static_cast<int>(sorted.size()));
-  for (const Entry* entry : sorted) {
-    state->add_values(entry->value);
-    state->add_counts(entry->count);
+  for (const Slot* slot : sorted) {
+    state->add_values(slot->value);
+    state->add_counts(slot->count);
   }
 }
 

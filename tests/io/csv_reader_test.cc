@@ -199,6 +199,13 @@ TEST(CsvReader, NoHeaderUsesColumnNames) {
   EXPECT_EQ(r.rows, (std::vector<Row>{{"1", "2"}, {"3", "4"}}));
   EXPECT_EQ(r.lines, (std::vector<int64_t>{1, 2}));
 
+  // Without a header the first record is data: a malformed one is a bad row like any other.
+  auto budget = std::make_shared<ErrorBudget>(1);
+  write_file(dir.file("bad_first.csv"), "\"x\"y,2\n5,6\n");
+  Result bad_first = read_all({dir.file("bad_first.csv")}, o, budget);
+  EXPECT_EQ(bad_first.rows, (std::vector<Row>{{"5", "6"}}));
+  EXPECT_EQ(budget->count(), 1);
+
   CsvOptions missing;
   missing.header = false;
   EXPECT_NE(error_of([&] { CsvReader({dir.file("d.csv")}, missing, nullptr); }).find("column_names"), std::string::npos);
@@ -477,7 +484,8 @@ TEST(CsvReader, Utf8Validation) {
     EXPECT_EQ(read_text("a,b\nok," + bad + "\n1,2\n", off).rows.size(), 2u);
   }
   // Invalid bytes in the header are an error at construction.
-  EXPECT_NE(error_of([] { read_text("a,\xFF\n1,2\n"); }).find("invalid UTF-8"), std::string::npos);
+  const std::string e = error_of([] { read_text("a,\xFF\n1,2\n"); });
+  EXPECT_NE(e.find(":1:2: invalid UTF-8 (in the header)"), std::string::npos) << e;
 }
 
 // Random text over the grammar's alphabet, malformed rows included: the rows and the bad rows

@@ -228,6 +228,34 @@ TEST(ExactSum, AnyGroupingAndOrderGivesTheSameBits) {
   }
 }
 
+TEST(ExactSum, AddSquareIsExact) {
+  std::mt19937_64 rng(23);
+  std::uniform_real_distribution<double> unit(-1, 1);
+  ExactSum fast, reference;
+  // Wherever the fma tail is exact, x*x + fma(x, x, -x*x) == x^2: the two must agree exactly.
+  for (int i = 0; i < 20000; ++i) {
+    const double x = std::ldexp(unit(rng), static_cast<int>(rng() % 990) - 480);
+    fast.add_square(x);
+    const double square = x * x;
+    reference.add(square);
+    reference.add(std::fma(x, x, -square));
+  }
+  EXPECT_TRUE(fast == reference);
+  fast.add_square(0x1.fffffffffffffp+511);  // just below the overflow threshold
+  fast.add_square(-0x1.fffffffffffffp+511);
+  EXPECT_FALSE(fast.has_non_finite());
+  ExactSum squares;
+  squares.add_square(3);
+  squares.add_square(-0.5);
+  squares.add_square(0);
+  EXPECT_EQ(squares.value(), 9.25);
+  squares.add_square(0x1p-500);  // a tiny square, via the fallback
+  EXPECT_EQ(squares.value_dd().lo, 0x1p-1000);
+  EXPECT_TRUE(squares == sum_of({9.25, 0x1p-1000}));
+  squares.add_square(0x1p512);
+  EXPECT_EQ(squares.positive_infinity_count(), 1);
+}
+
 TEST(ExactSum, SelfMergeDoubles) {
   ExactSum sum = sum_of({1.5, -0x1p-1000});
   sum.merge(sum);
