@@ -9,6 +9,7 @@ using Action = std::function<int()>;
 
 Action add_analyze(CLI::App& app);
 Action add_train(CLI::App& app);
+Action add_transform(CLI::App& app);
 Action add_evaluate(CLI::App& app);
 
 }  // namespace kiln::cli

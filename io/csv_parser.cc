@@ -107,9 +107,7 @@ std::string printable(char c) {
   return std::string("\\x") + kHex[u >> 4] + kHex[u & 15];
 }
 
-inline int64_t count_newlines(const char* begin, const char* end) {
-  return std::count(begin, end, '\n');
-}
+inline int64_t count_newlines(const char* begin, const char* end) { return std::count(begin, end, '\n'); }
 
 }  // namespace
 

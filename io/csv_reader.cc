@@ -64,7 +64,8 @@ class Source {
       const char* msg = gzerror(gz_, &code);
       if (got < 0) fail("file ", path_, ": cannot read: ", code == Z_ERRNO ? std::strerror(errno) : msg);
       // zlib reports a stream cut short as Z_BUF_ERROR after returning what it could inflate.
-      if (got == 0 && code == Z_BUF_ERROR) fail("file ", path_, ": the compressed stream ends early (truncated .gz?)");
+      if (got == 0 && code == Z_BUF_ERROR)
+        fail("file ", path_, ": the compressed stream ends early (truncated .gz?)");
       if (got == 0 && code != Z_OK) fail("file ", path_, ": corrupt compressed data: ", msg);
       return static_cast<size_t>(got);
     }
@@ -105,24 +106,29 @@ std::optional<std::string> first_record(const std::string& path, size_t chunk_by
       if (!found) return std::nullopt;
       break;
     }
-    if (want >= limit) fail("file ", path, ": the first record is longer than ", limit, " bytes (is a quote left open?)");
+    if (want >= limit)
+      fail("file ", path, ": the first record is longer than ", limit, " bytes (is a quote left open?)");
   }
   if (end == kNoRecordEnd) end = text.size();
   *line = 1 + std::count(text.data(), text.data() + begin, '\n');
   return text.substr(begin, end - begin);
 }
 
-std::vector<std::string> parse_header(const std::string& path, std::string record, int64_t line, const Syntax& syntax) {
+std::vector<std::string> parse_header(const std::string& path, std::string record, int64_t line,
+                                      const Syntax& syntax) {
   const size_t size = record.size();
   record.resize(size + kPadding);
   Rows rows;
   parse_records(record.data(), size, line, -1, syntax, &rows);
   if (!rows.issues.empty()) {
     const Issue& issue = rows.issues.front();
-    fail(path, ":", issue.line, issue.column > 0 ? str_cat(":", issue.column) : "", ": ", issue.reason, " (in the header)");
+    fail(path, ":", issue.line, issue.column > 0 ? str_cat(":", issue.column) : "", ": ", issue.reason,
+         " (in the header)");
   }
+  KILN_CHECK(rows.rows() == 1, "header of ", path, " parsed as ", rows.rows(), " records");
   std::vector<std::string> names;
-  for (int c = 0; c < rows.columns; ++c) names.emplace_back(record.data() + rows.fields[c].begin, rows.fields[c].size);
+  for (int c = 0; c < rows.columns; ++c)
+    names.emplace_back(record.data() + rows.fields[c].begin, rows.fields[c].size);
   return names;
 }
 
@@ -379,16 +385,19 @@ CsvReader::CsvReader(std::vector<std::string> files, CsvOptions options, std::sh
       const std::vector<std::string>& h = header;
       size_t k = 0;
       while (k < h.size() && k < first_header.size() && h[k] == first_header[k]) ++k;
-      std::string detail = k < h.size() && k < first_header.size()
-                               ? str_cat("column ", k + 1, " is '", h[k], "' but '", first_header[k], "' in ", files_[0])
-                               : str_cat("it has ", h.size(), " columns but ", files_[0], " has ", first_header.size());
-      fail("file ", path, ": the header differs from the first file's: ", detail, " (header: ", csv_detail::join(h), ")");
+      std::string detail =
+          k < h.size() && k < first_header.size()
+              ? str_cat("column ", k + 1, " is '", h[k], "' but '", first_header[k], "' in ", files_[0])
+              : str_cat("it has ", h.size(), " columns but ", files_[0], " has ", first_header.size());
+      fail("file ", path, ": the header differs from the first file's: ", detail, " (header: ", csv_detail::join(h),
+           ")");
     }
   }
   columns_ = o.column_names.empty() ? first_header : o.column_names;
   for (size_t c = 0; c < columns_.size(); ++c)
     if (!column_index_.emplace(columns_[c], static_cast<int>(c)).second)
-      fail(o.header && o.column_names.empty() ? "file " + files_[0] + ": the header" : std::string("csv.column_names"),
+      fail(o.header && o.column_names.empty() ? "file " + files_[0] + ": the header"
+                                              : std::string("csv.column_names"),
            " names column '", columns_[c], "' twice");
 }
 

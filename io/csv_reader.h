@@ -77,8 +77,8 @@ class CsvChunk {
   std::string_view field(int64_t row, int col) const {
     KILN_CHECK(row >= 0 && row < rows() && col >= 0 && col < columns(), "CSV cell (", row, ", ", col, ") of ",
                rows(), " x ", columns());
-    const csv_detail::FieldSpan& s = rows_.fields[static_cast<size_t>(row) * static_cast<size_t>(columns()) +
-                                                  static_cast<size_t>(col)];
+    const csv_detail::FieldSpan& s =
+        rows_.fields[static_cast<size_t>(row) * static_cast<size_t>(columns()) + static_cast<size_t>(col)];
     return {text_ + s.begin, s.size};
   }
   // The field equals one of CsvOptions::na_values.

@@ -21,8 +21,7 @@ void ErrorBudget::add(const BadRow& row) {
   if (first_.size() < kKeep) first_.push_back(row);
   if (max_ < 0 || count_ <= max_) return;
   std::string message = format_bad_row(row);
-  if (max_ > 0)
-    message += str_cat(" (more than ", max_, " malformed rows; raise csv.max_bad_rows to skip them)");
+  if (max_ > 0) message += str_cat(" (more than ", max_, " malformed rows; raise csv.max_bad_rows to skip them)");
   throw Error(message);
 }
 
@@ -33,7 +32,8 @@ int64_t ErrorBudget::count() const {
 
 std::vector<BadRow> ErrorBudget::first(size_t n) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return std::vector<BadRow>(first_.begin(), first_.begin() + static_cast<std::ptrdiff_t>(std::min(n, first_.size())));
+  return std::vector<BadRow>(first_.begin(),
+                             first_.begin() + static_cast<std::ptrdiff_t>(std::min(n, first_.size())));
 }
 
 }  // namespace kiln::io

@@ -46,7 +46,8 @@ std::vector<std::string> expand_file_patterns(const std::vector<std::string>& pa
       }
     }
     // A literal name that happens to contain glob characters ("run[1].csv") still names itself.
-    if (matched == 0 && rc == GLOB_NOMATCH && ::access(pattern.c_str(), F_OK) == 0 && !is_directory(pattern.c_str())) {
+    if (matched == 0 && rc == GLOB_NOMATCH && ::access(pattern.c_str(), F_OK) == 0 &&
+        !is_directory(pattern.c_str())) {
       files.push_back(pattern);
       ++matched;
     }

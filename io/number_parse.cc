@@ -37,7 +37,8 @@ bool parse_simple_decimal(const char* p, const char* end, double* out) {
   for (; p < end && is_digit(*p); ++p, ++digits) mantissa = mantissa * 10 + static_cast<unsigned>(*p - '0');
   if (p < end && *p == '.') {
     ++p;
-    for (; p < end && is_digit(*p); ++p, ++digits, --exponent) mantissa = mantissa * 10 + static_cast<unsigned>(*p - '0');
+    for (; p < end && is_digit(*p); ++p, ++digits, --exponent)
+      mantissa = mantissa * 10 + static_cast<unsigned>(*p - '0');
   }
   if (digits == 0 || digits > 19) return false;
   if (p < end && (*p == 'e' || *p == 'E')) {

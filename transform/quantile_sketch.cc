@@ -53,7 +53,7 @@ void QuantileSketch::Store::grow_and_add(int32_t index, int64_t n) {
   std::vector<int64_t> grown(static_cast<size_t>(high - low), 0);
   std::copy(counts_.begin(), counts_.end(), grown.begin() + (empty ? 0 : offset_ - low));
   counts_.swap(grown);
-  offset_ = low;
+  offset_ = static_cast<int32_t>(low);
   counts_[static_cast<size_t>(index - offset_)] += n;
 }
 

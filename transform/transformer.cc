@@ -318,10 +318,11 @@ ModelInputs Transformer::apply(const RawRows& rows, io::ErrorBudget* budget) con
             return f.vocab_size + static_cast<int64_t>(stable_hash(v) % static_cast<uint64_t>(f.oov_buckets));
           };
           if (c.missing) {
-            // Missing: the default category when set, else the first OOV bucket (or hash of "").
+            // Missing: the default category when set; else an empty bag for a multi-valued column,
+            // the first OOV bucket (or the hash of "") for a single-valued one.
             if (f.has_default_category)
               c.ids.push_back(id_of(f.default_category));
-            else
+            else if (f.delimiter.empty())
               c.ids.push_back(f.kind == Feature::Kind::hash ? id_of("") : f.vocab_size);
           } else {
             for_each_value(rows.field(r, f.col), f.delimiter, [&](std::string_view v) { c.ids.push_back(id_of(v)); });

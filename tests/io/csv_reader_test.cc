@@ -21,9 +21,7 @@ namespace {
 using testing::TempDir;
 using Row = std::vector<std::string>;
 
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
+void write_file(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 void write_gz(const std::string& path, const std::string& text) {
   gzFile f = gzopen(path.c_str(), "wb");
@@ -36,8 +34,8 @@ void write_gz(const std::string& path, const std::string& text) {
 struct Result {
   std::vector<Row> rows;
   std::vector<int64_t> lines;
-  std::vector<std::string> files;                // per row
-  std::vector<std::vector<bool>> na;             // per row and column
+  std::vector<std::string> files;                   // per row
+  std::vector<std::vector<bool>> na;                // per row and column
   std::vector<std::pair<int64_t, int64_t>> chunks;  // (first line, rows) per chunk
   CsvStats stats;
 };
@@ -119,10 +117,10 @@ TEST(CsvReader, HeaderRowsAndLines) {
 TEST(CsvReader, Quoting) {
   Result r = read_text(
       "a,b,c\n"
-      "\"x,y\",\"say \"\"hi\"\"\",\"\"\n"  // embedded delimiter, doubled quotes, empty quoted
-      "\"two\nlines\",2,\"\"\"\"\n"        // newline inside quotes; a lone escaped quote
+      "\"x,y\",\"say \"\"hi\"\"\",\"\"\n"   // embedded delimiter, doubled quotes, empty quoted
+      "\"two\nlines\",2,\"\"\"\"\n"         // newline inside quotes; a lone escaped quote
       "plain,\"three\r\nline\nfield\",3\n"  // CRLF and LF inside quotes
-      "5\"2,it's,\"\"\"a\"\",b\"\n"        // a quote inside an unquoted field is data
+      "5\"2,it's,\"\"\"a\"\",b\"\n"         // a quote inside an unquoted field is data
       "last,row,here\n");
   ASSERT_EQ(r.rows.size(), 5u);
   EXPECT_EQ(r.rows[0], (Row{"x,y", "say \"hi\"", ""}));
@@ -171,7 +169,8 @@ TEST(CsvReader, NaValues) {
   EXPECT_EQ(r.na[1], (std::vector<bool>{false, true, true, false, false, false, false, true}));
   CsvOptions custom;
   custom.na_values = {"-", "None", "a-very-long-missing-value-marker-that-is-longer-than-sixty-three-bytes!"};
-  Result c = read_text("a,b,c,d\n-,None,,a-very-long-missing-value-marker-that-is-longer-than-sixty-three-bytes!\n", custom);
+  Result c = read_text("a,b,c,d\n-,None,,a-very-long-missing-value-marker-that-is-longer-than-sixty-three-bytes!\n",
+                       custom);
   EXPECT_EQ(c.na[0], (std::vector<bool>{true, true, false, true}));
 }
 
@@ -208,14 +207,16 @@ TEST(CsvReader, NoHeaderUsesColumnNames) {
 
   CsvOptions missing;
   missing.header = false;
-  EXPECT_NE(error_of([&] { CsvReader({dir.file("d.csv")}, missing, nullptr); }).find("column_names"), std::string::npos);
+  EXPECT_NE(error_of([&] { CsvReader({dir.file("d.csv")}, missing, nullptr); }).find("column_names"),
+            std::string::npos);
 
   CsvOptions rename;
   rename.column_names = {"first", "second"};
   CsvReader renamed({dir.file("d.csv")}, rename, nullptr);  // the header "1,2" is replaced
   EXPECT_EQ(renamed.column_names(), (Row{"first", "second"}));
   rename.column_names = {"only"};
-  EXPECT_NE(error_of([&] { CsvReader({dir.file("d.csv")}, rename, nullptr); }).find("csv.column_names"), std::string::npos);
+  EXPECT_NE(error_of([&] { CsvReader({dir.file("d.csv")}, rename, nullptr); }).find("csv.column_names"),
+            std::string::npos);
 }
 
 TEST(CsvReader, FileErrorsNameTheFile) {
@@ -270,11 +271,20 @@ std::string generated_csv(int rows, uint32_t seed) {
   for (int i = 0; i < rows; ++i) {
     text += std::to_string(i) + "," + std::to_string(rng() % 100000 / 100.0) + ",";
     switch (rng() % 5) {
-      case 0: text += "\"quoted, with comma\""; break;
-      case 1: text += "\"multi\nline \"\"q\"\"\""; break;
-      case 2: text += "NA"; break;
-      case 3: text += ""; break;
-      default: text += "plain" + std::to_string(rng() % 7);
+      case 0:
+        text += "\"quoted, with comma\"";
+        break;
+      case 1:
+        text += "\"multi\nline \"\"q\"\"\"";
+        break;
+      case 2:
+        text += "NA";
+        break;
+      case 3:
+        text += "";
+        break;
+      default:
+        text += "plain" + std::to_string(rng() % 7);
     }
     text += rng() % 3 ? ",caf\xC3\xA9\n" : ",x\r\n";
     if (rng() % 11 == 0) text += "\n";
@@ -410,16 +420,16 @@ TEST(CsvReader, BadRowsAreSkippedAndReported) {
   write_file(path,
              "a,b,c\n"
              "1,2,3\n"
-             "1,2\n"                       // line 3: too few fields
-             "1,2,3,4\n"                   // line 4: too many
-             "1,\"x\"y,3\n"                // line 5: character after a closing quote
-             "4,5,6\n"                     // line 6: good
+             "1,2\n"                        // line 3: too few fields
+             "1,2,3,4\n"                    // line 4: too many
+             "1,\"x\"y,3\n"                 // line 5: character after a closing quote
+             "4,5,6\n"                      // line 6: good
              "\"multi\nline\",\"ok\"z,9\n"  // line 7-8: after a closing quote, on line 8
-             "7,caf\xC3,9\n"               // line 9: truncated UTF-8 sequence in field 2
-             "\"\xED\xA0\x80\",8,9\n"      // line 10: a surrogate, quoted, field 1
-             "\"q\n\xFF\",8,9\n"           // line 11-12: invalid byte on line 12, field 1
-             "x,y,z\n"                     // line 13: good
-             "8,\"never closed,9\n"        // line 14: unterminated, runs to the end
+             "7,caf\xC3,9\n"                // line 9: truncated UTF-8 sequence in field 2
+             "\"\xED\xA0\x80\",8,9\n"       // line 10: a surrogate, quoted, field 1
+             "\"q\n\xFF\",8,9\n"            // line 11-12: invalid byte on line 12, field 1
+             "x,y,z\n"                      // line 13: good
+             "8,\"never closed,9\n"         // line 14: unterminated, runs to the end
              "10,11,12\n");
   for (int threads : {1, 2}) {
     for (size_t chunk : {size_t{1}, size_t{4} << 20}) {
@@ -471,8 +481,9 @@ TEST(CsvReader, BudgetExceededThrowsWithLocation) {
 TEST(CsvReader, Utf8Validation) {
   const std::string valid = "a,b\n\xC3\xA9,\xE2\x82\xAC\n\xF0\x9F\x98\x80,\xF4\x8F\xBF\xBF\n";
   EXPECT_EQ(read_text(valid).rows.size(), 2u);
-  for (const std::string& bad : {std::string("\xC0\xAF"), std::string("\xE0\x80\xAF"), std::string("\xF4\x90\x80\x80"),
-                                 std::string("\x80"), std::string("\xC3"), std::string("\xF8\x88\x80\x80\x80")}) {
+  for (const std::string& bad :
+       {std::string("\xC0\xAF"), std::string("\xE0\x80\xAF"), std::string("\xF4\x90\x80\x80"), std::string("\x80"),
+        std::string("\xC3"), std::string("\xF8\x88\x80\x80\x80")}) {
     auto budget = std::make_shared<ErrorBudget>(-1);
     Result r = read_text("a,b\nok," + bad + "\n1,2\n", {}, budget);
     EXPECT_EQ(r.rows, (std::vector<Row>{{"1", "2"}}));

@@ -45,8 +45,9 @@ TEST(NumberParse, DoubleAcceptsWholeNumbers) {
 }
 
 TEST(NumberParse, DoubleRejectsAnythingElse) {
-  for (const char* text : {"", " ", "abc", "1.5x", "x1.5", "1,5", "1 2", "--1", "+-1", "-+1", "++1", "+", "-", "0x10",
-                           "1e", "1e+", "1.2.3", "1e999", "-1e999", "in", "nanx", "1\n", "\"1\""}) {
+  for (const char* text :
+       {"",  " ",    "abc", "1.5x", "x1.5",  "1,5",   "1 2",    "--1", "+-1",  "-+1", "++1",  "+",
+        "-", "0x10", "1e",  "1e+",  "1.2.3", "1e999", "-1e999", "in",  "nanx", "1\n", "\"1\""}) {
     double out = 42;
     EXPECT_FALSE(parse_double(text, &out)) << "'" << text << "'";
     EXPECT_EQ(out, 42) << "output written on failure for '" << text << "'";
@@ -63,7 +64,8 @@ TEST(NumberParse, DoubleShortcutMatchesFromChars) {
     for (int d = 0; d < int_digits; ++d) text += static_cast<char>('0' + rng() % 10);
     if (frac_digits || rng() % 2) text += '.';
     for (int d = 0; d < frac_digits; ++d) text += static_cast<char>('0' + rng() % 10);
-    if (rng() % 3 == 0) text += (rng() % 2 ? "e" : "E") + std::string(rng() % 2 ? "-" : "") + std::to_string(rng() % 40);
+    if (rng() % 3 == 0)
+      text += (rng() % 2 ? "e" : "E") + std::string(rng() % 2 ? "-" : "") + std::to_string(rng() % 40);
     double expected = 0, got = 0;
     auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), expected);
     const bool valid = ec == std::errc() && ptr == text.data() + text.size();
@@ -89,8 +91,8 @@ TEST(NumberParse, Int64) {
   EXPECT_EQ(out, std::numeric_limits<int64_t>::max());
   EXPECT_TRUE(parse_int64("-9223372036854775808", &out));
   EXPECT_EQ(out, std::numeric_limits<int64_t>::min());
-  for (const char* text : {"", "  ", "1.0", "1e3", "9223372036854775808", "-9223372036854775809", "12a", "a12", "+-1",
-                           "0x1f", "1 000", "nan", "inf"}) {
+  for (const char* text : {"", "  ", "1.0", "1e3", "9223372036854775808", "-9223372036854775809", "12a", "a12",
+                           "+-1", "0x1f", "1 000", "nan", "inf"}) {
     out = 7;
     EXPECT_FALSE(parse_int64(text, &out)) << "'" << text << "'";
     EXPECT_EQ(out, 7);
@@ -162,8 +164,8 @@ TEST(FilePattern, ExpandsSortedAndDeduplicated) {
   std::filesystem::create_directory(dir.file("train-9.csv"));  // a directory is not a file
   std::vector<std::string> files =
       expand_file_patterns({dir.file("train-*.csv"), dir.file("train-1.csv"), dir.file("*.gz")});
-  EXPECT_EQ(files, (std::vector<std::string>{dir.file("train-0.csv"), dir.file("train-1.csv"), dir.file("train-1.csv.gz"),
-                                             dir.file("train-2.csv")}));
+  EXPECT_EQ(files, (std::vector<std::string>{dir.file("train-0.csv"), dir.file("train-1.csv"),
+                                             dir.file("train-1.csv.gz"), dir.file("train-2.csv")}));
   EXPECT_EQ(expand_file_patterns({dir.file("test-?.csv")}), std::vector<std::string>{dir.file("test-0.csv")});
   EXPECT_TRUE(expand_file_patterns({}).empty());
 }
