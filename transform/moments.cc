@@ -91,6 +91,8 @@ Moments Moments::from_proto(const MomentsState& state) {
   moments.sum_ = ExactSum::from_proto(state.sum());
   moments.sum_squares_ = ExactSum::from_proto(state.sum_squares());
   if (moments.sum_.has_non_finite()) fail("MomentsState: the sum holds non-finite values");
+  if (moments.sum_squares_.nan_count() > 0 || moments.sum_squares_.negative_infinity_count() > 0)
+    fail("MomentsState: the sum of squares holds NaN or -inf");
   if (moments.count_ > 0) {
     if (!state.has_min() || !state.has_max() || !(state.min() <= state.max()))
       fail("MomentsState: ", moments.count_, " values but no valid min and max");

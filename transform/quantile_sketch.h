@@ -18,7 +18,7 @@
 // on libm.
 //
 // Memory: a store is a dense array over the index range seen, 8 bytes per bucket; with the
-// default alpha one decade of values spans 231 buckets (the whole double range ~145k).
+// default alpha one decade of values spans about 230 buckets (the whole double range ~145k).
 #include <cmath>
 #include <cstdint>
 #include <limits>

@@ -310,3 +310,24 @@ TEST(TrainCsvE2E, BabyweightAnalyzesTrainsAndEvaluates) {
 
 }  // namespace
 }  // namespace kiln::e2e
+
+namespace kiln::e2e {
+namespace {
+
+// Early stopping: with min_delta 1.0 no evaluation after the first can improve accuracy, so the
+// run stops after `patience` more evaluations, and says so.
+TEST(TrainEarlyStoppingE2E, StopsAfterPatienceEvaluations) {
+  ASSERT_TRUE(fashion_mnist_installed());
+  TempDir dir;
+  std::string cfg = dir.file("es.pbtxt", std::string(kData) + kMlp +
+                                             "max_steps: 200\neval_every_steps: 5\noutput_dir: 'out'\n"
+                                             "early_stopping { metric: 'accuracy' patience: 2 min_delta: 1.0 }\n");
+  RunResult r = run_kiln({"train", "--config", cfg}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("trained 15 steps"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("stopped early"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("early stopping: accuracy did not improve for 2 evaluations"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace kiln::e2e
