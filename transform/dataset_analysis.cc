@@ -1,5 +1,6 @@
 #include "transform/dataset_analysis.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -164,7 +165,8 @@ void fill_numeric(const ColumnAccumulator& a, NumericStats* s) {
     s->set_stddev(a.moments.stddev());
     s->set_min(a.moments.min());
     s->set_max(a.moments.max());
-    s->set_median(a.sketch.quantile(0.5));
+    // The sketch's quantiles may fall up to alpha outside the data: clamp to the exact range.
+    s->set_median(std::clamp(a.sketch.quantile(0.5), a.moments.min(), a.moments.max()));
   }
   a.sketch.to_proto(s->mutable_sketch());
 }
