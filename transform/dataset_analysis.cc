@@ -129,20 +129,8 @@ void accumulate(const FeatureSpec& spec, const RawRows& rows, const std::vector<
       } else if (a.kind == ColumnAccumulator::Kind::numeric) {
         a.moments.add(values[i]);
         a.sketch.add(values[i]);
-      } else if (a.delimiter.empty()) {
-        a.vocab.add(rows.field(r, cols[i]));
       } else {
-        std::string_view cell = rows.field(r, cols[i]);
-        size_t start = 0;
-        while (start <= cell.size()) {
-          size_t end = cell.find(a.delimiter, start);
-          if (end == std::string_view::npos) end = cell.size();
-          std::string_view piece = cell.substr(start, end - start);
-          while (!piece.empty() && (piece.front() == ' ' || piece.front() == '\t')) piece.remove_prefix(1);
-          while (!piece.empty() && (piece.back() == ' ' || piece.back() == '\t')) piece.remove_suffix(1);
-          if (!piece.empty()) a.vocab.add(piece);
-          start = end + a.delimiter.size();
-        }
+        for_each_value(rows.field(r, cols[i]), a.delimiter, [&](std::string_view v) { a.vocab.add(v); });
       }
     }
     if (label_col >= 0) {

@@ -18,4 +18,25 @@ class RawRows {
   virtual std::string where(int64_t row, int col) const = 0;
 };
 
+// Calls fn(value) for each value of a multi-valued cell split on `delimiter`, trimmed of spaces
+// and tabs, empty pieces skipped; with no delimiter the cell is one value. Analysis and the
+// Transformer split the same way.
+template <typename Fn>
+void for_each_value(std::string_view cell, const std::string& delimiter, Fn&& fn) {
+  if (delimiter.empty()) {
+    fn(cell);
+    return;
+  }
+  size_t start = 0;
+  while (start <= cell.size()) {
+    size_t end = cell.find(delimiter, start);
+    if (end == std::string_view::npos) end = cell.size();
+    std::string_view piece = cell.substr(start, end - start);
+    while (!piece.empty() && (piece.front() == ' ' || piece.front() == '\t')) piece.remove_prefix(1);
+    while (!piece.empty() && (piece.back() == ' ' || piece.back() == '\t')) piece.remove_suffix(1);
+    if (!piece.empty()) fn(piece);
+    start = end + delimiter.size();
+  }
+}
+
 }  // namespace kiln::transform

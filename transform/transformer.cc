@@ -20,29 +20,6 @@ struct StringHash {
 };
 using Vocabulary = std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>>;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// Splits a multi-valued cell; empty pieces are skipped.
-template <typename Fn>
-void for_each_value(std::string_view cell, const std::string& delimiter, Fn&& fn) {
-  if (delimiter.empty()) {
-    fn(cell);
-    return;
-  }
-  size_t start = 0;
-  while (start <= cell.size()) {
-    size_t end = cell.find(delimiter, start);
-    if (end == std::string_view::npos) end = cell.size();
-    std::string_view piece = trim(cell.substr(start, end - start));
-    if (!piece.empty()) fn(piece);
-    start = end + delimiter.size();
-  }
-}
-
 }  // namespace
 
 FeatureColumn::Output resolved_output(const FeatureColumn& f) {

@@ -7,11 +7,6 @@
 namespace kiln::models {
 namespace {
 
-int64_t pick(const google::protobuf::RepeatedField<int64_t>& v, int i, int64_t dflt) {
-  if (v.empty()) return dflt;
-  return v.size() == 1 ? v[0] : v[i];
-}
-
 template <typename T>
 class Conv2DLayer final : public Layer<T> {
  public:
@@ -27,10 +22,10 @@ class Conv2DLayer final : public Layer<T> {
     shape_.w = inputs[0][1];
     shape_.c_in = inputs[0][2];
     shape_.c_out = spec_.filters();
-    shape_.kh = pick(spec_.kernel(), 0, 1);
-    shape_.kw = pick(spec_.kernel(), 1, 1);
-    shape_.stride_h = pick(spec_.stride(), 0, 1);
-    shape_.stride_w = pick(spec_.stride(), 1, 1);
+    shape_.kh = pick_dim(spec_.kernel(), 0, 1);
+    shape_.kw = pick_dim(spec_.kernel(), 1, 1);
+    shape_.stride_h = pick_dim(spec_.stride(), 0, 1);
+    shape_.stride_w = pick_dim(spec_.stride(), 1, 1);
     if (shape_.kh <= 0 || shape_.kw <= 0 || shape_.stride_h <= 0 || shape_.stride_w <= 0)
       fail("conv2d kernel and stride must be > 0");
     if (spec_.padding() == Conv2DSpec::SAME) {

@@ -27,6 +27,11 @@ Init resolve_init(InitType init, ActivationType activation) {
   return relu_family ? Init::he_normal : Init::glorot_uniform;
 }
 
+int64_t pick_dim(const google::protobuf::RepeatedField<int64_t>& values, int i, int64_t dflt) {
+  if (values.empty()) return dflt;
+  return values.size() == 1 ? values[0] : values[i];
+}
+
 Tensor scratch(Tensor& t, const Shape& shape, DType dtype) {
   if (!t.defined() || t.numel() < shape.numel() || t.dtype() != dtype) t = Tensor::empty(shape, dtype);
   return t.view(0, shape);

@@ -28,6 +28,9 @@ kernels::Activation to_kernel_activation(ActivationType type);
 // Glorot otherwise.
 Init resolve_init(InitType init, ActivationType activation);
 
+// The i-th of a repeated [h, w] style option: one value applies to both, none gives `dflt`.
+int64_t pick_dim(const google::protobuf::RepeatedField<int64_t>& values, int i, int64_t dflt);
+
 // Grows `t` to hold at least `shape` (reallocating only when it must) and returns a view of
 // exactly `shape`. Layers use it for per-batch scratch buffers.
 Tensor scratch(Tensor& t, const Shape& shape, DType dtype);

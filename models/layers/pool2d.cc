@@ -6,11 +6,6 @@
 namespace kiln::models {
 namespace {
 
-int64_t pick(const google::protobuf::RepeatedField<int64_t>& v, int i, int64_t dflt) {
-  if (v.empty()) return dflt;
-  return v.size() == 1 ? v[0] : v[i];
-}
-
 template <typename T>
 class Pool2DLayer final : public Layer<T> {
  public:
@@ -23,10 +18,10 @@ class Pool2DLayer final : public Layer<T> {
     shape_.h = inputs[0][0];
     shape_.w = inputs[0][1];
     shape_.c = inputs[0][2];
-    shape_.kh = pick(spec_.pool(), 0, 2);
-    shape_.kw = pick(spec_.pool(), 1, 2);
-    shape_.stride_h = pick(spec_.stride(), 0, shape_.kh);
-    shape_.stride_w = pick(spec_.stride(), 1, shape_.kw);
+    shape_.kh = pick_dim(spec_.pool(), 0, 2);
+    shape_.kw = pick_dim(spec_.pool(), 1, 2);
+    shape_.stride_h = pick_dim(spec_.stride(), 0, shape_.kh);
+    shape_.stride_w = pick_dim(spec_.stride(), 1, shape_.kw);
     if (shape_.kh <= 0 || shape_.kw <= 0 || shape_.stride_h <= 0 || shape_.stride_w <= 0)
       fail(name, " pool and stride must be > 0");
     if (spec_.padding() == Conv2DSpec::SAME) {
