@@ -33,7 +33,7 @@ Action add_transform(CLI::App& app) {
     TransformState state;
     io::load_config(o->state, state);
     io::CsvOptions opts = transform::csv_options(state.spec().csv(), o->threads > 0 ? o->threads : cpu_threads());
-    io::ErrorBudget budget(state.spec().csv().max_bad_rows());
+    auto budget = std::make_shared<io::ErrorBudget>(state.spec().csv().max_bad_rows());
     auto source = models::transform_csv_files(state, io::expand_file_patterns(o->data), opts, budget);
     int64_t n = source->size();
     std::vector<int64_t> all(static_cast<size_t>(n));
@@ -51,7 +51,7 @@ Action add_transform(CLI::App& app) {
     }
     io::write_npy(path("label.npy"), t.back());
     std::printf("%lld rows (%lld malformed skipped) -> %s\n", static_cast<long long>(n),
-                static_cast<long long>(budget.count()), o->output.c_str());
+                static_cast<long long>(budget->count()), o->output.c_str());
     return 0;
   };
 }

@@ -6,7 +6,7 @@
 
 namespace kiln::models {
 
-Progress::Progress(int64_t total_steps, int64_t)
+Progress::Progress(int64_t total_steps)
     : total_(total_steps), tty_(isatty(STDERR_FILENO) == 1), start_(std::chrono::steady_clock::now()) {}
 
 void Progress::update(int64_t step, int64_t epoch, double loss, double lr, double eps) {

@@ -1,6 +1,6 @@
 #pragma once
 // Training progress: a one-line bar redrawn in place when stderr is a terminal, plain log lines
-// every `log_every` steps otherwise (CI logs, files, pipes).
+// otherwise (CI logs, files, pipes). The Trainer decides how often to update.
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -9,7 +9,7 @@ namespace kiln::models {
 
 class Progress {
  public:
-  Progress(int64_t total_steps, int64_t log_every);
+  explicit Progress(int64_t total_steps);
   void resume_at(int64_t step) { first_step_ = step; }
   void update(int64_t step, int64_t epoch, double loss, double lr, double examples_per_sec);
   // A line that must not be overwritten (evaluation results, early stopping).

@@ -1,14 +1,11 @@
 #include "models/trainer.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "core/error.h"
 #include "io/checkpoint_file.h"
@@ -89,27 +86,10 @@ Trainer::Trainer(const TrainConfig& config) : config_(config) {
   if (!config.model().has_head()) fail("model.head is not set");
   if (config.data().has_idx() && config.model().head().type() != HeadSpec::MULTICLASS)
     fail("model.head.type: IDX image data has class labels and needs a MULTICLASS head");
-  if (config.data().has_csv()) {
-    // The model reads what the transform produces: fill in or check its inputs first.
-    data_ = load_training_data(config, true);
-    if (config_.model().inputs().empty()) {
-      for (const InputSpec& in : data_.model_inputs) *config_.mutable_model()->add_inputs() = in;
-    } else {
-      for (const InputSpec& in : config_.model().inputs()) {
-        bool known = std::any_of(data_.model_inputs.begin(), data_.model_inputs.end(),
-                                 [&](const InputSpec& d) { return d.name() == in.name(); });
-        if (!known) fail("model.inputs: '", in.name(), "' is not an input the feature spec produces (leave model.inputs "
-                         "empty to take them from the transform)");
-      }
-    }
-    std::vector<InputBinding> bound;
-    for (const InputSpec& in : config_.model().inputs()) {
-      for (size_t k = 0; k < data_.model_inputs.size(); ++k)
-        if (data_.model_inputs[k].name() == in.name()) bound.push_back(data_.inputs[k]);
-    }
-    data_.inputs = bound;
-    check_label_type(*data_.transform_state, config_.model().head());
-  }
+  // The model reads what the data provides: its inputs are filled in or checked first.
+  data_ = load_training_data(config, true);
+  bind_model_inputs(data_, *config_.mutable_model());
+  if (data_.transform_state) check_label_type(*data_.transform_state, config_.model().head());
   model_ = std::make_unique<Model<float>>(config_.model());
   head_ = std::make_unique<Head<float>>(config_.model().head(), model_->output_shape());
   const EarlyStopping& es = config.early_stopping();
@@ -118,7 +98,6 @@ Trainer::Trainer(const TrainConfig& config) : config_(config) {
     if (std::find(known.begin(), known.end(), es.metric()) == known.end())
       fail("early_stopping.metric: unknown metric '", es.metric(), "' (loss, accuracy, auc, rmse or mae)");
   }
-  if (!config.data().has_csv()) data_ = load_training_data(config, true);
   if (!es.metric().empty() && !data_.eval) fail("early_stopping needs eval data");
   model_->initialize(config.seed());
   // A regression output starts at the label's mean (from the analysis) instead of 0, so the
@@ -233,7 +212,7 @@ TrainResult Trainer::run() {
   int64_t ckpt_every = config_.checkpoint().every_steps() > 0 ? config_.checkpoint().every_steps() : per_epoch;
   pipeline_->seek(epoch_, batch_in_epoch_);
   io::EventWriter events((fs::path(config_.output_dir()) / "events").string());
-  Progress progress(total, config_.log_every_steps());
+  Progress progress(total);
   progress.resume_at(step_);
   const EarlyStopping& es = config_.early_stopping();
   auto start = std::chrono::steady_clock::now();

@@ -1,5 +1,6 @@
 #include "models/training_data.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.h"
@@ -97,12 +98,9 @@ void load_csv(const TrainConfig& config, bool need_train, TrainingData& data) {
   if (!csv.eval_files().empty()) eval_files = io::expand_file_patterns({csv.eval_files().begin(), csv.eval_files().end()});
   TransformState state = load_or_analyze_state(config, spec, train_files, need_train);
   io::CsvOptions opts = transform::csv_options(spec.csv(), csv.threads() > 0 ? csv.threads() : cpu_threads());
-  io::ErrorBudget budget(spec.csv().max_bad_rows());
-  if (need_train) data.train = transform_csv_files(state, train_files, opts, budget);
-  if (!eval_files.empty()) {
-    io::ErrorBudget eval_budget(spec.csv().max_bad_rows());
-    data.eval = transform_csv_files(state, eval_files, opts, eval_budget);
-  }
+  auto budget = [&] { return std::make_shared<io::ErrorBudget>(spec.csv().max_bad_rows()); };
+  if (need_train) data.train = transform_csv_files(state, train_files, opts, budget());
+  if (!eval_files.empty()) data.eval = transform_csv_files(state, eval_files, opts, budget());
   data.model_inputs = transform::model_inputs(state);
   int t = 1;
   data.inputs.push_back({0, -1});
@@ -112,6 +110,21 @@ void load_csv(const TrainConfig& config, bool need_train, TrainingData& data) {
 }
 
 }  // namespace
+
+void bind_model_inputs(TrainingData& data, ModelSpec& model) {
+  if (model.inputs().empty())
+    for (const InputSpec& in : data.model_inputs) *model.add_inputs() = in;
+  std::vector<InputBinding> bound;
+  for (const InputSpec& in : model.inputs()) {
+    auto it = std::find_if(data.model_inputs.begin(), data.model_inputs.end(),
+                           [&](const InputSpec& d) { return d.name() == in.name(); });
+    if (it == data.model_inputs.end())
+      fail("model.inputs: '", in.name(), "' is not an input the data provides (leave model.inputs empty to take ",
+           "them from the transform)");
+    bound.push_back(data.inputs[static_cast<size_t>(it - data.model_inputs.begin())]);
+  }
+  data.inputs = bound;
+}
 
 std::string transform_state_path(const TrainConfig& config) {
   const CsvData& csv = config.data().csv();

@@ -28,6 +28,10 @@ struct TrainingData {
 // For CSV data the transform state is read from its file, or analyzed (need_train) and written.
 TrainingData load_training_data(const TrainConfig& config, bool need_train);
 
+// Fills an empty model.inputs with what the data provides, or checks the declared ones against
+// it, and orders data.inputs to follow model.inputs.
+void bind_model_inputs(TrainingData& data, ModelSpec& model);
+
 // The transform state file of a CSV TrainConfig.
 std::string transform_state_path(const TrainConfig& config);
 

@@ -80,14 +80,14 @@ void TransformedSource::gather(const int64_t* indices, int64_t count, std::vecto
 
 std::shared_ptr<TransformedSource> transform_csv_files(const TransformState& state,
                                                        const std::vector<std::string>& files,
-                                                       const io::CsvOptions& options, io::ErrorBudget& budget) {
-  std::shared_ptr<io::ErrorBudget> shared(&budget, [](io::ErrorBudget*) {});
-  io::CsvReader reader(files, options, shared);
+                                                       const io::CsvOptions& options,
+                                                       const std::shared_ptr<io::ErrorBudget>& budget) {
+  io::CsvReader reader(files, options, budget);
   transform::Transformer bound(state, reader.column_names(), true);
   std::mutex mutex;
   std::map<int64_t, transform::ModelInputs> parts;
   reader.for_each_chunk([&](const io::CsvChunk& chunk) {
-    transform::ModelInputs in = bound.apply(transform::CsvRows(chunk), &budget);
+    transform::ModelInputs in = bound.apply(transform::CsvRows(chunk), budget.get());
     std::lock_guard<std::mutex> lock(mutex);
     parts.emplace(chunk.index(), std::move(in));
   });

@@ -39,6 +39,7 @@ class TransformedSource final : public io::ExampleSource {
 // concatenated in file order, so the examples are the same for any thread count.
 std::shared_ptr<TransformedSource> transform_csv_files(const TransformState& state,
                                                        const std::vector<std::string>& files,
-                                                       const io::CsvOptions& options, io::ErrorBudget& budget);
+                                                       const io::CsvOptions& options,
+                                                       const std::shared_ptr<io::ErrorBudget>& budget);
 
 }  // namespace kiln::models

@@ -254,7 +254,6 @@ TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& o
   io::CsvOptions csv = csv_options(spec.csv(), options.threads);
   auto budget = std::make_shared<io::ErrorBudget>(spec.csv().max_bad_rows());
   Accumulators total(spec);
-  io::CsvStats stats;
   if (!mine.empty()) {
     io::CsvReader reader(mine, csv, budget);
     std::vector<int> cols;
@@ -298,34 +297,29 @@ TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& o
       }
     });
     for (auto& a : free_list) total.merge(*a);
-    stats = reader.stats();
   }
+  // Ranks exchange their partials and every rank merges them all (exactly, so the order and
+  // grouping do not matter); a single process uses its own accumulators as they are.
+  int64_t bad_rows = budget->count();
+  Accumulators merged(spec);
   if (comm.size() > 1) {
     AnalysisPartial part;
     for (const auto& f : total.features) f.to_proto(part.add_features());
     total.label.to_proto(part.mutable_label());
     part.set_rows(total.rows);
-    part.set_bad_rows(budget->count());
-    part.set_bytes(stats.bytes);
-    std::vector<std::string> parts = comm.all_gather(part.SerializeAsString());
-    Accumulators merged(spec);
-    int64_t bad = 0, bytes = 0;
-    for (const std::string& bytes_of_rank : parts) {
+    part.set_bad_rows(bad_rows);
+    bad_rows = 0;
+    for (const std::string& bytes_of_rank : comm.all_gather(part.SerializeAsString())) {
       AnalysisPartial p;
       if (!p.ParseFromString(bytes_of_rank)) fail(comm.describe(), ": corrupt analysis partial from a peer");
       for (int i = 0; i < p.features_size(); ++i) merged.features[i].merge_proto(p.features(i));
       merged.label.merge_proto(p.label());
       merged.rows += p.rows();
-      bad += p.bad_rows();
-      bytes += p.bytes();
+      bad_rows += p.bad_rows();
     }
-    TransformState state = finish(spec, merged);
-    state.set_bad_rows(bad);
-    for (const auto& f : files) state.add_files(f);
-    return state;
   }
-  TransformState state = finish(spec, total);
-  state.set_bad_rows(budget->count());
+  TransformState state = finish(spec, comm.size() > 1 ? merged : total);
+  state.set_bad_rows(bad_rows);
   for (const auto& f : files) state.add_files(f);
   return state;
 }
