@@ -20,7 +20,7 @@ Action add_evaluate(CLI::App& app) {
   cmd->add_option("--checkpoint", opts->checkpoint, "Checkpoint file (default: newest in OUTPUT_DIR/checkpoints)");
   return [opts] {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
-    models::Trainer trainer(config);
+    models::Trainer trainer(config, /*evaluation_only=*/true);
     if (!trainer.restore(opts->checkpoint))
       fail("no checkpoint in ", config.output_dir(), "/checkpoints: train first (kiln train --config ",
            opts->config, ")");

@@ -77,7 +77,7 @@ std::string latest_checkpoint(const std::string& dir) {
   return all.empty() ? "" : all.back().second;
 }
 
-Trainer::Trainer(const TrainConfig& config) : config_(config) {
+Trainer::Trainer(const TrainConfig& config, bool evaluation_only) : config_(config) {
   if (config.batch_size() <= 0) fail("batch_size must be > 0, got ", config.batch_size());
   if (config.epochs() <= 0 && config.max_steps() <= 0) fail("epochs or max_steps must be > 0");
   if (config.threads() < 0) fail("threads must be >= 0, got ", config.threads());
@@ -87,7 +87,7 @@ Trainer::Trainer(const TrainConfig& config) : config_(config) {
   if (config.data().has_idx() && config.model().head().type() != HeadSpec::MULTICLASS)
     fail("model.head.type: IDX image data has class labels and needs a MULTICLASS head");
   // The model reads what the data provides: its inputs are filled in or checked first.
-  data_ = load_training_data(config, true);
+  data_ = load_training_data(config, !evaluation_only);
   bind_model_inputs(data_, *config_.mutable_model());
   if (data_.transform_state) check_label_type(*data_.transform_state, config_.model().head());
   model_ = std::make_unique<Model<float>>(config_.model());
@@ -108,6 +108,7 @@ Trainer::Trainer(const TrainConfig& config) : config_(config) {
     if (bias >= 0) model_->params().value(bias)[0] = static_cast<float>(data_.transform_state->label().numeric().mean());
   }
   optimizer_ = std::make_unique<Optimizer>(config.optimizer(), model_->params());
+  if (evaluation_only) return;
   io::PipelineOptions opts;
   opts.batch_size = config.batch_size();
   opts.shuffle = config.shuffle();
@@ -200,6 +201,7 @@ std::map<std::string, double> Trainer::evaluate() {
 }
 
 TrainResult Trainer::run() {
+  KILN_CHECK(pipeline_, "run() on a Trainer built for evaluation only");
   TrainResult result;
   prune_checkpoints();
   if (config_.resume() && restore()) {

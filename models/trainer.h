@@ -28,7 +28,8 @@ struct TrainResult {
 class Trainer {
  public:
   // Validates the whole config (model shapes against the data included) before any work.
-  explicit Trainer(const TrainConfig& config);
+  // With evaluation_only the training data is not loaded (restore() then evaluate()).
+  explicit Trainer(const TrainConfig& config, bool evaluation_only = false);
   ~Trainer();
   TrainResult run();
   // Evaluates the current weights on the eval data.
