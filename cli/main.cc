@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   actions.push_back(kiln::cli::add_train(app));
   actions.push_back(kiln::cli::add_evaluate(app));
   actions.push_back(kiln::cli::add_transform(app));
+  actions.push_back(kiln::cli::add_tune(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -11,5 +11,6 @@ Action add_analyze(CLI::App& app);
 Action add_train(CLI::App& app);
 Action add_transform(CLI::App& app);
 Action add_evaluate(CLI::App& app);
+Action add_tune(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -1,9 +1,14 @@
 #include "models/trainer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -68,6 +73,26 @@ void check_label_type(const TransformState& state, const HeadSpec& head) {
   int64_t classes = state.label().categorical().vocabulary_size();
   if (want == HeadSpec::MULTICLASS && head.num_classes() != classes)
     fail("model.head.num_classes is ", head.num_classes(), " but the label column has ", classes, " classes");
+}
+
+// Under `kiln tune` the driver names a metrics file in KILN_TUNE_METRICS_FILE; each evaluation
+// appends one JSON line {"step": N, "<metric>": value, ...} to it, in a single write so a reader
+// never sees half a line. Not finite values are written as null, which fails the trial.
+void append_tune_metrics(int64_t step, const std::map<std::string, double>& metrics) {
+  const char* path = std::getenv("KILN_TUNE_METRICS_FILE");
+  if (!path || !*path) return;
+  std::string line = str_cat("{\"step\": ", step);
+  char buf[64];
+  for (const auto& [k, v] : metrics) {
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    line += str_cat(", \"", k, "\": ", std::isfinite(v) ? buf : "null");
+  }
+  line += "}\n";
+  int fd = ::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot open KILN_TUNE_METRICS_FILE ", path, ": ", std::strerror(errno));
+  ssize_t written = ::write(fd, line.data(), line.size());
+  ::close(fd);
+  if (written != static_cast<ssize_t>(line.size())) fail("cannot append to KILN_TUNE_METRICS_FILE ", path);
 }
 
 }  // namespace
@@ -258,6 +283,7 @@ TrainResult Trainer::run() {
     bool do_eval = data_.eval && (step_ % eval_every == 0 || step_ == total);
     if (do_eval) {
       auto m = evaluate();
+      append_tune_metrics(step_, m);
       for (const auto& [k, v] : m) events.add_scalar("eval/" + k, v, step_);
       progress.message(str_cat("eval at step ", step_, " (epoch ", epoch_, "): ", format_metrics(m)));
       result.final_eval = m;

@@ -9,6 +9,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   libgtest-dev libgmock-dev
   zlib1g-dev
+  libsqlite3-dev libeigen3-dev
   dataset-fashion-mnist
   python3 python3-venv
 )

@@ -1,0 +1,151 @@
+// The study database on real SQLite files: persistence across connections, concurrent drivers
+// claiming trials, orphan reclaiming, and the claim limits.
+#include "tune/study_store.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+#include <thread>
+
+#include "core/error.h"
+#include "io/config_file.h"
+#include "tests/e2e/kiln_process.h"
+#include "tune/study_spec.h"
+
+namespace kiln::tune {
+namespace {
+
+using e2e::TempDir;
+
+StudySpec make_spec() {
+  StudySpec spec;
+  io::parse_config_text(R"(
+    name: "s" goal: MINIMIZE hyperparameter_metric_tag: "loss" max_trials: 12 max_parallel_trials: 12
+    command: "true"
+    params { parameter_name: "x" type: DOUBLE min_value: 0 max_value: 1 }
+    params { parameter_name: "k" type: CATEGORICAL categorical_values: ["a", "b", "c"] }
+  )", "spec", spec);
+  validate_study_spec(spec, "spec");
+  return spec;
+}
+
+TEST(StudyStore, RecordsSurviveReopening) {
+  TempDir dir;
+  int64_t id;
+  {
+    StudyStore store(dir.path());
+    EXPECT_FALSE(store.has_study());
+    store.create_study(make_spec(), "/work/dir");
+    EXPECT_THROW(store.create_study(make_spec(), "/work/dir"), Error);
+    auto suggester = make_suggester(store.spec());
+    int64_t driver = store.register_driver();
+    Trial t;
+    ASSERT_EQ(store.claim_trial(driver, *suggester, t), ClaimOutcome::kClaimed);
+    id = t.id;
+    store.set_process(t.id, 123, 456, 1000.5);
+    store.add_measurements(t.id, {{1, 3.0}, {2, 2.5}});
+    store.add_measurements(t.id, {{2, 2.0}});  // a re-run rewrites its steps
+    store.finish_trial(t.id, TrialState::kCompleted, 2.0, 0, "");
+  }
+  StudyStore again(dir.path());
+  EXPECT_TRUE(again.has_study());
+  EXPECT_EQ(again.working_dir(), "/work/dir");
+  EXPECT_EQ(again.spec().max_trials(), 12);
+  std::vector<Trial> trials = again.trials();
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].state, TrialState::kCompleted);
+  EXPECT_EQ(trials[0].value, 2.0);
+  EXPECT_EQ(trials[0].exit_code, 0);
+  EXPECT_EQ(trials[0].pid, 123);
+  EXPECT_EQ(again.curve(id), (Curve{{1, 3.0}, {2, 2.0}}));
+}
+
+TEST(StudyStore, ConcurrentDriversNeverGetTheSameSuggestion) {
+  TempDir dir;
+  StudyStore(dir.path()).create_study(make_spec(), dir.path());
+  // Three drivers, each with its own connection and suggester, claim at the same time.
+  std::vector<std::vector<Trial>> claimed(3);
+  std::vector<std::thread> drivers;
+  for (int d = 0; d < 3; ++d)
+    drivers.emplace_back([&, d] {
+      StudyStore store(dir.path());
+      auto suggester = make_suggester(store.spec());
+      int64_t driver = store.register_driver();
+      Trial t;
+      while (store.claim_trial(driver, *suggester, t) == ClaimOutcome::kClaimed) {
+        claimed[d].push_back(t);
+        store.finish_trial(t.id, TrialState::kCompleted, t.params.at("x").number, 0, "");
+      }
+    });
+  for (auto& t : drivers) t.join();
+  std::set<int64_t> numbers;
+  std::set<std::string> params;
+  size_t total = 0;
+  for (const auto& c : claimed)
+    for (const Trial& t : c) {
+      numbers.insert(t.number);
+      params.insert(assignment_to_json(t.params));
+      ++total;
+    }
+  EXPECT_EQ(total, 12u);
+  EXPECT_EQ(numbers.size(), 12u);
+  EXPECT_EQ(*numbers.rbegin(), 11);
+  EXPECT_EQ(params.size(), 12u);
+}
+
+TEST(StudyStore, ClaimRespectsParallelAndFailureLimits) {
+  TempDir dir;
+  StudyStore store(dir.path());
+  StudySpec spec = make_spec();
+  spec.set_max_parallel_trials(2);
+  spec.set_max_failed_trials(2);
+  store.create_study(spec, dir.path());
+  auto suggester = make_suggester(store.spec());
+  int64_t driver = store.register_driver();
+  Trial a, b, c;
+  ASSERT_EQ(store.claim_trial(driver, *suggester, a), ClaimOutcome::kClaimed);
+  ASSERT_EQ(store.claim_trial(driver, *suggester, b), ClaimOutcome::kClaimed);
+  EXPECT_EQ(store.claim_trial(driver, *suggester, c), ClaimOutcome::kParallelLimit);
+  store.finish_trial(a.id, TrialState::kFailed, std::nullopt, 1, "exit code 1");
+  ASSERT_EQ(store.claim_trial(driver, *suggester, c), ClaimOutcome::kClaimed);
+  store.finish_trial(b.id, TrialState::kFailed, std::nullopt, 1, "exit code 1");
+  Trial d;
+  EXPECT_EQ(store.claim_trial(driver, *suggester, d), ClaimOutcome::kTooManyFailures);
+}
+
+TEST(StudyStore, TrialsOfADeadDriverAreRequeuedAndRunAgainUnderTheirNumber) {
+  TempDir dir;
+  StudyStore(dir.path()).create_study(make_spec(), dir.path());
+  // A driver that registers, claims a trial and dies without a word.
+  pid_t child = fork();
+  if (child == 0) {
+    StudyStore store(dir.path());
+    auto suggester = make_suggester(store.spec());
+    Trial t;
+    store.claim_trial(store.register_driver(), *suggester, t);
+    _exit(0);
+  }
+  int status;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  StudyStore store(dir.path());
+  int64_t me = store.register_driver();
+  EXPECT_TRUE(store.reclaim_orphans().empty() == false);
+  EXPECT_TRUE(store.reclaim_orphans().empty());  // only once
+  std::vector<Trial> trials = store.trials();
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].state, TrialState::kQueued);
+  auto suggester = make_suggester(store.spec());
+  Trial t;
+  ASSERT_EQ(store.claim_trial(me, *suggester, t), ClaimOutcome::kClaimed);
+  EXPECT_EQ(t.number, 0);  // the queued trial, not a new one
+  EXPECT_EQ(t.attempts, 2);
+  EXPECT_EQ(t.params, trials[0].params);
+  // A live driver's trials are left alone.
+  EXPECT_TRUE(store.reclaim_orphans().empty());
+}
+
+}  // namespace
+}  // namespace kiln::tune
