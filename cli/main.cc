@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   actions.push_back(kiln::cli::add_evaluate(app));
   actions.push_back(kiln::cli::add_transform(app));
   actions.push_back(kiln::cli::add_tune(app));
+  actions.push_back(kiln::cli::add_export(app));
+  actions.push_back(kiln::cli::add_serve(app));
+  actions.push_back(kiln::cli::add_predict(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

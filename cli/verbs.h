@@ -12,5 +12,8 @@ Action add_train(CLI::App& app);
 Action add_transform(CLI::App& app);
 Action add_evaluate(CLI::App& app);
 Action add_tune(CLI::App& app);
+Action add_export(CLI::App& app);
+Action add_serve(CLI::App& app);
+Action add_predict(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -16,8 +16,10 @@ struct Conv2dShape {
 
 // y = act(conv(x, w) + bias). bias may be null.
 template <typename T>
+// row_invariant: each output pixel's result is independent of the batch (inference; see
+// gemm_row_invariant).
 void conv2d_forward(const Stream& s, const Conv2dShape& shape, const T* x, const T* w, const T* bias, T* y,
-                    Activation act = Activation::none, float slope = 0.01f);
+                    Activation act = Activation::none, float slope = 0.01f, bool row_invariant = false);
 
 // dx = conv-transpose(dy, w); overwrites dx.
 template <typename T>

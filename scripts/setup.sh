@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev
   zlib1g-dev
   libsqlite3-dev libeigen3-dev
+  libboost1.81-dev libsimdjson-dev
   dataset-fashion-mnist
   python3 python3-venv
 )

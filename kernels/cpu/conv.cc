@@ -343,12 +343,15 @@ int64_t chunk_count(int64_t total, int64_t min_per_chunk) {
 
 template <typename T>
 void conv2d_forward(const Stream& s, const Conv2dShape& c, const T* x, const T* w, const T* bias, T* y, Activation act,
-                    float slope) {
+                    float slope, bool row_invariant) {
   check_shape(s, c);
   if (c.n == 0) return;
   const Geometry g = geometry<T>(c);
   if (is_pointwise(c)) {
-    gemm<T>(s, false, false, g.rows, c.c_out, c.c_in, T(1), x, c.c_in, w, c.c_out, T(0), y, c.c_out, bias, act, slope);
+    if (row_invariant)
+      gemm_row_invariant<T>(s, g.rows, c.c_out, c.c_in, x, c.c_in, w, c.c_out, y, c.c_out, bias, act, slope);
+    else
+      gemm<T>(s, false, false, g.rows, c.c_out, c.c_in, T(1), x, c.c_in, w, c.c_out, T(0), y, c.c_out, bias, act, slope);
     return;
   }
   const bool direct = g.k <= kDirectMaxDepth;
@@ -368,8 +371,12 @@ void conv2d_forward(const Stream& s, const Conv2dShape& c, const T* x, const T* 
     for (int64_t t0 = r0; t0 < r1; t0 += g.tile_rows) {
       const int64_t t1 = std::min(r1, t0 + g.tile_rows);
       im2col(c, g, x, t0, t1, cols);
-      gemm<T>(s, false, false, t1 - t0, c.c_out, g.k, T(1), cols, g.k, w, c.c_out, T(0), y + t0 * c.c_out, c.c_out,
-              bias, act, slope);
+      if (row_invariant)
+        gemm_row_invariant<T>(s, t1 - t0, c.c_out, g.k, cols, g.k, w, c.c_out, y + t0 * c.c_out, c.c_out, bias, act,
+                              slope);
+      else
+        gemm<T>(s, false, false, t1 - t0, c.c_out, g.k, T(1), cols, g.k, w, c.c_out, T(0), y + t0 * c.c_out, c.c_out,
+                bias, act, slope);
     }
   });
 }
@@ -461,7 +468,7 @@ void conv2d_backward_weight(const Stream& s, const Conv2dShape& c, const T* x, c
 
 #define KILN_INSTANTIATE(T)                                                                                        \
   template void conv2d_forward<T>(const Stream&, const Conv2dShape&, const T*, const T*, const T*, T*, Activation, \
-                                  float);                                                                          \
+                                  float, bool);                                                                    \
   template void conv2d_backward_data<T>(const Stream&, const Conv2dShape&, const T*, const T*, T*);                \
   template void conv2d_backward_weight<T>(const Stream&, const Conv2dShape&, const T*, const T*, T*, T*, bool);
 KILN_INSTANTIATE(float)

@@ -49,11 +49,13 @@ class Conv2DLayer final : public Layer<T> {
     const T* x = in[0]->data.template data<T>();
     if (act_ == kernels::Activation::gelu) {
       Tensor z = scratch(pre_, out.data.shape(), dtype_of<T>::value);
-      kernels::conv2d_forward<T>(ctx.stream, s, x, reg_->value(w_), bias, z.template data<T>());
+      kernels::conv2d_forward<T>(ctx.stream, s, x, reg_->value(w_), bias, z.template data<T>(), kernels::Activation::none,
+                                 0.01f, !ctx.training);
       kernels::activation_forward<T>(ctx.stream, act_, 0, z.template data<T>(), out.data.template data<T>(),
                                      z.numel());
     } else {
-      kernels::conv2d_forward<T>(ctx.stream, s, x, reg_->value(w_), bias, out.data.template data<T>(), act_);
+      kernels::conv2d_forward<T>(ctx.stream, s, x, reg_->value(w_), bias, out.data.template data<T>(), act_, 0.01f,
+                                 !ctx.training);
     }
   }
 

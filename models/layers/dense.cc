@@ -33,13 +33,22 @@ class DenseLayer final : public Layer<T> {
     if (act_ == kernels::Activation::gelu) {
       // GELU's derivative needs the pre-activation, so keep it.
       Tensor z = scratch(pre_, Shape{ctx.batch, units_}, dtype_of<T>::value);
-      kernels::gemm<T>(ctx.stream, false, false, ctx.batch, units_, in_, 1, x, in_, reg_->value(w_), units_, 0,
-                       z.template data<T>(), units_, bias);
+      matmul(ctx, x, z.template data<T>(), bias, kernels::Activation::none);
       kernels::activation_forward<T>(ctx.stream, act_, 0, z.template data<T>(), y, ctx.batch * units_);
     } else {
-      kernels::gemm<T>(ctx.stream, false, false, ctx.batch, units_, in_, 1, x, in_, reg_->value(w_), units_, 0, y,
-                       units_, bias, act_);
+      matmul(ctx, x, y, bias, act_);
     }
+  }
+
+  // y = act(x W + b). Inference takes the row-invariant GEMM, so a row's outputs do not depend on
+  // the batch it is in (evaluation, export and every served batch agree bit for bit).
+  void matmul(const Context& ctx, const T* x, T* y, const T* bias, kernels::Activation act) {
+    if (ctx.training)
+      kernels::gemm<T>(ctx.stream, false, false, ctx.batch, units_, in_, 1, x, in_, reg_->value(w_), units_, 0, y,
+                       units_, bias, act);
+    else
+      kernels::gemm_row_invariant<T>(ctx.stream, ctx.batch, units_, in_, x, in_, reg_->value(w_), units_, y, units_,
+                                     bias, act);
   }
 
   void backward(const Context& ctx, const std::vector<const Value*>& in, const Value& out, const Tensor& dout,

@@ -1,0 +1,150 @@
+// kiln predict: offline batch prediction through the same Servable the server uses.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "cli/verbs.h"
+#include "core/error.h"
+#include "core/stream.h"
+#include "io/csv_reader.h"
+#include "serve/json_request.h"
+#include "serve/responses.h"
+#include "serve/servable.h"
+#include "transform/csv_rows.h"
+
+namespace kiln::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A version directory, or a base path whose newest numbered version is taken.
+std::string resolve_version_dir(const std::string& path) {
+  if (fs::exists(fs::path(path) / serve::kManifestFile)) return path;
+  int64_t best = -1;
+  std::string dir;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    std::string n = e.path().filename().string();
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 18) continue;
+    if (std::stoll(n) > best) {
+      best = std::stoll(n);
+      dir = e.path().string();
+    }
+  }
+  if (dir.empty()) fail("--model ", path, ": neither a servable version directory nor a base path holding one");
+  return dir;
+}
+
+// Columns of a CSV chunk seen through the servable's column order.
+class BoundRows final : public transform::RawRows {
+ public:
+  BoundRows(const io::CsvChunk& chunk, const std::vector<int>& map, int64_t begin, int64_t count)
+      : chunk_(chunk), map_(map), begin_(begin), count_(count) {}
+  int64_t rows() const override { return count_; }
+  std::string_view field(int64_t r, int c) const override {
+    int m = map_[static_cast<size_t>(c)];
+    return m < 0 ? std::string_view() : chunk_.field(begin_ + r, m);
+  }
+  bool is_na(int64_t r, int c) const override {
+    int m = map_[static_cast<size_t>(c)];
+    return m < 0 || chunk_.is_na(begin_ + r, m);
+  }
+  std::string where(int64_t r, int c) const override {
+    return str_cat(chunk_.file(), ":", chunk_.line(begin_ + r), ":", map_[static_cast<size_t>(c)] + 1);
+  }
+
+ private:
+  const io::CsvChunk& chunk_;
+  const std::vector<int>& map_;
+  int64_t begin_, count_;
+};
+
+}  // namespace
+
+Action add_predict(CLI::App& app) {
+  auto* cmd = app.add_subcommand("predict",
+                                 "Offline batch prediction: raw rows (CSV with a header, or JSON Lines of instance "
+                                 "objects) through an exported servable, one JSON object per row");
+  struct Options {
+    std::string model, input, output;
+    int64_t batch = 256;
+    int threads = 0;
+  };
+  auto o = std::make_shared<Options>();
+  cmd->add_option("--model", o->model, "Servable version directory, or a base path (newest version)")->required();
+  cmd->add_option("--input", o->input, "rows.csv or rows.jsonl (.csv.gz too)")->required();
+  cmd->add_option("--output", o->output, "predictions.jsonl (one line per input row, in order)")->required();
+  cmd->add_option("--batch_size", o->batch, "Rows per model batch")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads (default: all)");
+  return [o] {
+    if (o->batch < 1) fail("--batch_size must be >= 1");
+    if (o->threads > 0) set_cpu_threads(o->threads);
+    auto servable = serve::Servable::load(resolve_version_dir(o->model));
+    serve::ModelRunner runner(*servable);
+    std::string tmp = o->output + ".tmp";
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail("cannot write ", tmp);
+    int64_t rows = 0;
+    auto run = [&](const transform::ModelInputs& in) {
+      const float* y = runner.run(in);
+      serve::Predictions p = servable->postprocess(y, in.batch, runner.output_width());
+      out << serve::jsonl_predictions(servable->signature(), p, in.keys);
+      rows += in.batch;
+    };
+    const bool jsonl = o->input.size() > 6 && (o->input.ends_with(".jsonl") || o->input.ends_with(".json"));
+    if (jsonl) {
+      std::ifstream in(o->input, std::ios::binary);
+      if (!in) fail("cannot read ", o->input);
+      serve::RequestLimits limits;
+      limits.max_rows = o->batch;
+      std::string line, block;
+      int64_t first_line = 1, line_no = 0, in_block = 0;
+      auto flush = [&] {
+        if (in_block == 0) return;
+        serve::ParsedRequest parsed;
+        try {
+          serve::parse_json_lines(block, o->input, servable->schema(), limits, parsed);
+        } catch (const Error& e) {
+          // parse_json_lines counts lines within the block; report the file's line.
+          fail(e.what(), " (block starting at line ", first_line, ")");
+        }
+        run(servable->tabular() ? servable->prepare(parsed.rows) : servable->prepare_tensor(parsed.tensor, parsed.count));
+        block.clear();
+        in_block = 0;
+        first_line = line_no + 1;
+      };
+      while (std::getline(in, line)) {
+        ++line_no;
+        block += line;
+        block += '\n';
+        if (line.find_first_not_of(" \t\r") != std::string::npos) ++in_block;
+        if (in_block == o->batch) flush();
+      }
+      flush();
+    } else {
+      if (!servable->tabular()) fail("--input: image models take JSON Lines, one array of pixels per line");
+      io::CsvOptions opts = transform::csv_options(servable->manifest().transform_state().spec().csv(), 1);
+      io::CsvReader reader({o->input}, opts, nullptr);
+      std::vector<int> map;
+      for (const auto& c : servable->columns()) {
+        int idx = reader.column_index(c);
+        if (idx < 0 && c != servable->signature().key())
+          fail(o->input, ": no column '", c, "' (the model takes: ", servable->schema().column_list(), ")");
+        map.push_back(idx);
+      }
+      reader.for_each_chunk([&](const io::CsvChunk& chunk) {
+        for (int64_t b = 0; b < chunk.rows(); b += o->batch)
+          run(servable->prepare(BoundRows(chunk, map, b, std::min(o->batch, chunk.rows() - b))));
+      });
+    }
+    out.close();
+    if (!out) fail("writing ", tmp, " failed");
+    fs::rename(tmp, o->output);
+    std::fprintf(stderr, "kiln predict: %lld rows -> %s (model %s version %lld)\n", static_cast<long long>(rows),
+                 o->output.c_str(), servable->name().c_str(), static_cast<long long>(servable->version()));
+    return 0;
+  };
+}
+
+}  // namespace kiln::cli

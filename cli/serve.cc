@@ -1,0 +1,112 @@
+// kiln serve: the inference server (TensorFlow Serving and KServe v2 REST APIs, metrics).
+#include <signal.h>
+
+#include <cstdio>
+#include <thread>
+
+#include "cli/verbs.h"
+#include "core/error.h"
+#include "core/stream.h"
+#include "io/atomic_file.h"
+#include "io/config_file.h"
+#include "serve/http_server.h"
+#include "serve/model_manager.h"
+#include "serve/rest_api.h"
+
+namespace kiln::cli {
+
+Action add_serve(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "serve",
+      "Serve exported models over REST: TensorFlow Serving API under /v1, KServe v2 under /v2, Prometheus metrics "
+      "at /metrics. Clients send raw features; the recorded transform runs in the server. SIGTERM drains and exits.");
+  struct Options {
+    std::string config_file, base_path, name, host, port_file;
+    int port = -1, io_threads = -1, max_batch = -1, threads = -1;
+    int64_t delay_us = -1;
+    double poll = -1;
+  };
+  auto o = std::make_shared<Options>();
+  cmd->add_option("--model_base_path", o->base_path, "Directory holding numbered version directories of one model");
+  cmd->add_option("--model_name", o->name, "Name of that model (default: the base path's last component)");
+  cmd->add_option("--config", o->config_file,
+                  "ServeConfig file (.pbtxt or .json): several models, version policies, limits, batching "
+                  "(docs/serving.md); flags override it");
+  cmd->add_option("--rest_port", o->port, "HTTP port (default 8501; 0 picks a free one)");
+  cmd->add_option("--host", o->host, "Address to bind (default 127.0.0.1; 0.0.0.0 for every interface)");
+  cmd->add_option("--io_threads", o->io_threads, "HTTP I/O threads (default: hardware threads)");
+  cmd->add_option("--max_batch_size", o->max_batch, "Largest batch the dynamic batcher forms (default 64)");
+  cmd->add_option("--max_queue_delay_us", o->delay_us,
+                  "Longest wait for a batch to fill (default 0: batches form while the executor is busy)");
+  cmd->add_option("--compute_threads", o->threads, "CPU threads of the model executor (default 1)");
+  cmd->add_option("--poll_interval_s", o->poll, "Seconds between scans for new versions (default 2; 0: never)");
+  cmd->add_option("--port_file", o->port_file, "Write the bound port to this file once serving (for scripts)");
+  return [o] {
+    ServeConfig config;
+    if (!o->config_file.empty()) io::load_config(o->config_file, config);
+    if (!o->base_path.empty()) {
+      ModelConfig* m = config.add_models();
+      m->set_base_path(o->base_path);
+      m->set_name(o->name);
+    } else if (!o->name.empty()) {
+      fail("--model_name needs --model_base_path");
+    }
+    if (o->port >= 0) config.set_rest_port(o->port);
+    if (!o->host.empty()) config.set_host(o->host);
+    if (o->io_threads >= 0) config.set_io_threads(o->io_threads);
+    if (o->max_batch >= 0) config.mutable_batching()->set_max_batch_size(o->max_batch);
+    if (o->delay_us >= 0) config.mutable_batching()->set_max_queue_delay_us(o->delay_us);
+    if (o->threads >= 0) config.mutable_batching()->set_threads(o->threads);
+    if (o->poll >= 0) config.set_poll_interval_s(o->poll);
+    if (config.rest_port() < 0 || config.rest_port() > 65535) fail("--rest_port must be in [0, 65535]");
+    if (config.batching().threads() < 1) fail("batching.threads must be >= 1");
+    set_cpu_threads(config.batching().threads());
+
+    // Signals are taken synchronously by this thread; every thread started below inherits the mask.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    serve::MetricsRegistry metrics;
+    serve::ModelManager models(config, metrics);
+    models.start();
+    serve::RestApi api(config, models, metrics);
+    serve::HttpServerOptions http;
+    http.host = config.host();
+    http.port = config.rest_port();
+    http.io_threads = config.io_threads() > 0 ? config.io_threads()
+                                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    http.max_body_bytes = config.max_body_bytes();
+    http.header_timeout = std::chrono::milliseconds(config.header_timeout_ms());
+    http.body_timeout = std::chrono::milliseconds(config.body_timeout_ms());
+    serve::HttpServer server(http, [&api](serve::HttpRequest&& r, serve::Responder respond) {
+      api.handle(std::move(r), std::move(respond));
+    });
+    server.start();
+    std::string names;
+    for (const auto& n : models.models()) names += (names.empty() ? "" : ", ") + n;
+    std::fprintf(stderr, "kiln serve: listening on http://%s:%d (models: %s; %d I/O threads)%s\n", http.host.c_str(),
+                 server.port(), names.c_str(), http.io_threads, models.ready() ? "" : " — NOT READY: no version loaded yet");
+    if (!o->port_file.empty()) io::write_file_atomic(o->port_file, std::to_string(server.port()) + "\n");
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "kiln serve: %s received, draining (deadline %.0f s)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                 config.shutdown_deadline_s());
+    api.set_draining();
+    const bool drained =
+        server.shutdown(std::chrono::milliseconds(static_cast<int64_t>(config.shutdown_deadline_s() * 1000)));
+    models.stop();
+    if (drained)
+      std::fprintf(stderr, "kiln serve: drained, exiting\n");
+    else
+      std::fprintf(stderr, "kiln serve: deadline passed with %lld requests in flight on %lld connections, exiting\n",
+                   static_cast<long long>(server.in_flight()), static_cast<long long>(server.connections()));
+    if (!drained && std::getenv("KILN_DEBUG_DRAIN")) std::fprintf(stderr, "%s", metrics.render().c_str());
+    return drained ? 0 : 1;
+  };
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,112 @@
+// Batch-invariant inference GEMM (see kernels/gemm.h). Register tiles of 4 rows x 24 columns with
+// AVX2 FMAs; every output element is the same chain fma(a[k], b[k][j], acc) for k = 0..K-1 from
+// zero, whether it sits in a full tile, a masked edge tile or a one-row tile, so the tiling (which
+// depends on the batch size) cannot change its bits.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "core/thread_pool.h"
+#include "kernels/cpu/act_impl.h"
+#include "kernels/gemm.h"
+
+namespace kiln::kernels {
+
+namespace {
+
+constexpr int kRows = 4;
+constexpr int kCols = 24;  // three AVX2 vectors
+
+// Lane masks for the first `valid` of 24 columns.
+void column_masks(int valid, __m256i mask[3]) {
+  alignas(32) int32_t m[kCols];
+  for (int j = 0; j < kCols; ++j) m[j] = j < valid ? -1 : 0;
+  for (int v = 0; v < 3; ++v) mask[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(m + 8 * v));
+}
+
+template <int R>
+void tile(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
+          const __m256i mask[3]) {
+  __m256 acc[R][3];
+  for (int i = 0; i < R; ++i)
+    for (int v = 0; v < 3; ++v) acc[i][v] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < k; ++p) {
+    const float* bp = b + p * ldb;
+    const __m256 b0 = _mm256_maskload_ps(bp, mask[0]);
+    const __m256 b1 = _mm256_maskload_ps(bp + 8, mask[1]);
+    const __m256 b2 = _mm256_maskload_ps(bp + 16, mask[2]);
+    for (int i = 0; i < R; ++i) {
+      const __m256 x = _mm256_broadcast_ss(a + i * lda + p);
+      acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
+      acc[i][2] = _mm256_fmadd_ps(x, b2, acc[i][2]);
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int v = 0; v < 3; ++v) _mm256_maskstore_ps(c + i * ldc + 8 * v, mask[v], acc[i][v]);
+}
+
+void sgemm_rows(int64_t r0, int64_t r1, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                float* c, int64_t ldc) {
+  __m256i full[3], edge[3];
+  column_masks(kCols, full);
+  const int64_t last = n % kCols;
+  column_masks(static_cast<int>(last), edge);
+  // Column panels outermost: a panel of B (k x 24 floats) stays in cache across the rows.
+  for (int64_t j = 0; j < n; j += kCols) {
+    const __m256i* mask = j + kCols <= n ? full : edge;
+    int64_t i = r0;
+    for (; i + kRows <= r1; i += kRows) tile<kRows>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, mask);
+    for (; i < r1; ++i) tile<1>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, mask);
+  }
+}
+
+// The double version (gradient checks) keeps the same order with scalar fma.
+void dgemm_rows(int64_t r0, int64_t r1, int64_t n, int64_t k, const double* a, int64_t lda, const double* b,
+                int64_t ldb, double* c, int64_t ldc) {
+  for (int64_t i = r0; i < r1; ++i) {
+    double* row = c + i * ldc;
+    std::fill(row, row + n, 0.0);
+    for (int64_t p = 0; p < k; ++p) {
+      const double x = a[i * lda + p];
+      const double* bp = b + p * ldb;
+      for (int64_t j = 0; j < n; ++j) row[j] = std::fma(x, bp[j], row[j]);
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+                        int64_t ldb, T* c, int64_t ldc, const T* bias, Activation act, float slope) {
+  KILN_CHECK(s.device().is_cpu());
+  KILN_CHECK(m >= 0 && n >= 0 && k >= 0, "gemm dims ", m, "x", n, "x", k);
+  KILN_CHECK(lda >= std::max<int64_t>(1, k) && ldb >= std::max<int64_t>(1, n) && ldc >= std::max<int64_t>(1, n));
+  if (m == 0 || n == 0) return;
+  const int64_t grain = std::max<int64_t>(kRows, 16384 / std::max<int64_t>(1, n * k) * kRows);
+  detail::with_activation<T>(act, slope, [&](auto f) {
+    parallel_for(m, grain, [&](int64_t r0, int64_t r1) {
+      if constexpr (std::is_same_v<T, float>) sgemm_rows(r0, r1, n, k, a, lda, b, ldb, c, ldc);
+      else dgemm_rows(r0, r1, n, k, a, lda, b, ldb, c, ldc);
+      if (!bias && act == Activation::none) return;
+      for (int64_t i = r0; i < r1; ++i) {
+        T* row = c + i * ldc;
+        if (bias) {
+          for (int64_t j = 0; j < n; ++j) row[j] = f(row[j] + bias[j]);
+        } else {
+          for (int64_t j = 0; j < n; ++j) row[j] = f(row[j]);
+        }
+      }
+    });
+  });
+}
+
+template void gemm_row_invariant<float>(const Stream&, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
+                                        int64_t, float*, int64_t, const float*, Activation, float);
+template void gemm_row_invariant<double>(const Stream&, int64_t, int64_t, int64_t, const double*, int64_t,
+                                         const double*, int64_t, double*, int64_t, const double*, Activation, float);
+
+}  // namespace kiln::kernels

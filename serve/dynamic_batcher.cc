@@ -1,0 +1,175 @@
+#include "serve/dynamic_batcher.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace kiln::serve {
+
+namespace {
+
+double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Rows [begin, begin + rows) of the batch predictions.
+Predictions slice(const Predictions& all, int64_t begin, int64_t rows) {
+  Predictions p;
+  p.rows = rows;
+  p.output_width = all.output_width;
+  p.output_is_int = all.output_is_int;
+  for (size_t i = 0; i < all.output_width.size(); ++i) {
+    const size_t w = static_cast<size_t>(all.output_width[i]);
+    const size_t from = static_cast<size_t>(begin) * w, n = static_cast<size_t>(rows) * w;
+    if (all.output_is_int[i]) {
+      p.int_outputs.emplace_back(all.int_outputs[i].begin() + static_cast<ptrdiff_t>(from),
+                                 all.int_outputs[i].begin() + static_cast<ptrdiff_t>(from + n));
+      p.float_outputs.emplace_back();
+    } else {
+      p.float_outputs.emplace_back(all.float_outputs[i].begin() + static_cast<ptrdiff_t>(from),
+                                   all.float_outputs[i].begin() + static_cast<ptrdiff_t>(from + n));
+      p.int_outputs.emplace_back();
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+DynamicBatcher::DynamicBatcher(std::shared_ptr<const Servable> servable, const BatchingConfig& config,
+                               std::shared_ptr<VersionMetrics> metrics, DeviceExecutor& device)
+    : servable_(std::move(servable)), config_(config), metrics_(std::move(metrics)), device_(device) {
+  if (config_.max_batch_size() <= 0) fail("batching.max_batch_size must be > 0, got ", config_.max_batch_size());
+  if (config_.max_queue_size() <= 0) fail("batching.max_queue_size must be > 0, got ", config_.max_queue_size());
+  if (config_.max_queue_delay_us() < 0) fail("batching.max_queue_delay_us must be >= 0");
+  runner_ = std::make_unique<ModelRunner>(*servable_);
+  thread_ = std::thread([this] { loop(); });
+}
+
+DynamicBatcher::~DynamicBatcher() {
+  std::deque<BatchTask> left;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+    left.swap(queue_);
+  }
+  cv_.notify_all();
+  thread_.join();
+  for (BatchTask& t : left) {
+    BatchOutcome o;
+    o.status = 503;
+    o.error = "the model version is unloading";
+    t.done(std::move(o));
+  }
+}
+
+bool DynamicBatcher::submit(BatchTask& task) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stop_ || queued_rows_ + task.inputs.batch > config_.max_queue_size()) return false;
+    queued_rows_ += task.inputs.batch;
+    queue_.push_back(std::move(task));
+  }
+  if (config_.max_queue_delay_us() == 0 && device_.lock().try_lock()) {
+    std::lock_guard<std::mutex> device(device_.lock(), std::adopt_lock);
+    drain();
+  } else {
+    cv_.notify_one();
+  }
+  return true;
+}
+
+int64_t DynamicBatcher::queued_rows() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queued_rows_;
+}
+
+void DynamicBatcher::drain() {
+  const int64_t max_batch = config_.max_batch_size();
+  while (true) {
+    std::deque<BatchTask> batch;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      int64_t rows = 0;
+      // At least one request, even one larger than max_batch_size (it runs alone).
+      while (!queue_.empty() && (batch.empty() || rows + queue_.front().inputs.batch <= max_batch)) {
+        rows += queue_.front().inputs.batch;
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      queued_rows_ -= rows;
+    }
+    if (batch.empty()) return;
+    execute(batch);
+  }
+}
+
+void DynamicBatcher::loop() {
+  const auto delay = std::chrono::microseconds(config_.max_queue_delay_us());
+  const int64_t max_batch = config_.max_batch_size();
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (stop_) return;
+    if (delay.count() > 0) {
+      const auto until = queue_.front().arrival + delay;
+      cv_.wait_until(lock, until, [&] { return stop_ || queued_rows_ >= max_batch; });
+      if (stop_) return;
+    }
+    lock.unlock();
+    {
+      std::lock_guard<std::mutex> device(device_.lock());
+      drain();
+    }
+    lock.lock();
+  }
+}
+
+void DynamicBatcher::execute(std::deque<BatchTask>& batch) {
+  const auto start = Clock::now();
+  std::vector<const transform::ModelInputs*> parts;
+  std::deque<BatchTask> live;
+  for (BatchTask& t : batch) {
+    if (start > t.deadline) {
+      BatchOutcome o;
+      o.status = 504;
+      o.error = "the request waited longer than its deadline in the queue";
+      o.queue_seconds = seconds(start - t.arrival);
+      t.done(std::move(o));
+      continue;
+    }
+    live.push_back(std::move(t));
+  }
+  if (live.empty()) return;
+  for (const BatchTask& t : live) parts.push_back(&t.inputs);
+  Predictions all;
+  std::string error;
+  double compute = 0;
+  try {
+    transform::ModelInputs joined = concat_inputs(parts);
+    const auto c0 = Clock::now();
+    const float* raw = runner_->run(joined);
+    all = servable_->postprocess(raw, joined.batch, runner_->output_width());
+    compute = seconds(Clock::now() - c0);
+    metrics_->compute_seconds.observe(compute);
+    metrics_->batch_size.observe(static_cast<double>(joined.batch));
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  int64_t row = 0;
+  for (BatchTask& t : live) {
+    BatchOutcome o;
+    o.queue_seconds = seconds(start - t.arrival);
+    o.compute_seconds = compute;
+    metrics_->queue_seconds.observe(o.queue_seconds);
+    if (!error.empty()) {
+      o.status = 500;
+      o.error = "model execution failed: " + error;
+    } else {
+      o.predictions = slice(all, row, t.inputs.batch);
+      o.keys = std::move(t.inputs.keys);
+    }
+    row += t.inputs.batch;
+    t.done(std::move(o));
+  }
+}
+
+}  // namespace kiln::serve

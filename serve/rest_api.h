@@ -1,0 +1,33 @@
+#pragma once
+// The REST APIs on top of the ModelManager: TensorFlow Serving (/v1/models/...), KServe v2 /
+// Open Inference Protocol (/v2/...) and Prometheus metrics (/metrics). Requests are parsed and
+// transformed on the I/O thread that read them, then queued to their version's batcher; the
+// response is written when the batch has run. Every failure is a JSON {"error": "..."} with a
+// fitting status; nothing a client sends can stop the server.
+#include <atomic>
+
+#include "proto/serve_config.pb.h"
+#include "serve/http_server.h"
+#include "serve/metrics.h"
+#include "serve/model_manager.h"
+
+namespace kiln::serve {
+
+class RestApi {
+ public:
+  RestApi(const ServeConfig& config, ModelManager& models, MetricsRegistry& metrics);
+  void handle(HttpRequest&& request, Responder respond);
+  // Readiness turns false (503) once shutdown begins, so load balancers stop routing here.
+  void set_draining() { draining_ = true; }
+
+ private:
+  struct Route;
+  void predict(Route& route, HttpRequest&& request, Responder respond);
+
+  ServeConfig config_;
+  ModelManager& models_;
+  MetricsRegistry& metrics_;
+  std::atomic<bool> draining_{false};
+};
+
+}  // namespace kiln::serve

@@ -1,0 +1,69 @@
+// The inference GEMM: correct against a double reference, and each row's bits independent of the
+// batch around it, of its position and of the thread count.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "core/stream.h"
+#include "kernels/gemm.h"
+#include "tests/kernels/test_util.h"
+
+namespace kiln {
+namespace {
+
+using kernels::Activation;
+
+struct Case {
+  int64_t m, n, k;
+};
+
+std::vector<float> run(const std::vector<float>& a, const std::vector<float>& b, const std::vector<float>& bias,
+                       int64_t m, int64_t n, int64_t k, int64_t row0, Activation act) {
+  std::vector<float> c = test::poisoned<float>(static_cast<size_t>(m * (n + 3)));
+  kernels::gemm_row_invariant<float>(test::cpu(), m, n, k, a.data() + row0 * k, k, b.data(), n, c.data(), n + 3,
+                                     bias.data(), act);
+  return c;
+}
+
+TEST(GemmRowInvariant, MatchesDoubleReference) {
+  for (Case cs : {Case{1, 1, 1}, Case{37, 53, 29}, Case{4, 24, 7}, Case{5, 25, 300}, Case{64, 257, 33}}) {
+    auto a = test::random_vec<float>(static_cast<size_t>(cs.m * cs.k), 1);
+    auto b = test::random_vec<float>(static_cast<size_t>(cs.k * cs.n), 2);
+    auto bias = test::random_vec<float>(static_cast<size_t>(cs.n), 3);
+    std::vector<float> c = run(a, b, bias, cs.m, cs.n, cs.k, 0, Activation::relu);
+    for (int64_t i = 0; i < cs.m; ++i)
+      for (int64_t j = 0; j < cs.n; ++j) {
+        double want = bias[static_cast<size_t>(j)];
+        for (int64_t p = 0; p < cs.k; ++p) want += double(a[static_cast<size_t>(i * cs.k + p)]) * b[static_cast<size_t>(p * cs.n + j)];
+        want = std::max(want, 0.0);
+        EXPECT_NEAR(c[static_cast<size_t>(i * (cs.n + 3) + j)], want, 1e-5 * (1 + std::abs(want)) * std::sqrt(cs.k))
+            << cs.m << "x" << cs.n << "x" << cs.k << " at " << i << "," << j;
+      }
+  }
+}
+
+TEST(GemmRowInvariant, EveryRowIsTheSameInAnyBatch) {
+  const int64_t m = 61, n = 83, k = 45;  // odd: full and edge tiles in both directions
+  auto a = test::random_vec<float>(static_cast<size_t>(m * k), 4);
+  auto b = test::random_vec<float>(static_cast<size_t>(k * n), 5);
+  auto bias = test::random_vec<float>(static_cast<size_t>(n), 6);
+  const std::vector<float> whole = run(a, b, bias, m, n, k, 0, Activation::none);
+  // Every row alone, and every window of 3 rows starting anywhere, give the same bits.
+  for (int64_t i = 0; i < m; ++i) {
+    std::vector<float> one = run(a, b, bias, 1, n, k, i, Activation::none);
+    EXPECT_EQ(std::memcmp(one.data(), whole.data() + i * (n + 3), static_cast<size_t>(n) * 4), 0) << "row " << i;
+  }
+  for (int64_t i = 0; i + 3 <= m; i += 5) {
+    std::vector<float> three = run(a, b, bias, 3, n, k, i, Activation::none);
+    for (int64_t r = 0; r < 3; ++r)
+      EXPECT_EQ(std::memcmp(three.data() + r * (n + 3), whole.data() + (i + r) * (n + 3), static_cast<size_t>(n) * 4), 0);
+  }
+  const int threads = cpu_threads();
+  set_cpu_threads(1);
+  std::vector<float> serial = run(a, b, bias, m, n, k, 0, Activation::none);
+  set_cpu_threads(threads);
+  EXPECT_EQ(std::memcmp(serial.data(), whole.data(), whole.size() * 4), 0);
+}
+
+}  // namespace
+}  // namespace kiln
