@@ -84,6 +84,8 @@ struct SpawnAttrs {
 
 std::string ExitStatus::describe() const {
   if (signal) return str_cat("killed by signal ", signal, " (", strsignal(signal), ")");
+  // The trial's shell reports a child killed by signal N as 128 + N.
+  if (code > 128 && code - 128 < NSIG) return str_cat("exit code ", code, " (a child killed by signal ", code - 128, ": ", strsignal(code - 128), ")");
   return str_cat("exit code ", code);
 }
 
@@ -151,7 +153,9 @@ int64_t process_start_time(pid_t pid) {
 }
 
 bool process_alive(pid_t pid, int64_t start_time) {
-  return pid > 0 && start_time > 0 && process_start_time(pid) == start_time;
+  if (pid <= 0 || start_time <= 0) return false;
+  auto st = read_proc_stat(pid);
+  return st && st->state != 'Z' && st->start_time == start_time;  // a zombie has ended already
 }
 
 void terminate_orphan_group(pid_t pid, int64_t start_time, double grace_seconds) {
