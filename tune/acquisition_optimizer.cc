@@ -116,26 +116,19 @@ VectorXd refine_enumerated(const GaussianProcess& gp, double best, const SearchS
 
 ScoredPoint refine(const GaussianProcess& gp, double best, const SearchSpace& space, ScoredPoint start) {
   std::vector<size_t> continuous, enumerated;
+  // Keeps x if it beats the current point.
+  auto take_if_better = [&](const VectorXd& x) {
+    double f = log_ei_at(gp, best, x);
+    if (f <= start.log_ei) return false;
+    start = {x, f};
+    return true;
+  };
   for (int round = 0; round < 3; ++round) {
     bool improved = false;
     active_params(space, start.x, continuous, enumerated);
-    if (!continuous.empty()) {
-      VectorXd x = refine_continuous(gp, best, space, start.x, continuous);
-      double f = log_ei_at(gp, best, x);
-      if (f > start.log_ei) {
-        start = {x, f};
-        improved = true;
-      }
-    }
+    if (!continuous.empty()) improved |= take_if_better(refine_continuous(gp, best, space, start.x, continuous));
     active_params(space, start.x, continuous, enumerated);
-    if (!enumerated.empty()) {
-      VectorXd x = refine_enumerated(gp, best, space, start.x, enumerated);
-      double f = log_ei_at(gp, best, x);
-      if (f > start.log_ei) {
-        start = {x, f};
-        improved = true;
-      }
-    }
+    if (!enumerated.empty()) improved |= take_if_better(refine_enumerated(gp, best, space, start.x, enumerated));
     if (!improved || continuous.empty() || enumerated.empty()) break;
   }
   return start;

@@ -9,19 +9,11 @@
 #include <set>
 
 #include "core/error.h"
-#include "io/config_file.h"
+#include "tests/tune/spec_text.h"
 #include "tune/halton.h"
-#include "tune/study_spec.h"
 
 namespace kiln::tune {
 namespace {
-
-StudySpec spec_from(const std::string& params) {
-  StudySpec spec;
-  io::parse_config_text("goal: MINIMIZE hyperparameter_metric_tag: 'loss' max_trials: 10 command: 'true' " + params, "test.pbtxt", spec);
-  validate_study_spec(spec, "test.pbtxt");
-  return spec;
-}
 
 const char* kMixed = R"(
 params { parameter_name: 'lr' type: DOUBLE min_value: 1e-5 max_value: 1 scale_type: UNIT_LOG_SCALE }

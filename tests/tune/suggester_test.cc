@@ -7,19 +7,11 @@
 #include <cmath>
 #include <set>
 
-#include "io/config_file.h"
+#include "tests/tune/spec_text.h"
 #include "tune/gp_bandit.h"
-#include "tune/study_spec.h"
 
 namespace kiln::tune {
 namespace {
-
-StudySpec spec_from(const std::string& text) {
-  StudySpec spec;
-  io::parse_config_text("goal: MINIMIZE hyperparameter_metric_tag: 'loss' max_trials: 100 command: 'true' " + text, "spec", spec);
-  validate_study_spec(spec, "spec");
-  return spec;
-}
 
 TEST(GpBandit, FindsTheMinimumOfASmoothFunction) {
   StudySpec spec = spec_from(R"(
