@@ -27,10 +27,14 @@ class Session;
 struct HttpServer::Impl {
   HttpServerOptions options;
   HttpHandler handler;
-  net::io_context ioc;
-  // Keeps run() going while requests wait in a batcher with no socket operation pending (during
-  // a drain the acceptor is closed and nothing else would hold the io_context open).
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  // One io_context per I/O thread, connections dealt round-robin: a connection's handlers always
+  // run on its own thread, with no cross-thread wake-up per request (one shared io_context hands
+  // every ready socket from the thread in epoll to another through a condition variable).
+  std::vector<std::unique_ptr<net::io_context>> iocs;
+  size_t next_ioc = 0;
+  // Keep run() going while requests wait in a batcher with no socket operation pending (during
+  // a drain the acceptor is closed and nothing else would hold an io_context open).
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
   std::atomic<int64_t> in_flight{0}, connections{0};
@@ -214,7 +218,8 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 void HttpServer::Impl::accept() {
-  acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+  net::io_context& target = *iocs[next_ioc++ % iocs.size()];
+  acceptor->async_accept(target.get_executor(), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || draining) return;
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
@@ -245,17 +250,18 @@ void HttpServer::start() {
   auto address = net::ip::make_address(s.options.host, ec);
   if (ec) fail("--host: '", s.options.host, "' is not an IP address");
   tcp::endpoint endpoint(address, static_cast<unsigned short>(s.options.port));
-  s.acceptor.emplace(s.ioc);
+  const int n = std::max(1, s.options.io_threads);
+  for (int i = 0; i < n; ++i) s.iocs.push_back(std::make_unique<net::io_context>(1));
+  s.acceptor.emplace(*s.iocs[0]);
   s.acceptor->open(endpoint.protocol(), ec);
   if (!ec) s.acceptor->set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) s.acceptor->bind(endpoint, ec);
   if (!ec) s.acceptor->listen(net::socket_base::max_listen_connections, ec);
   if (ec) fail("cannot listen on ", s.options.host, ":", s.options.port, ": ", ec.message());
   s.port = s.acceptor->local_endpoint().port();
-  s.work.emplace(s.ioc.get_executor());
+  for (auto& ioc : s.iocs) s.work.push_back(net::make_work_guard(*ioc));
   s.accept();
-  const int n = std::max(1, s.options.io_threads);
-  for (int i = 0; i < n; ++i) s.threads.emplace_back([&s] { s.ioc.run(); });
+  for (auto& ioc : s.iocs) s.threads.emplace_back([io = ioc.get()] { io->run(); });
 }
 
 int HttpServer::port() const { return impl_->port; }
@@ -266,7 +272,7 @@ bool HttpServer::shutdown(std::chrono::milliseconds deadline) {
   Impl& s = *impl_;
   const auto until = std::chrono::steady_clock::now() + deadline;
   s.draining = true;
-  net::post(s.ioc, [&s] {
+  net::post(*s.iocs[0], [&s] {
     beast::error_code ec;
     if (s.acceptor) s.acceptor->close(ec);
   });
@@ -284,8 +290,8 @@ bool HttpServer::shutdown(std::chrono::milliseconds deadline) {
     if (std::chrono::steady_clock::now() >= until) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  s.work.reset();
-  s.ioc.stop();
+  s.work.clear();
+  for (auto& ioc : s.iocs) ioc->stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
   return drained;

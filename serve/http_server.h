@@ -1,6 +1,7 @@
 #pragma once
-// HTTP/1.1 server on Boost.Beast/Asio: N I/O threads run one io_context; each connection is a
-// chain of asynchronous reads and writes on its own strand (no thread per connection). Keep-alive,
+// HTTP/1.1 server on Boost.Beast/Asio: N I/O threads, each running its own io_context; a
+// connection is a chain of asynchronous reads and writes on one of them (no thread per
+// connection, no hand-off between threads within a request). Keep-alive,
 // a header and a body timeout, a body size limit (413 before the body is read), a header size
 // limit (431), "Expect: 100-continue", and graceful shutdown: stop accepting, let in-flight
 // requests answer, close idle connections, return when drained or at the deadline.
