@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/stream.h"
 
 namespace kiln::serve {
 
@@ -124,6 +125,14 @@ void DynamicBatcher::loop() {
 }
 
 void DynamicBatcher::execute(std::deque<BatchTask>& batch) {
+  // OpenMP's thread count is per calling thread, and batches run on I/O threads and on this
+  // batcher's thread alike.
+  if (cpu_threads() != config_.threads()) set_cpu_threads(config_.threads());
+  std::shared_ptr<VersionMetrics> metrics;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    metrics = metrics_;
+  }
   const auto start = Clock::now();
   std::vector<const transform::ModelInputs*> parts;
   std::deque<BatchTask> live;
@@ -149,8 +158,8 @@ void DynamicBatcher::execute(std::deque<BatchTask>& batch) {
     const float* raw = runner_->run(joined);
     all = servable_->postprocess(raw, joined.batch, runner_->output_width());
     compute = seconds(Clock::now() - c0);
-    metrics_->compute_seconds.observe(compute);
-    metrics_->batch_size.observe(static_cast<double>(joined.batch));
+    metrics->compute_seconds.observe(compute);
+    metrics->batch_size.observe(static_cast<double>(joined.batch));
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -159,7 +168,7 @@ void DynamicBatcher::execute(std::deque<BatchTask>& batch) {
     BatchOutcome o;
     o.queue_seconds = seconds(start - t.arrival);
     o.compute_seconds = compute;
-    metrics_->queue_seconds.observe(o.queue_seconds);
+    metrics->queue_seconds.observe(o.queue_seconds);
     if (!error.empty()) {
       o.status = 500;
       o.error = "model execution failed: " + error;

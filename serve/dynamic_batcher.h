@@ -60,6 +60,12 @@ class DynamicBatcher {
   // false when the queue is full or closed: the caller answers 503 and `task` is untouched.
   bool submit(BatchTask& task);
   int64_t queued_rows() const;
+  // Where batches are recorded; set before the version takes traffic (warm-up batches go to a
+  // throwaway set, so they do not show in the served statistics).
+  void set_metrics(std::shared_ptr<VersionMetrics> metrics) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    metrics_ = std::move(metrics);
+  }
   const BatchingConfig& config() const { return config_; }
 
  private:
