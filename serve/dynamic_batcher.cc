@@ -62,10 +62,10 @@ DynamicBatcher::~DynamicBatcher() {
   }
 }
 
-bool DynamicBatcher::submit(BatchTask& task) {
+bool DynamicBatcher::submit(BatchTask& task, bool warm_up) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stop_ || queued_rows_ + task.inputs.batch > config_.max_queue_size()) return false;
+    if (stop_ || (!warm_up && queued_rows_ + task.inputs.batch > config_.max_queue_size())) return false;
     queued_rows_ += task.inputs.batch;
     queue_.push_back(std::move(task));
   }

@@ -58,7 +58,8 @@ class DynamicBatcher {
   ~DynamicBatcher();
 
   // false when the queue is full or closed: the caller answers 503 and `task` is untouched.
-  bool submit(BatchTask& task);
+  // Warm-up batches (a full batch before traffic) are not held to max_queue_size.
+  bool submit(BatchTask& task, bool warm_up = false);
   int64_t queued_rows() const;
   // Where batches are recorded; set before the version takes traffic (warm-up batches go to a
   // throwaway set, so they do not show in the served statistics).

@@ -197,7 +197,7 @@ void ModelManager::warm_up(LoadedVersion& v) {
     task.arrival = Clock::now();
     task.deadline = task.arrival + std::chrono::seconds(60);
     task.done = [&done](BatchOutcome&& o) { done.set_value(std::move(o)); };
-    if (!v.batcher->submit(task)) fail("warm-up: the queue refused the warm-up batch");
+    if (!v.batcher->submit(task, /*warm_up=*/true)) fail("warm-up: the batcher refused the warm-up batch");
     BatchOutcome o = done.get_future().get();
     if (o.status != 200) fail("warm-up failed: ", o.error);
   }

@@ -82,7 +82,9 @@ output_dir: "run"
 // test in its own process); a file lock makes concurrent processes wait for the first.
 const std::string& fixture_dir() {
   static std::string dir = [] {
-    std::string d = fs::absolute("e2e_tmp/serve_fixture").string();
+    // Keyed by the binary's build time: a rebuilt kiln exports afresh.
+    const auto built = fs::last_write_time(kiln_binary()).time_since_epoch().count();
+    std::string d = fs::absolute("e2e_tmp/serve_fixture_" + std::to_string(built)).string();
     fs::create_directories("e2e_tmp");
     int lock = ::open("e2e_tmp/serve_fixture.lock", O_CREAT | O_RDWR, 0644);
     ::flock(lock, LOCK_EX);
@@ -290,6 +292,23 @@ TEST(ServeE2E, KserveV2EndpointsAndMetrics) {
                            "kiln_feature_drift{model=\"babyweight\",version=\"1\",feature=\"mother_age\",measure=\"js\"}",
                            "kiln_feature_drift{model=\"babyweight\",version=\"1\",feature=\"plurality\",measure=\"linf\"}"})
     EXPECT_NE(metrics.body.find(want), std::string::npos) << want << "\n" << metrics.body;
+}
+
+TEST(ServeE2E, QueueLimitsAnswer503And504) {
+  // A queue of one row refuses a two-row request; a zero deadline expires every queued request.
+  Server small(fixture_dir(), "models/babyweight", "batching { max_queue_size: 1 }");
+  ASSERT_GT(small.port(), 0) << small.log();
+  const std::string two = instances_from_csv(slurp(fixture_dir() + "/eval.csv"), 0, 2);
+  HttpReply full = http(small.port(), "POST", "/v1/models/babyweight:predict", two);
+  EXPECT_EQ(full.status, 503) << full.body;
+  EXPECT_NE(full.body.find("queue is full"), std::string::npos);
+  EXPECT_EQ(http(small.port(), "POST", "/v1/models/babyweight:predict", kLabBody).status, 200);
+  Server late(fixture_dir(), "models/babyweight", "batching { request_timeout_ms: 0 }");
+  ASSERT_GT(late.port(), 0) << late.log();
+  HttpReply expired = http(late.port(), "POST", "/v1/models/babyweight:predict", kLabBody);
+  EXPECT_EQ(expired.status, 504) << expired.body;
+  EXPECT_NE(expired.body.find("deadline"), std::string::npos);
+  EXPECT_NE(http(late.port(), "GET", "/metrics").body.find("status=\"504\"} 1"), std::string::npos);
 }
 
 TEST(ServeE2E, TritonClientWithDefaultSettings) {
