@@ -482,6 +482,40 @@ TEST(ServeE2E, HotReloadUnderLoadDropsNoRequest) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+TEST(ServeE2E, VersionPoliciesAndSeveralModels) {
+  TempDir tmp;
+  const std::string& fix = fixture_dir();
+  fs::copy(fix + "/models", tmp.path() + "/models", fs::copy_options::recursive);
+  RunResult e = run_kiln({"export", "--config", fix + "/train.pbtxt", "--model_base_path",
+                          tmp.path() + "/models/babyweight", "--version", "2"}, fix);
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  const std::string base = tmp.path() + "/models/babyweight";
+  Server server(tmp.path(), base,
+                "models { name: \"pinned\" base_path: \"" + base + "\" version_policy { specific { versions: [1] } } }\n"
+                "models { name: \"every\" base_path: \"" + base + "\" version_policy { all {} } }\n"
+                "models { name: \"two_latest\" base_path: \"" + base + "\" version_policy { latest { num_versions: 2 } } }");
+  const int port = server.port();
+  ASSERT_GT(port, 0) << server.log();
+  auto versions = [&](const std::string& m) { return http(port, "GET", "/v1/models/" + m).body; };
+  EXPECT_EQ(versions("babyweight").find("\"version\":\"1\""), std::string::npos);  // latest 1: only 2
+  EXPECT_NE(versions("babyweight").find("\"version\":\"2\",\"state\":\"AVAILABLE\""), std::string::npos);
+  EXPECT_NE(versions("pinned").find("\"version\":\"1\",\"state\":\"AVAILABLE\""), std::string::npos);
+  EXPECT_EQ(versions("pinned").find("\"version\":\"2\""), std::string::npos);
+  for (const char* m : {"every", "two_latest"}) {
+    EXPECT_NE(versions(m).find("\"version\":\"1\",\"state\":\"AVAILABLE\""), std::string::npos) << m;
+    EXPECT_NE(versions(m).find("\"version\":\"2\",\"state\":\"AVAILABLE\""), std::string::npos) << m;
+  }
+  EXPECT_EQ(http(port, "POST", "/v1/models/pinned/versions/1:predict", kLabBody).status, 200);
+  EXPECT_EQ(http(port, "POST", "/v1/models/pinned/versions/2:predict", kLabBody).status, 404);
+  HttpReply v2 = http(port, "POST", "/v2/models/every/versions/1/infer",
+                      R"J({"inputs":[{"name":"is_male","shape":[1],"datatype":"BYTES","data":["True"]},
+                      {"name":"mother_age","shape":[1],"datatype":"FP32","data":[26]},
+                      {"name":"plurality","shape":[1],"datatype":"BYTES","data":["Single(1)"]},
+                      {"name":"gestation_weeks","shape":[1],"datatype":"FP32","data":[39]}]})J");
+  EXPECT_EQ(v2.status, 200) << v2.body;
+  EXPECT_NE(v2.body.find("\"model_name\":\"every\",\"model_version\":\"1\""), std::string::npos) << v2.body;
+}
+
 TEST(ServeE2E, SigtermUnderLoadCompletesInFlightRequests) {
   Server server(fixture_dir(), "models/babyweight", "shutdown_deadline_s: 10");
   const int port = server.port();
