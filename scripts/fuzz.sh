@@ -12,7 +12,7 @@ mkdir -p "$out/corpus"
 cxx=$(command -v clang++ || command -v clang++-14)
 "$cxx" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$root" "$root/tests/fuzz/request_fuzzer.cc" "$root/serve/json_request.cc" "$root/serve/kserve_request.cc" \
-  "$root/serve/request_rows.cc" "$root/core/error.cc" -lsimdjson -o "$out/request_fuzzer"
+  "$root/serve/request_rows.cc" "$root/serve/json_document.cc" "$root/core/error.cc" -lsimdjson -o "$out/request_fuzzer"
 cp -n "$root"/tests/fuzz/corpus/* "$out/corpus/" 2>/dev/null || true
 echo "fuzz: running request_fuzzer for ${seconds}s"
 "$out/request_fuzzer" -max_total_time="$seconds" -max_len=4096 -timeout=5 -rss_limit_mb=1024 \

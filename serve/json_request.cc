@@ -6,21 +6,13 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "serve/json_document.h"
 
 namespace kiln::serve {
 
 namespace dom = simdjson::dom;
 
 namespace {
-
-dom::parser& thread_parser(int max_depth) {
-  thread_local dom::parser parser;
-  if (parser.max_depth() != static_cast<size_t>(max_depth)) {
-    if (parser.allocate(std::max<size_t>(parser.capacity(), 4096), static_cast<size_t>(max_depth)) != simdjson::SUCCESS)
-      fail("out of memory for the JSON parser");
-  }
-  return parser;
-}
 
 const char* type_name(dom::element_type t) {
   switch (t) {
@@ -34,15 +26,6 @@ const char* type_name(dom::element_type t) {
     case dom::element_type::NULL_VALUE: return "null";
   }
   return "a value";
-}
-
-dom::element parse_document(std::string_view body, const RequestLimits& limits) {
-  dom::element doc;
-  auto error = thread_parser(limits.max_depth).parse(body.data(), body.size(), true).get(doc);
-  if (error == simdjson::DEPTH_ERROR) fail("malformed JSON: nested deeper than ", limits.max_depth, " levels");
-  if (error == simdjson::UTF8_ERROR) fail("malformed JSON: the body is not valid UTF-8");
-  if (error) fail("malformed JSON: ", simdjson::error_message(error));
-  return doc;
 }
 
 // A JSON number as the text a CSV would hold: integers exactly, doubles in the shortest form that
@@ -227,7 +210,7 @@ void check_rows(int64_t rows, const RequestLimits& limits, const char* container
 
 void parse_tf_request(std::string_view body, TfApi api, const InputSchema& schema, const RequestLimits& limits,
                       ParsedRequest& out) {
-  dom::element doc = parse_document(body, limits);
+  dom::element doc = parse_json_document(body, limits);
   dom::object top;
   if (doc.get_object().get(top)) fail("the request body must be a JSON object, got ", type_name(doc.type()));
   dom::element instances, inputs, examples, context_el;
@@ -317,7 +300,7 @@ void parse_json_lines(std::string_view text, const std::string& file, const Inpu
     try {
       // Each line gets its own parse: the strings of earlier lines must survive, so they are
       // stored in the rows' arena.
-      dom::element doc = parse_document(lines[i].first, limits);
+      dom::element doc = parse_json_document(lines[i].first, limits);
       if (schema.tensor()) {
         const size_t n = static_cast<size_t>(schema.tensor_elements);
         dom::element x = doc;

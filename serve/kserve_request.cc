@@ -7,21 +7,13 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "serve/json_document.h"
 
 namespace kiln::serve {
 
 namespace dom = simdjson::dom;
 
 namespace {
-
-dom::parser& thread_parser(int max_depth) {
-  thread_local dom::parser parser;
-  if (parser.max_depth() != static_cast<size_t>(max_depth)) {
-    if (parser.allocate(std::max<size_t>(parser.capacity(), 4096), static_cast<size_t>(max_depth)) != simdjson::SUCCESS)
-      fail("out of memory for the JSON parser");
-  }
-  return parser;
-}
 
 enum class Kind { kFloat, kSigned, kUnsigned, kBytes };
 
@@ -158,10 +150,7 @@ void parse_kserve_request(std::string_view body, size_t json_size, const InputSc
                           const RequestLimits& limits, KserveRequest& out) {
   if (json_size > body.size())
     fail("Inference-Header-Content-Length is ", json_size, " but the body has ", body.size(), " bytes");
-  dom::element doc;
-  auto error = thread_parser(limits.max_depth).parse(body.data(), json_size, true).get(doc);
-  if (error == simdjson::DEPTH_ERROR) fail("malformed JSON: nested deeper than ", limits.max_depth, " levels");
-  if (error) fail("malformed JSON: ", simdjson::error_message(error));
+  dom::element doc = parse_json_document(body.substr(0, json_size), limits);
   dom::object top;
   if (doc.get_object().get(top)) fail("the request must be a JSON object");
   std::string_view binary = body.substr(json_size);
