@@ -8,10 +8,11 @@
 namespace kiln::cli {
 
 Action add_export(CLI::App& app) {
-  auto* cmd = app.add_subcommand(
-      "export",
-      "Write a servable (transform state, model, weights, signature) to MODEL_BASE_PATH/<version>, after checking "
-      "that sample rows give bit-identical outputs through the training path and the servable");
+  auto* cmd = app.add_subcommand("export", "Write a trained model as a servable version for kiln serve and kiln predict");
+  cmd->footer(
+      "Writes MODEL_BASE_PATH/<version>/ (transform state, model, weights, signature, checksums) atomically, after "
+      "checking that sample rows give bit-identical outputs through the training path and the servable. "
+      "See docs/serving.md.");
   struct Options {
     std::string config;
     std::vector<std::string> overrides;

@@ -63,9 +63,8 @@ class BoundRows final : public transform::RawRows {
 }  // namespace
 
 Action add_predict(CLI::App& app) {
-  auto* cmd = app.add_subcommand("predict",
-                                 "Offline batch prediction: raw rows (CSV with a header, or JSON Lines of instance "
-                                 "objects) through an exported servable, one JSON object per row");
+  auto* cmd = app.add_subcommand("predict", "Predict offline: raw rows (CSV or JSON Lines) through an exported servable");
+  cmd->footer("One JSON object per input row, in order, with the same outputs and bits as kiln serve. See docs/serving.md.");
   struct Options {
     std::string model, input, output;
     int64_t batch = 256;

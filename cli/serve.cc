@@ -16,10 +16,11 @@
 namespace kiln::cli {
 
 Action add_serve(CLI::App& app) {
-  auto* cmd = app.add_subcommand(
-      "serve",
-      "Serve exported models over REST: TensorFlow Serving API under /v1, KServe v2 under /v2, Prometheus metrics "
-      "at /metrics. Clients send raw features; the recorded transform runs in the server. SIGTERM drains and exits.");
+  auto* cmd = app.add_subcommand("serve", "Serve exported models over REST (TensorFlow Serving and KServe v2 APIs)");
+  cmd->footer(
+      "TensorFlow Serving API under /v1/models, KServe v2 under /v2, Prometheus metrics at /metrics. Clients send raw "
+      "features; the recorded transform runs in the server. New versions in a base path are loaded, warmed up and "
+      "swapped in without failing requests. SIGTERM drains in-flight requests and exits. See docs/serving.md.");
   struct Options {
     std::string config_file, base_path, name, host, port_file;
     int port = -1, io_threads = -1, max_batch = -1, threads = -1;
