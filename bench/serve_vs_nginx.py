@@ -164,7 +164,7 @@ def main():
         csv = os.path.join(ROOT, "bench", "results", "perf_analyzer.csv")
         pa = subprocess.run([os.path.join(args.perf_venv, "bin", "perf_analyzer"), "-m", "babyweight", "-u",
                              f"127.0.0.1:{port}", "-i", "http", "--concurrency-range", "1:65:16",
-                             "--measurement-interval", "3000", "-f", csv],
+                             "--measurement-interval", "5000", "--stability-percentage", "25", "--max-trials", "6", "-f", csv],
                             env=env, capture_output=True, text=True)
         open(os.path.join(ROOT, "bench", "results", "perf_analyzer.txt"), "w").write(pa.stdout + pa.stderr)
         print(pa.stdout[-3000:], pa.stderr[-2000:], flush=True)

@@ -2,7 +2,6 @@
 // The raw rows of one request, as the Transformer reads them. Values are views into the request
 // body or into this object's arena (numbers written as text, joined multi-valued arrays); they
 // live as long as this object and the body it was parsed from.
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,7 +36,10 @@ class RequestRows final : public transform::RawRows {
   std::string container_;
   std::vector<std::string_view> fields_;
   std::vector<uint8_t> na_, present_;
-  std::deque<std::string> arena_;  // deque: stored strings never move
+  // Stored text lives in fixed blocks, allocated on first use (most requests store nothing
+  // but numbers, a few bytes each); a block never moves, so views into it stay valid.
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  size_t block_used_ = 0, block_size_ = 0;
 };
 
 }  // namespace kiln::serve
