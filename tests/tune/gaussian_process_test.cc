@@ -33,6 +33,32 @@ double reference_kernel(const VectorXd& a, const VectorXd& b, const std::vector<
   return s2 * (1 + std::sqrt(5.0) * r + 5.0 * r2 / 3.0) * std::exp(-std::sqrt(5.0) * r);
 }
 
+// n uniform points of [0,1]^D and f at each.
+template <typename F>
+void sample(int n, int D, uint64_t seed, F f, MatrixXd& X, VectorXd& y) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  X.resize(n, D);
+  y.resize(n);
+  for (int i = 0; i < n; ++i) {
+    for (int d = 0; d < D; ++d) X(i, d) = u(rng);
+    y[i] = f(X.row(i));
+  }
+}
+
+// Central differences of a scalar function.
+template <typename F>
+VectorXd numeric_gradient(F f, const VectorXd& x, double h = 1e-6) {
+  VectorXd g(x.size());
+  for (Eigen::Index j = 0; j < x.size(); ++j) {
+    VectorXd xp = x, xm = x;
+    xp[j] += h;
+    xm[j] -= h;
+    g[j] = (f(xp) - f(xm)) / (2 * h);
+  }
+  return g;
+}
+
 TEST(GaussianProcess, OnePointPosteriorIsTheClosedForm) {
   // With one observation y at x1: mean = k(x, x1) y / (s2 + noise), var = s2 - k^2 / (s2 + noise).
   MatrixXd X(1, 2);
@@ -54,15 +80,12 @@ TEST(GaussianProcess, OnePointPosteriorIsTheClosedForm) {
 }
 
 TEST(GaussianProcess, PosteriorMatchesExplicitInverse) {
-  std::mt19937_64 rng(3);
-  std::uniform_real_distribution<double> u(0, 1);
   const int n = 7, D = 3;
-  MatrixXd X(n, D);
-  VectorXd y(n);
-  for (int i = 0; i < n; ++i) {
-    for (int d = 0; d < D; ++d) X(i, d) = u(rng);
-    y[i] = std::sin(6 * X(i, 0)) + X(i, 1) * X(i, 2);
-  }
+  MatrixXd X;
+  VectorXd y;
+  sample(n, D, 3, [](const auto& r) { return std::sin(6 * r[0]) + r[1] * r[2]; }, X, y);
+  std::mt19937_64 rng(4);
+  std::uniform_real_distribution<double> u(0, 1);
   const std::vector<double> l = {0.4, 0.7, 1.3};
   const double s2 = 0.9, noise = 1e-3;
   GaussianProcess gp(X, y, hyper(l, s2, noise));
@@ -98,32 +121,23 @@ TEST(GaussianProcess, InterpolatesNoiseFreeData) {
 }
 
 TEST(GaussianProcess, PredictionGradientsMatchFiniteDifferences) {
-  std::mt19937_64 rng(5);
-  std::uniform_real_distribution<double> u(0, 1);
-  MatrixXd X(10, 2);
-  VectorXd y(10);
-  for (int i = 0; i < 10; ++i) {
-    X(i, 0) = u(rng);
-    X(i, 1) = u(rng);
-    y[i] = std::cos(4 * X(i, 0)) - X(i, 1);
-  }
+  MatrixXd X;
+  VectorXd y;
+  sample(10, 2, 5, [](const auto& r) { return std::cos(4 * r[0]) - r[1]; }, X, y);
   GaussianProcess gp(X, y, hyper({0.35, 0.6}, 1.2, 1e-4));
   VectorXd x(2);
   x << 0.37, 0.61;
   double m, v;
   VectorXd dm, dv;
   gp.predict(x, m, v, dm, dv);
-  const double h = 1e-6;
-  for (int d = 0; d < 2; ++d) {
-    VectorXd xp = x, xm = x, g1, g2;
-    xp[d] += h;
-    xm[d] -= h;
-    double mp, vp, mm, vm;
-    gp.predict(xp, mp, vp, g1, g2);
-    gp.predict(xm, mm, vm, g1, g2);
-    EXPECT_NEAR(dm[d], (mp - mm) / (2 * h), 1e-6);
-    EXPECT_NEAR(dv[d], (vp - vm) / (2 * h), 1e-6);
-  }
+  auto at = [&](const VectorXd& p, bool want_mean) {
+    double pm, pv;
+    VectorXd g1, g2;
+    gp.predict(p, pm, pv, g1, g2);
+    return want_mean ? pm : pv;
+  };
+  EXPECT_LT((dm - numeric_gradient([&](const VectorXd& p) { return at(p, true); }, x)).lpNorm<Eigen::Infinity>(), 1e-6);
+  EXPECT_LT((dv - numeric_gradient([&](const VectorXd& p) { return at(p, false); }, x)).lpNorm<Eigen::Infinity>(), 1e-6);
 }
 
 TEST(GaussianProcess, JitterRescuesDuplicatePoints) {
@@ -139,52 +153,30 @@ TEST(GaussianProcess, JitterRescuesDuplicatePoints) {
 }
 
 TEST(GpFit, MarginalLikelihoodGradientMatchesFiniteDifferences) {
-  std::mt19937_64 rng(11);
-  std::uniform_real_distribution<double> u(0, 1);
-  MatrixXd X(12, 3);
-  VectorXd y(12);
-  for (int i = 0; i < 12; ++i) {
-    for (int d = 0; d < 3; ++d) X(i, d) = u(rng);
-    y[i] = std::sin(5 * X(i, 0)) + 0.3 * X(i, 2);
-  }
+  MatrixXd X;
+  VectorXd y;
+  sample(12, 3, 11, [](const auto& r) { return std::sin(5 * r[0]) + 0.3 * r[2]; }, X, y);
   VectorXd theta(5);
   theta << std::log(0.3), std::log(0.9), std::log(2.0), std::log(1.1), std::log(1e-2);
   VectorXd grad;
   double f = gp_negative_log_posterior(X, y, theta, &grad);
   EXPECT_TRUE(std::isfinite(f));
-  for (Eigen::Index j = 0; j < theta.size(); ++j) {
-    const double h = 1e-6;
-    VectorXd tp = theta, tm = theta;
-    tp[j] += h;
-    tm[j] -= h;
-    double fd = (gp_negative_log_posterior(X, y, tp, nullptr) - gp_negative_log_posterior(X, y, tm, nullptr)) / (2 * h);
-    EXPECT_NEAR(grad[j], fd, 1e-5 * std::max(1.0, std::fabs(fd))) << "theta[" << j << "]";
-  }
+  VectorXd fd = numeric_gradient([&](const VectorXd& t) { return gp_negative_log_posterior(X, y, t, nullptr); }, theta);
+  for (Eigen::Index j = 0; j < theta.size(); ++j)
+    EXPECT_NEAR(grad[j], fd[j], 1e-5 * std::max(1.0, std::fabs(fd[j]))) << "theta[" << j << "]";
 }
 
 TEST(GpFit, LearnsThatAnIrrelevantDimensionIsIrrelevant) {
   // y depends on x0 only: the fitted lengthscale of x1 must be much longer than that of x0,
   // and the model must predict held-out points well.
-  std::mt19937_64 rng(2);
-  std::uniform_real_distribution<double> u(0, 1);
-  auto f = [](double a) { return std::sin(7 * a); };
-  MatrixXd X(30, 2);
-  VectorXd y(30);
-  for (int i = 0; i < 30; ++i) {
-    X(i, 0) = u(rng);
-    X(i, 1) = u(rng);
-    y[i] = f(X(i, 0));
-  }
+  auto f = [](const auto& r) { return std::sin(7 * r[0]); };
+  MatrixXd X, T;
+  VectorXd y, truth;
+  sample(30, 2, 2, f, X, y);
+  sample(50, 2, 3, f, T, truth);
   GpHyperparameters h = fit_gp_hyperparameters(X, y, std::nullopt);
   EXPECT_GT(h.log_lengthscales[1], h.log_lengthscales[0] + 1.0);
   GaussianProcess gp(X, y, h);
-  MatrixXd T(50, 2);
-  VectorXd truth(50);
-  for (int i = 0; i < 50; ++i) {
-    T(i, 0) = u(rng);
-    T(i, 1) = u(rng);
-    truth[i] = f(T(i, 0));
-  }
   VectorXd mean, var;
   gp.predict(T, mean, var);
   double rmse = std::sqrt((mean - truth).squaredNorm() / 50);
