@@ -103,7 +103,7 @@ std::string study_csv(const StudySpec& spec, const std::vector<Trial>& trials) {
 }
 
 std::string study_plot_png(const StudySpec& spec, const std::vector<Trial>& trials) {
-  const int W = 960, H = 560, L = 120, R = 30, T = 60, B = 80;
+  const int W = 960, H = 580, L = 120, R = 30, T = 80, B = 80;
   const Rgb white{255, 255, 255}, black{30, 30, 30}, grid{225, 225, 225}, blue{31, 119, 180}, orange{230, 100, 20},
       gray{150, 150, 150}, red{200, 40, 40};
   RgbImage img(W, H, white);
@@ -172,17 +172,19 @@ std::string study_plot_png(const StudySpec& spec, const std::vector<Trial>& tria
     else if (t.state == TrialState::kStopped && t.value) img.dot(x, py(*t.value), 5, gray, false);
     else if (t.state == TrialState::kFailed) img.cross(x, y1 - 8, 5, red);
   }
-  // Legend.
-  int lx = x1 - 250, ly = y0 + 10;
-  img.fill_rect(lx - 10, ly - 8, x1 - 5, ly + 78, white);
-  img.dot(lx, ly, 5, blue);
-  img.text(lx + 15, ly - 7, "completed", black, 2);
-  img.line(lx - 8, ly + 22, lx + 8, ly + 22, orange, 3);
-  img.text(lx + 15, ly + 15, "best so far", black, 2);
-  img.dot(lx, ly + 44, 5, gray, false);
-  img.text(lx + 15, ly + 37, "stopped", black, 2);
-  img.cross(lx, ly + 66, 5, red);
-  img.text(lx + 15, ly + 59, "failed", black, 2);
+  // Legend: one row between the title and the plot, where it hides no data.
+  int lx = x0, ly = 52;
+  img.dot(lx, ly + 7, 5, blue);
+  img.text(lx + 12, ly, "completed", black, 2);
+  lx += 12 + RgbImage::text_width("completed", 2) + 30;
+  img.line(lx - 8, ly + 7, lx + 8, ly + 7, orange, 3);
+  img.text(lx + 14, ly, "best so far", black, 2);
+  lx += 14 + RgbImage::text_width("best so far", 2) + 30;
+  img.dot(lx, ly + 7, 5, gray, false);
+  img.text(lx + 12, ly, "stopped", black, 2);
+  lx += 12 + RgbImage::text_width("stopped", 2) + 30;
+  img.cross(lx, ly + 7, 5, red);
+  img.text(lx + 12, ly, "failed", black, 2);
   return img.encode_png();
 }
 
