@@ -4,6 +4,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <cstdio>
+#include "io/json_text.h"
 
 namespace kiln::tune {
 
@@ -32,25 +33,9 @@ std::optional<JsonObject> parse_flat_json_object(const std::string& text, std::s
 }
 
 std::string json_quote(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
+  std::string out;
+  io::append_json_string(out, s);
+  return out;
 }
 
 }  // namespace kiln::tune
