@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -36,6 +38,7 @@ inline bool send_all(int fd, const std::string& data) {
   size_t sent = 0;
   while (sent < data.size()) {
     ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;  // a child process of the test exited (SIGCHLD)
     if (n <= 0) return false;
     sent += static_cast<size_t>(n);
   }
@@ -64,6 +67,7 @@ inline HttpReply read_reply(int fd) {
     }
     if (need != std::string::npos && data.size() >= need) break;
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     data.append(buf, static_cast<size_t>(n));
   }
@@ -82,9 +86,17 @@ inline std::string http_request_text(const std::string& method, const std::strin
 inline HttpReply http(int port, const std::string& method, const std::string& path, const std::string& body = "",
                       const std::string& extra_headers = "") {
   int fd = connect_local(port);
-  if (fd < 0) return {};
   HttpReply r;
-  if (send_all(fd, http_request_text(method, path, body, extra_headers))) r = read_reply(fd);
+  if (fd < 0) {
+    r.body = "connect failed: " + std::string(std::strerror(errno));
+    return r;
+  }
+  if (send_all(fd, http_request_text(method, path, body, extra_headers))) {
+    r = read_reply(fd);
+    if (r.status == 0) r.body = "no response: " + std::string(std::strerror(errno)) + " " + r.headers;
+  } else {
+    r.body = "send failed: " + std::string(std::strerror(errno));
+  }
   ::close(fd);
   return r;
 }
