@@ -8,18 +8,24 @@ hold 2 GB of parsed frames in this machine's memory), computing count, missing, 
 max and value counts per column; quantiles are computed on the small file only (pandas has no
 streaming quantile), which favours pandas on the big file. Reports MB/s, rows/s, peak RSS.
 
-usage: bench/run_analyze.sh [--big-gb 2]
+Timing: Kiln is timed as a whole process (start-up, spec, writing the state included); pandas from
+its first read_csv call to its last statistic, leaving out the interpreter's start and
+`import pandas` (~0.7 s, a third of the small file's total), which are not reading or statistics.
+Both read the same files from the page cache (every file is read once before the timed rounds).
+Each round runs Kiln 1 thread, Kiln 2 threads and pandas in turn; with --repeat N the rounds
+interleave and the report takes medians (the ratio is the median of the per-round ratios).
+
+usage: bench/run_analyze.sh [--big-gb 2] [--repeat 3]
 """
-import argparse, json, os, subprocess, sys, time
+import argparse, json, os, platform, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KILN = os.path.join(ROOT, "build", "cli", "kiln")
 
 PANDAS_CHILD = r'''
 import sys, time, json, resource
 import pandas as pd
 path, numeric, categorical, chunked = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(","), sys.argv[4] == "1"
-t0 = time.perf_counter()
+t0 = time.perf_counter()  # after the imports
 rows = 0
 if not chunked:
     df = pd.read_csv(path, usecols=numeric + categorical)
@@ -83,11 +89,18 @@ with open(path, "w") as f:
     subprocess.run([python, "-c", code, path, str(gb)], check=True)
 
 
+def machine():
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    return f"{model}, {os.cpu_count()} CPUs, {platform.platform()}"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--big-gb", type=float, default=2.0)
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds; medians are reported")
     ap.add_argument("--workdir", default="/tmp/kiln_bench_analyze")
     ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--kiln", default=os.path.join(ROOT, "build", "cli", "kiln"))
     ap.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "analyze.json"))
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
@@ -110,34 +123,52 @@ def main():
          ["dep_delay", "hour", "distance", "arr_delay"], ["carrier", "origin", "dest", "tailnum", "month"], False),
         ("generated", big, big_spec, ["x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8"], ["c1", "c2", "c3", "c4"], True),
     ]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    meta = {"machine": machine(), "commit": commit, "kiln": args.kiln, "repeat": args.repeat,
+            "load_average_before": os.getloadavg(), "command": " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])}
     rows_out = []
     for name, path, spec, num, cat, chunked in datasets:
         mb = os.path.getsize(path) / 1e6
+        subprocess.run(["cat", path], stdout=subprocess.DEVNULL, check=True)  # into the page cache
+        rounds = []
+        for _ in range(args.repeat):
+            r = {}
+            for threads in (1, 2):
+                out, secs, rss = run([args.kiln, "analyze", "--spec", spec, "--data", path, "--threads", str(threads),
+                                      "--output", os.path.join(args.workdir, f"{name}_{threads}.pbtxt")])
+                r["rows"] = int(out.split("rows ")[1].split(",")[0])
+                r[f"kiln_{threads}t_s"], r[f"kiln_{threads}t_rss_mib"] = secs, rss
+            out, secs, rss = run([args.python, "-c", PANDAS_CHILD, path, ",".join(num), ",".join(cat), "1" if chunked else "0"])
+            p = json.loads(out.strip().splitlines()[-1])
+            r["pandas_s"], r["pandas_process_s"], r["pandas_rows"], r["pandas_rss_mib"] = p["seconds"], secs, p["rows"], rss
+            r["speedup_1t"], r["speedup_2t"] = r["pandas_s"] / r["kiln_1t_s"], r["pandas_s"] / r["kiln_2t_s"]
+            rounds.append(r)
+        med = lambda key: statistics.median(x[key] for x in rounds)
         r = {"dataset": name, "mb": mb}
         for threads in (1, 2):
-            out, secs, rss = run([KILN, "analyze", "--spec", spec, "--data", path, "--threads", str(threads),
-                                  "--output", os.path.join(args.workdir, f"{name}_{threads}.pbtxt")])
-            rows = int(out.split("rows ")[1].split(",")[0])
+            secs = med(f"kiln_{threads}t_s")
             r[f"kiln_{threads}t_s"] = secs
             r[f"kiln_{threads}t_mb_s"] = mb / secs
-            r[f"kiln_{threads}t_rows_s"] = rows / secs
-            r[f"kiln_{threads}t_rss_mib"] = rss
-        out, secs, rss = run([args.python, "-c", PANDAS_CHILD, path, ",".join(num), ",".join(cat), "1" if chunked else "0"])
-        p = json.loads(out.strip().splitlines()[-1])
-        r["pandas_s"] = secs
-        r["pandas_mb_s"] = mb / secs
-        r["pandas_rows_s"] = p["rows"] / secs
-        r["pandas_rss_mib"] = rss
-        r["speedup_1t"] = secs / r["kiln_1t_s"]
-        r["speedup_2t"] = secs / r["kiln_2t_s"]
+            r[f"kiln_{threads}t_rows_s"] = rounds[0]["rows"] / secs
+            r[f"kiln_{threads}t_rss_mib"] = max(x[f"kiln_{threads}t_rss_mib"] for x in rounds)
+        r["pandas_s"] = med("pandas_s")
+        r["pandas_process_s"] = med("pandas_process_s")
+        r["pandas_mb_s"] = mb / r["pandas_s"]
+        r["pandas_rows_s"] = rounds[0]["pandas_rows"] / r["pandas_s"]
+        r["pandas_rss_mib"] = max(x["pandas_rss_mib"] for x in rounds)
+        r["speedup_1t"] = med("speedup_1t")
+        r["speedup_2t"] = med("speedup_2t")
+        r["speedup_2t_rounds"] = [x["speedup_2t"] for x in rounds]
         rows_out.append(r)
     print(f"{'dataset':10} {'MB':>7} {'kiln 1t MB/s':>12} {'kiln 2t MB/s':>12} {'pandas MB/s':>11} {'x pandas 1t':>11} "
           f"{'x pandas 2t':>11} {'kiln RSS 2t':>11} {'pandas RSS':>10}")
     for r in rows_out:
         print(f"{r['dataset']:10} {r['mb']:7.0f} {r['kiln_1t_mb_s']:12.0f} {r['kiln_2t_mb_s']:12.0f} {r['pandas_mb_s']:11.0f} "
               f"{r['speedup_1t']:10.1f}x {r['speedup_2t']:10.1f}x {r['kiln_2t_rss_mib']:9.0f}MB {r['pandas_rss_mib']:8.0f}MB")
-        print(f"{'':10} rows/s: kiln 1t {r['kiln_1t_rows_s']:.0f}, kiln 2t {r['kiln_2t_rows_s']:.0f}, pandas {r['pandas_rows_s']:.0f}")
-    json.dump(rows_out, open(args.json, "w"), indent=1)
+        print(f"{'':10} rows/s: kiln 1t {r['kiln_1t_rows_s']:.0f}, kiln 2t {r['kiln_2t_rows_s']:.0f}, pandas {r['pandas_rows_s']:.0f};"
+              f" 2t ratio per round {', '.join(f'{x:.2f}' for x in r['speedup_2t_rounds'])}")
+    meta["load_average_after"] = os.getloadavg()
+    json.dump({"meta": meta, "results": rows_out}, open(args.json, "w"), indent=1)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Analysis throughput benchmark (see analyze_vs_pandas.py): Kiln vs pandas, one run; writes
 # bench/results/analyze.json. Needs ~2 GB of free space under /tmp for the generated CSV.
+# KILN_BUILD_DIR picks the build directory (default build), KILN_JOBS the build parallelism.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+build=${KILN_BUILD_DIR:-build}
 bash scripts/setup.sh
 bash examples/flights/fetch_data.sh
 python=$(bash scripts/python_env.sh bench)
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build --target kiln -j "$(nproc)"
-"$python" bench/analyze_vs_pandas.py --python "$python" "$@"
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" --target kiln -j "${KILN_JOBS:-$(nproc)}"
+"$python" bench/analyze_vs_pandas.py --python "$python" --kiln "$build/cli/kiln" "$@"

@@ -141,7 +141,15 @@ std::string join(const std::vector<std::string>& names) {
 }  // namespace
 
 NaSet::NaSet(const std::vector<std::string>& values) : values_(values) {
-  for (const std::string& v : values) lengths_ |= uint64_t{1} << std::min<size_t>(v.size(), 63);
+  for (const std::string& v : values) {
+    if (v.empty()) {
+      empty_ = true;
+      continue;
+    }
+    lengths_ |= uint64_t{1} << std::min<size_t>(v.size(), 63);
+    const auto first = static_cast<unsigned char>(v[0]);
+    first_bytes_[first >> 6] |= uint64_t{1} << (first & 63);
+  }
 }
 
 int64_t live_chunks() { return g_live_chunks.load(); }

@@ -37,20 +37,26 @@ namespace csv_detail {
 
 class Pipeline;
 
-// The NA spellings, keyed by length first so that most fields are decided by one bit test.
+// The NA spellings, keyed by first byte and length so that most fields are decided by two bit
+// tests (numbers never start like "NA", "null" or "nan" do).
 class NaSet {
  public:
   explicit NaSet(const std::vector<std::string>& values);
   bool contains(std::string_view s) const {
+    if (s.empty()) return empty_;
+    const auto first = static_cast<unsigned char>(s[0]);
+    if (!((first_bytes_[first >> 6] >> (first & 63)) & 1)) return false;
     const size_t key = s.size() < 63 ? s.size() : 63;
     if (!((lengths_ >> key) & 1)) return false;
     for (const std::string& v : values_)
-      if (v.size() == s.size() && (s.empty() || (v[0] == s[0] && v == s))) return true;
+      if (v.size() == s.size() && v[0] == s[0] && v == s) return true;
     return false;
   }
 
  private:
-  uint64_t lengths_ = 0;  // bit k: some value has length k (bit 63: length 63 or more)
+  bool empty_ = false;           // "" is NA
+  uint64_t first_bytes_[4] = {};  // bit b: some value starts with byte b
+  uint64_t lengths_ = 0;          // bit k: some value has length k (bit 63: length 63 or more)
   std::vector<std::string> values_;
 };
 
@@ -83,6 +89,18 @@ class CsvChunk {
   }
   // The field equals one of CsvOptions::na_values.
   bool is_na(int64_t row, int col) const { return na_->contains(field(row, col)); }
+  // field() and is_na() of rows [begin, end) of column col (checked once, not per row).
+  void column(int col, int64_t begin, int64_t end, std::string_view* values, uint8_t* na) const {
+    KILN_CHECK(begin >= 0 && begin <= end && end <= rows() && col >= 0 && col < columns(), "CSV rows [", begin, ", ",
+               end, ") of column ", col, " in ", rows(), " x ", columns());
+    const csv_detail::FieldSpan* span = rows_.fields.data() + static_cast<size_t>(col);
+    const auto stride = static_cast<size_t>(columns());
+    for (int64_t r = begin; r < end; ++r) {
+      const csv_detail::FieldSpan& s = span[static_cast<size_t>(r) * stride];
+      values[r - begin] = {text_ + s.begin, s.size};
+      na[r - begin] = na_->contains(values[r - begin]);
+    }
+  }
   // 1-based physical line where the row starts.
   int64_t line(int64_t row) const {
     KILN_CHECK(row >= 0 && row < rows());

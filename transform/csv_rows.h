@@ -13,6 +13,9 @@ class CsvRows final : public RawRows {
   std::string_view field(int64_t row, int col) const override { return chunk_.field(row, col); }
   bool is_na(int64_t row, int col) const override { return chunk_.is_na(row, col); }
   std::string where(int64_t row, int col) const override;
+  void column(int col, int64_t begin, int64_t end, std::string_view* values, uint8_t* na) const override {
+    chunk_.column(col, begin, end, values, na);
+  }
 
  private:
   const io::CsvChunk& chunk_;

@@ -3,18 +3,17 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <mutex>
 
 #include "core/error.h"
 #include "io/csv_reader.h"
 #include "io/error_budget.h"
 #include "io/file_pattern.h"
-#include "io/number_parse.h"
 #include "proto/analysis_partial.pb.h"
 #include "transform/csv_rows.h"
 #include "transform/moments.h"
 #include "transform/quantile_sketch.h"
+#include "transform/row_screen.h"
 #include "transform/transformer.h"
 #include "transform/vocabulary_counter.h"
 
@@ -31,7 +30,18 @@ struct ColumnAccumulator {
   QuantileSketch sketch;
   VocabularyCounter vocab;
   std::string delimiter;  // multi-valued categorical
+  // Values on their way to the analyzers, which take them in batches of a few thousand (not
+  // state: empty between chunks, since the views point into the chunk).
+  std::vector<double> numbers;
+  std::vector<std::string_view> values;
 
+  void flush() {
+    moments.add_all(numbers);
+    sketch.add_all(numbers);
+    numbers.clear();
+    vocab.add_all(values);
+    values.clear();
+  }
   void merge(const ColumnAccumulator& o) {
     missing += o.missing;
     moments.merge(o.moments);
@@ -58,10 +68,21 @@ struct ColumnAccumulator {
   }
 };
 
+// Chunks small enough that a chunk's text and parsed fields stay in a core's L2 cache between
+// parsing and analysis, and many enough that threads share a small file evenly.
+constexpr size_t kChunkBytes = 256 << 10;
+
+// Rows per screening block: the block's columns (numbers, values, flags) stay in L1/L2.
+constexpr int64_t kBlockRows = 128;
+
+// Values a column collects before it hands them to its analyzers.
+constexpr size_t kBatch = 4096;
+
 struct Accumulators {
   std::vector<ColumnAccumulator> features;
   ColumnAccumulator label;
   int64_t rows = 0;
+  RowScreen::Block block;  // accumulate()'s scratch, not state
 
   explicit Accumulators(const FeatureSpec& spec) {
     for (const FeatureColumn& f : spec.features()) {
@@ -85,64 +106,59 @@ struct Accumulators {
   }
 };
 
-// Adds the rows of one chunk. A row is used whole or not at all, exactly as the Transformer will
-// use it in training: rows with an unparseable number or an unusable label are bad rows; rows
-// with a missing DROP_ROW feature are skipped.
-void accumulate(const FeatureSpec& spec, const RawRows& rows, const std::vector<int>& cols, int label_col,
-                io::ErrorBudget& budget, Accumulators& acc) {
-  const int nf = spec.features_size();
-  std::vector<double> values(static_cast<size_t>(nf));
-  std::vector<char> missing(static_cast<size_t>(nf));
-  for (int64_t r = 0; r < rows.rows(); ++r) {
-    bool ok = true;
-    for (int i = 0; i < nf && ok; ++i) {
-      const FeatureColumn& f = spec.features(i);
-      if (cols[i] < 0) continue;  // crossed: nothing to analyze
-      missing[i] = rows.is_na(r, cols[i]);
-      if (missing[i] && f.missing().kind() == MissingPolicy::DROP_ROW) ok = false;
-      if (missing[i] || acc.features[i].kind != ColumnAccumulator::Kind::numeric) continue;
-      if (!io::parse_double(rows.field(r, cols[i]), &values[i]) || !std::isfinite(values[i])) {
-        budget.add({rows.where(r, cols[i]), 0, 0,
-                    str_cat("cannot parse '", rows.field(r, cols[i]), "' as a number for feature '", f.name(), "'")});
-        ok = false;
-      }
-    }
-    if (!ok) continue;
-    double label_value = 0;
-    if (label_col >= 0) {
-      if (rows.is_na(r, label_col)) {
-        budget.add({rows.where(r, label_col), 0, 0, "the label is missing"});
-        continue;
-      }
-      bool numeric_label = acc.label.kind == ColumnAccumulator::Kind::numeric ||
-                           (spec.label().type() == LabelSpec::BINARY && spec.label().positive_values_size() == 0);
-      if (numeric_label && (!io::parse_double(rows.field(r, label_col), &label_value) || !std::isfinite(label_value))) {
-        budget.add({rows.where(r, label_col), 0, 0, str_cat("cannot parse label '", rows.field(r, label_col), "' as a number")});
-        continue;
-      }
-    }
-    for (int i = 0; i < nf; ++i) {
-      if (cols[i] < 0) continue;
-      ColumnAccumulator& a = acc.features[i];
-      if (missing[i]) {
-        ++a.missing;
-      } else if (a.kind == ColumnAccumulator::Kind::numeric) {
-        a.moments.add(values[i]);
-        a.sketch.add(values[i]);
-      } else {
-        for_each_value(rows.field(r, cols[i]), a.delimiter, [&](std::string_view v) { a.vocab.add(v); });
-      }
-    }
-    if (label_col >= 0) {
-      if (acc.label.kind == ColumnAccumulator::Kind::numeric) {
-        acc.label.moments.add(label_value);
-        acc.label.sketch.add(label_value);
-      } else {
-        acc.label.vocab.add(rows.field(r, label_col));
-      }
-    }
-    ++acc.rows;
+// Collects the numbers of the rows a block kept, counting missing ones.
+void add_numbers(const RowScreen::Block& b, const uint8_t* missing, const double* number, ColumnAccumulator& a) {
+  for (int64_t k = 0; k < b.size; ++k) {
+    if (b.verdict[k] != RowScreen::Verdict::kept) continue;
+    if (missing && missing[k])
+      ++a.missing;
+    else
+      a.numbers.push_back(number[k]);
   }
+  if (a.numbers.size() >= kBatch) a.flush();
+}
+
+// Collects the values of the rows a block kept, counting missing ones.
+void add_values(const RowScreen::Block& b, const uint8_t* missing, const std::string_view* text, ColumnAccumulator& a) {
+  for (int64_t k = 0; k < b.size; ++k) {
+    if (b.verdict[k] != RowScreen::Verdict::kept) continue;
+    if (missing && missing[k])
+      ++a.missing;
+    else if (a.delimiter.empty())
+      a.values.push_back(text[k]);
+    else
+      for_each_value(text[k], a.delimiter, [&](std::string_view v) { a.values.push_back(v); });
+  }
+  if (a.values.size() >= kBatch) a.flush();
+}
+
+// Adds the rows of one chunk: the rows RowScreen keeps, exactly the rows training will use. Bad
+// rows go to the budget in row order; dropped rows (DROP_ROW) are skipped silently. Each block
+// of rows is screened first, then each column of the block is collected for its analyzers.
+void accumulate(const RowScreen& screen, const RawRows& rows, io::ErrorBudget& budget, Accumulators& acc) {
+  RowScreen::Block& b = acc.block;
+  for (int64_t begin = 0; begin < rows.rows(); begin += kBlockRows) {
+    screen.screen(rows, begin, std::min(begin + kBlockRows, rows.rows()), &b);
+    for (int64_t k = 0; k < b.size; ++k) {
+      if (b.verdict[k] == RowScreen::Verdict::kept)
+        ++acc.rows;
+      else if (b.verdict[k] == RowScreen::Verdict::bad)
+        budget.add({rows.where(begin + k, screen.column_of(b, k)), 0, 0, screen.reason(rows, b, k)});
+    }
+    for (size_t i = 0; i < acc.features.size(); ++i) {
+      ColumnAccumulator& a = acc.features[i];
+      if (a.kind == ColumnAccumulator::Kind::numeric)
+        add_numbers(b, b.missing[i].data(), b.number[i].data(), a);
+      else if (a.kind == ColumnAccumulator::Kind::categorical)
+        add_values(b, b.missing[i].data(), b.text[i].data(), a);
+    }
+    if (acc.label.kind == ColumnAccumulator::Kind::numeric)
+      add_numbers(b, nullptr, b.label_number.data(), acc.label);
+    else if (acc.label.kind == ColumnAccumulator::Kind::categorical)
+      add_values(b, nullptr, b.label_text.data(), acc.label);
+  }
+  for (ColumnAccumulator& a : acc.features) a.flush();
+  acc.label.flush();
 }
 
 void fill_numeric(const ColumnAccumulator& a, NumericStats* s) {
@@ -252,6 +268,7 @@ TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& o
   for (size_t i = 0; i < files.size(); ++i)
     if (static_cast<int>(i % static_cast<size_t>(comm.size())) == comm.rank()) mine.push_back(files[i]);
   io::CsvOptions csv = csv_options(spec.csv(), options.threads);
+  csv.chunk_bytes = kChunkBytes;
   auto budget = std::make_shared<io::ErrorBudget>(spec.csv().max_bad_rows());
   Accumulators total(spec);
   if (!mine.empty()) {
@@ -272,11 +289,13 @@ TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& o
       label_col = reader.column_index(spec.label().column());
       if (label_col < 0) fail("feature_spec.label: the data (", mine.front(), ") has no column '", spec.label().column(), "'");
     }
+    const RowScreen screen(spec, cols, label_col);
     // One accumulator per worker thread; merging is exact, so how chunks land on threads does
     // not matter.
     std::mutex mutex;
-    std::vector<std::unique_ptr<Accumulators>> free_list, all;
-    auto start = std::chrono::steady_clock::now();
+    std::vector<std::unique_ptr<Accumulators>> free_list;
+    const auto start = std::chrono::steady_clock::now();
+    auto last_report = start;
     int64_t chunks = 0;
     reader.for_each_chunk([&](const io::CsvChunk& chunk) {
       std::unique_ptr<Accumulators> acc;
@@ -288,12 +307,15 @@ TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& o
         }
       }
       if (!acc) acc = std::make_unique<Accumulators>(spec);
-      accumulate(spec, CsvRows(chunk), cols, label_col, *budget, *acc);
+      accumulate(screen, CsvRows(chunk), *budget, *acc);
       std::lock_guard<std::mutex> lock(mutex);
       free_list.push_back(std::move(acc));
-      if (options.progress && comm.rank() == 0 && ++chunks % 25 == 0) {
-        double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::fprintf(stderr, "analyze: %lld chunks, %.1f s\n", static_cast<long long>(chunks), secs);
+      ++chunks;
+      const auto now = std::chrono::steady_clock::now();
+      if (options.progress && comm.rank() == 0 && now - last_report >= std::chrono::seconds(5)) {
+        last_report = now;
+        std::fprintf(stderr, "analyze: %lld chunks, %.1f s\n", static_cast<long long>(chunks),
+                     std::chrono::duration<double>(now - start).count());
       }
     });
     for (auto& a : free_list) total.merge(*a);

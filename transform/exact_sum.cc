@@ -1,5 +1,6 @@
 #include "transform/exact_sum.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -12,6 +13,7 @@ namespace {
 
 constexpr int64_t kWordMask = (int64_t{1} << 32) - 1;
 constexpr int kBias = 1074;  // limb 0, bit 0 weighs 2^-1074
+constexpr uint64_t kMantissaMask = (uint64_t{1} << 52) - 1;
 
 // The 64 bits of a magnitude starting at bit `position` (bits past the top read as zero).
 uint64_t bits_at(const uint32_t* words, int position) {
@@ -85,6 +87,82 @@ void ExactSum::add_square_slowly(double x) {
   }
   add_finite(square);
   add_finite(std::fma(x, x, -square));
+}
+
+namespace {
+
+// add_values_and_squares() sums kGroup values at a time per biased exponent e: sum[e] holds the
+// signed sum of their 53-bit significands, square_low[e] and square_high[e] the sums of the low
+// 53 bits and the rest of each significand's 106-bit square. kGroup = 2^9 keeps every bucket
+// below 2^62. The buckets of a thread stay zero between calls: each flush clears what it used.
+constexpr size_t kGroup = 512;
+constexpr uint64_t kLow53 = (uint64_t{1} << 53) - 1;
+struct ExponentBuckets {
+  int64_t sum[2048];
+  int64_t square_low[2048];
+  int64_t square_high[2048];
+};
+thread_local ExponentBuckets t_buckets;
+
+// A square's position is 2 p - 1074 (see add_square_uncounted); within [0, kMaxSquarePosition]
+// exactly when the biased exponent is within these bounds.
+constexpr uint64_t kMinSquareBiased = 538, kMaxSquareBiased = 1534;
+
+}  // namespace
+
+void ExactSum::add_values_and_squares(std::span<const double> values, ExactSum& sums, ExactSum& squares) {
+  static_assert(2 * (kMinSquareBiased - 1) - 1074 == 0 && 2 * (kMaxSquareBiased - 1) - 1074 == kMaxSquarePosition);
+  ExponentBuckets& b = t_buckets;
+  for (size_t begin = 0; begin < values.size(); begin += kGroup) {
+    const std::span<const double> group = values.subspan(begin, std::min(kGroup, values.size() - begin));
+    // The exponents to flush: low from ((bits << 1) - 1) >> 53, which is the biased exponent
+    // (one less for powers of two, harmless) and 2047 for zeros, which touch nothing.
+    uint64_t low = 2047, high = 0;
+    for (double x : group) {
+      const uint64_t bits = std::bit_cast<uint64_t>(x);
+      const uint64_t biased = (bits >> 52) & 0x7ff;
+      const uint64_t mantissa = (bits & kMantissaMask) | (uint64_t{biased != 0} << 52);
+      const int64_t negate = static_cast<int64_t>(bits) >> 63;  // 0 or -1: (m ^ -1) - -1 == -m
+      b.sum[biased] += (static_cast<int64_t>(mantissa) ^ negate) - negate;
+      low = std::min(low, ((bits << 1) - 1) >> 53);
+      high = std::max(high, biased);
+    }
+    for (double x : group) {
+      const uint64_t bits = std::bit_cast<uint64_t>(x);
+      const uint64_t biased = (bits >> 52) & 0x7ff;
+      const uint64_t mantissa = (bits & kMantissaMask) | (uint64_t{biased != 0} << 52);
+      if (biased - kMinSquareBiased > kMaxSquareBiased - kMinSquareBiased && mantissa != 0) [[unlikely]] {
+        squares.add_square_apart(x);  // an overflowing or tiny square: the per-value rules
+        continue;
+      }
+      const unsigned __int128 square = static_cast<unsigned __int128>(mantissa) * mantissa;
+      b.square_low[biased] += static_cast<int64_t>(static_cast<uint64_t>(square) & kLow53);
+      b.square_high[biased] += static_cast<int64_t>(square >> 53);
+    }
+    // At most one add per exponent to sums and two to squares: normalise first if they could
+    // pass kMaxPending.
+    if (sums.pending_ + 2048 > kMaxPending) sums.normalize();
+    if (squares.pending_ + 4096 > kMaxPending) squares.normalize();
+    for (uint64_t e = low; e <= high; ++e) {
+      const int position = static_cast<int>(e) - (e != 0);
+      if (b.sum[e] != 0) {
+        sums.add_integer_uncounted(b.sum[e], position);
+        sums.pending_ += 1;
+        b.sum[e] = 0;
+      }
+      if ((b.square_low[e] | b.square_high[e]) != 0) {
+        squares.add_integer_uncounted(b.square_low[e], 2 * position - 1074);
+        squares.add_integer_uncounted(b.square_high[e], 2 * position - 1074 + 53);
+        squares.pending_ += 2;
+        b.square_low[e] = b.square_high[e] = 0;
+      }
+    }
+  }
+}
+
+void ExactSum::add_square_apart(double x) {
+  add_square_uncounted(x);
+  count_pending(1);
 }
 
 void ExactSum::normalize() {

@@ -21,6 +21,26 @@ bool same_bits(double a, double b) { return std::bit_cast<uint64_t>(a) == std::b
 
 }  // namespace
 
+void Moments::add_all(std::span<const double> values) {
+  // Non-finite values are rare: count them here, then sum the finite ones in batch calls.
+  for (size_t begin = 0; begin < values.size();) {
+    size_t end = begin;
+    double low = min_, high = max_;
+    while (end < values.size() && std::isfinite(values[end])) {
+      const double y = values[end++] + 0.0;  // -0 -> +0
+      low = y < low ? y : low;
+      high = y > high ? y : high;
+    }
+    min_ = low;
+    max_ = high;
+    const std::span<const double> finite = values.subspan(begin, end - begin);
+    count_ += static_cast<int64_t>(finite.size());
+    ExactSum::add_values_and_squares(finite, sum_, sum_squares_);
+    if (end < values.size()) ++non_finite_;
+    begin = end + 1;
+  }
+}
+
 void Moments::merge(const Moments& other) {
   count_ += other.count_;
   non_finite_ += other.non_finite_;

@@ -34,6 +34,7 @@ QuantileSketch::QuantileSketch(double alpha) : alpha_(alpha) {
   gamma_ = (1 + alpha) / (1 - alpha);
   log_gamma_ = deterministic_log(gamma_);  // not std::log: the bucket indices depend on it
   inverse_log_gamma_ = 1 / log_gamma_;
+  index_ = SketchIndex(inverse_log_gamma_);
 }
 
 void QuantileSketch::reject_non_finite(double x) {
@@ -68,11 +69,38 @@ bool QuantileSketch::Store::operator==(const Store& other) const {
   return mine == theirs;
 }
 
+void QuantileSketch::add_all(std::span<const double> values) {
+  // Two passes per group: computing indices has no dependency between values and pipelines well;
+  // the increments then see their addresses early.
+  constexpr size_t kGroup = 256;
+  int32_t index[kGroup];
+  uint8_t sign[kGroup];
+  int64_t zeros = 0;
+  for (size_t begin = 0; begin < values.size(); begin += kGroup) {
+    const size_t end = std::min(values.size(), begin + kGroup);
+    size_t n = 0;
+    for (size_t i = begin; i < end; ++i) {
+      const double magnitude = std::fabs(values[i]);
+      if (magnitude > 0 && magnitude <= std::numeric_limits<double>::max()) [[likely]] {
+        index[n] = index_(magnitude);
+        sign[n++] = std::signbit(values[i]);
+      } else if (magnitude == 0) {
+        ++zeros;
+      } else {
+        reject_non_finite(values[i]);
+      }
+    }
+    for (size_t k = 0; k < n; ++k) stores_[sign[k]].increment(index[k], 1);
+  }
+  zero_count_ += zeros;
+  count_ += static_cast<int64_t>(values.size());
+}
+
 void QuantileSketch::merge(const QuantileSketch& other) {
   if (alpha_ != other.alpha_)
     fail("cannot merge quantile sketches of different accuracy (alpha ", alpha_, " and ", other.alpha_, ")");
-  positive_.merge(other.positive_);
-  negative_.merge(other.negative_);
+  stores_[kPositive].merge(other.stores_[kPositive]);
+  stores_[kNegative].merge(other.stores_[kNegative]);
   zero_count_ += other.zero_count_;
   count_ += other.count_;
 }
@@ -85,9 +113,9 @@ double QuantileSketch::representative(int32_t index) const {
 
 std::vector<QuantileSketch::Bucket> QuantileSketch::buckets() const {
   std::vector<Bucket> result;
-  negative_.for_each([&](int32_t index, int64_t count) { result.push_back({-1, index, count}); }, true);
+  stores_[kNegative].for_each([&](int32_t index, int64_t count) { result.push_back({-1, index, count}); }, true);
   if (zero_count_ > 0) result.push_back({0, 0, zero_count_});
-  positive_.for_each([&](int32_t index, int64_t count) { result.push_back({1, index, count}); });
+  stores_[kPositive].for_each([&](int32_t index, int64_t count) { result.push_back({1, index, count}); });
   return result;
 }
 
@@ -116,17 +144,17 @@ std::vector<double> QuantileSketch::quantile_boundaries(int num_buckets) const {
 
 bool QuantileSketch::operator==(const QuantileSketch& other) const {
   return alpha_ == other.alpha_ && zero_count_ == other.zero_count_ && count_ == other.count_ &&
-         positive_ == other.positive_ && negative_ == other.negative_;
+         stores_[kPositive] == other.stores_[kPositive] && stores_[kNegative] == other.stores_[kNegative];
 }
 
 void QuantileSketch::to_proto(QuantileSketchState* state) const {
   state->Clear();
   state->set_alpha(alpha_);
-  positive_.for_each([state](int32_t index, int64_t count) {
+  stores_[kPositive].for_each([state](int32_t index, int64_t count) {
     state->add_positive_index(index);
     state->add_positive_count(count);
   });
-  negative_.for_each([state](int32_t index, int64_t count) {
+  stores_[kNegative].for_each([state](int32_t index, int64_t count) {
     state->add_negative_index(index);
     state->add_negative_count(count);
   });
@@ -155,8 +183,8 @@ QuantileSketch QuantileSketch::from_proto(const QuantileSketchState& state) {
       store.increment(indices[i], counts[i]);
     }
   };
-  load(state.positive_index(), state.positive_count(), sketch.positive_, "positive");
-  load(state.negative_index(), state.negative_count(), sketch.negative_, "negative");
+  load(state.positive_index(), state.positive_count(), sketch.stores_[kPositive], "positive");
+  load(state.negative_index(), state.negative_count(), sketch.stores_[kNegative], "negative");
   sketch.zero_count_ = state.zero_count();
   sketch.count_ = total;
   return sketch;

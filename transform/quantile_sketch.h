@@ -15,18 +15,20 @@
 // every platform and sketches built anywhere merge exactly. Its error (< 2e-13 in the logarithm)
 // moves the bucket boundaries by a relative 2e-13 at most: the accuracy bound is alpha + 2e-13.
 // quantile() computes representatives with std::exp; only query results, never the state, depend
-// on libm.
+// on libm. add() computes the same index without the logarithm for almost every value
+// (transform/sketch_index.h).
 //
 // Memory: a store is a dense array over the index range seen, 8 bytes per bucket; with the
 // default alpha one decade of values spans about 230 buckets (the whole double range ~145k).
-#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <vector>
 
 #include "transform/deterministic_log.h"
+#include "transform/sketch_index.h"
 
 namespace kiln {
 class QuantileSketchState;
@@ -45,7 +47,8 @@ class QuantileSketch {
   void add(double x) {
     const double magnitude = std::fabs(x);
     if (magnitude > 0 && magnitude <= std::numeric_limits<double>::max()) [[likely]] {
-      (x > 0 ? positive_ : negative_).increment(cached_index(magnitude), 1);
+      // Indexing by the sign bit, not branching on it: columns of mixed signs would mispredict.
+      stores_[std::signbit(x)].increment(index_(magnitude), 1);
     } else if (magnitude == 0) {
       ++zero_count_;
     } else {
@@ -53,6 +56,9 @@ class QuantileSketch {
     }
     ++count_;
   }
+
+  // add(x) for each x, faster: the indices of a group of values first, then the counts.
+  void add_all(std::span<const double> values);
 
   // Exact. Throws kiln::Error when the alphas differ.
   void merge(const QuantileSketch& other);
@@ -68,9 +74,7 @@ class QuantileSketch {
   std::vector<double> quantile_boundaries(int num_buckets) const;
 
   // The bucket of a positive finite value and the representative value of a bucket.
-  int32_t index(double magnitude) const {
-    return static_cast<int32_t>(std::ceil(deterministic_log(magnitude) * inverse_log_gamma_));
-  }
+  int32_t index(double magnitude) const { return index_.exact(magnitude); }
   double representative(int32_t index) const;
 
   // One non-empty bucket: sign -1 (the mirrored store: values -gamma^index .. -gamma^(index-1)),
@@ -121,31 +125,16 @@ class QuantileSketch {
     int32_t offset_ = 0;  // the index of counts_[0]
   };
 
-  [[noreturn]] static void reject_non_finite(double x);
+  static constexpr int kPositive = 0, kNegative = 1;  // std::signbit
 
-  // index() memoised in a small direct-mapped table keyed by the value's bits: real columns
-  // repeat values (integers, rounded decimals), and the logarithm is most of add()'s cost. The
-  // table only caches a pure function, so results are unchanged.
-  int32_t cached_index(double magnitude) {
-    const uint64_t bits = std::bit_cast<uint64_t>(magnitude);
-    const size_t slot = static_cast<size_t>((bits * 0x9E3779B97F4A7C15ull) >> (64 - kCacheBits));
-    if (cache_key_[slot] != bits) {
-      cache_key_[slot] = bits;
-      cache_index_[slot] = index(magnitude);
-    }
-    return cache_index_[slot];
-  }
-  static constexpr int kCacheBits = 10;
-  // Key 0 is +0.0, which never reaches the cache (zeros are counted apart), so it marks empty.
-  std::array<uint64_t, size_t{1} << kCacheBits> cache_key_{};
-  std::array<int32_t, size_t{1} << kCacheBits> cache_index_{};
+  [[noreturn]] static void reject_non_finite(double x);
 
   double alpha_;
   double gamma_;
   double log_gamma_;
   double inverse_log_gamma_;
-  Store positive_;
-  Store negative_;
+  SketchIndex index_{1.0};  // index() without the logarithm, for add()
+  Store stores_[2];         // [kPositive], [kNegative] (by magnitude)
   int64_t zero_count_ = 0;
   int64_t count_ = 0;
 };

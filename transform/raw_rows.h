@@ -16,6 +16,16 @@ class RawRows {
   virtual bool is_na(int64_t row, int col) const = 0;
   // Where a value came from, for error messages: "data.csv:17:4" or "instances[3].mother_age".
   virtual std::string where(int64_t row, int col) const = 0;
+
+  // field() and is_na() of rows [begin, end) of one column, for column-at-a-time readers: one
+  // virtual call per block of rows instead of two per value. Sources override it when they can
+  // do better than this loop.
+  virtual void column(int col, int64_t begin, int64_t end, std::string_view* values, uint8_t* na) const {
+    for (int64_t r = begin; r < end; ++r) {
+      values[r - begin] = field(r, col);
+      na[r - begin] = is_na(r, col);
+    }
+  }
 };
 
 // Calls fn(value) for each value of a multi-valued cell split on `delimiter`, trimmed of spaces

@@ -6,7 +6,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
-#include "io/number_parse.h"
+#include "transform/row_screen.h"
 #include "transform/stable_hash.h"
 
 namespace kiln::transform {
@@ -100,7 +100,7 @@ struct Transformer::Feature {
 Transformer::Transformer(const TransformState& state, const std::vector<std::string>& source_columns,
                          bool need_label)
     : state_(state) {
-  const FeatureSpec& spec = state.spec();
+  const FeatureSpec& spec = state_.spec();  // features_ point into it: our copy, not the argument
   validate_feature_spec(spec);
   if (state.features_size() != spec.features_size())
     fail("transform state has ", state.features_size(), " features but its spec has ", spec.features_size());
@@ -191,6 +191,9 @@ Transformer::Transformer(const TransformState& state, const std::vector<std::str
     if (!spec.has_label()) fail("feature_spec.label is not set: training needs a label column");
     label_col_ = column(spec.label().column(), "feature_spec.label");
   }
+  std::vector<int> cols;
+  for (const auto& f : features_) cols.push_back(f->col);
+  screen_ = std::make_unique<RowScreen>(spec, std::move(cols), label_col_);
   if (!spec.key_column().empty()) {
     auto it = std::find(source_columns.begin(), source_columns.end(), spec.key_column());
     // The key is optional in requests: a client may send it or not.
@@ -255,28 +258,28 @@ ModelInputs Transformer::apply(const RawRows& rows, io::ErrorBudget* budget) con
     budget->add(br);
   };
 
+  // Which rows are used, and their numbers, come from the screen that analysis used too; it
+  // works a block of rows ahead.
+  constexpr int64_t kBlockRows = 256;
+  RowScreen::Block block;
   for (int64_t r = 0; r < n; ++r) {
-    bool ok = true;
-    for (size_t i = 0; i < features_.size() && ok; ++i) {
+    if (r == block.begin + block.size) screen_->screen(rows, r, std::min(n, r + kBlockRows), &block);
+    const size_t k = static_cast<size_t>(r - block.begin);
+    if (block.verdict[k] != RowScreen::Verdict::kept) {
+      // A DROP_ROW drop is expected, not a malformed row: an error only without a budget.
+      if (block.verdict[k] == RowScreen::Verdict::bad || !budget)
+        bad(r, screen_->column_of(block, static_cast<int64_t>(k)), screen_->reason(rows, block, static_cast<int64_t>(k)));
+      continue;
+    }
+    for (size_t i = 0; i < features_.size(); ++i) {
       const Feature& f = *features_[i];
       Cell& c = cells[i];
       c.ids.clear();
-      c.missing = f.col >= 0 && rows.is_na(r, f.col);
-      if (c.missing && f.drop_if_missing) {
-        if (!budget) fail(rows.where(r, f.col), ": feature '", f.spec->name(), "' is missing and its policy is DROP_ROW");
-        ok = false;  // an expected drop, not a malformed row
-        break;
-      }
+      c.missing = f.col >= 0 && block.missing[i][k];
       switch (f.kind) {
         case Feature::Kind::numeric:
         case Feature::Kind::bucketized: {
-          double x = f.fill;
-          if (!c.missing && !io::parse_double(rows.field(r, f.col), &x)) {
-            bad(r, f.col, str_cat("cannot parse '", rows.field(r, f.col), "' as a number for feature '", f.spec->name(), "'"));
-            ok = false;
-            break;
-          }
-          if (!std::isfinite(x)) x = f.fill;
+          double x = c.missing ? f.fill : block.number[i][k];
           if (f.kind == Feature::Kind::bucketized) {
             c.ids.push_back(std::upper_bound(f.boundaries.begin(), f.boundaries.end(), x) - f.boundaries.begin());
             break;
@@ -302,7 +305,7 @@ ModelInputs Transformer::apply(const RawRows& rows, io::ErrorBudget* budget) con
             else if (f.delimiter.empty())
               c.ids.push_back(f.kind == Feature::Kind::hash ? id_of("") : f.vocab_size);
           } else {
-            for_each_value(rows.field(r, f.col), f.delimiter, [&](std::string_view v) { c.ids.push_back(id_of(v)); });
+            for_each_value(block.text[i][k], f.delimiter, [&](std::string_view v) { c.ids.push_back(id_of(v)); });
           }
           break;
         }
@@ -314,14 +317,8 @@ ModelInputs Transformer::apply(const RawRows& rows, io::ErrorBudget* budget) con
         }
       }
     }
-    if (!ok) continue;
-    // The label last, so a bad label drops the row as a whole.
     if (label_col_ >= 0) {
-      if (rows.is_na(r, label_col_)) {
-        bad(r, label_col_, "the label is missing");
-        continue;
-      }
-      std::string_view raw = rows.field(r, label_col_);
+      std::string_view raw = block.label_text[k];
       if (multiclass) {
         auto it = label_vocab.find(raw);
         if (it == label_vocab.end()) {
@@ -329,15 +326,11 @@ ModelInputs Transformer::apply(const RawRows& rows, io::ErrorBudget* budget) con
           continue;
         }
         labels_i.push_back(static_cast<int32_t>(it->second));
-      } else if (spec.label().type() == LabelSpec::BINARY && spec.label().positive_values_size() > 0) {
+      } else if (!screen_->numeric_label()) {  // BINARY with positive_values
         const auto& pos = spec.label().positive_values();
         labels_f.push_back(std::find(pos.begin(), pos.end(), raw) != pos.end() ? 1.0f : 0.0f);
       } else {
-        double y;
-        if (!io::parse_double(raw, &y) || !std::isfinite(y)) {
-          bad(r, label_col_, str_cat("cannot parse label '", raw, "' as a number"));
-          continue;
-        }
+        const double y = block.label_number[k];
         labels_f.push_back(spec.label().type() == LabelSpec::BINARY ? (y > 0.5 ? 1.0f : 0.0f) : static_cast<float>(y));
       }
     }

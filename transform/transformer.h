@@ -34,6 +34,8 @@ struct ModelInputs {
   std::vector<int64_t> source_rows;    // input row of each output row (dropped rows are absent)
 };
 
+class RowScreen;
+
 class Transformer {
  public:
   // Binds the spec's columns to the source's column names; a column the spec needs and the
@@ -41,8 +43,9 @@ class Transformer {
   Transformer(const TransformState& state, const std::vector<std::string>& source_columns, bool need_label);
   ~Transformer();
 
-  // Rows that cannot be used — a DROP_ROW feature missing, an unparseable number, an unseen
-  // MULTICLASS label — are reported to `budget` and left out. Without a budget they raise.
+  // Rows that cannot be used (transform/row_screen.h: a DROP_ROW feature missing, a number that
+  // is not a finite number, a missing or unparseable label; and here an unseen MULTICLASS label)
+  // are left out, the malformed ones reported to `budget`. Without a budget they raise.
   ModelInputs apply(const RawRows& rows, io::ErrorBudget* budget) const;
 
   const TransformState& state() const { return state_; }
@@ -52,6 +55,7 @@ class Transformer {
   struct Feature;
   TransformState state_;
   std::vector<std::unique_ptr<Feature>> features_;
+  std::unique_ptr<RowScreen> screen_;  // the rules for which rows are used
   int label_col_ = -1, key_col_ = -1;
 };
 

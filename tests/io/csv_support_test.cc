@@ -60,7 +60,7 @@ TEST(NumberParse, DoubleShortcutMatchesFromChars) {
   for (int i = 0; i < 200000; ++i) {
     std::string text;
     if (rng() % 4 == 0) text += '-';
-    const int int_digits = static_cast<int>(rng() % 12), frac_digits = static_cast<int>(rng() % 12);
+    const int int_digits = static_cast<int>(rng() % 19), frac_digits = static_cast<int>(rng() % 19);
     for (int d = 0; d < int_digits; ++d) text += static_cast<char>('0' + rng() % 10);
     if (frac_digits || rng() % 2) text += '.';
     for (int d = 0; d < frac_digits; ++d) text += static_cast<char>('0' + rng() % 10);
@@ -77,6 +77,30 @@ TEST(NumberParse, DoubleShortcutMatchesFromChars) {
   double z = 1;
   ASSERT_TRUE(parse_double("-0.0", &z));
   EXPECT_TRUE(std::signbit(z));
+}
+
+// A field is a view into a larger buffer: the bytes around it (here digits and dots) must not
+// change its value, whatever its length.
+TEST(NumberParse, DoubleReadsOnlyItsField) {
+  const std::string buffer = "98765.4321098765432109876.5432109";
+  for (size_t begin = 0; begin < buffer.size(); ++begin) {
+    for (size_t n = 0; begin + n <= buffer.size(); ++n) {
+      const std::string field = buffer.substr(begin, n);  // a copy with nothing after it
+      double from_view = 1, from_copy = 2;
+      const bool ok_view = parse_double(std::string_view(buffer).substr(begin, n), &from_view);
+      const bool ok_copy = parse_double(field, &from_copy);
+      ASSERT_EQ(ok_view, ok_copy) << field;
+      if (!ok_view) continue;
+      ASSERT_EQ(std::memcmp(&from_view, &from_copy, sizeof from_view), 0) << field;
+    }
+  }
+  double out = 0;
+  EXPECT_TRUE(parse_double("1234567890123456", &out));  // 16 digits
+  EXPECT_EQ(out, 1234567890123456.0);
+  EXPECT_TRUE(parse_double("-9007199254740993", &out));  // beyond 2^53: the general path rounds it
+  EXPECT_EQ(out, -9007199254740992.0);
+  EXPECT_TRUE(parse_double("0.000000000000001", &out));
+  EXPECT_EQ(out, 1e-15);
 }
 
 TEST(NumberParse, Int64) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "core/error.h"
@@ -254,6 +255,41 @@ TEST(ExactSum, AddSquareIsExact) {
   EXPECT_TRUE(squares == sum_of({9.25, 0x1p-1000}));
   squares.add_square(0x1p512);
   EXPECT_EQ(squares.positive_infinity_count(), 1);
+}
+
+// The batch adds sum groups per exponent first: they must leave exactly the per-value sums,
+// whatever the spread of exponents (zeros, subnormals, overflowing and underflowing squares, all
+// 2046 exponents in one group) and whatever the batch boundaries.
+TEST(ExactSum, BatchAddsEqualOneByOne) {
+  std::mt19937_64 rng(31);
+  std::uniform_real_distribution<double> unit(-1, 1);
+  std::vector<std::vector<double>> sets = random_data_sets(rng);
+  std::vector<double> columns, spread, zeros;
+  for (int i = 0; i < 5000; ++i) {
+    columns.push_back(std::round(unit(rng) * 1e6) / 1e3 + 100);  // a typical CSV column
+    // Mostly within the window, some 70..1000 binades below the group's largest value.
+    spread.push_back(std::ldexp(unit(rng), i % 97 == 0 ? -70 - static_cast<int>(rng() % 930) : static_cast<int>(rng() % 40)));
+    zeros.push_back(i % 3 == 0 ? unit(rng) : (i % 3 == 1 ? 0.0 : -0.0));
+  }
+  sets.insert(sets.end(), {columns, spread, zeros, {0x1p600, 0x1p-600, -0x1p-1074, 0x1.fffffffffffffp+1023}});
+  for (const std::vector<double>& values : sets) {
+    ExactSum sums, squares;
+    for (double x : values) {
+      sums.add_finite(x);
+      squares.add_square(x);
+    }
+    for (size_t batch : {size_t{1}, size_t{7}, size_t{1000}, size_t{1024}, size_t{5000}, values.size()}) {
+      ExactSum batch_sums, batch_squares;
+      for (size_t begin = 0; begin < values.size(); begin += batch) {
+        const std::span<const double> part(values.data() + begin, std::min(batch, values.size() - begin));
+        ExactSum::add_values_and_squares(part, batch_sums, batch_squares);
+      }
+      EXPECT_TRUE(batch_sums == sums) << "batch " << batch;
+      EXPECT_TRUE(batch_squares == squares) << "batch " << batch;
+      EXPECT_EQ(serialized(batch_sums), serialized(sums));
+      EXPECT_EQ(serialized(batch_squares), serialized(squares));
+    }
+  }
 }
 
 TEST(ExactSum, SelfMergeDoubles) {

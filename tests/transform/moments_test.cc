@@ -106,6 +106,23 @@ TEST(Moments, NonFiniteValuesAreCountedApart) {
   EXPECT_EQ(huge.variance(), inf);
 }
 
+TEST(Moments, AddAllEqualsAddOneByOne) {
+  std::mt19937_64 rng(13);
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<std::vector<double>> sets = data_sets(rng, 3000);
+  sets.push_back({1, std::numeric_limits<double>::quiet_NaN(), -0.0, 3, inf, -inf, 0.0, 1e200, -2});
+  sets.push_back({inf});
+  sets.push_back({});
+  for (const std::vector<double>& values : sets) {
+    Moments batch;
+    batch.add_all(values);
+    const Moments one_by_one = moments_of(values);
+    EXPECT_TRUE(batch == one_by_one);
+    EXPECT_EQ(batch.non_finite(), one_by_one.non_finite());
+    EXPECT_EQ(serialized(batch), serialized(one_by_one));
+  }
+}
+
 TEST(Moments, SignedZerosDoNotDependOnOrder) {
   const Moments a = moments_of({-0.0, 0.0});
   const Moments b = moments_of({0.0, -0.0});

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "core/error.h"
@@ -144,6 +145,17 @@ TEST(QuantileSketch, AnyPartitionGivesTheSameSketch) {
   }
   QuantileSketch coarse(0.01);
   EXPECT_THROW(coarse.merge(QuantileSketch()), Error);
+}
+
+TEST(QuantileSketch, AddAllEqualsAdd) {
+  std::mt19937_64 rng(8);
+  for (const std::vector<double>& values : data_sets(rng, 5000)) {
+    QuantileSketch batch;
+    batch.add_all(std::span(values).first(300));
+    batch.add_all(std::span(values).subspan(300));
+    EXPECT_TRUE(batch == sketch_of(values));
+    EXPECT_EQ(serialized(batch), serialized(sketch_of(values)));
+  }
 }
 
 TEST(QuantileSketch, ProtoRoundTripMergesIdentically) {

@@ -170,6 +170,49 @@ TEST(Transformer, DropRowBadValuesAndUnknownColumns) {
   EXPECT_NO_THROW(Transformer(s, {"age", "city"}, false));
 }
 
+// Analysis and the Transformer keep the same rows (transform/row_screen.h): a number spelled
+// "inf" or "nan" (not an NA value here) is a bad value in both, never a silent fill, and a
+// numeric label must be a finite number.
+TEST(Transformer, KeepsTheRowsAnalysisKept) {
+  const std::string path = (std::filesystem::temp_directory_path() / "kiln_transformer_rows.csv").string();
+  const char* csv =
+      "age,city,tags,score,label,key\n"
+      "10,paris,a,1.5,1,k1\n"
+      "inf,paris,a,2.5,2,k2\n"
+      "30,rome,a,nan,3,k3\n"
+      "40,oslo,a,4.5,NA,k4\n"
+      "50,oslo,a,5.5,-inf,k5\n"
+      "60,oslo,a,NA,6,k6\n";
+  std::ofstream(path) << csv;
+  FeatureSpec spec;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      "features { name: 'age' numeric {} } features { name: 'score' numeric {} } "
+      "features { name: 'city' categorical { vocabulary {} } } label { column: 'label' } "
+      "csv { max_bad_rows: 10 na_values: 'NA' }",
+      &spec));
+  LocalCommunicator local;
+  const TransformState s = analyze_dataset(spec, AnalysisOptions{{path}, 1, false}, local);
+  EXPECT_EQ(s.rows(), 2);
+  EXPECT_EQ(s.bad_rows(), 4);
+  EXPECT_EQ(s.features(0).numeric().mean(), 35.0);  // rows 1 and 6
+  Transformer t(s, kColumns, true);
+  VectorRows rows(kColumns, {{"10", "paris", "a", "1.5", "1", "k1"},
+                             {"inf", "paris", "a", "2.5", "2", "k2"},
+                             {"30", "rome", "a", "nan", "3", "k3"},
+                             {"40", "oslo", "a", "4.5", "NA", "k4"},
+                             {"50", "oslo", "a", "5.5", "-inf", "k5"},
+                             {"60", "oslo", "a", "NA", "6", "k6"}});
+  io::ErrorBudget budget(10);
+  ModelInputs in = t.apply(rows, &budget);
+  EXPECT_EQ(in.source_rows, (std::vector<int64_t>{0, 5}));
+  EXPECT_EQ(budget.count(), 4);
+  const std::vector<io::BadRow> first = budget.first();
+  ASSERT_EQ(first.size(), 4u);
+  EXPECT_EQ(io::format_bad_row(first[0]), "instances[1].age: cannot parse 'inf' as a number for feature 'age'");
+  EXPECT_EQ(io::format_bad_row(first[2]), "instances[3].label: the label is missing");
+  EXPECT_EQ(io::format_bad_row(first[3]), "instances[4].label: cannot parse label '-inf' as a number");
+}
+
 TEST(FeatureSpecValidation, ErrorsNameTheFeature) {
   auto err = [](const std::string& text) {
     FeatureSpec spec;

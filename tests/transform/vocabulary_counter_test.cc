@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -91,6 +93,52 @@ TEST(VocabularyCounter, ManyDistinctValues) {
   EXPECT_EQ(counter.count("100000"), 0);
   const Top top = counter.top(3, 1);
   EXPECT_EQ(top, (Top{{"0", 3}, {"1", 3}, {"10", 3}}));
+}
+
+// Values of every length around the 7-byte inline limit, with NUL and high bytes, counted one by
+// one and in batches: the same counts, none confused with another.
+TEST(VocabularyCounter, ShortAndLongValuesAreDistinct) {
+  std::vector<std::string> values = {std::string(""), std::string("\0", 1), std::string("a"), std::string("a\0", 2),
+                                     std::string("\0a", 2), std::string("abcdefg"), std::string("abcdefg\0", 8),
+                                     std::string("abcdefgh"), std::string("\xff\xff\xff\xff\xff\xff\xff"),
+                                     std::string("\xff\xff\xff\xff\xff\xff\xff\xff")};
+  for (int length = 0; length <= 17; ++length)
+    for (char c : {'x', '\0', '\x80'}) values.push_back(std::string(static_cast<size_t>(length), c));
+  std::vector<std::string> all;
+  for (size_t i = 0; i < values.size(); ++i)
+    for (size_t k = 0; k <= i; ++k) all.push_back(values[i]);  // value i occurs i + 1 times
+  VocabularyCounter one_by_one = counter_of(all);
+  std::vector<std::string_view> views(all.begin(), all.end());
+  VocabularyCounter batch;
+  batch.add_all(views);
+  for (const VocabularyCounter& c : {one_by_one, batch}) {
+    std::map<std::string, int64_t> expected;
+    for (const std::string& v : all) ++expected[v];
+    EXPECT_EQ(c.distinct(), static_cast<int64_t>(expected.size()));
+    EXPECT_EQ(c.total(), static_cast<int64_t>(all.size()));
+    for (const auto& [v, n] : expected) EXPECT_EQ(c.count(v), n) << v.size();
+    int64_t seen = 0;
+    c.for_each([&](std::string_view v, int64_t n) {
+      EXPECT_EQ(expected.at(std::string(v)), n);
+      ++seen;
+    });
+    EXPECT_EQ(seen, static_cast<int64_t>(expected.size()));
+  }
+  EXPECT_TRUE(batch == one_by_one);
+  EXPECT_EQ(serialized(batch), serialized(one_by_one));
+  EXPECT_EQ(batch.top(0, 1), one_by_one.top(0, 1));
+}
+
+TEST(VocabularyCounter, AddAllEqualsAdd) {
+  std::mt19937_64 rng(4);
+  const std::vector<std::string> values = zipf_values(rng, 50000);
+  const std::vector<std::string_view> views(values.begin(), values.end());
+  VocabularyCounter batch;
+  batch.add_all(std::span(views).first(1000));
+  batch.add_all(std::span(views).subspan(1000));
+  const VocabularyCounter one_by_one = counter_of(values);
+  EXPECT_TRUE(batch == one_by_one);
+  EXPECT_EQ(serialized(batch), serialized(one_by_one));
 }
 
 TEST(VocabularyCounter, SelfMergeDoubles) {

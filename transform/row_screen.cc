@@ -1,0 +1,92 @@
+#include "transform/row_screen.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "io/number_parse.h"
+
+namespace kiln::transform {
+
+RowScreen::RowScreen(const FeatureSpec& spec, std::vector<int> feature_cols, int label_col) : label_col_(label_col) {
+  KILN_CHECK(static_cast<int>(feature_cols.size()) == spec.features_size(), feature_cols.size(), " columns for ",
+             spec.features_size(), " features");
+  for (int i = 0; i < spec.features_size(); ++i) {
+    const FeatureColumn& f = spec.features(i);
+    features_.push_back({f.name(), feature_cols[static_cast<size_t>(i)], f.has_numeric() || f.has_bucketized(),
+                         f.missing().kind() == MissingPolicy::DROP_ROW});
+  }
+  const LabelSpec& label = spec.label();
+  numeric_label_ = label.type() == LabelSpec::REGRESSION ||
+                   (label.type() == LabelSpec::BINARY && label.positive_values_size() == 0);
+}
+
+void RowScreen::screen(const RawRows& rows, int64_t begin, int64_t end, Block* block) const {
+  const auto n = static_cast<size_t>(end - begin);
+  const size_t nf = features_.size();
+  block->begin = begin;
+  block->size = end - begin;
+  block->verdict.assign(n, Verdict::kept);
+  block->failed.resize(n);
+  block->missing.resize(nf);
+  block->number.resize(nf);
+  block->text.resize(nf);
+  Verdict* verdict = block->verdict.data();
+  int* failed = block->failed.data();
+  auto reject = [&](size_t r, Verdict v, int feature) {
+    verdict[r] = v;
+    failed[r] = feature;
+  };
+  for (size_t i = 0; i < nf; ++i) {
+    const Feature& f = features_[i];
+    if (f.col < 0) continue;
+    block->text[i].resize(n);
+    block->missing[i].resize(n);
+    const std::string_view* text = block->text[i].data();
+    const uint8_t* missing = block->missing[i].data();
+    rows.column(f.col, begin, end, block->text[i].data(), block->missing[i].data());
+    if (f.drop_if_missing)
+      for (size_t r = 0; r < n; ++r)
+        if (missing[r] && verdict[r] == Verdict::kept) reject(r, Verdict::dropped, static_cast<int>(i));
+    if (!f.numeric) continue;
+    block->number[i].resize(n);
+    double* number = block->number[i].data();
+    for (size_t r = 0; r < n; ++r) {
+      if (missing[r] || verdict[r] != Verdict::kept) continue;
+      if (!io::parse_double(text[r], &number[r]) || !std::isfinite(number[r]))
+        reject(r, Verdict::bad, static_cast<int>(i));
+    }
+  }
+  if (label_col_ < 0) return;
+  block->label_text.resize(n);
+  block->label_missing.resize(n);
+  rows.column(label_col_, begin, end, block->label_text.data(), block->label_missing.data());
+  if (numeric_label_) block->label_number.resize(n);
+  for (size_t r = 0; r < n; ++r) {
+    if (verdict[r] != Verdict::kept) continue;
+    if (block->label_missing[r] ||
+        (numeric_label_ && (!io::parse_double(block->label_text[r], &block->label_number[r]) ||
+                            !std::isfinite(block->label_number[r]))))
+      reject(r, Verdict::bad, -1);
+  }
+}
+
+int RowScreen::column_of(const Block& block, int64_t offset) const {
+  const int feature = block.failed[static_cast<size_t>(offset)];
+  return feature < 0 ? label_col_ : features_[static_cast<size_t>(feature)].col;
+}
+
+std::string RowScreen::reason(const RawRows& rows, const Block& block, int64_t offset) const {
+  const auto k = static_cast<size_t>(offset);
+  KILN_CHECK(block.verdict[k] != Verdict::kept, "row ", block.begin + offset, " was kept");
+  const int64_t row = block.begin + offset;
+  const int feature = block.failed[k];
+  if (feature < 0) {
+    if (rows.is_na(row, label_col_)) return "the label is missing";
+    return str_cat("cannot parse label '", rows.field(row, label_col_), "' as a number");
+  }
+  const Feature& f = features_[static_cast<size_t>(feature)];
+  if (block.verdict[k] == Verdict::dropped) return str_cat("feature '", f.name, "' is missing and its policy is DROP_ROW");
+  return str_cat("cannot parse '", rows.field(row, f.col), "' as a number for feature '", f.name, "'");
+}
+
+}  // namespace kiln::transform
