@@ -70,8 +70,14 @@ bool DynamicBatcher::submit(BatchTask& task, bool warm_up) {
     queue_.push_back(std::move(task));
   }
   if (config_.max_queue_delay_us() == 0 && device_.lock().try_lock()) {
-    std::lock_guard<std::mutex> device(device_.lock(), std::adopt_lock);
-    drain();
+    // One batch at most on the I/O thread: the connections it also serves must not wait behind
+    // a stream of batches. What is left goes to the batcher's thread.
+    bool more;
+    {
+      std::lock_guard<std::mutex> device(device_.lock(), std::adopt_lock);
+      more = drain(1);
+    }
+    if (more) cv_.notify_one();
   } else {
     cv_.notify_one();
   }
@@ -83,9 +89,13 @@ int64_t DynamicBatcher::queued_rows() const {
   return queued_rows_;
 }
 
-void DynamicBatcher::drain() {
+bool DynamicBatcher::drain(int64_t max_batches) {
   const int64_t max_batch = config_.max_batch_size();
-  while (true) {
+  for (int64_t done = 0;; ++done) {
+    if (done == max_batches) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      return !queue_.empty();
+    }
     std::deque<BatchTask> batch;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -98,7 +108,7 @@ void DynamicBatcher::drain() {
       }
       queued_rows_ -= rows;
     }
-    if (batch.empty()) return;
+    if (batch.empty()) return false;
     execute(batch);
   }
 }
@@ -118,7 +128,7 @@ void DynamicBatcher::loop() {
     lock.unlock();
     {
       std::lock_guard<std::mutex> device(device_.lock());
-      drain();
+      drain(-1);
     }
     lock.lock();
   }

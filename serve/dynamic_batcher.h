@@ -4,7 +4,8 @@
 // one batch on the device's executor and hands each request its rows back.
 //
 // Batches form greedily (leader/follower): a request that finds the device idle is executed at
-// once by the thread that submitted it, together with whatever else is queued; requests arriving
+// once by the thread that submitted it, together with whatever else is queued (one batch; the
+// rest is left to the batcher's thread, so an I/O thread never runs batch after batch); requests arriving
 // while a batch runs queue up and go together into the next one. So a lightly loaded server
 // answers without a thread hand-off and a busy one runs large batches. The batcher's own thread
 // picks up requests queued when no one is executing. With max_queue_delay_us > 0 only that thread
@@ -71,8 +72,9 @@ class DynamicBatcher {
 
  private:
   void loop();
-  // Runs queued requests in batches until the queue is empty; the caller holds the device lock.
-  void drain();
+  // Runs queued requests in batches until the queue is empty or max_batches (-1: no limit) ran;
+  // true when requests are left. The caller holds the device lock.
+  bool drain(int64_t max_batches);
   void execute(std::deque<BatchTask>& batch);
 
   std::shared_ptr<const Servable> servable_;
