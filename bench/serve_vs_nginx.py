@@ -111,6 +111,7 @@ def main():
     ap.add_argument("--perf_venv", default="", help="venv with tritonclient 2.41 (perf_analyzer)")
     args = ap.parse_args()
     kiln = os.path.abspath(args.kiln)
+    load_start = open("/proc/loadavg").read().split()[:3]
     conns = [int(c) for c in args.connections.split(",")]
     os.makedirs(args.work, exist_ok=True)
 
@@ -149,9 +150,13 @@ def main():
             rows.append(r)
             print(model, r, flush=True)
         peak = max(r["qps"] for r in rows)
-        # Half of peak: 64 connections, each pausing so that they add up to about peak / 2.
-        delay = max(1, round(64 / (peak / 2) * 1000))
-        half = wrk(url, body, 64, args.seconds, delay_ms=delay)
+        # Half of peak: connections that each pause 5 ms between requests; their number is
+        # calibrated by a short run so that together they offer about peak / 2.
+        conns_half = 64
+        for _ in range(2):
+            probe = wrk(url, body, conns_half, 3, delay_ms=5)
+            conns_half = max(1, min(1000, round(conns_half * (peak / 2) / max(probe["qps"], 1))))
+        half = wrk(url, body, conns_half, args.seconds, delay_ms=5)
         half["target_qps"] = peak / 2
         print(model, "half load", half, flush=True)
         results["kiln"][model] = {"runs": rows, "peak_qps": peak, "half_load": half}
@@ -211,11 +216,11 @@ http {{
     meta = {"date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z", "commit": commit,
             "machine": f"{cpu}, {os.cpu_count()} CPUs, {platform.platform()}",
             "command": "bash bench/run_serve.sh " + " ".join(sys.argv[1:]),
-            "load": open("/proc/loadavg").read().split()[:3]}
+            "load_start": load_start, "load_end": open("/proc/loadavg").read().split()[:3]}
     out = {"meta": meta, **results}
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     json.dump(out, open(os.path.join(ROOT, "bench", "results", "serve.json"), "w"), indent=1)
-    lines = [f"# Serving benchmark\n", f"{meta['date']}, commit {commit}, {meta['machine']}; load before: {meta['load']}.",
+    lines = [f"# Serving benchmark\n", f"{meta['date']}, commit {commit}, {meta['machine']}; load average at start {meta['load_start']}, at end {meta['load_end']}.",
              f"Command: `{meta['command']}`. wrk -t1, keep-alive, {args.seconds} s per point; one-row requests.\n",
              "| model | conns | Kiln QPS | nginx QPS | Kiln / nginx | Kiln p50 | Kiln p99 | nginx p50 | nginx p99 | batch sizes |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -224,11 +229,12 @@ http {{
             lines.append(f"| {model} | {k['connections']} | {k['qps']:.0f} | {n['qps']:.0f} | {k['qps'] / n['qps']:.2f} | "
                          f"{k['p50_us']} us | {k['p99_us']} us | {n['p50_us']} us | {n['p99_us']} us | "
                          f"{k['batch_sizes']} |")
-    lines.append("\nHalf of Kiln's peak QPS (64 connections paced by a per-request delay):\n")
-    lines.append("| model | target QPS | achieved QPS | p50 | p99 |\n|---|---|---|---|---|")
+    lines.append("\nHalf of Kiln's peak QPS (connections pausing 5 ms between requests, their number calibrated):\n")
+    lines.append("| model | target QPS | achieved QPS | connections | p50 | p99 |\n|---|---|---|---|---|---|")
     for model in cases:
         h = results["kiln"][model]["half_load"]
-        lines.append(f"| {model} | {h['target_qps']:.0f} | {h['qps']:.0f} | {h['p50_us']} us | {h['p99_us']} us |")
+        lines.append(f"| {model} | {h['target_qps']:.0f} | {h['qps']:.0f} | {h['connections']} | {h['p50_us']} us | "
+                     f"{h['p99_us']} us |")
     open(os.path.join(ROOT, "bench", "results", "serve.md"), "w").write("\n".join(lines) + "\n")
     print("\n".join(lines))
 
