@@ -138,4 +138,17 @@ void with_activation(Activation act, float slope, Fn&& fn) {
   }
 }
 
+// The GEMM epilogue on rows [r0, r1): c[i][j] = f(c[i][j] + bias[j]), bias optional.
+template <typename T, typename F>
+void bias_activation_rows(int64_t r0, int64_t r1, int64_t n, T* c, int64_t ldc, const T* bias, F f) {
+  for (int64_t i = r0; i < r1; ++i) {
+    T* row = c + i * ldc;
+    if (bias) {
+      for (int64_t j = 0; j < n; ++j) row[j] = f(row[j] + bias[j]);
+    } else {
+      for (int64_t j = 0; j < n; ++j) row[j] = f(row[j]);
+    }
+  }
+}
+
 }  // namespace kiln::kernels::detail

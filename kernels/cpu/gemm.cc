@@ -33,16 +33,8 @@ template <typename T>
 void epilogue(int64_t m, int64_t n, T* c, int64_t ldc, const T* bias, Activation act, float slope) {
   if (!bias && act == Activation::none) return;
   detail::with_activation<T>(act, slope, [&](auto f) {
-    parallel_for(m, row_grain(n), [&](int64_t rb, int64_t re) {
-      for (int64_t i = rb; i < re; ++i) {
-        T* row = c + i * ldc;
-        if (bias) {
-          for (int64_t j = 0; j < n; ++j) row[j] = f(row[j] + bias[j]);
-        } else {
-          for (int64_t j = 0; j < n; ++j) row[j] = f(row[j]);
-        }
-      }
-    });
+    parallel_for(m, row_grain(n),
+                 [&](int64_t rb, int64_t re) { detail::bias_activation_rows(rb, re, n, c, ldc, bias, f); });
   });
 }
 

@@ -91,15 +91,7 @@ void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const 
     parallel_for(m, grain, [&](int64_t r0, int64_t r1) {
       if constexpr (std::is_same_v<T, float>) sgemm_rows(r0, r1, n, k, a, lda, b, ldb, c, ldc);
       else dgemm_rows(r0, r1, n, k, a, lda, b, ldb, c, ldc);
-      if (!bias && act == Activation::none) return;
-      for (int64_t i = r0; i < r1; ++i) {
-        T* row = c + i * ldc;
-        if (bias) {
-          for (int64_t j = 0; j < n; ++j) row[j] = f(row[j] + bias[j]);
-        } else {
-          for (int64_t j = 0; j < n; ++j) row[j] = f(row[j]);
-        }
-      }
+      if (bias || act != Activation::none) detail::bias_activation_rows(r0, r1, n, c, ldc, bias, f);
     });
   });
 }
