@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 
 #include "cli/verbs.h"
 #include "core/error.h"
@@ -21,44 +22,10 @@ namespace fs = std::filesystem;
 // A version directory, or a base path whose newest numbered version is taken.
 std::string resolve_version_dir(const std::string& path) {
   if (fs::exists(fs::path(path) / serve::kManifestFile)) return path;
-  int64_t best = -1;
-  std::string dir;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(path, ec)) {
-    std::string n = e.path().filename().string();
-    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 18) continue;
-    if (std::stoll(n) > best) {
-      best = std::stoll(n);
-      dir = e.path().string();
-    }
-  }
-  if (dir.empty()) fail("--model ", path, ": neither a servable version directory nor a base path holding one");
-  return dir;
+  const auto versions = serve::list_versions(path);
+  if (versions.empty()) fail("--model ", path, ": neither a servable version directory nor a base path holding one");
+  return versions.rbegin()->second;
 }
-
-// Columns of a CSV chunk seen through the servable's column order.
-class BoundRows final : public transform::RawRows {
- public:
-  BoundRows(const io::CsvChunk& chunk, const std::vector<int>& map, int64_t begin, int64_t count)
-      : chunk_(chunk), map_(map), begin_(begin), count_(count) {}
-  int64_t rows() const override { return count_; }
-  std::string_view field(int64_t r, int c) const override {
-    int m = map_[static_cast<size_t>(c)];
-    return m < 0 ? std::string_view() : chunk_.field(begin_ + r, m);
-  }
-  bool is_na(int64_t r, int c) const override {
-    int m = map_[static_cast<size_t>(c)];
-    return m < 0 || chunk_.is_na(begin_ + r, m);
-  }
-  std::string where(int64_t r, int c) const override {
-    return str_cat(chunk_.file(), ":", chunk_.line(begin_ + r), ":", map_[static_cast<size_t>(c)] + 1);
-  }
-
- private:
-  const io::CsvChunk& chunk_;
-  const std::vector<int>& map_;
-  int64_t begin_, count_;
-};
 
 }  // namespace
 
@@ -133,8 +100,11 @@ Action add_predict(CLI::App& app) {
         map.push_back(idx);
       }
       reader.for_each_chunk([&](const io::CsvChunk& chunk) {
-        for (int64_t b = 0; b < chunk.rows(); b += o->batch)
-          run(servable->prepare(BoundRows(chunk, map, b, std::min(o->batch, chunk.rows() - b))));
+        for (int64_t b = 0; b < chunk.rows(); b += o->batch) {
+          std::vector<int64_t> rows(static_cast<size_t>(std::min(o->batch, chunk.rows() - b)));
+          std::iota(rows.begin(), rows.end(), b);
+          run(servable->prepare(transform::BoundCsvRows(chunk, map, std::move(rows))));
+        }
       });
     }
     out.close();

@@ -4,7 +4,6 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <ctime>
@@ -29,31 +28,6 @@ namespace kiln::serve {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Chunk rows `rows` with the servable's columns: column c reads CSV column map[c] (-1: absent,
-// read as missing — only the key may be absent).
-class MappedRows final : public transform::RawRows {
- public:
-  MappedRows(const io::CsvChunk& chunk, std::vector<int64_t> rows, std::vector<int> map)
-      : chunk_(chunk), rows_(std::move(rows)), map_(std::move(map)) {}
-  int64_t rows() const override { return static_cast<int64_t>(rows_.size()); }
-  std::string_view field(int64_t r, int c) const override {
-    int m = map_[static_cast<size_t>(c)];
-    return m < 0 ? std::string_view() : chunk_.field(rows_[static_cast<size_t>(r)], m);
-  }
-  bool is_na(int64_t r, int c) const override {
-    int m = map_[static_cast<size_t>(c)];
-    return m < 0 || chunk_.is_na(rows_[static_cast<size_t>(r)], m);
-  }
-  std::string where(int64_t r, int c) const override {
-    return str_cat(chunk_.file(), ":", chunk_.line(rows_[static_cast<size_t>(r)]), ":", map_[static_cast<size_t>(c)] + 1);
-  }
-
- private:
-  const io::CsvChunk& chunk_;
-  std::vector<int64_t> rows_;
-  std::vector<int> map_;
-};
 
 struct StopReading {};
 
@@ -135,18 +109,6 @@ void add_file(ServableManifest& m, const std::string& dir, const std::string& na
   f->set_xxh3(XXH3_64bits(bytes.data(), bytes.size()));
 }
 
-int64_t next_version(const std::string& base) {
-  int64_t v = 0;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(base, ec)) {
-    std::string n = e.path().filename().string();
-    int64_t x = 0;
-    auto r = std::from_chars(n.data(), n.data() + n.size(), x);
-    if (r.ec == std::errc() && r.ptr == n.data() + n.size()) v = std::max(v, x);
-  }
-  return v + 1;
-}
-
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
   char buf[32];
@@ -170,7 +132,8 @@ ExportResult export_servable(const TrainConfig& config, const ExportOptions& opt
 
   ExportResult result;
   fs::create_directories(options.base_path);
-  result.version = options.version > 0 ? options.version : next_version(options.base_path);
+  const auto existing = list_versions(options.base_path);
+  result.version = options.version > 0 ? options.version : existing.empty() ? 1 : existing.rbegin()->first + 1;
   result.dir = (fs::path(options.base_path) / std::to_string(result.version)).string();
   if (fs::exists(result.dir)) fail("version directory ", result.dir, " already exists");
   result.trained_steps = meta.step();
@@ -244,10 +207,10 @@ ExportResult export_servable(const TrainConfig& config, const ExportOptions& opt
           auto servable = Servable::load(staging);
           std::vector<int> map;
           for (const std::string& c : servable->columns()) map.push_back(reader.column_index(c));
-          MappedRows mapped(chunk, rows, map);
+          transform::BoundCsvRows mapped(chunk, map, rows);
           serving = run_servable_path(*servable, [&](int64_t begin, int64_t count) {
             std::vector<int64_t> part(rows.begin() + begin, rows.begin() + begin + count);
-            return servable->prepare(MappedRows(chunk, part, map));
+            return servable->prepare(transform::BoundCsvRows(chunk, map, part));
           }, n);
           for (int64_t r = 0; r < std::min<int64_t>(options.warmup_rows, n); ++r)
             warmup.push_back(warmup_json(mapped, r, servable->signature(), static_cast<int>(map.size())));

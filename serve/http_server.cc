@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "serve/json_writer.h"
 
 namespace kiln::serve {
 
@@ -142,7 +143,7 @@ class Session : public std::enable_shared_from_this<Session> {
     } catch (const std::exception& e) {
       HttpResponse resp;
       resp.status = 500;
-      resp.body = std::string("{\"error\":\"internal error\"}");
+      resp.body = json_error(std::string("internal error: ") + e.what());
       write(std::move(resp), true);
     }
   }
@@ -152,9 +153,7 @@ class Session : public std::enable_shared_from_this<Session> {
     keep_alive_ = false;
     HttpResponse resp;
     resp.status = status;
-    std::string body = "{\"error\":\"";
-    for (char c : message) body += (c == '"' || c == '\\') ? ' ' : c;
-    resp.body = body + "\"}";
+    resp.body = json_error(message);
     write(std::move(resp), false);
   }
 

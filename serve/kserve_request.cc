@@ -159,7 +159,7 @@ void parse_kserve_request(std::string_view body, size_t json_size, const InputSc
   if (!top["id"].get(x)) {
     std::string_view id;
     if (x.get_string().get(id)) fail("id: expected a string");
-    out.id = std::string(id);
+    out.response.id = std::string(id);
   }
   if (!top["parameters"].get(x)) {
     dom::element b;
@@ -167,7 +167,7 @@ void parse_kserve_request(std::string_view body, size_t json_size, const InputSc
     if (!x["binary_data_output"].get(b)) {
       bool v;
       if (b.get_bool().get(v)) fail("parameters.binary_data_output: expected a boolean");
-      out.binary_output = v;
+      out.response.binary_output = v;
     }
   }
   if (!top["outputs"].get(x)) {
@@ -178,14 +178,14 @@ void parse_kserve_request(std::string_view body, size_t json_size, const InputSc
       std::string_view name;
       if (o["name"].get_string().get(name)) fail("outputs: each entry needs a string \"name\"");
       r.name = std::string(name);
-      r.binary = out.binary_output;
+      r.binary = out.response.binary_output;
       dom::element b;
       if (!o["parameters"]["binary_data"].get(b)) {
         bool v;
         if (b.get_bool().get(v)) fail("outputs '", name, "': parameters.binary_data must be a boolean");
         r.binary = v;
       }
-      out.outputs.push_back(std::move(r));
+      out.response.outputs.push_back(std::move(r));
     }
   }
   dom::array inputs;

@@ -22,11 +22,16 @@ struct RequestedOutput {
   bool binary = false;
 };
 
-struct KserveRequest {
-  ParsedRequest parsed;
+// What the response must carry and in which form.
+struct KserveResponseSpec {
   std::string id;
   bool binary_output = false;            // parameters.binary_data_output
   std::vector<RequestedOutput> outputs;  // empty: every output, binary_output decides the form
+};
+
+struct KserveRequest {
+  ParsedRequest parsed;
+  KserveResponseSpec response;
 };
 
 // json_size: length of the JSON header; body.size() when there is no binary data.

@@ -16,20 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Numbered subdirectories of base_path; ".tmp-*" export staging directories are skipped.
-std::map<int64_t, std::string> scan_versions(const std::string& base_path) {
-  std::map<int64_t, std::string> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(base_path, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name.size() > 18 || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-    if (!entry.is_directory(ec)) continue;
-    int64_t v = std::stoll(name);
-    if (v > 0) out[v] = entry.path().string();
-  }
-  return out;
-}
-
 int64_t stamp_of(const std::string& dir) {
   std::error_code ec;
   auto t = fs::last_write_time(fs::path(dir) / kManifestFile, ec);
@@ -99,7 +85,7 @@ void ModelManager::poll() {
 
 void ModelManager::poll_model(Model& m) {
   const ModelConfig& c = m.config;
-  std::map<int64_t, std::string> present = scan_versions(c.base_path());
+  std::map<int64_t, std::string> present = list_versions(c.base_path());
   std::vector<int64_t> wanted;
   const VersionPolicy& p = c.version_policy();
   if (p.has_specific()) {
@@ -116,8 +102,8 @@ void ModelManager::poll_model(Model& m) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (m.available.count(v)) continue;
-      auto f = m.failed_stamp.find(v);
-      if (f != m.failed_stamp.end() && f->second == stamp_of(present[v])) continue;  // unchanged since it failed
+      auto f = m.failed.find(v);
+      if (f != m.failed.end() && f->second.manifest_stamp == stamp_of(present[v])) continue;  // unchanged since
     }
     const auto t0 = std::chrono::steady_clock::now();
     try {
@@ -126,13 +112,11 @@ void ModelManager::poll_model(Model& m) {
       std::lock_guard<std::mutex> lock(mutex_);
       m.available[v] = std::move(loaded);
       m.failed.erase(v);
-      m.failed_stamp.erase(v);
       std::fprintf(stderr, "kiln serve: model '%s' version %lld is AVAILABLE (loaded and warmed up in %.0f ms)\n",
                    c.name().c_str(), static_cast<long long>(v), ms);
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> lock(mutex_);
-      m.failed[v] = e.what();
-      m.failed_stamp[v] = stamp_of(present[v]);
+      m.failed[v] = {e.what(), stamp_of(present[v])};
       std::fprintf(stderr, "kiln serve: model '%s' version %lld failed to load: %s\n", c.name().c_str(),
                    static_cast<long long>(v), e.what());
     }
@@ -158,7 +142,6 @@ void ModelManager::poll_model(Model& m) {
 std::shared_ptr<LoadedVersion> ModelManager::load(const ModelConfig& config, int64_t version, const std::string& dir) {
   auto v = std::make_shared<LoadedVersion>();
   v->model = config.name();
-  v->version = version;
   v->servable = Servable::load(dir);
   if (v->servable->version() != version)
     fail("directory ", dir, " holds version ", v->servable->version(), " by its manifest");
@@ -218,7 +201,7 @@ void ModelManager::collect_retired() {
   }
   for (auto& v : done)
     std::fprintf(stderr, "kiln serve: model '%s' version %lld unloaded\n", v->model.c_str(),
-                 static_cast<long long>(v->version));
+                 static_cast<long long>(v->servable->version()));
   done.clear();  // joins the batcher threads outside the lock
 }
 
@@ -239,8 +222,8 @@ std::vector<VersionStatus> ModelManager::status(const std::string& model) const 
   auto it = models_.find(model);
   if (it == models_.end()) return out;
   for (const auto& [v, loaded] : it->second.available) out.push_back({v, "AVAILABLE", ""});
-  for (const auto& [v, error] : it->second.failed)
-    if (!it->second.available.count(v)) out.push_back({v, "END", error});
+  for (const auto& [v, failure] : it->second.failed)
+    if (!it->second.available.count(v)) out.push_back({v, "END", failure.error});
   std::sort(out.begin(), out.end(), [](const VersionStatus& a, const VersionStatus& b) { return a.version > b.version; });
   return out;
 }
@@ -273,7 +256,7 @@ void ModelManager::render_gauges(std::string& out) const {
     out += "kiln_loaded_versions{model=\"" + prometheus_label(name) + "\"} " + std::to_string(n) + "\n";
   out += "# HELP kiln_queue_rows Examples waiting in the batching queue.\n# TYPE kiln_queue_rows gauge\n";
   for (const auto& v : live)
-    out += "kiln_queue_rows{model=\"" + prometheus_label(v->model) + "\",version=\"" + std::to_string(v->version) +
+    out += "kiln_queue_rows{model=\"" + prometheus_label(v->model) + "\",version=\"" + std::to_string(v->servable->version()) +
            "\"} " + std::to_string(v->batcher->queued_rows()) + "\n";
   out += "# HELP kiln_feature_drift Distance of live raw inputs from the training statistics "
          "(js: Jensen-Shannon divergence of numeric histograms; linf: L-infinity of category frequencies).\n"
@@ -282,7 +265,7 @@ void ModelManager::render_gauges(std::string& out) const {
   for (const auto& v : live)
     if (v->drift)
       v->drift->render(out, counts, "model=\"" + prometheus_label(v->model) + "\",version=\"" +
-                                        std::to_string(v->version) + "\"");
+                                        std::to_string(v->servable->version()) + "\"");
   out += "# HELP kiln_feature_live_values_total Live raw values seen by the drift monitor.\n"
          "# TYPE kiln_feature_live_values_total counter\n" + counts;
 }

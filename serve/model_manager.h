@@ -23,7 +23,6 @@ namespace kiln::serve {
 
 struct LoadedVersion {
   std::string model;  // the name it is served under (the manifest's name may differ)
-  int64_t version = 0;
   std::shared_ptr<const Servable> servable;
   std::shared_ptr<VersionMetrics> metrics;
   std::unique_ptr<DriftMonitor> drift;        // tabular models
@@ -61,8 +60,11 @@ class ModelManager {
   struct Model {
     ModelConfig config;
     std::map<int64_t, std::shared_ptr<LoadedVersion>> available;
-    std::map<int64_t, std::string> failed;  // version -> error, until its files change
-    std::map<int64_t, int64_t> failed_stamp;
+    struct Failure {
+      std::string error;
+      int64_t manifest_stamp = 0;  // retried when the manifest changes
+    };
+    std::map<int64_t, Failure> failed;
   };
   void poll_model(Model& m);
   std::shared_ptr<LoadedVersion> load(const ModelConfig& config, int64_t version, const std::string& dir);

@@ -141,7 +141,7 @@ std::string tf_regress_response(const Servable& s, const Predictions& p) {
   return out;
 }
 
-HttpBody kserve_infer_response(const std::string& model_name, const Servable& s, const KserveRequest& req,
+HttpBody kserve_infer_response(const std::string& model_name, const Servable& s, const KserveResponseSpec& req,
                                const Predictions& p, const std::vector<std::string>& keys) {
   const Signature& sig = s.signature();
   std::vector<RequestedOutput> wanted = req.outputs;

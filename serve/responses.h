@@ -26,7 +26,7 @@ struct HttpBody {
   size_t json_size = 0;  // > 0: binary data follows the JSON header (Inference-Header-Content-Length)
 };
 // Fails (kiln::Error) when an output the request names does not exist.
-HttpBody kserve_infer_response(const std::string& model_name, const Servable& s, const KserveRequest& req,
+HttpBody kserve_infer_response(const std::string& model_name, const Servable& s, const KserveResponseSpec& req,
                                const Predictions& p, const std::vector<std::string>& keys);
 
 }  // namespace kiln::serve

@@ -231,7 +231,8 @@ void RestApi::handle(HttpRequest&& request, Responder respond) {
       auto v = models_.find(route.model, route.version);
       if (action == "ready") {
         if (v) return reply(200, "{\"ready\":true}");
-        return error(route.version ? 404 : 503, "{\"ready\":false}");
+        return error(route.version ? 404 : 503, str_cat("model '", route.model, "' has no ready version",
+                                                        route.version ? " " + std::to_string(route.version) : ""));
       }
       if (action == "config") {
         if (!v) return error(404, str_cat("model '", route.model, "' has no available version"));
@@ -316,8 +317,8 @@ void RestApi::predict(Route& route, HttpRequest&& request, Responder respond) {
   RequestLimits limits;
   limits.max_rows = config_.max_request_rows();
   limits.max_depth = config_.max_json_depth();
-  auto kserve = std::make_shared<KserveRequest>();
-  ParsedRequest& parsed = kserve->parsed;
+  KserveRequest kserve;  // the TF APIs use its parsed rows only
+  ParsedRequest& parsed = kserve.parsed;
   transform::ModelInputs inputs;
   try {
     switch (route.api) {
@@ -331,7 +332,7 @@ void RestApi::predict(Route& route, HttpRequest&& request, Responder respond) {
                                    request.inference_header_length.data() + request.inference_header_length.size(), json_size);
           if (r.ec != std::errc()) return fail_request(400, "Inference-Header-Content-Length is not a number");
         }
-        parse_kserve_request(request.body, json_size, s.schema(), limits, *kserve);
+        parse_kserve_request(request.body, json_size, s.schema(), limits, kserve);
         break;
       }
     }
@@ -344,16 +345,15 @@ void RestApi::predict(Route& route, HttpRequest&& request, Responder respond) {
   } catch (const Error& e) {
     return fail_request(400, e.what());
   }
-  // The body and the parsed rows are no longer needed: only the model inputs travel on.
-  kserve->parsed.rows = RequestRows();
-  kserve->parsed.tensor.clear();
   BatchTask task;
   task.inputs = std::move(inputs);
   task.arrival = request.arrival;
   task.deadline = request.arrival + std::chrono::milliseconds(config_.batching().request_timeout_ms());
   const bool columnar = parsed.columnar;
   const auto api = route.api;
-  task.done = [v, kserve, columnar, api, respond, arrival = request.arrival](BatchOutcome&& o) {
+  // Only the model inputs and the response form travel on; the body and the raw rows end here.
+  task.done = [v, response = std::move(kserve.response), columnar, api, respond,
+               arrival = request.arrival](BatchOutcome&& o) {
     const Servable& s = *v->servable;
     HttpResponse r;
     if (o.status == 200) {
@@ -363,7 +363,7 @@ void RestApi::predict(Route& route, HttpRequest&& request, Responder respond) {
           case Route::Api::kTfClassify: r.body = tf_classify_response(s, o.predictions); break;
           case Route::Api::kTfRegress: r.body = tf_regress_response(s, o.predictions); break;
           case Route::Api::kKserveInfer: {
-            HttpBody b = kserve_infer_response(v->model, s, *kserve, o.predictions, o.keys);
+            HttpBody b = kserve_infer_response(v->model, s, response, o.predictions, o.keys);
             r.body = std::move(b.body);
             if (b.json_size > 0) {
               r.headers.emplace_back("Inference-Header-Content-Length", std::to_string(b.json_size));

@@ -67,6 +67,19 @@ void add_output(Signature& sig, const char* name, const char* dtype, int64_t wid
 
 }  // namespace
 
+std::map<int64_t, std::string> list_versions(const std::string& base_path) {
+  std::map<int64_t, std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(base_path, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.size() > 18 || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    if (!entry.is_directory(ec)) continue;
+    const int64_t v = std::stoll(name);
+    if (v > 0) out[v] = entry.path().string();
+  }
+  return out;
+}
+
 Signature make_signature(const ModelSpec& model, const TransformState* state, const TensorInput* tensor) {
   Signature sig;
   if (state) add_tabular_inputs(*state, sig);
@@ -167,7 +180,6 @@ transform::ModelInputs Servable::prepare_tensor(const std::vector<float>& values
   const float scale = manifest_.tensor_input().scale();
   // Same arithmetic as io::ArraySource: float(pixel) * scale.
   for (size_t i = 0; i < values.size(); ++i) d[i] = values[i] * scale;
-  for (int64_t r = 0; r < rows; ++r) in.source_rows.push_back(r);
   return in;
 }
 
@@ -247,8 +259,13 @@ const float* ModelRunner::run(const transform::ModelInputs& batch) {
 
 transform::ModelInputs concat_inputs(const std::vector<const transform::ModelInputs*>& parts) {
   KILN_CHECK(!parts.empty());
-  if (parts.size() == 1) return *parts[0];
   transform::ModelInputs out;
+  if (parts.size() == 1) {  // the model reads these alone; tensors are shared, not copied
+    out.batch = parts[0]->batch;
+    out.dense = parts[0]->dense;
+    out.ids = parts[0]->ids;
+    return out;
+  }
   int64_t rows = 0;
   for (const auto* p : parts) rows += p->batch;
   out.batch = rows;

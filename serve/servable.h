@@ -2,6 +2,7 @@
 // A Servable is one exported model version loaded for inference: its manifest (signature,
 // transform state, model spec), its weights, and the one Transformer. It is immutable and
 // shared by every thread; each executor gets its own ModelRunner (activation buffers).
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -86,7 +87,13 @@ class Servable {
   InputSchema schema_;
 };
 
-// Concatenates prepared requests into one batch (dense rows, then CSR ids with shifted offsets).
+// The numbered version directories under a model's base path (names that are positive integers;
+// export staging directories and anything else are skipped), by version. Empty when the path
+// does not exist.
+std::map<int64_t, std::string> list_versions(const std::string& base_path);
+
+// Concatenates prepared requests into one batch (dense rows, then CSR ids with shifted offsets):
+// what the model reads; keys, labels and source rows stay with the requests.
 transform::ModelInputs concat_inputs(const std::vector<const transform::ModelInputs*>& parts);
 
 // The signature a manifest's model and transform imply (inputs, outputs, key, label).

@@ -8,6 +8,10 @@ std::string CsvRows::where(int64_t row, int col) const {
   return str_cat(chunk_.file(), ":", chunk_.line(row), ":", col + 1);
 }
 
+std::string BoundCsvRows::where(int64_t row, int col) const {
+  return CsvRows(chunk_).where(rows_[static_cast<size_t>(row)], map_[static_cast<size_t>(col)]);
+}
+
 io::CsvOptions csv_options(const CsvFormat& format, int threads) {
   io::CsvOptions o;
   if (format.delimiter().size() != 1) fail("feature_spec.csv.delimiter must be one character, got '", format.delimiter(), "'");

@@ -194,14 +194,14 @@ TEST(KserveRequest, JsonTensors) {
                      R"({"name":"mother_age","shape":[2,1],"datatype":"FP64","data":[[26.5],[31]]},)" + kV2Rest +
                      R"(],"outputs":[{"name":"predictions","parameters":{"binary_data":true}}]})";
   KserveRequest r = parse_v2(body);
-  EXPECT_EQ(r.id, "r1");
+  EXPECT_EQ(r.response.id, "r1");
   ASSERT_EQ(r.parsed.count, 2);
   EXPECT_EQ(r.parsed.rows.field(0, 0), "True");
   EXPECT_TRUE(r.parsed.rows.is_na(1, 0));
   EXPECT_EQ(r.parsed.rows.field(0, 1), "26.5");
   EXPECT_EQ(r.parsed.rows.field(1, 3), "40");
-  ASSERT_EQ(r.outputs.size(), 1u);
-  EXPECT_TRUE(r.outputs[0].binary);
+  ASSERT_EQ(r.response.outputs.size(), 1u);
+  EXPECT_TRUE(r.response.outputs[0].binary);
 }
 
 TEST(KserveRequest, BinaryTensorData) {
@@ -211,7 +211,7 @@ TEST(KserveRequest, BinaryTensorData) {
                      std::to_string(bytes.size()) + R"(}},{"name":"mother_age","shape":[2,1],"datatype":"FP32",)" +
                      R"("parameters":{"binary_data_size":8}},)" + kV2Rest + R"(],"parameters":{"binary_data_output":true}})";
   KserveRequest r = parse_v2(json + bytes + floats, json.size());
-  EXPECT_TRUE(r.binary_output);
+  EXPECT_TRUE(r.response.binary_output);
   EXPECT_EQ(r.parsed.rows.field(1, 0), "False");
   EXPECT_EQ(r.parsed.rows.field(1, 1), "0.1");  // the float's shortest text
   // Bad binary data: truncated, overrunning, unclaimed, non-finite.
