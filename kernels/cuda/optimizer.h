@@ -1,0 +1,22 @@
+#pragma once
+// Optimizer updates on the GPU (the CPU set: kernels/optimizer.h), fp32: each one fused pass
+// over the flat parameter buffer and its twins (gradients, moments), 16-byte vectors where the
+// buffers allow; and the row-sparse updates of embedding tables.
+#include <cstdint>
+
+#include "core/stream.h"
+#include "kernels/optimizer.h"
+
+namespace kiln::kernels::cuda {
+
+void sgd_update(const Stream& s, int64_t n, float* params, const float* grads, float* velocity, const SgdHyper& h);
+void adam_update(const Stream& s, int64_t n, float* params, const float* grads, float* m, float* v,
+                 const AdamHyper& h);
+
+// ids: `count` unique row ids (embedding_backward's output), grad_rows [count, dim].
+void sparse_adagrad_update(const Stream& s, int64_t dim, float* table, float* accum, const int64_t* ids, int64_t count,
+                           const float* grad_rows, float lr, float eps);
+void sparse_adam_update(const Stream& s, int64_t dim, float* table, float* m, float* v, const int64_t* ids,
+                        int64_t count, const float* grad_rows, const AdamHyper& h);
+
+}  // namespace kiln::kernels::cuda

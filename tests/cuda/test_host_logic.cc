@@ -1,0 +1,238 @@
+// Host-side logic of the CUDA backend, tested on any machine (no GPU needed): the caching
+// allocator's policy against a fake device, the launch-limit check and the GEMM tiling math.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "core/cuda/caching_allocator.h"
+#include "core/cuda/launch.h"
+#include "core/error.h"
+#include "kernels/cuda/gemm_tiling.h"
+
+namespace kiln {
+namespace {
+
+using cuda::CachingAllocator;
+
+// A device whose memory is host addresses and whose events complete when told to.
+class FakeDevice final : public cuda::DeviceMemoryBackend {
+ public:
+  size_t capacity = size_t{1} << 40, used = 0;
+  int mallocs = 0, frees = 0, syncs = 0;
+  std::map<void*, size_t> blocks;
+  std::map<void*, bool> events;  // event -> done
+  bool auto_complete = false;
+
+  void* malloc(size_t bytes) override {
+    if (used + bytes > capacity) return nullptr;
+    void* p = ::operator new(bytes);
+    blocks[p] = bytes;
+    used += bytes;
+    ++mallocs;
+    return p;
+  }
+  void free(void* p) override {
+    used -= blocks.at(p);
+    blocks.erase(p);
+    ::operator delete(p);
+    ++frees;
+  }
+  void* create_event() override {
+    void* e = new int(0);
+    events[e] = false;
+    return e;
+  }
+  void destroy_event(void* e) override {
+    events.erase(e);
+    delete static_cast<int*>(e);
+  }
+  void record_event(void* e, void*) override { events[e] = auto_complete; }
+  bool event_done(void* e) override { return events.at(e); }
+  void synchronize_device() override {
+    ++syncs;
+    for (auto& [e, done] : events) done = true;
+  }
+  void complete_all() {
+    for (auto& [e, done] : events) done = true;
+  }
+};
+
+void* const kStreamA = reinterpret_cast<void*>(0x10);
+void* const kStreamB = reinterpret_cast<void*>(0x20);
+
+TEST(CudaSizeClass, RoundsUpWithBoundedWaste) {
+  EXPECT_EQ(cuda::size_class(0), 512u);
+  EXPECT_EQ(cuda::size_class(1), 512u);
+  EXPECT_EQ(cuda::size_class(513), 1024u);
+  EXPECT_EQ(cuda::size_class(8192), 8192u);
+  for (size_t b : {size_t{8193}, size_t{10000}, size_t{1} << 20, (size_t{1} << 20) + 1, size_t{123456789}}) {
+    const size_t c = cuda::size_class(b);
+    EXPECT_GE(c, b);
+    EXPECT_LE(static_cast<double>(c - b), 0.25 * static_cast<double>(b)) << b;
+    EXPECT_EQ(cuda::size_class(c), c) << "a class is its own class";
+  }
+}
+
+TEST(CudaCachingAllocator, SteadyStateMakesNoDeviceMallocs) {
+  FakeDevice dev;
+  CachingAllocator alloc(dev);
+  for (int step = 0; step < 10; ++step) {
+    void* a = alloc.allocate(1000, kStreamA);
+    void* b = alloc.allocate(1 << 20, kStreamA);
+    void* c = alloc.allocate(333333, kStreamA);
+    alloc.deallocate(b);
+    alloc.deallocate(a);
+    alloc.deallocate(c);
+  }
+  const auto st = alloc.stats();
+  EXPECT_EQ(dev.mallocs, 3);
+  EXPECT_EQ(st.device_mallocs, 3u);
+  EXPECT_EQ(st.allocations, 30u);
+  EXPECT_EQ(st.cache_hits, 27u);
+  EXPECT_EQ(st.bytes_in_use, 0u);
+  EXPECT_EQ(st.bytes_cached, cuda::size_class(1000) + cuda::size_class(1 << 20) + cuda::size_class(333333));
+  EXPECT_EQ(st.peak_bytes_in_use, st.bytes_cached);
+}
+
+TEST(CudaCachingAllocator, OtherStreamWaitsForTheFreeingStreamsEvent) {
+  FakeDevice dev;
+  CachingAllocator alloc(dev);
+  void* a = alloc.allocate(4096, kStreamA);
+  alloc.deallocate(a);
+  // Stream B may not take the block while A's work on it may still run.
+  void* b = alloc.allocate(4096, kStreamB);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(dev.mallocs, 2);
+  alloc.deallocate(b);
+  // The same stream reuses at once.
+  EXPECT_EQ(alloc.allocate(4096, kStreamA), a);
+  alloc.deallocate(a);
+  dev.complete_all();
+  // Once A's event completed, B may take A's block (or its own).
+  void* c = alloc.allocate(4096, kStreamB);
+  EXPECT_TRUE(c == a || c == b);
+  EXPECT_EQ(dev.mallocs, 2);
+  alloc.deallocate(c);
+}
+
+TEST(CudaCachingAllocator, RecordStreamDelaysReuseOnTheOwningStream) {
+  FakeDevice dev;
+  CachingAllocator alloc(dev);
+  void* a = alloc.allocate(4096, kStreamA);
+  alloc.record_stream(a, kStreamB);
+  alloc.deallocate(a);
+  // Stream B's use is still pending, so even stream A must not reuse the block.
+  void* again = alloc.allocate(4096, kStreamA);
+  EXPECT_NE(again, a);
+  alloc.deallocate(again);
+  dev.complete_all();
+  void* later = alloc.allocate(4096, kStreamA);
+  EXPECT_TRUE(later == a || later == again);
+  alloc.deallocate(later);
+}
+
+TEST(CudaCachingAllocator, OutOfMemoryEmptiesTheCacheAndRetries) {
+  FakeDevice dev;
+  dev.capacity = 3 << 20;
+  CachingAllocator alloc(dev);
+  void* a = alloc.allocate(2 << 20, kStreamA);
+  alloc.deallocate(a);
+  void* b = alloc.allocate(3 << 20, kStreamA);  // fits only after the cached 2 MiB is freed
+  EXPECT_NE(b, nullptr);
+  EXPECT_EQ(alloc.stats().oom_retries, 1u);
+  EXPECT_GE(dev.syncs, 1);
+  EXPECT_THROW(alloc.allocate(1 << 20, kStreamA), Error);
+  alloc.deallocate(b);
+}
+
+TEST(CudaCachingAllocator, RejectsForeignPointersAndEmptiesCache) {
+  FakeDevice dev;
+  CachingAllocator alloc(dev);
+  int x = 0;
+  EXPECT_THROW(alloc.deallocate(&x), InternalError);
+  void* a = alloc.allocate(100, kStreamA);
+  alloc.deallocate(a);
+  alloc.empty_cache();
+  EXPECT_EQ(alloc.stats().bytes_cached, 0u);
+  EXPECT_EQ(dev.frees, 1);
+  EXPECT_TRUE(dev.blocks.empty());
+}
+
+TEST(CudaLaunchLimits, NamesTheKernelAndTheLimit) {
+  cuda::LaunchLimits limits;
+  limits.max_threads_per_block = 256;
+  limits.max_dynamic_smem = 100 << 10;
+  cuda::LaunchRequest ok;
+  ok.grid[0] = 1000;
+  ok.block[0] = 256;
+  ok.dynamic_smem = 80 << 10;
+  EXPECT_EQ(cuda::check_launch_limits("k", limits, ok), "");
+  cuda::LaunchRequest too_many = ok;
+  too_many.block[0] = 512;
+  const std::string m1 = cuda::check_launch_limits("my_kernel", limits, too_many);
+  EXPECT_NE(m1.find("my_kernel"), std::string::npos);
+  EXPECT_NE(m1.find("512"), std::string::npos);
+  cuda::LaunchRequest too_much_smem = ok;
+  too_much_smem.dynamic_smem = 200 << 10;
+  EXPECT_NE(cuda::check_launch_limits("gemm", limits, too_much_smem).find("shared memory"), std::string::npos);
+  cuda::LaunchRequest bad_grid = ok;
+  bad_grid.grid[1] = 70000;
+  EXPECT_NE(cuda::check_launch_limits("g", limits, bad_grid).find("grid.y"), std::string::npos);
+  EXPECT_EQ(cuda::blocks_for(0, 256), 1);
+  EXPECT_EQ(cuda::blocks_for(257, 256), 2);
+  EXPECT_EQ(cuda::blocks_for(int64_t{1} << 40, 256, 4096), 4096);
+}
+
+TEST(CudaGemmTiling, GroupedOrderVisitsEveryTileOnce) {
+  using kernels::cuda::grouped_tile;
+  for (auto [tm, tn] : {std::pair<int64_t, int64_t>{1, 1}, {3, 5}, {8, 8}, {17, 3}, {9, 64}, {100, 1}}) {
+    std::set<std::pair<int64_t, int64_t>> seen;
+    for (int64_t pid = 0; pid < tm * tn; ++pid) {
+      const auto t = grouped_tile(pid, tm, tn, 8);
+      ASSERT_GE(t.m, 0);
+      ASSERT_LT(t.m, tm);
+      ASSERT_GE(t.n, 0);
+      ASSERT_LT(t.n, tn);
+      seen.insert({t.m, t.n});
+    }
+    EXPECT_EQ(static_cast<int64_t>(seen.size()), tm * tn) << tm << "x" << tn;
+  }
+}
+
+TEST(CudaGemmTiling, TileConfigurationsFitAHopperMultiprocessor) {
+  using kernels::cuda::GemmTile;
+  using Large16 = GemmTile<2, 128, 128, 64, 32, 4>;
+  using Large32 = GemmTile<4, 128, 128, 64, 32, 4>;
+  using Small16 = GemmTile<2, 64, 64, 32, 32, 4>;
+  EXPECT_EQ(Large16::kThreads, 256);
+  EXPECT_EQ(Small16::kThreads, 128);
+  EXPECT_EQ(Large16::kBK, 32);
+  EXPECT_EQ(Large32::kBK, 16);
+  constexpr size_t kHopperOptin = 227 << 10;
+  for (bool ak : {false, true})
+    for (bool bk : {false, true}) {
+      EXPECT_LE(Large16::smem_bytes(ak, bk), kHopperOptin);
+      EXPECT_LE(Large32::smem_bytes(ak, bk), kHopperOptin);
+      // Every stage and every padded row starts 16-byte aligned (cp.async, ldmatrix).
+      EXPECT_EQ(Large16::tile_elems(ak, 128) * 2 % 16, 0);
+      EXPECT_EQ(Large32::tile_elems(ak, 128) * 4 % 16, 0);
+      EXPECT_EQ(Large16::stride(ak, 128) * 2 % 16, 0);
+      EXPECT_EQ(Large32::stride(bk, 128) * 4 % 16, 0);
+    }
+  // Conflict-free strides: ldmatrix rows 16 bytes apart mod 128; tf32 scalar loads 4 or 8 words
+  // apart mod 32 (see gemm_tiling.h).
+  EXPECT_EQ(Large16::stride(true, 128) * 2 % 128, 80);
+  EXPECT_EQ(Large16::stride(false, 128) * 2 % 128, 16);
+  EXPECT_EQ(Large32::stride(true, 128) % 32, 20);
+  EXPECT_EQ(Large32::stride(false, 128) % 32, 8);
+  EXPECT_TRUE(kernels::cuda::use_large_tile(4096, 4096, 132));
+  EXPECT_FALSE(kernels::cuda::use_large_tile(512, 512, 132));
+  EXPECT_EQ(kernels::cuda::chunk_valid(64, 71, 8), 7);
+  EXPECT_EQ(kernels::cuda::chunk_valid(72, 71, 8), 0);
+  EXPECT_EQ(kernels::cuda::chunk_valid(0, 71, 8), 8);
+}
+
+}  // namespace
+}  // namespace kiln
