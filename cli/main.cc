@@ -3,7 +3,22 @@
 #include <exception>
 
 #include "cli/verbs.h"
+#include "core/communicator.h"
 #include "core/error.h"
+
+namespace {
+// Under mpirun a rank that fails must end the whole job (the others would wait in their next
+// collective), and its message must say which rank it was.
+int fail_job(const char* kind, const char* what, int code) {
+  kiln::Communicator* comm = kiln::world_if_started();
+  if (comm && comm->size() > 1) {
+    std::fprintf(stderr, "kiln: %s: %s: %s\n", kind, comm->describe().c_str(), what);
+    comm->abort(code);
+  }
+  std::fprintf(stderr, "kiln: %s: %s\n", kind, what);
+  return code;
+}
+}  // namespace
 
 #ifndef KILN_VERSION
 #define KILN_VERSION "0.0.0"
@@ -34,11 +49,9 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < all.size(); ++i)
       if (all[i] == subs.front()) return actions[i]();
   } catch (const kiln::Error& e) {
-    std::fprintf(stderr, "kiln: error: %s\n", e.what());
-    return 1;
+    return fail_job("error", e.what(), 1);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "kiln: internal error: %s\n", e.what());
-    return 3;
+    return fail_job("internal error", e.what(), 3);
   }
   return 2;
 }

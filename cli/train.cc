@@ -1,9 +1,11 @@
 // kiln train: runs a TrainConfig to the end (or to early stopping), resuming from the newest
 // checkpoint in output_dir when there is one.
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/train_config_loader.h"
 #include "cli/verbs.h"
+#include "core/communicator.h"
 #include "models/trainer.h"
 
 namespace kiln::cli {
@@ -21,16 +23,30 @@ Action add_train(CLI::App& app) {
                   "--set model.layers[0].conv2d.filters=16");
   cmd->footer(
       "Writes checkpoints to OUTPUT_DIR/checkpoints (atomic; the last checkpoint.keep_last kept), TensorBoard\n"
-      "scalars to OUTPUT_DIR/events, and resumes from the newest checkpoint unless resume: false.");
+      "scalars to OUTPUT_DIR/events, and resumes from the newest checkpoint unless resume: false.\n"
+      "Data-parallel: mpirun -np N kiln train ... (or srun) trains on N ranks, batch_size per rank; see\n"
+      "docs/distributed.md.");
   return [opts] {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
     models::Trainer trainer(config);
     models::TrainResult r = trainer.run();
+    if (world().rank() != 0) return 0;  // rank 0 reports for the job
     std::printf("trained %lld steps (%lld epochs)%s, %.0f examples/s\n", static_cast<long long>(r.steps),
                 static_cast<long long>(r.epochs_completed), r.early_stopped ? ", stopped early" : "",
                 r.examples_per_second);
     for (const auto& [k, v] : r.final_eval) std::printf("eval %s %.6f\n", k.c_str(), v);
     if (!r.checkpoint.empty()) std::printf("checkpoint %s\n", r.checkpoint.c_str());
+    if (r.ranks > 1 && r.sync.steps > 0) {
+      const models::GradientSyncStats& s = r.sync;
+      double steps = static_cast<double>(s.steps);
+      double hidden = s.comm_seconds > 0 ? 100.0 * (1.0 - s.exposed_seconds / s.comm_seconds) : 0;
+      std::printf(
+          "data-parallel %d ranks: dense all-reduce %.3f ms/step (%.1f MB, %lld buckets), %.3f ms/step of it "
+          "after backward (%.0f%% overlapped); sparse exchange and state %.3f ms/step (%lld all-gather, %lld dense)\n",
+          r.ranks, 1e3 * s.comm_seconds / steps, s.dense_bytes_per_step / 1e6, static_cast<long long>(s.buckets_per_step),
+          1e3 * s.exposed_seconds / steps, std::max(hidden, 0.0), 1e3 * s.sparse_seconds / steps,
+          static_cast<long long>(s.sparse_gather_steps), static_cast<long long>(s.sparse_dense_steps));
+    }
     return 0;
   };
 }

@@ -1,5 +1,6 @@
 #include "core/communicator.h"
 
+#include <atomic>
 #include <cstdlib>
 
 #include "core/error.h"
@@ -14,15 +15,24 @@ bool launched_by_mpi() {
 
 std::unique_ptr<Communicator> make_mpi_communicator();  // mpi_communicator.cc, or below
 
+namespace {
+std::atomic<Communicator*> started{nullptr};
+}
+
 Communicator& world() {
   static std::unique_ptr<Communicator> comm = [] {
     std::unique_ptr<Communicator> c;
     if (launched_by_mpi()) c = make_mpi_communicator();
     if (!c) c = std::make_unique<LocalCommunicator>();
+    started.store(c.get());
     return c;
   }();
   return *comm;
 }
+
+Communicator* world_if_started() { return started.load(); }
+
+void LocalCommunicator::abort(int code) { std::exit(code); }
 
 #ifndef KILN_HAVE_MPI
 std::unique_ptr<Communicator> make_mpi_communicator() {

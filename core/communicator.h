@@ -1,7 +1,7 @@
 #pragma once
 // Collective communication between the processes of one job. A single process uses
-// LocalCommunicator; under mpirun/srun (OpenMPI) MpiCommunicator. The data-parallel issue adds
-// NCCL for device tensors behind the same interface.
+// LocalCommunicator; under mpirun/srun (OpenMPI) MpiCommunicator. Every call is a collective:
+// all ranks make the same calls in the same order. Errors name the rank ("rank 1/4: ...").
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,6 +22,18 @@ class Communicator {
   // Element-wise sum over ranks, in place.
   virtual void all_reduce_sum(double* data, int64_t n) = 0;
   virtual void all_reduce_sum(int64_t* data, int64_t n) = 0;
+  virtual void all_reduce_sum(float* data, int64_t n) = 0;
+  // Rank `root`'s `bytes` bytes at `data` overwrite every other rank's.
+  virtual void broadcast_in_place(void* data, int64_t bytes, int root) = 0;
+  // True when any one thread at a time may make the calls (not only the thread that started
+  // MPI): a communication thread may then run collectives while the main thread computes.
+  virtual bool any_thread_may_call() const { return true; }
+  // A collective that has not completed after `seconds` (0: no limit) means a peer rank died or
+  // hangs: this rank prints which call it was waiting in and exits with status 1, which makes
+  // the launcher end the job.
+  virtual void set_collective_timeout(double /*seconds*/) {}
+  // Ends every process of the job with `code`; the caller has printed why.
+  [[noreturn]] virtual void abort(int code) = 0;
   std::string describe() const { return "rank " + std::to_string(rank()) + "/" + std::to_string(size()); }
 };
 
@@ -34,6 +46,9 @@ class LocalCommunicator final : public Communicator {
   std::string broadcast(const std::string& bytes, int) override { return bytes; }
   void all_reduce_sum(double*, int64_t) override {}
   void all_reduce_sum(int64_t*, int64_t) override {}
+  void all_reduce_sum(float*, int64_t) override {}
+  void broadcast_in_place(void*, int64_t, int) override {}
+  [[noreturn]] void abort(int code) override;
 };
 
 // True when this process was started by an MPI launcher (mpirun, srun with PMI/PMIx).
@@ -41,5 +56,8 @@ bool launched_by_mpi();
 // The communicator for this process: MPI when launched by mpirun/srun (and built with MPI),
 // local otherwise. Initialises MPI on first use; it is finalised at exit.
 Communicator& world();
+// The world communicator if world() has been called, else null (error paths use it to end the
+// whole job without starting MPI just to do so).
+Communicator* world_if_started();
 
 }  // namespace kiln

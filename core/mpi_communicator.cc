@@ -1,8 +1,15 @@
-// Communicator over MPI (host memory). Every call is checked; a failure names the rank.
+// Communicator over MPI (host memory). Every call is checked and watched (a collective past the
+// timeout ends the rank); a failure names the rank. Counts above 2^30 elements go in pieces
+// (MPI counts are int).
 #include <mpi.h>
 
+#include <algorithm>
+#include <climits>
+#include <cstdio>
 #include <cstdlib>
+#include <memory>
 
+#include "core/collective_watchdog.h"
 #include "core/communicator.h"
 #include "core/error.h"
 
@@ -15,24 +22,44 @@ class MpiCommunicator final : public Communicator {
     int initialized = 0;
     MPI_Initialized(&initialized);
     if (!initialized) {
-      int provided = 0;
-      check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+      // SERIALIZED: the trainer's communication thread all-reduces gradient buckets while the
+      // main thread runs backward (never two calls at once).
+      check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided_), "MPI_Init_thread");
       std::atexit([] {
         int finalized = 0;
         MPI_Finalized(&finalized);
         if (!finalized) MPI_Finalize();
       });
+    } else {
+      MPI_Query_thread(&provided_);
     }
     // Errors come back as codes we turn into kiln::Error naming the rank.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    watchdog_ = std::make_unique<CollectiveWatchdog>(describe());
+    if (const char* t = std::getenv("KILN_COLLECTIVE_TIMEOUT_S")) watchdog_->set_timeout(std::atof(t));
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
-  void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+  bool any_thread_may_call() const override { return provided_ >= MPI_THREAD_SERIALIZED; }
+  void set_collective_timeout(double seconds) override {
+    if (!std::getenv("KILN_COLLECTIVE_TIMEOUT_S")) watchdog_->set_timeout(seconds);
+  }
+  [[noreturn]] void abort(int code) override {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);
+  }
+
+  void barrier() override {
+    auto guard = watchdog_->watch("MPI_Barrier");
+    check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+  }
 
   std::vector<std::string> all_gather(const std::string& bytes) override {
+    auto guard = watchdog_->watch("MPI_Allgatherv");
     long long mine = static_cast<long long>(bytes.size());
     std::vector<long long> sizes(size_);
     check(MPI_Allgather(&mine, 1, MPI_LONG_LONG, sizes.data(), 1, MPI_LONG_LONG, MPI_COMM_WORLD), "MPI_Allgather");
@@ -54,6 +81,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   std::string broadcast(const std::string& bytes, int root) override {
+    auto guard = watchdog_->watch("MPI_Bcast");
     long long n = rank_ == root ? static_cast<long long>(bytes.size()) : 0;
     check(MPI_Bcast(&n, 1, MPI_LONG_LONG, root, MPI_COMM_WORLD), "MPI_Bcast");
     std::string out = rank_ == root ? bytes : std::string(static_cast<size_t>(n), '\0');
@@ -61,15 +89,34 @@ class MpiCommunicator final : public Communicator {
     return out;
   }
 
-  void all_reduce_sum(double* data, int64_t n) override {
-    check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
-  }
-  void all_reduce_sum(int64_t* data, int64_t n) override {
-    check(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(n), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD),
-          "MPI_Allreduce");
+  void all_reduce_sum(double* data, int64_t n) override { all_reduce(data, n, MPI_DOUBLE); }
+  void all_reduce_sum(int64_t* data, int64_t n) override { all_reduce(data, n, MPI_INT64_T); }
+  void all_reduce_sum(float* data, int64_t n) override { all_reduce(data, n, MPI_FLOAT); }
+
+  void broadcast_in_place(void* data, int64_t bytes, int root) override {
+    auto guard = watchdog_->watch("MPI_Bcast");
+    for (int64_t done = 0; done < bytes;) {
+      int64_t count = std::min<int64_t>(bytes - done, kMaxCount);
+      check(MPI_Bcast(static_cast<char*>(data) + done, static_cast<int>(count), MPI_BYTE, root, MPI_COMM_WORLD),
+            "MPI_Bcast");
+      done += count;
+    }
   }
 
  private:
+  static constexpr int64_t kMaxCount = 1ll << 30;
+
+  template <typename T>
+  void all_reduce(T* data, int64_t n, MPI_Datatype type) {
+    auto guard = watchdog_->watch("MPI_Allreduce");
+    for (int64_t done = 0; done < n;) {
+      int64_t count = std::min<int64_t>(n - done, kMaxCount);
+      check(MPI_Allreduce(MPI_IN_PLACE, data + done, static_cast<int>(count), type, MPI_SUM, MPI_COMM_WORLD),
+            "MPI_Allreduce");
+      done += count;
+    }
+  }
+
   void check(int code, const char* what) const {
     if (code == MPI_SUCCESS) return;
     char msg[MPI_MAX_ERROR_STRING];
@@ -78,6 +125,8 @@ class MpiCommunicator final : public Communicator {
     fail("rank ", rank_, "/", size_, ": ", what, " failed: ", std::string(msg, static_cast<size_t>(len)));
   }
   int rank_ = 0, size_ = 1;
+  int provided_ = MPI_THREAD_SINGLE;
+  std::unique_ptr<CollectiveWatchdog> watchdog_;
 };
 
 }  // namespace

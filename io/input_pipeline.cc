@@ -65,6 +65,8 @@ InputPipeline::InputPipeline(std::shared_ptr<const ExampleSource> source, Pipeli
   if (!source_) fail("input pipeline needs an example source");
   if (options_.batch_size < 1) fail("input pipeline batch_size must be at least 1, got ", options_.batch_size);
   if (options_.prefetch < 0) fail("input pipeline prefetch must be 0 or more, got ", options_.prefetch);
+  if (options_.shard_count < 1 || options_.shard_index < 0 || options_.shard_index >= options_.shard_count)
+    fail("input pipeline shard ", options_.shard_index, " of ", options_.shard_count, " does not exist");
   signature_ = source_->signature();
   const int64_t n = source_->size();
   batches_per_epoch_ = options_.drop_remainder ? n / options_.batch_size
@@ -118,14 +120,19 @@ const std::vector<int64_t>& InputPipeline::order(int64_t epoch) {
 
 Batch InputPipeline::make_batch(int64_t epoch, int64_t index) {
   const std::vector<int64_t>& perm = order(epoch);
-  const int64_t begin = index * options_.batch_size;
-  const int64_t count = std::min<int64_t>(options_.batch_size, source_->size() - begin);
+  const int64_t global_begin = index * options_.batch_size;
+  const int64_t global_count = std::min<int64_t>(options_.batch_size, source_->size() - global_begin);
+  const int64_t lo = global_count * options_.shard_index / options_.shard_count;
+  const int64_t hi = global_count * (options_.shard_index + 1) / options_.shard_count;
   Batch batch;
   batch.epoch = epoch;
   batch.index = index;
-  batch.size = count;
-  for (const auto& [shape, dtype] : signature_) batch.tensors.push_back(Tensor::empty(shape.with_batch(count), dtype));
-  source_->gather(perm.data() + begin, count, batch.tensors);
+  batch.size = hi - lo;
+  batch.global_size = global_count;
+  batch.global_offset = lo;
+  for (const auto& [shape, dtype] : signature_)
+    batch.tensors.push_back(Tensor::empty(shape.with_batch(batch.size), dtype));
+  if (batch.size > 0) source_->gather(perm.data() + global_begin + lo, batch.size, batch.tensors);
   return batch;
 }
 

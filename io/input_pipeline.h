@@ -51,6 +51,9 @@ struct Batch {
   int64_t epoch = 0;
   int64_t index = 0;  // batch index within the epoch
   int64_t size = 0;   // examples in this batch (smaller for the last batch of an epoch)
+  // With shards: the whole batch across shards, and where this shard's part starts in it.
+  int64_t global_size = 0;
+  int64_t global_offset = 0;
   std::vector<Tensor> tensors;
 };
 
@@ -61,6 +64,11 @@ struct PipelineOptions {
   bool drop_remainder = false;
   // Batches prepared ahead on a background thread; 0 builds each batch inside next().
   int prefetch = 2;
+  // Data-parallel ranks: batch_size is the global batch, drawn in the same order for every
+  // shard count, and shard i takes the i-th of shard_count contiguous, near-equal slices of
+  // it. So N ranks see together exactly the batches one process with batch_size sees.
+  int shard_index = 0;
+  int shard_count = 1;
 };
 
 // Batch tensors are freshly allocated for every batch, so a consumer may keep a Batch for as long

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
 #include "kernels/loss.h"
@@ -118,6 +119,28 @@ std::map<std::string, double> MetricAccumulator<T>::result() const {
       break;
   }
   return m;
+}
+
+template <typename T>
+void MetricAccumulator<T>::reduce(Communicator& comm) {
+  if (comm.size() == 1) return;
+  double sums[3] = {loss_sum_, abs_err_, sq_err_};
+  int64_t counts[2] = {count_, correct_};
+  comm.all_reduce_sum(sums, 3);
+  comm.all_reduce_sum(counts, 2);
+  loss_sum_ = sums[0], abs_err_ = sums[1], sq_err_ = sums[2];
+  count_ = counts[0], correct_ = counts[1];
+  if (spec_.type() != HeadSpec::BINARY) return;
+  // AUC needs every score: gather them, in rank order.
+  std::string mine(reinterpret_cast<const char*>(scores_.data()), scores_.size() * sizeof(scores_[0]));
+  std::vector<std::string> all = comm.all_gather(mine);
+  scores_.clear();
+  for (const std::string& bytes : all) {
+    size_t n = bytes.size() / sizeof(scores_[0]);
+    size_t at = scores_.size();
+    scores_.resize(at + n);
+    std::memcpy(static_cast<void*>(scores_.data() + at), bytes.data(), n * sizeof(scores_[0]));
+  }
 }
 
 bool metric_higher_is_better(const std::string& metric) { return metric == "accuracy" || metric == "auc"; }

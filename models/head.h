@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/communicator.h"
 #include "core/stream.h"
 #include "core/tensor.h"
 #include "proto/model_spec.pb.h"
@@ -40,6 +41,9 @@ class MetricAccumulator {
   void add(const Stream& s, const Tensor& output, const Tensor& labels, int64_t batch, double mean_loss);
   // loss plus the head's metrics.
   std::map<std::string, double> result() const;
+  // Combines every rank's accumulator (each evaluated its share of the data); afterwards every
+  // rank holds the totals, so every rank's result() is the same.
+  void reduce(Communicator& comm);
 
  private:
   HeadSpec spec_;

@@ -1,5 +1,6 @@
 #include "models/model.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -14,6 +15,7 @@ struct Model<T>::Node {
   std::unique_ptr<Layer<T>> layer;
   std::vector<int> inputs;  // value indexes
   Shape shape;              // per example
+  int first_param = 0, end_param = 0;  // the parameter handles it registered
 };
 
 namespace {
@@ -92,6 +94,8 @@ Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
       fail(where, ": ", e.what());
     }
     for (int h = static_cast<int>(first_param); h < params_.size(); ++h) param_owner_.push_back(node.name);
+    node.first_param = static_cast<int>(first_param);
+    node.end_param = params_.size();
     value_of[node.name] = n_inputs + i;
     nodes_.push_back(std::move(node));
   }
@@ -103,6 +107,13 @@ Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
     output_ = value_count() - 1;
   }
   params_.allocate();
+  dense_suffix_offset_.assign(nodes_.size() + 1, params_.dense_count());
+  for (int k = static_cast<int>(nodes_.size()) - 1; k >= 0; --k) {
+    int64_t lowest = dense_suffix_offset_[k + 1];
+    for (int h = nodes_[k].first_param; h < nodes_[k].end_param; ++h)
+      if (params_.info(h).kind == ParamKind::dense) lowest = std::min(lowest, params_.info(h).offset);
+    dense_suffix_offset_[k] = lowest;
+  }
   values_.resize(value_count());
   consumers_.assign(value_count(), 0);
   for (const Node& n : nodes_)
@@ -184,7 +195,8 @@ const Tensor& Model<T>::forward(const Context& ctx, const std::vector<Value>& in
 }
 
 template <typename T>
-void Model<T>::backward(const Context& ctx, const Tensor& doutput) {
+void Model<T>::backward(const Context& ctx, const Tensor& doutput,
+                        const std::function<void(int64_t)>& dense_grads_final_from) {
   int n_inputs = input_count();
   KILN_CHECK(doutput.shape() == values_[output_].data.shape(), "doutput ", doutput.shape().to_string());
   params_.zero_grads();
@@ -199,12 +211,20 @@ void Model<T>::backward(const Context& ctx, const Tensor& doutput) {
   std::memcpy(grads_[output_].raw(), doutput.raw(), doutput.bytes());
   written[output_] = true;
 
+  int64_t reported = params_.dense_count();
+  auto report_final = [&](int first_done_node) {
+    if (dense_grads_final_from && dense_suffix_offset_[first_done_node] < reported) {
+      reported = dense_suffix_offset_[first_done_node];
+      dense_grads_final_from(reported);
+    }
+  };
   std::vector<const Value*> in_ptrs;
   std::vector<Tensor*> din;
   std::vector<Tensor> temps;
   for (int k = static_cast<int>(nodes_.size()) - 1; k >= 0; --k) {
     Node& node = nodes_[k];
     int v = n_inputs + k;
+    report_final(k + 1);  // nodes k+1.. are done
     if (!written[v]) continue;  // nothing downstream depends on this layer
     in_ptrs.clear();
     din.clear();
@@ -235,6 +255,7 @@ void Model<T>::backward(const Context& ctx, const Tensor& doutput) {
       written[u] = true;
     }
   }
+  report_final(0);
   for (int i = 0; i < n_inputs; ++i)
     if (!written[i] && grads_[i].defined() && input_gradients_) grads_[i].fill_zero();
 }

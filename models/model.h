@@ -2,6 +2,7 @@
 // A static model graph built from a ModelSpec: inputs, then layers in spec order (each layer reads
 // earlier layers or inputs, so spec order is a topological order). Activations and their
 // gradients are allocated once for the largest batch seen and viewed per batch.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,8 +27,12 @@ class Model {
   // inputs follow spec.inputs order: DENSE inputs as [batch, shape...] tensors of T, IDS inputs
   // as i64 ids with i64 offsets [batch + 1]. Returns the output [batch, output_shape...].
   const Tensor& forward(const Context& ctx, const std::vector<Value>& inputs);
-  // Zeroes and fills the parameter gradients from d(loss)/d(output).
-  void backward(const Context& ctx, const Tensor& doutput);
+  // Zeroes and fills the parameter gradients from d(loss)/d(output). Layers run last to first;
+  // after each, `dense_grads_final_from(offset)` (when given) reports that the dense gradients at
+  // [offset, dense_count) of the flat buffer are final, so a data-parallel all-reduce of that
+  // range can start while backward goes on (parameters are laid out in layer order).
+  void backward(const Context& ctx, const Tensor& doutput,
+                const std::function<void(int64_t offset)>& dense_grads_final_from = {});
 
   ParamRegistry<T>& params() { return params_; }
   const ParamRegistry<T>& params() const { return params_; }
@@ -60,6 +65,8 @@ class Model {
   std::vector<Tensor> storage_, grad_storage_, grads_;
   std::vector<int> consumers_;
   std::vector<std::string> param_owner_;
+  // Per node k: the lowest flat offset of the dense parameters of nodes k..end.
+  std::vector<int64_t> dense_suffix_offset_;
   Tensor add_scratch_;
   int output_ = -1;  // value index feeding the head
   int64_t capacity_ = 0;

@@ -19,6 +19,7 @@ class Optimizer {
   // One update with learning rate `lr`. Returns the global gradient norm before clipping.
   double step(const Stream& s, float lr);
   int64_t steps() const { return steps_; }
+  void set_steps(int64_t steps) { steps_ = steps; }  // data-parallel ranks take rank 0's
 
   // Optimizer state for checkpoints, named "optimizer/...".
   std::vector<io::NamedTensor> state() const;

@@ -14,7 +14,9 @@
 
 #include "core/error.h"
 #include "io/checkpoint_file.h"
+#include "io/crc32c.h"
 #include "io/event_writer.h"
+#include "kernels/reduce.h"
 #include "models/layers/layers.h"
 #include "models/progress.h"
 #include "proto/checkpoint.pb.h"
@@ -102,7 +104,7 @@ std::string latest_checkpoint(const std::string& dir) {
   return all.empty() ? "" : all.back().second;
 }
 
-Trainer::Trainer(const TrainConfig& config, bool evaluation_only) : config_(config) {
+Trainer::Trainer(const TrainConfig& config, bool evaluation_only) : config_(config), comm_(&world()) {
   if (config.batch_size() <= 0) fail("batch_size must be > 0, got ", config.batch_size());
   if (config.epochs() <= 0 && config.max_steps() <= 0) fail("epochs or max_steps must be > 0");
   if (config.threads() < 0) fail("threads must be >= 0, got ", config.threads());
@@ -133,12 +135,16 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only) : config_(conf
     if (bias >= 0) model_->params().value(bias)[0] = static_cast<float>(data_.transform_state->label().numeric().mean());
   }
   optimizer_ = std::make_unique<Optimizer>(config.optimizer(), model_->params());
+  if (comm_->size() > 1) comm_->set_collective_timeout(config.distributed().collective_timeout_s());
   if (evaluation_only) return;
   io::PipelineOptions opts;
-  opts.batch_size = config.batch_size();
+  opts.batch_size = config.batch_size() * comm_->size();  // the global batch
   opts.shuffle = config.shuffle();
   opts.seed = config.seed();
+  opts.shard_index = comm_->rank();
+  opts.shard_count = comm_->size();
   pipeline_ = std::make_unique<io::InputPipeline>(data_.train, opts);
+  if (comm_->size() > 1) sync_ = std::make_unique<GradientSync>(*comm_, model_->params(), config.distributed());
 }
 
 Trainer::~Trainer() = default;
@@ -172,6 +178,35 @@ std::string Trainer::write_checkpoint() {
   io::write_checkpoint_file(path, meta.SerializeAsString(), tensors);
   prune_checkpoints();
   return path;
+}
+
+void Trainer::broadcast_state() {
+  int64_t counters[6] = {step_, epoch_, batch_in_epoch_, evals_without_improvement_, has_best_ ? 1 : 0,
+                         optimizer_->steps()};
+  comm_->broadcast_in_place(counters, sizeof counters, 0);
+  comm_->broadcast_in_place(&best_metric_, sizeof best_metric_, 0);
+  step_ = counters[0], epoch_ = counters[1], batch_in_epoch_ = counters[2];
+  evals_without_improvement_ = counters[3], has_best_ = counters[4] != 0;
+  optimizer_->set_steps(counters[5]);
+  auto& p = model_->params();
+  std::vector<Tensor> tensors{p.dense_values(), p.state_values()};
+  for (int h : p.embedding_handles()) tensors.push_back(p.embedding_table(h));
+  for (const io::NamedTensor& t : optimizer_->state())
+    if (t.name != "optimizer/steps") tensors.push_back(t.tensor);
+  for (const Tensor& t : tensors)
+    if (t.defined() && t.bytes() > 0) comm_->broadcast_in_place(t.raw(), static_cast<int64_t>(t.bytes()), 0);
+}
+
+void Trainer::check_replicas_agree() {
+  auto& p = model_->params();
+  uint32_t crc = io::crc32c(p.dense_values().raw(), p.dense_values().bytes());
+  for (int h : p.embedding_handles()) crc = io::crc32c_extend(crc, p.embedding_table(h).raw(), p.embedding_table(h).bytes());
+  std::vector<std::string> all = comm_->all_gather(std::string(reinterpret_cast<const char*>(&crc), sizeof crc));
+  std::string differ;
+  for (size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0]) differ += str_cat(differ.empty() ? "" : ", ", r);
+  if (!differ.empty())
+    fail("at step ", step_, " the weights of rank(s) ", differ, " differ from rank 0's: the replicas diverged");
 }
 
 void Trainer::prune_checkpoints() {
@@ -209,57 +244,96 @@ bool Trainer::restore(const std::string& path_in) {
 std::map<std::string, double> Trainer::evaluate() {
   if (!data_.eval) fail("no eval data configured (data.idx.eval_images / eval_labels)");
   io::PipelineOptions opts;
-  opts.batch_size = std::max<int64_t>(config_.batch_size(), 256);
+  opts.batch_size = std::max<int64_t>(config_.batch_size(), 256) * comm_->size();
   opts.shuffle = false;
+  opts.shard_index = comm_->rank();
+  opts.shard_count = comm_->size();
   io::InputPipeline eval(data_.eval, opts);
   MetricAccumulator<float> acc(config_.model().head());
   int64_t batches = eval.batches_per_epoch();
   for (int64_t i = 0; i < batches; ++i) {
     io::Batch b = eval.next();
+    if (b.size == 0) continue;
     Context ctx{Stream::cpu(), b.size, false, config_.seed(), step_};
     const Tensor& out = model_->forward(ctx, bind_inputs(b));
     const Tensor& label = b.tensors[data_.label];
     double loss = head_->loss(ctx.stream, out, label, b.size, nullptr);
     acc.add(ctx.stream, out, label, b.size, loss);
   }
+  acc.reduce(*comm_);
   return acc.result();
 }
 
 TrainResult Trainer::run() {
   KILN_CHECK(pipeline_, "run() on a Trainer built for evaluation only");
   TrainResult result;
-  prune_checkpoints();
-  if (config_.resume() && restore()) {
-    std::fprintf(stderr, "resumed from %s at step %lld\n", latest_checkpoint(checkpoint_dir()).c_str(),
-                 static_cast<long long>(step_));
+  result.ranks = comm_->size();
+  // Rank 0 alone reads and writes checkpoints; the others take its state below.
+  if (is_chief()) {
+    prune_checkpoints();
+    if (config_.resume() && restore()) {
+      std::fprintf(stderr, "resumed from %s at step %lld\n", latest_checkpoint(checkpoint_dir()).c_str(),
+                   static_cast<long long>(step_));
+    }
+  }
+  if (comm_->size() > 1) {
+    broadcast_state();
+    if (is_chief())
+      std::fprintf(stderr,
+                   "data-parallel: %d ranks x batch %lld = global batch %lld; %.1f MB of dense gradients in %lld "
+                   "buckets per step\n",
+                   comm_->size(), static_cast<long long>(config_.batch_size()),
+                   static_cast<long long>(config_.batch_size() * comm_->size()),
+                   sync_->stats().dense_bytes_per_step / 1e6, static_cast<long long>(sync_->stats().buckets_per_step));
   }
   int64_t per_epoch = pipeline_->batches_per_epoch();
   int64_t total = config_.max_steps() > 0 ? config_.max_steps() : config_.epochs() * per_epoch;
   int64_t eval_every = config_.eval_every_steps() > 0 ? config_.eval_every_steps() : per_epoch;
   int64_t ckpt_every = config_.checkpoint().every_steps() > 0 ? config_.checkpoint().every_steps() : per_epoch;
   pipeline_->seek(epoch_, batch_in_epoch_);
-  io::EventWriter events((fs::path(config_.output_dir()) / "events").string());
-  Progress progress(total);
-  progress.resume_at(step_);
+  std::unique_ptr<io::EventWriter> events;
+  std::unique_ptr<Progress> progress;
+  if (is_chief()) {
+    events = std::make_unique<io::EventWriter>((fs::path(config_.output_dir()) / "events").string());
+    progress = std::make_unique<Progress>(total);
+    progress->resume_at(step_);
+  }
   const EarlyStopping& es = config_.early_stopping();
   auto start = std::chrono::steady_clock::now();
   int64_t examples = 0, start_step = step_;
   Tensor doutput;
-  double loss_sum = 0;
+  double loss_sum = 0;  // of the global batches' mean losses (this rank's share of each)
   int64_t loss_count = 0;
+  auto& params = model_->params();
   while (step_ < total && !result.early_stopped) {
     io::Batch batch = pipeline_->next();
     float lr = learning_rate_at(config_.lr_schedule(), config_.optimizer().learning_rate(), step_, total);
     Context ctx{Stream::cpu(), batch.size, true, config_.seed(), step_};
-    const Tensor& out = model_->forward(ctx, bind_inputs(batch));
-    Tensor d = scratch(doutput, out.shape(), DType::f32);
-    double loss = head_->loss(ctx.stream, out, batch.tensors[data_.label], batch.size, &d);
-    if (!std::isfinite(loss)) fail("training diverged at step ", step_, ": loss is ", loss, " (lower the learning rate?)");
-    model_->backward(ctx, d);
+    if (sync_) sync_->begin_step();
+    if (batch.size > 0) {
+      const Tensor& out = model_->forward(ctx, bind_inputs(batch));
+      Tensor d = scratch(doutput, out.shape(), DType::f32);
+      double loss = head_->loss(ctx.stream, out, batch.tensors[data_.label], batch.size, &d);
+      if (!std::isfinite(loss))
+        fail("training diverged at step ", step_, ": loss is ", loss, " (lower the learning rate?)");
+      // This rank's share of the global batch's mean loss, and of its gradient: summed over the
+      // ranks, they are the global batch's.
+      const double share = static_cast<double>(batch.size) / static_cast<double>(batch.global_size);
+      if (share != 1.0) kernels::scale_inplace<float>(ctx.stream, d.data<float>(), d.numel(), static_cast<float>(share));
+      loss_sum += loss * share;
+      if (sync_)
+        model_->backward(ctx, d, [this](int64_t offset) { sync_->dense_final_from(offset); });
+      else
+        model_->backward(ctx, d);
+    } else {
+      // A global batch smaller than the rank count leaves this rank without rows this step.
+      params.zero_grads();
+      for (int h : params.embedding_handles()) params.sparse_grad(h).count = 0;
+    }
+    if (sync_) sync_->finish_step();
     double grad_norm = optimizer_->step(ctx.stream, lr);
     ++step_;
-    examples += batch.size;
-    loss_sum += loss;
+    examples += batch.global_size;
     ++loss_count;
     batch_in_epoch_ = batch.index + 1;
     epoch_ = batch.epoch;
@@ -271,21 +345,26 @@ TrainResult Trainer::run() {
     double eps = secs > 0 ? static_cast<double>(examples) / secs : 0;
     result.examples_per_second = eps;
     if (step_ % std::max<int64_t>(config_.log_every_steps(), 1) == 0 || step_ == total) {
+      comm_->all_reduce_sum(&loss_sum, 1);
       double mean_loss = loss_sum / static_cast<double>(loss_count);
-      events.add_scalar("train/loss", mean_loss, step_);
-      events.add_scalar("train/learning_rate", lr, step_);
-      events.add_scalar("train/examples_per_sec", eps, step_);
-      events.add_scalar("train/grad_norm", grad_norm, step_);
-      progress.update(step_, epoch_, mean_loss, lr, eps);
+      if (is_chief()) {
+        events->add_scalar("train/loss", mean_loss, step_);
+        events->add_scalar("train/learning_rate", lr, step_);
+        events->add_scalar("train/examples_per_sec", eps, step_);
+        events->add_scalar("train/grad_norm", grad_norm, step_);
+        progress->update(step_, epoch_, mean_loss, lr, eps);
+      }
       loss_sum = 0;
       loss_count = 0;
     }
     bool do_eval = data_.eval && (step_ % eval_every == 0 || step_ == total);
     if (do_eval) {
-      auto m = evaluate();
-      append_tune_metrics(step_, m);
-      for (const auto& [k, v] : m) events.add_scalar("eval/" + k, v, step_);
-      progress.message(str_cat("eval at step ", step_, " (epoch ", epoch_, "): ", format_metrics(m)));
+      auto m = evaluate();  // every rank evaluates its share and gets the same totals
+      if (is_chief()) {
+        append_tune_metrics(step_, m);
+        for (const auto& [k, v] : m) events->add_scalar("eval/" + k, v, step_);
+        progress->message(str_cat("eval at step ", step_, " (epoch ", epoch_, "): ", format_metrics(m)));
+      }
       result.final_eval = m;
       if (!es.metric().empty()) {
         double v = m.at(es.metric());
@@ -296,20 +375,25 @@ TrainResult Trainer::run() {
           has_best_ = true;
           evals_without_improvement_ = 0;
         } else if (++evals_without_improvement_ >= es.patience()) {
-          progress.message(str_cat("early stopping: ", es.metric(), " did not improve for ", es.patience(),
-                                   " evaluations (best ", best_metric_, ")"));
+          if (is_chief())
+            progress->message(str_cat("early stopping: ", es.metric(), " did not improve for ", es.patience(),
+                                      " evaluations (best ", best_metric_, ")"));
           result.early_stopped = true;
         }
       }
     }
-    if (step_ % ckpt_every == 0 || step_ == total || result.early_stopped) result.checkpoint = write_checkpoint();
-    events.flush();
+    if (step_ % ckpt_every == 0 || step_ == total || result.early_stopped) {
+      if (comm_->size() > 1) check_replicas_agree();
+      if (is_chief()) result.checkpoint = write_checkpoint();
+    }
+    if (is_chief()) events->flush();
   }
-  progress.finish();
-  if (result.checkpoint.empty()) result.checkpoint = latest_checkpoint(checkpoint_dir());
+  if (is_chief()) progress->finish();
+  if (is_chief() && result.checkpoint.empty()) result.checkpoint = latest_checkpoint(checkpoint_dir());
   result.steps = step_;
   result.epochs_completed = epoch_;
   if (step_ == start_step) result.examples_per_second = 0;
+  if (sync_) result.sync = sync_->stats();
   return result;
 }
 

@@ -3,11 +3,18 @@
 // learning-rate schedule, periodic evaluation with early stopping, atomic checkpoints with
 // resume, progress output and TensorBoard scalars. On the CPU the run is deterministic: the same
 // config, seed and thread count give bit-identical weights, also across a kill and resume.
+//
+// Under mpirun/srun it trains data-parallel (docs/distributed.md): every rank takes its slice of
+// each global batch (ranks x batch_size), gradients are summed across ranks (GradientSync),
+// weights start from rank 0's, evaluation is split across ranks and reduced, and rank 0 alone
+// writes checkpoints, events and progress.
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "core/communicator.h"
+#include "models/gradient_sync.h"
 #include "models/head.h"
 #include "models/model.h"
 #include "models/optimizer.h"
@@ -21,8 +28,10 @@ struct TrainResult {
   int64_t epochs_completed = 0;
   bool early_stopped = false;
   std::map<std::string, double> final_eval;  // empty without eval data
-  double examples_per_second = 0;
+  double examples_per_second = 0;  // all ranks together
   std::string checkpoint;  // the last checkpoint written
+  int ranks = 1;
+  GradientSyncStats sync;  // data-parallel runs only
 };
 
 class Trainer {
@@ -45,13 +54,20 @@ class Trainer {
   std::vector<Value> bind_inputs(const io::Batch& batch) const;
   std::string write_checkpoint();
   void prune_checkpoints();
+  // Every rank takes rank 0's weights, optimizer state and position.
+  void broadcast_state();
+  // Fails, naming the ranks, when the replicas' weights are not bit-identical.
+  void check_replicas_agree();
+  bool is_chief() const { return comm_->rank() == 0; }
 
   TrainConfig config_;
+  Communicator* comm_ = nullptr;
   TrainingData data_;
   std::unique_ptr<Model<float>> model_;
   std::unique_ptr<Head<float>> head_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<io::InputPipeline> pipeline_;
+  std::unique_ptr<GradientSync> sync_;  // data-parallel runs only
   // Position of the next batch and early-stopping state; saved in every checkpoint.
   int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0;
   int64_t evals_without_improvement_ = 0;

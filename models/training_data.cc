@@ -80,8 +80,12 @@ TransformState load_or_analyze_state(const TrainConfig& config, const FeatureSpe
   opts.files = train_files;
   opts.threads = config.data().csv().threads() > 0 ? config.data().csv().threads() : cpu_threads();
   opts.progress = true;
-  LocalCommunicator local;
-  state = transform::analyze_dataset(spec, opts, local);
+  // Under mpirun the ranks split the files and merge (the same state as one process); rank 0
+  // writes it. Every rank gets the merged state.
+  Communicator& comm = world();
+  opts.progress = comm.rank() == 0;
+  state = transform::analyze_dataset(spec, opts, comm);
+  if (comm.rank() != 0) return state;
   std::string text;
   google::protobuf::TextFormat::PrintToString(state, &text);
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());

@@ -254,5 +254,43 @@ TEST(InputPipelineOptions, RejectsBadOptions) {
   EXPECT_THROW(InputPipeline(make_source(4), o), Error);
 }
 
+// Data-parallel shards: together, in shard order, they are exactly the unsharded batches, also
+// for a last batch smaller than the shard count.
+TEST(InputPipeline, ShardsPartitionEachGlobalBatch) {
+  auto source = make_source(23);
+  PipelineOptions whole;
+  whole.batch_size = 10;
+  whole.seed = 5;
+  InputPipeline reference(source, whole);
+  for (int shards : {2, 3, 4}) {
+    std::vector<std::unique_ptr<InputPipeline>> parts;
+    for (int i = 0; i < shards; ++i) {
+      PipelineOptions o = whole;
+      o.shard_index = i;
+      o.shard_count = shards;
+      parts.push_back(std::make_unique<InputPipeline>(source, o));
+      EXPECT_EQ(parts.back()->batches_per_epoch(), reference.batches_per_epoch());
+    }
+    reference.seek(0, 0);
+    for (int b = 0; b < 7; ++b) {  // past the epoch end (3 batches: 10, 10, 3)
+      Batch want = reference.next();
+      std::vector<int64_t> got;
+      for (int i = 0; i < shards; ++i) {
+        Batch part = parts[i]->next();
+        EXPECT_EQ(part.global_size, want.size);
+        EXPECT_EQ(part.global_offset, static_cast<int64_t>(got.size()));
+        EXPECT_LE(part.size, (want.size + shards - 1) / shards);
+        std::vector<int64_t> ids = ids_of(part);
+        got.insert(got.end(), ids.begin(), ids.end());
+      }
+      EXPECT_EQ(got, ids_of(want)) << shards << " shards, batch " << b;
+    }
+  }
+  PipelineOptions bad = whole;
+  bad.shard_index = 2;
+  bad.shard_count = 2;
+  EXPECT_THROW(InputPipeline(source, bad), Error);
+}
+
 }  // namespace
 }  // namespace kiln::io

@@ -1,0 +1,84 @@
+#pragma once
+// Data-parallel gradient exchange for one training step (docs/distributed.md).
+//
+// Dense gradients live in one flat buffer laid out in layer order, and backward runs layers last
+// to first, so the buffer becomes final from the top down. It is cut into contiguous buckets from
+// the top; a communication thread all-reduces each bucket as soon as backward has passed it, and
+// finish() waits only for what is left (PyTorch DDP's bucketing, Horovod's background thread).
+// Row-sparse embedding gradients are exchanged after backward, by all-gather of (ids, rows) or
+// by an all-reduce of a table-sized buffer, whichever moves fewer bytes. Every rank ends with the
+// same summed gradients, in the same order, so the replicas stay bit-identical.
+//
+// Callers scale their gradients by local rows / global rows before the sum, so the result is the
+// gradient of the mean loss over the global batch.
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/communicator.h"
+#include "models/param_registry.h"
+#include "proto/train_config.pb.h"
+
+namespace kiln::models {
+
+struct GradientSyncStats {
+  int64_t steps = 0;
+  int64_t buckets_per_step = 0;
+  double dense_bytes_per_step = 0;
+  double sparse_bytes = 0;         // sent by this rank, all steps
+  double comm_seconds = 0;         // inside dense all-reduces, all steps
+  double exposed_seconds = 0;      // of those, time backward had already finished (waited for)
+  double sparse_seconds = 0;       // sparse exchange and state averaging
+  int64_t sparse_dense_steps = 0;  // table exchanges done as a dense all-reduce
+  int64_t sparse_gather_steps = 0; // ... and as an all-gather
+};
+
+class GradientSync {
+ public:
+  GradientSync(Communicator& comm, ParamRegistry<float>& params, const DistributedConfig& config);
+  ~GradientSync();
+  GradientSync(const GradientSync&) = delete;
+  GradientSync& operator=(const GradientSync&) = delete;
+
+  // Before backward.
+  void begin_step();
+  // From backward (Model::backward's callback): dense gradients at [offset, n) are final.
+  void dense_final_from(int64_t offset);
+  // After backward: completes the dense all-reduce, exchanges the sparse gradients, and averages
+  // the non-trainable state (batch-norm statistics) over the ranks.
+  void finish_step();
+
+  const GradientSyncStats& stats() const { return stats_; }
+
+ private:
+  struct Bucket {
+    int64_t begin, end;
+  };
+  void comm_loop();
+  void reduce_bucket(size_t b);
+  void exchange_sparse(int handle, int64_t global_count);
+
+  Communicator& comm_;
+  ParamRegistry<float>& params_;
+  DistributedConfig config_;
+  std::vector<Bucket> buckets_;  // top of the buffer first
+  bool threaded_ = false;
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int64_t final_from_ = 0;   // dense gradients at [final_from_, n) are final
+  size_t next_bucket_ = 0;   // the next bucket to all-reduce
+  size_t done_buckets_ = 0;  // buckets all-reduced this step
+  bool in_step_ = false, stop_ = false;
+  std::exception_ptr error_;  // from the communication thread, rethrown by finish_step
+  std::thread thread_;
+
+  std::map<int, std::vector<float>> dense_tables_;  // per table: the dense exchange's buffer
+  GradientSyncStats stats_;
+};
+
+}  // namespace kiln::models
