@@ -25,6 +25,9 @@ struct Context {
   bool training = false;
   uint64_t seed = 0;  // model seed; with `step` it keys the dropout streams
   int64_t step = 0;
+  // Where this batch's rows start in the global batch (data-parallel ranks); keys dropout so
+  // the ranks together draw one process's masks.
+  int64_t row_offset = 0;
 };
 
 template <typename T>

@@ -308,7 +308,7 @@ TrainResult Trainer::run() {
   while (step_ < total && !result.early_stopped) {
     io::Batch batch = pipeline_->next();
     float lr = learning_rate_at(config_.lr_schedule(), config_.optimizer().learning_rate(), step_, total);
-    Context ctx{Stream::cpu(), batch.size, true, config_.seed(), step_};
+    Context ctx{Stream::cpu(), batch.size, true, config_.seed(), step_, batch.global_offset};
     if (sync_) sync_->begin_step();
     if (batch.size > 0) {
       const Tensor& out = model_->forward(ctx, bind_inputs(batch));

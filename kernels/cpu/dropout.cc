@@ -14,7 +14,7 @@ constexpr int64_t kGrain = 4096;
 
 template <typename T>
 void dropout_forward(const Stream& s, int64_t n, float rate, uint64_t seed, uint64_t stream, const T* x, T* y,
-                     uint8_t* mask) {
+                     uint8_t* mask, uint64_t first) {
   KILN_CHECK(s.device().is_cpu());
   KILN_CHECK(rate >= 0.0f && rate <= 1.0f, "dropout rate ", rate);
   if (rate == 0.0f) {
@@ -27,11 +27,12 @@ void dropout_forward(const Stream& s, int64_t n, float rate, uint64_t seed, uint
   // rate = 1 drops everything (uniform < 1 always), and the scale is never used.
   const T scale = rate < 1.0f ? T(1) / (T(1) - static_cast<T>(rate)) : T(0);
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    // One Philox block serves four consecutive elements (element i takes word i % 4 of block i / 4).
+    // One Philox block serves four consecutive elements (element k takes word k % 4 of block k / 4).
     Philox4x32::Block block{};
     for (int64_t i = b; i < e; ++i) {
-      if (i == b || (i & 3) == 0) block = Philox4x32::generate(seed, stream, static_cast<uint64_t>(i) >> 2);
-      const float u = static_cast<float>(block[i & 3] >> 8) * (1.0f / 16777216.0f);
+      const uint64_t k = first + static_cast<uint64_t>(i);
+      if (i == b || (k & 3) == 0) block = Philox4x32::generate(seed, stream, k >> 2);
+      const float u = static_cast<float>(block[k & 3] >> 8) * (1.0f / 16777216.0f);
       const bool keep = u >= rate;
       mask[i] = keep ? 1 : 0;
       y[i] = keep ? x[i] * scale : T(0);
@@ -51,7 +52,8 @@ void dropout_backward(const Stream& s, int64_t n, float rate, const uint8_t* mas
 }
 
 #define KILN_INSTANTIATE(T)                                                                                    \
-  template void dropout_forward<T>(const Stream&, int64_t, float, uint64_t, uint64_t, const T*, T*, uint8_t*); \
+  template void dropout_forward<T>(const Stream&, int64_t, float, uint64_t, uint64_t, const T*, T*, uint8_t*,  \
+                                   uint64_t);                                                                 \
   template void dropout_backward<T>(const Stream&, int64_t, float, const uint8_t*, const T*, T*);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(double)

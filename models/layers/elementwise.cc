@@ -73,8 +73,9 @@ class DropoutLayer final : public Layer<T> {
     Tensor mask = scratch(mask_, out.data.shape(), DType::u8);
     // One Philox stream per (step, layer): the GPU path draws the same mask.
     uint64_t stream = (static_cast<uint64_t>(ctx.step) << 12) | static_cast<uint64_t>(index_ & 0xfff);
+    const uint64_t first = static_cast<uint64_t>(ctx.row_offset) * static_cast<uint64_t>(out.data.numel() / ctx.batch);
     kernels::dropout_forward<T>(ctx.stream, out.data.numel(), rate_, ctx.seed, stream, in[0]->data.template data<T>(),
-                                out.data.template data<T>(), mask.template data<uint8_t>());
+                                out.data.template data<T>(), mask.template data<uint8_t>(), first);
   }
   void backward(const Context& ctx, const std::vector<const Value*>&, const Value&, const Tensor& dout,
                 const std::vector<Tensor*>& din) override {

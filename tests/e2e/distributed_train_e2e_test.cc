@@ -168,6 +168,7 @@ model {
   inputs { name: "image" shape: [28, 28, 1] }
   layers { flatten {} }
   layers { dense { units: 32 activation: RELU } }
+  layers { dropout { rate: 0.2 } }
   layers { dense { units: 10 } }
   head { type: MULTICLASS num_classes: 10 }
 }
@@ -176,6 +177,7 @@ epochs: 2
 threads: 1
 )");
   // 2000 examples in global batches of 300: the last batch of each epoch (200) splits 100/100.
+  // Dropout is keyed by the global row, so the ranks drop what one process drops.
   RunResult one = run_kiln({"train", "--config", "mlp.pbtxt", "--set", "output_dir=one", "--set", "batch_size=300"},
                            dir.path());
   ASSERT_EQ(one.exit_code, 0) << one.err;

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "kernels/dropout.h"
 #include "tests/kernels/test_util.h"
 
@@ -52,6 +54,22 @@ TEST(Dropout, StreamsDiffer) {
   kernels::dropout_forward<float>(cpu(), n, 0.5f, 1, 0, x.data(), y.data(), m1.data());
   kernels::dropout_forward<float>(cpu(), n, 0.5f, 1, 1, x.data(), y.data(), m2.data());
   EXPECT_NE(m1, m2);
+}
+
+// A call that starts at element `first` draws what a whole call draws from there on, so data-
+// parallel ranks reproduce one process's mask (offsets not a multiple of a Philox block too).
+TEST(Dropout, OffsetCallsContinueTheStream) {
+  const int64_t n = 10007;
+  const auto x = random_vec(n, 11);
+  std::vector<double> y(n), part_y(n);
+  std::vector<uint8_t> mask(n), part_mask(n);
+  kernels::dropout_forward<double>(cpu(), n, 0.4f, 3, 9, x.data(), y.data(), mask.data());
+  for (int64_t first : {int64_t{1}, int64_t{4}, int64_t{4097}, int64_t{9999}}) {
+    kernels::dropout_forward<double>(cpu(), n - first, 0.4f, 3, 9, x.data() + first, part_y.data(), part_mask.data(),
+                                    static_cast<uint64_t>(first));
+    EXPECT_TRUE(std::equal(mask.begin() + first, mask.end(), part_mask.begin())) << first;
+    EXPECT_TRUE(std::equal(y.begin() + first, y.end(), part_y.begin())) << first;
+  }
 }
 
 TEST(Dropout, ZeroRateCopies) {
