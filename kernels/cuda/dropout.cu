@@ -10,15 +10,19 @@ namespace kiln::kernels::cuda {
 
 namespace {
 
-// One thread per Philox block: elements 4q .. 4q+3 use the four words of block q.
+// One thread per Philox block: stream elements 4q .. 4q+3 use the four words of block q; this
+// call's element i is stream element first + i.
 __global__ void dropout_forward_kernel(int64_t n, float rate, float scale, uint64_t seed, uint64_t stream,
-                                       const float* x, float* y, uint8_t* mask) {
-  KILN_GRID_STRIDE(q, (n + 3) / 4) {
-    const Philox4x32::Block block = Philox4x32::generate(seed, stream, static_cast<uint64_t>(q));
+                                       uint64_t first, const float* x, float* y, uint8_t* mask) {
+  const uint64_t q0 = first >> 2;
+  const int64_t blocks = static_cast<int64_t>(((first + static_cast<uint64_t>(n) + 3) >> 2) - q0);
+  KILN_GRID_STRIDE(qi, blocks) {
+    const uint64_t q = q0 + static_cast<uint64_t>(qi);
+    const Philox4x32::Block block = Philox4x32::generate(seed, stream, q);
 #pragma unroll
     for (int w = 0; w < 4; ++w) {
-      const int64_t i = 4 * q + w;
-      if (i >= n) break;
+      const int64_t i = static_cast<int64_t>(4 * q + w - first);  // wraps below 0 for words before `first`
+      if (4 * q + w < first || i >= n) continue;
       const float u = static_cast<float>(block[w] >> 8) * (1.0f / 16777216.0f);
       const bool keep = u >= rate;
       mask[i] = keep ? 1 : 0;
@@ -41,7 +45,7 @@ __global__ void dropout_backward_kernel(int64_t n, float scale, const uint8_t* m
 }  // namespace
 
 void dropout_forward(const Stream& s, int64_t n, float rate, uint64_t seed, uint64_t stream, const float* x, float* y,
-                     uint8_t* mask) {
+                     uint8_t* mask, uint64_t first) {
   KILN_CHECK(s.device().is_cuda());
   KILN_CHECK(rate >= 0.0f && rate <= 1.0f, "dropout rate ", rate);
   if (n <= 0) return;
@@ -52,8 +56,8 @@ void dropout_forward(const Stream& s, int64_t n, float rate, uint64_t seed, uint
     return;
   }
   const float scale = rate < 1.0f ? 1.0f / (1.0f - rate) : 0.0f;
-  kiln::cuda::launch("dropout_forward_kernel", dropout_forward_kernel, dim3(elementwise_blocks((n + 3) / 4)),
-                     dim3(kElementwiseThreads), 0, st, n, rate, scale, seed, stream, x, y, mask);
+  kiln::cuda::launch("dropout_forward_kernel", dropout_forward_kernel, dim3(elementwise_blocks(n / 4 + 2)),
+                     dim3(kElementwiseThreads), 0, st, n, rate, scale, seed, stream, first, x, y, mask);
 }
 
 void dropout_backward(const Stream& s, int64_t n, float rate, const uint8_t* mask, const float* dy, float* dx) {

@@ -7,8 +7,10 @@
 
 namespace kiln::kernels::cuda {
 
+// Element i of this call is element first + i of the stream (a data-parallel rank passes where
+// its rows start in the global batch), as on the CPU.
 void dropout_forward(const Stream& s, int64_t n, float rate, uint64_t seed, uint64_t stream, const float* x, float* y,
-                     uint8_t* mask);
+                     uint8_t* mask, uint64_t first = 0);
 void dropout_backward(const Stream& s, int64_t n, float rate, const uint8_t* mask, const float* dy, float* dx);
 
 }  // namespace kiln::kernels::cuda

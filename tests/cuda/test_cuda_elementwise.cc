@@ -95,21 +95,26 @@ TEST(CudaLoss, PointwiseLossesMatchCpu) {
 
 TEST(CudaDropout, SameMaskAsCpu) {
   KILN_REQUIRE_GPU();
-  for (float rate : {0.0f, 0.3f, 1.0f}) {
-    const int64_t n = 10003;
-    const auto x = random_floats(n, 5), dy = random_floats(n, 6);
-    std::vector<float> y(n), dx(n);
-    std::vector<uint8_t> mask(n);
-    kernels::dropout_forward<float>(kCpu, n, rate, 1234, 7, x.data(), y.data(), mask.data());
-    kernels::dropout_backward<float>(kCpu, n, rate, mask.data(), dy.data(), dx.data());
-    DeviceBuffer<float> gx(x), gy(n), gdy(dy), gdx(n);
-    DeviceBuffer<uint8_t> gm(n);
-    kc::dropout_forward(kGpu, n, rate, 1234, 7, gx.get(), gy.get(), gm.get());
-    EXPECT_EQ(gm.download(), mask) << rate;
-    EXPECT_LE(rel_error(gy.download(), y), kTolFp32) << rate;
-    kc::dropout_backward(kGpu, n, rate, gm.get(), gdy.get(), gdx.get());
-    EXPECT_LE(rel_error(gdx.download(), dx), kTolFp32) << rate;
-  }
+  for (float rate : {0.0f, 0.3f, 1.0f})
+    for (int64_t first : {int64_t{0}, int64_t{6}}) {
+      // The CPU reference runs from stream element 0; the GPU call starts at `first` and must
+      // match the CPU's elements [first, first + n).
+      const int64_t n = 10003, total = n + first;
+      const auto x = random_floats(total, 5), dy = random_floats(n, 6);
+      std::vector<float> y(total), dx(n);
+      std::vector<uint8_t> mask(total);
+      kernels::dropout_forward<float>(kCpu, total, rate, 1234, 7, x.data(), y.data(), mask.data());
+      const std::vector<float> x_tail(x.begin() + first, x.end()), y_tail(y.begin() + first, y.end());
+      const std::vector<uint8_t> mask_tail(mask.begin() + first, mask.end());
+      kernels::dropout_backward<float>(kCpu, n, rate, mask_tail.data(), dy.data(), dx.data());
+      DeviceBuffer<float> gx(x_tail), gy(n), gdy(dy), gdx(n);
+      DeviceBuffer<uint8_t> gm(n);
+      kc::dropout_forward(kGpu, n, rate, 1234, 7, gx.get(), gy.get(), gm.get(), static_cast<uint64_t>(first));
+      EXPECT_EQ(gm.download(), mask_tail) << rate << " first " << first;
+      EXPECT_LE(rel_error(gy.download(), y_tail), kTolFp32) << rate;
+      kc::dropout_backward(kGpu, n, rate, gm.get(), gdy.get(), gdx.get());
+      EXPECT_LE(rel_error(gdx.download(), dx), kTolFp32) << rate;
+    }
 }
 
 TEST(CudaOptimizer, DenseUpdatesMatchCpu) {
