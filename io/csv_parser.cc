@@ -31,43 +31,61 @@ inline const char* skip_quoted(const char* p, const char* end, char quote) {
   }
 }
 
-// Bit i set when p[i] is the delimiter or '\n', for the 32 bytes at p.
-inline uint32_t separator_mask(const char* p, char delimiter) {
+// Bit i set when p[i] is the delimiter or '\n' (*separators), or '\n' (*newlines), for the 64
+// bytes at p.
+inline void separator_masks(const char* p, char delimiter, uint64_t* separators, uint64_t* newlines) {
 #if defined(__AVX2__)
-  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  const __m256i hits = _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(delimiter)),
-                                       _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\n')));
-  return static_cast<uint32_t>(_mm256_movemask_epi8(hits));
+  const __m256i d = _mm256_set1_epi8(delimiter), nl = _mm256_set1_epi8('\n');
+  const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+  const __m256i a_nl = _mm256_cmpeq_epi8(a, nl), b_nl = _mm256_cmpeq_epi8(b, nl);
+  auto bits = [](__m256i low, __m256i high) {
+    return static_cast<uint32_t>(_mm256_movemask_epi8(low)) |
+           uint64_t{static_cast<uint32_t>(_mm256_movemask_epi8(high))} << 32;
+  };
+  *newlines = bits(a_nl, b_nl);
+  *separators = bits(_mm256_or_si256(a_nl, _mm256_cmpeq_epi8(a, d)), _mm256_or_si256(b_nl, _mm256_cmpeq_epi8(b, d)));
 #else
-  uint32_t mask = 0;
-  for (int i = 0; i < 32; ++i) mask |= static_cast<uint32_t>(p[i] == delimiter || p[i] == '\n') << i;
-  return mask;
+  uint64_t s = 0, n = 0;
+  for (int i = 0; i < 64; ++i) {
+    n |= static_cast<uint64_t>(p[i] == '\n') << i;
+    s |= static_cast<uint64_t>(p[i] == delimiter || p[i] == '\n') << i;
+  }
+  *separators = s;
+  *newlines = n;
 #endif
 }
 
-// Yields the separators (delimiters and newlines) after a position, 32 bytes per load; the
-// '\n' sentinel after the text guarantees it stops.
+// Yields the separators (delimiters and newlines) after a position, 64 bytes per scan; the
+// '\n' sentinel after the text guarantees it stops. A plain value: hot loops keep a copy in
+// registers.
 class SeparatorCursor {
  public:
   explicit SeparatorCursor(char delimiter) : delimiter_(delimiter) {}
   void reset(const char* p) {
     base_ = p;
-    mask_ = separator_mask(p, delimiter_);
+    separator_masks(p, delimiter_, &separators_, &newlines_);
+  }
+  // The next separator; *newline tells whether it is a '\n'.
+  char* next(bool* newline) {
+    while (separators_ == 0) {
+      base_ += 64;
+      separator_masks(base_, delimiter_, &separators_, &newlines_);
+    }
+    const int bit = __builtin_ctzll(separators_);
+    separators_ &= separators_ - 1;
+    *newline = (newlines_ >> bit) & 1;
+    return const_cast<char*>(base_ + bit);
   }
   char* next() {
-    while (mask_ == 0) {
-      base_ += 32;
-      mask_ = separator_mask(base_, delimiter_);
-    }
-    const char* s = base_ + __builtin_ctz(mask_);
-    mask_ &= mask_ - 1;
-    return const_cast<char*>(s);
+    bool newline;
+    return next(&newline);
   }
 
  private:
-  const char delimiter_;
+  char delimiter_;
   const char* base_ = nullptr;
-  uint32_t mask_ = 0;
+  uint64_t separators_ = 0, newlines_ = 0;
 };
 
 // Length of the valid UTF-8 sequence at s (whose first byte is not ASCII), or 0.
@@ -107,9 +125,21 @@ std::string printable(char c) {
   return std::string("\\x") + kHex[u >> 4] + kHex[u & 15];
 }
 
-inline int64_t count_newlines(const char* begin, const char* end) { return std::count(begin, end, '\n'); }
 
 }  // namespace
+
+int64_t count_newlines(const char* begin, const char* end) {
+  int64_t n = 0;
+#if defined(__AVX2__)
+  // 32 bytes per step (std::count goes a byte at a time here): the reader counts every chunk.
+  const __m256i nl = _mm256_set1_epi8('\n');
+  for (; end - begin >= 32; begin += 32) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(begin));
+    n += __builtin_popcount(static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, nl))));
+  }
+#endif
+  return n + std::count(begin, end, '\n');
+}
 
 size_t first_record_end(const char* text, size_t size, size_t from, const Syntax& syntax) {
   const char* const end = text + size;
@@ -185,44 +215,136 @@ void find_invalid_utf8(const char* text, size_t size, std::vector<size_t>* out) 
   }
 }
 
-void parse_records(char* text, size_t size, int64_t first_line, int columns, const Syntax& syntax, Rows* out) {
-  KILN_CHECK(size < std::numeric_limits<uint32_t>::max(), "CSV parse buffer of ", size, " bytes");
-  out->columns = columns;
-  out->lines.clear();
-  out->issues.clear();
-  std::vector<FieldSpan>& fields = out->fields;
+Layout::Layout(int columns, const std::vector<int>& kept) : columns_(columns), slot_(static_cast<size_t>(columns), -1) {
+  KILN_CHECK(columns > 0, "CSV layout of ", columns, " columns");
+  std::vector<bool> keep(static_cast<size_t>(columns), kept.empty());
+  for (int c : kept) {
+    KILN_CHECK(c >= 0 && c < columns, "CSV column ", c, " of ", columns);
+    keep[static_cast<size_t>(c)] = true;
+  }
+  for (int c = 0; c < columns; ++c)
+    if (keep[static_cast<size_t>(c)]) {
+      slot_[static_cast<size_t>(c)] = static_cast<int>(kept_.size());
+      kept_.push_back(c);
+    }
+}
 
-  char* const end = text + size;
-  *end = '\n';  // sentinel: the separator scan needs no bounds check
-  const char delimiter = syntax.delimiter, quote = syntax.quote;
+namespace {
 
-  // Invalid UTF-8 is found for the whole text at once (an ASCII text takes one fast pass); the
-  // loop below then asks, per field, whether the next bad byte lies inside it.
-  std::vector<size_t> bad_bytes;
-  if (syntax.validate_utf8) find_invalid_utf8(text, size, &bad_bytes);
-  const char* const none = end + 1;
-  size_t bad_index = 0;
-  auto next_bad_at_or_after = [&](const char* p) {
-    while (bad_index < bad_bytes.size() && text + bad_bytes[bad_index] < p) ++bad_index;
-    return bad_index < bad_bytes.size() ? text + bad_bytes[bad_index] : none;
-  };
+// One parse_records call. Most records take the fast path: no quote and no invalid byte inside,
+// the right field count; each separator the vector scan finds ends a field, which is stored
+// where the layout says. Any other record (and the header, whose field count is unknown) is
+// parsed again by the general path, which knows every rule and names what is wrong.
+class RecordParser {
+ public:
+  RecordParser(char* text, size_t size, int64_t first_line, const Syntax& syntax, Rows* out)
+      : text_(text), end_(text + size), syntax_(syntax), out_(out), cursor_(syntax.delimiter), line_(first_line) {
+    *end_ = '\n';  // sentinel: the separator scan needs no bounds check
+    // Invalid UTF-8 is found for the whole text at once (an ASCII text takes one fast pass); the
+    // parsers then ask whether the next bad byte lies inside a record.
+    if (syntax.validate_utf8) find_invalid_utf8(text, size, &bad_bytes_);
+    const void* q = std::memchr(text, syntax.quote, size);
+    quote_ = q ? static_cast<const char*>(q) : none();
+  }
 
-  SeparatorCursor cursor(delimiter);
-  size_t n = 0;  // fields stored
-  int64_t line = first_line;
-  char* p = text;
-  while (p < end) {
+  void run() {
+    char* p = text_;
+    bool synced = false;  // whether the cursor continues at p
+    while (p < end_) {
+      if (out_->layout.columns() > 0) {
+        if (!synced) cursor_.reset(p);
+        if (fast_record(&p)) {
+          synced = true;
+          continue;
+        }
+      }
+      general_record(&p);
+      synced = false;
+    }
+  }
+
+ private:
+  const char* none() const { return end_ + 1; }
+
+  // The first invalid byte at or after p, or none().
+  const char* next_bad(const char* p) {
+    while (bad_index_ < bad_bytes_.size() && text_ + bad_bytes_[bad_index_] < p) ++bad_index_;
+    return bad_index_ < bad_bytes_.size() ? text_ + bad_bytes_[bad_index_] : none();
+  }
+
+  // The first quote at or after p, or none(); searched again only once passed.
+  const char* next_quote(const char* p) {
+    if (quote_ < p) {
+      const void* q = std::memchr(p, syntax_.quote, static_cast<size_t>(end_ - p));
+      quote_ = q ? static_cast<const char*>(q) : none();
+    }
+    return quote_;
+  }
+
+  FieldSpan* row_storage() {
+    std::vector<FieldSpan>& fields = out_->fields;
+    const auto stride = static_cast<size_t>(out_->layout.stride());
+    const size_t base = out_->lines.size() * stride;
+    if (base + stride > fields.size()) fields.resize(2 * fields.size() + 64 * stride);
+    return fields.data() + base;
+  }
+
+  // Parses the record (or blank line) at *p when it is a plain one and moves *p past it;
+  // false, with *p unchanged, leaves it to general_record(). The scan notes where each field
+  // ends; only the kept fields are stored.
+  bool fast_record(char** p) {
+    char* const start = *p;
+    const int columns = out_->layout.columns();
+    if (ends_.size() != static_cast<size_t>(columns)) ends_.resize(static_cast<size_t>(columns));
+    char** const ends = ends_.data();
+    SeparatorCursor cursor = cursor_;
+    int nf = 0;
+    char* s;
+    for (;;) {
+      bool newline;
+      s = cursor.next(&newline);
+      ends[nf++] = s;
+      if (newline) break;
+      if (nf == columns) return false;  // too many fields
+    }
+    if (nf == 1 && (s == start || (s == start + 1 && *start == '\r'))) {  // a blank line
+      cursor_ = cursor;
+      ++line_;
+      *p = s + 1;
+      return true;
+    }
+    if (nf != columns || next_quote(start) < s || next_bad(start) < s) return false;
+    cursor_ = cursor;
+    FieldSpan* row = row_storage();
+    const std::vector<int>& kept = out_->layout.kept();
+    for (size_t k = 0; k < kept.size(); ++k) {
+      const int c = kept[k];
+      const char* begin = c == 0 ? start : ends[c - 1] + 1;
+      row[k] = {static_cast<uint32_t>(begin - text_), static_cast<uint32_t>(ends[c] - begin)};
+    }
+    const int last = out_->layout.slot(columns - 1);
+    if (last >= 0 && row[last].size > 0 && s[-1] == '\r') --row[last].size;
+    out_->lines.push_back(line_++);
+    *p = s + 1;
+    return true;
+  }
+
+  // Parses the record (or blank lines) at *p under every rule of the grammar and moves *p past
+  // it: a good record is stored, a malformed one goes to out->issues.
+  void general_record(char** at) {
+    char* p = *at;
     if (*p == '\n') {
-      ++p, ++line;
-      continue;
+      *at = p + 1, ++line_;
+      return;
     }
     if (*p == '\r' && p[1] == '\n') {
-      p += 2, ++line;
-      continue;
+      *at = p + 2, ++line_;
+      return;
     }
-    const int64_t row_line = line;
-    const size_t row_first = n;
-    const char* bad = next_bad_at_or_after(p);
+    const char delimiter = syntax_.delimiter, quote = syntax_.quote;
+    char* const end = end_;
+    const int64_t row_line = line_;
+    const char* bad = next_bad(p);
     Issue issue;
     bool ok = true;
     auto flag = [&](int64_t at_line, int64_t column, std::string reason) {
@@ -232,27 +354,30 @@ void parse_records(char* text, size_t size, int64_t first_line, int columns, con
       issue.column = column;
       issue.reason = std::move(reason);
     };
-    int nf = 0;
-    cursor.reset(p);
+    record_.clear();
+    cursor_.reset(p);
     for (;;) {  // one field per turn; p is at its first byte
-      if (n == fields.size()) fields.resize(fields.size() * 2 + 1024);
+      const auto nf = static_cast<int64_t>(record_.size());
       if (*p != quote) {
-        char* s = cursor.next();
+        char* s = cursor_.next();
         if (bad < s) [[unlikely]] {
-          flag(line, nf + 1, "invalid UTF-8");
-          bad = none;
+          flag(line_, nf + 1, "invalid UTF-8");
+          bad = none();
         }
+        const auto begin = static_cast<uint32_t>(p - text_);
         uint32_t length = static_cast<uint32_t>(s - p);
-        fields[n++] = {static_cast<uint32_t>(p - text), length};
-        ++nf;
         p = s + 1;
-        if (*s == delimiter) continue;
-        if (length > 0 && s[-1] == '\r') --fields[n - 1].size;
-        ++line;
+        if (*s == delimiter) {
+          record_.push_back({begin, length});
+          continue;
+        }
+        if (length > 0 && s[-1] == '\r') --length;
+        record_.push_back({begin, length});
+        ++line_;
         break;
       }
       // Quoted: copy the content down over the quotes as doubled quotes are found.
-      const int64_t field_line = line;
+      const int64_t field_line = line_;
       char* const content = p + 1;
       char* r = content;
       char* w = content;
@@ -261,10 +386,10 @@ void parse_records(char* text, size_t size, int64_t first_line, int columns, con
         char* q = static_cast<char*>(std::memchr(r, quote, static_cast<size_t>(end - r)));
         char* segment_end = q ? q : end;
         if (bad < segment_end) [[unlikely]] {
-          flag(line + count_newlines(r, bad), nf + 1, "invalid UTF-8");
-          bad = none;
+          flag(line_ + count_newlines(r, bad), nf + 1, "invalid UTF-8");
+          bad = none();
         }
-        line += count_newlines(r, segment_end);
+        line_ += count_newlines(r, segment_end);
         if (!q) break;
         const bool doubled = q[1] == quote;  // q[1] is at most the sentinel
         const size_t keep = static_cast<size_t>(q - r) + (doubled ? 1 : 0);
@@ -281,35 +406,64 @@ void parse_records(char* text, size_t size, int64_t first_line, int columns, con
         p = end;
         break;
       }
-      fields[n++] = {static_cast<uint32_t>(content - text), static_cast<uint32_t>(w - content)};
-      ++nf;
+      record_.push_back({static_cast<uint32_t>(content - text_), static_cast<uint32_t>(w - content)});
       p = closing + 1;
       if (*p == delimiter) {
-        cursor.reset(++p);
+        cursor_.reset(++p);
         continue;
       }
       if (*p == '\n' || (*p == '\r' && p[1] == '\n')) {
         p += *p == '\n' ? 1 : 2;
-        ++line;
+        ++line_;
         break;
       }
-      flag(line, nf, "unexpected character '" + printable(*p) + "' after a closing quote");
-      const size_t record_end = first_record_end(text, size, static_cast<size_t>(p - text), syntax);
-      char* stop = record_end == kNoRecordEnd ? end : text + record_end;
-      line += count_newlines(p, stop);
+      flag(line_, nf + 1, "unexpected character '" + printable(*p) + "' after a closing quote");
+      const size_t record_end = first_record_end(text_, static_cast<size_t>(end - text_), static_cast<size_t>(p - text_), syntax_);
+      char* stop = record_end == kNoRecordEnd ? end : text_ + record_end;
+      line_ += count_newlines(p, stop);
       p = stop;
       break;
     }
-    if (ok && columns >= 0 && nf != columns)
-      flag(row_line, 0, str_cat("expected ", columns, " fields, found ", nf));
+    *at = p;
+    const int nf = static_cast<int>(record_.size());
+    const int columns = out_->layout.columns();
+    if (ok && columns >= 0 && nf != columns) flag(row_line, 0, str_cat("expected ", columns, " fields, found ", nf));
     if (!ok) {
-      n = row_first;
-      out->issues.push_back(std::move(issue));
-      continue;
+      out_->issues.push_back(std::move(issue));
+      return;
     }
-    if (columns < 0) columns = out->columns = nf;
-    out->lines.push_back(row_line);
+    if (columns < 0) {
+      out_->layout = Layout(nf);
+      out_->columns = nf;
+    }
+    FieldSpan* row = row_storage();
+    for (int c = 0; c < nf; ++c)
+      if (const int slot = out_->layout.slot(c); slot >= 0) row[slot] = record_[static_cast<size_t>(c)];
+    out_->lines.push_back(row_line);
   }
+
+  char* const text_;
+  char* const end_;
+  const Syntax& syntax_;
+  Rows* const out_;
+  SeparatorCursor cursor_;
+  int64_t line_;
+  std::vector<size_t> bad_bytes_;
+  size_t bad_index_ = 0;
+  const char* quote_;              // next_quote()'s last answer
+  std::vector<FieldSpan> record_;  // general_record()'s fields, all columns
+  std::vector<char*> ends_;        // fast_record()'s field ends, all columns
+};
+
+}  // namespace
+
+void parse_records(char* text, size_t size, int64_t first_line, const Layout& layout, const Syntax& syntax, Rows* out) {
+  KILN_CHECK(size < std::numeric_limits<uint32_t>::max(), "CSV parse buffer of ", size, " bytes");
+  out->layout = layout;
+  out->columns = layout.columns();
+  out->lines.clear();
+  out->issues.clear();
+  RecordParser(text, size, first_line, syntax, out).run();
 }
 
 }  // namespace kiln::io::csv_detail

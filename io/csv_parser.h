@@ -16,7 +16,7 @@
 namespace kiln::io::csv_detail {
 
 // Slack a parse buffer needs after its text: the parser stores a '\n' sentinel at text[size]
-// and its 32-byte vector loads may start at the sentinel.
+// and its 64-byte vector scans may start at the sentinel.
 constexpr size_t kPadding = 64;
 constexpr size_t kNoRecordEnd = static_cast<size_t>(-1);
 
@@ -38,14 +38,42 @@ struct Issue {
   std::string reason;
 };
 
-// The good records of a text. `fields` is row-major with `columns` per row; it only grows (a
-// recycled Rows keeps its storage), so its size may exceed rows() * columns.
+// Which fields of a record are stored. Every field is still parsed and checked (field count,
+// quoting, UTF-8), so a layout changes what is kept, never which rows are good; skipping the
+// unused columns of a wide file saves their stores and keeps a stored row within a cache line or
+// two.
+class Layout {
+ public:
+  // Field count taken from the first good record, every column stored (for headers).
+  Layout() = default;
+  // `columns` fields per record; `kept` lists the stored columns (empty: all of them).
+  explicit Layout(int columns, const std::vector<int>& kept = {});
+
+  int columns() const { return columns_; }
+  int stride() const { return static_cast<int>(kept_.size()); }  // FieldSpans per stored row
+  // Column c's position within a stored row; -1 when it is not stored.
+  int slot(int c) const { return slot_[static_cast<size_t>(c)]; }
+  // The stored columns, ascending: kept()[k] is stored at position k.
+  const std::vector<int>& kept() const { return kept_; }
+
+ private:
+  int columns_ = -1;
+  std::vector<int> slot_, kept_;
+};
+
+// The good records of a text. `fields` is row-major with layout.stride() per row; it only grows
+// (a recycled Rows keeps its storage), so its size may exceed rows() * stride.
 struct Rows {
   int columns = 0;
+  Layout layout;
   std::vector<FieldSpan> fields;
   std::vector<int64_t> lines;  // physical line where each row starts
   std::vector<Issue> issues;   // skipped records, in text order
   int64_t rows() const { return static_cast<int64_t>(lines.size()); }
+  const FieldSpan& field(int64_t row, int col) const {
+    return fields[static_cast<size_t>(row) * static_cast<size_t>(layout.stride()) +
+                  static_cast<size_t>(layout.slot(col))];
+  }
 };
 
 // Offset just past the '\n' ending the record that starts at (or, after a closing quote,
@@ -56,6 +84,9 @@ size_t first_record_end(const char* text, size_t size, size_t from, const Syntax
 // record boundary; 0 when no record is complete.
 size_t last_record_end(const char* text, size_t size, const Syntax& syntax);
 
+// The '\n' bytes in [begin, end).
+int64_t count_newlines(const char* begin, const char* end);
+
 // Skips the blank lines at text[*pos]; false when the text ends (or ends in a lone '\r') first.
 bool skip_blank_lines(const char* text, size_t size, size_t* pos);
 
@@ -64,9 +95,9 @@ bool skip_blank_lines(const char* text, size_t size, size_t* pos);
 void find_invalid_utf8(const char* text, size_t size, std::vector<size_t>* out);
 
 // Parses text[0, size), which starts at a record boundary and ends at one (or at the end of the
-// file), into `out`. text[size, size + kPadding) must be writable. Quoted fields are unescaped in
-// place. Malformed records go to out->issues and are left out. `columns` < 0 takes the field
-// count from the first good record (for headers).
-void parse_records(char* text, size_t size, int64_t first_line, int columns, const Syntax& syntax, Rows* out);
+// file), into `out`, storing the fields `layout` keeps. text[size, size + kPadding) must be
+// writable. Quoted fields are unescaped in place. Malformed records go to out->issues and are
+// left out.
+void parse_records(char* text, size_t size, int64_t first_line, const Layout& layout, const Syntax& syntax, Rows* out);
 
 }  // namespace kiln::io::csv_detail

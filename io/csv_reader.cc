@@ -110,7 +110,7 @@ std::optional<std::string> first_record(const std::string& path, size_t chunk_by
       fail("file ", path, ": the first record is longer than ", limit, " bytes (is a quote left open?)");
   }
   if (end == kNoRecordEnd) end = text.size();
-  *line = 1 + std::count(text.data(), text.data() + begin, '\n');
+  *line = 1 + count_newlines(text.data(), text.data() + begin);
   return text.substr(begin, end - begin);
 }
 
@@ -119,7 +119,7 @@ std::vector<std::string> parse_header(const std::string& path, std::string recor
   const size_t size = record.size();
   record.resize(size + kPadding);
   Rows rows;
-  parse_records(record.data(), size, line, -1, syntax, &rows);
+  parse_records(record.data(), size, line, Layout(), syntax, &rows);
   if (!rows.issues.empty()) {
     const Issue& issue = rows.issues.front();
     fail(path, ":", issue.line, issue.column > 0 ? str_cat(":", issue.column) : "", ": ", issue.reason,
@@ -128,7 +128,7 @@ std::vector<std::string> parse_header(const std::string& path, std::string recor
   KILN_CHECK(rows.rows() == 1, "header of ", path, " parsed as ", rows.rows(), " records");
   std::vector<std::string> names;
   for (int c = 0; c < rows.columns; ++c)
-    names.emplace_back(record.data() + rows.fields[c].begin, rows.fields[c].size);
+    names.emplace_back(record.data() + rows.field(0, c).begin, rows.field(0, c).size);
   return names;
 }
 
@@ -277,8 +277,8 @@ class Pipeline {
       at_start = false;
       std::memset(buf + filled, 0, kPadding);
       carry.assign(buf + cut, buf + filled);
-      chunk->first_line_ = line + std::count(buf, buf + begin, '\n');
-      line = chunk->first_line_ + std::count(buf + begin, buf + cut, '\n');
+      chunk->first_line_ = line + count_newlines(buf, buf + begin);
+      line = chunk->first_line_ + count_newlines(buf + begin, buf + cut);
       if (cut == begin) {
         release(std::move(chunk));
         continue;
@@ -325,8 +325,7 @@ class Pipeline {
         space_ready_.notify_one();
       }
       chunk->na_ = &reader_.na_;
-      parse_records(chunk->text_, chunk->size_, chunk->first_line_, static_cast<int>(reader_.columns_.size()),
-                    syntax_, &chunk->rows_);
+      parse_records(chunk->text_, chunk->size_, chunk->first_line_, reader_.layout_, syntax_, &chunk->rows_);
       for (const Issue& issue : chunk->rows_.issues) {
         ++bad_rows_;
         reader_.budget_->add(BadRow{*chunk->file_, issue.line, issue.column, issue.reason});
@@ -407,6 +406,11 @@ CsvReader::CsvReader(std::vector<std::string> files, CsvOptions options, std::sh
       fail(o.header && o.column_names.empty() ? "file " + files_[0] + ": the header"
                                               : std::string("csv.column_names"),
            " names column '", columns_[c], "' twice");
+  layout_ = csv_detail::Layout(static_cast<int>(columns_.size()));
+}
+
+void CsvReader::select_columns(const std::vector<int>& columns) {
+  layout_ = csv_detail::Layout(static_cast<int>(columns_.size()), columns);
 }
 
 int CsvReader::column_index(const std::string& name) const {

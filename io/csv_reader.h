@@ -79,22 +79,22 @@ class CsvChunk {
   const std::string& file() const { return *file_; }
   int64_t rows() const { return rows_.rows(); }
   int columns() const { return rows_.columns; }
-  // Quotes removed, doubled quotes unescaped.
+  // Quotes removed, doubled quotes unescaped. `col` must be one of the reader's selected columns.
   std::string_view field(int64_t row, int col) const {
-    KILN_CHECK(row >= 0 && row < rows() && col >= 0 && col < columns(), "CSV cell (", row, ", ", col, ") of ",
-               rows(), " x ", columns());
-    const csv_detail::FieldSpan& s =
-        rows_.fields[static_cast<size_t>(row) * static_cast<size_t>(columns()) + static_cast<size_t>(col)];
+    KILN_CHECK(row >= 0 && row < rows() && col >= 0 && col < columns() && rows_.layout.slot(col) >= 0,
+               "CSV cell (", row, ", ", col, ") of ", rows(), " x ", columns(), " (or a column not selected)");
+    const csv_detail::FieldSpan& s = rows_.field(row, col);
     return {text_ + s.begin, s.size};
   }
   // The field equals one of CsvOptions::na_values.
   bool is_na(int64_t row, int col) const { return na_->contains(field(row, col)); }
   // field() and is_na() of rows [begin, end) of column col (checked once, not per row).
   void column(int col, int64_t begin, int64_t end, std::string_view* values, uint8_t* na) const {
-    KILN_CHECK(begin >= 0 && begin <= end && end <= rows() && col >= 0 && col < columns(), "CSV rows [", begin, ", ",
-               end, ") of column ", col, " in ", rows(), " x ", columns());
-    const csv_detail::FieldSpan* span = rows_.fields.data() + static_cast<size_t>(col);
-    const auto stride = static_cast<size_t>(columns());
+    KILN_CHECK(begin >= 0 && begin <= end && end <= rows() && col >= 0 && col < columns() && rows_.layout.slot(col) >= 0,
+               "CSV rows [", begin, ", ", end, ") of column ", col, " in ", rows(), " x ", columns(),
+               " (or a column not selected)");
+    const csv_detail::FieldSpan* span = rows_.fields.data() + static_cast<size_t>(rows_.layout.slot(col));
+    const auto stride = static_cast<size_t>(rows_.layout.stride());
     for (int64_t r = begin; r < end; ++r) {
       const csv_detail::FieldSpan& s = span[static_cast<size_t>(r) * stride];
       values[r - begin] = {text_ + s.begin, s.size};
@@ -137,6 +137,9 @@ class CsvReader {
 
   const std::vector<std::string>& column_names() const { return columns_; }
   int column_index(const std::string& name) const;  // -1 when absent
+  // Keeps only these columns' fields in the chunks (default: all). The other fields are still
+  // parsed and checked, so the same rows are good or bad; they are just not stored.
+  void select_columns(const std::vector<int>& columns);
 
   // Streams all rows of all files (in order) as chunks. With threads > 1, chunks are parsed in
   // parallel and fn is called concurrently from several threads (each chunk exactly once; use
@@ -155,6 +158,7 @@ class CsvReader {
   std::vector<std::string> columns_;
   std::unordered_map<std::string, int> column_index_;
   csv_detail::NaSet na_;
+  csv_detail::Layout layout_;
   CsvStats stats_;
 };
 

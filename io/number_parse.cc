@@ -63,24 +63,52 @@ bool parse_simple_decimal(const char* p, const char* end, double* out) {
   return true;
 }
 
-#if defined(__SSE4_1__)
-// The n <= 16 bytes at p in the low lanes of a vector, zeros above, without reading past p + n.
-// Two overlapping loads per half: their shared bytes are equal, so OR-ing them is exact.
-inline __m128i load_short(const char* p, size_t n) {
+// The n <= 8 bytes at p in the low bytes of a word, zeros above, without reading past p + n.
+// Two overlapping loads: their shared bytes are equal, so OR-ing them is exact.
+inline uint64_t load_word(const char* p, size_t n) {
   auto load = [](const char* q, auto word) {
     std::memcpy(&word, q, sizeof word);
     return static_cast<uint64_t>(word);
   };
+  if (n >= 4) return load(p, uint32_t{}) | load(p + n - 4, uint32_t{}) << (8 * (n - 4));
+  if (n >= 2) return load(p, uint16_t{}) | load(p + n - 2, uint16_t{}) << (8 * (n - 2));
+  return n == 1 ? static_cast<unsigned char>(p[0]) : 0;
+}
+
+// Integers "[-]digits" of 1 to 8 digits, the most common CSV numbers (counts, codes, minutes),
+// checked and converted in one word (SWAR, as simdjson's eight-digit parse): below 10^8 the value
+// is an exact double, so it needs no rounding and agrees with from_chars. False means "not this
+// case".
+bool parse_short_integer(const char* p, size_t n, double* out) {
+  const bool negative = n > 0 && *p == '-';
+  p += negative;
+  n -= negative;
+  if (n == 0 || n > 8) return false;
+  // The digits in the high bytes, last digit in byte 7, '0's before them: eight digits.
+  const uint64_t word = load_word(p, n) << (8 * (8 - n)) | (0x3030303030303030ull >> 8 >> (8 * (n - 1)));
+  if (((word & 0xF0F0F0F0F0F0F0F0ull) | (((word + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) !=
+      0x3333333333333333ull)
+    return false;
+  uint64_t v = word - 0x3030303030303030ull;
+  v = v * 10 + (v >> 8);  // pairs of digits
+  v = ((v & 0x000000FF000000FFull) * 0x000F424000000064ull + ((v >> 16) & 0x000000FF000000FFull) * 0x0000271000000001ull) >> 32;
+  const double value = static_cast<double>(static_cast<uint32_t>(v));
+  *out = negative ? -value : value;
+  return true;
+}
+
+#if defined(__SSE4_1__)
+// The n <= 16 bytes at p in the low lanes of a vector, zeros above, without reading past p + n.
+inline __m128i load_short(const char* p, size_t n) {
   uint64_t low = 0, high = 0;
   if (n >= 8) {
-    low = load(p, uint64_t{});
-    if (n > 8) high = load(p + n - 8, uint64_t{}) >> (8 * (16 - n));
-  } else if (n >= 4) {
-    low = load(p, uint32_t{}) | load(p + n - 4, uint32_t{}) << (8 * (n - 4));
-  } else if (n >= 2) {
-    low = load(p, uint16_t{}) | load(p + n - 2, uint16_t{}) << (8 * (n - 2));
-  } else if (n == 1) {
-    low = static_cast<unsigned char>(p[0]);
+    std::memcpy(&low, p, 8);
+    if (n > 8) {
+      std::memcpy(&high, p + n - 8, 8);
+      high >>= 8 * (16 - n);
+    }
+  } else {
+    low = load_word(p, n);
   }
   return _mm_set_epi64x(static_cast<int64_t>(high), static_cast<int64_t>(low));
 }
@@ -131,6 +159,7 @@ bool parse_short_decimal(const char* p, size_t n, double* out) {
 }  // namespace
 
 bool parse_double(std::string_view text, double* out) {
+  if (parse_short_integer(text.data(), text.size(), out)) return true;
 #if defined(__SSE4_1__)
   // Fields with blanks or a '+' fail here (not a digit or dot) and take the general way.
   if (parse_short_decimal(text.data(), text.size(), out)) return true;

@@ -27,8 +27,11 @@ GradientSync::GradientSync(Communicator& comm, ParamRegistry<float>& params, con
   }
   stats_.buckets_per_step = static_cast<int64_t>(buckets_.size());
   stats_.dense_bytes_per_step = static_cast<double>(n) * sizeof(float);
-  threaded_ = config.overlap() && comm.size() > 1 && comm.any_thread_may_call() && !buckets_.empty();
-  if (threaded_) thread_ = std::thread([this] { comm_loop(); });
+  // The bottom bucket becomes final only when backward ends; the main thread reduces it itself
+  // (no hand-off), the communication thread the ones above it. One bucket: no thread at all.
+  bool threaded = config.overlap() && comm.size() > 1 && comm.any_thread_may_call() && buckets_.size() > 1;
+  threaded_buckets_ = threaded ? buckets_.size() - 1 : 0;
+  if (threaded) thread_ = std::thread([this] { comm_loop(); });
 }
 
 GradientSync::~GradientSync() {
@@ -66,7 +69,7 @@ void GradientSync::comm_loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     changed_.wait(lock, [this] {
-      return stop_ || (in_step_ && next_bucket_ < buckets_.size() && final_from_ <= buckets_[next_bucket_].begin);
+      return stop_ || (in_step_ && next_bucket_ < threaded_buckets_ && final_from_ <= buckets_[next_bucket_].begin);
     });
     if (stop_) return;
     size_t b = next_bucket_++;
@@ -83,8 +86,8 @@ void GradientSync::comm_loop() {
     stats_.comm_seconds += secs;
     if (error) {
       error_ = error;
-      next_bucket_ = buckets_.size();  // nothing more this step; finish_step rethrows
-      done_buckets_ = buckets_.size();
+      next_bucket_ = threaded_buckets_;  // nothing more this step; finish_step rethrows
+      done_buckets_ = threaded_buckets_;
     } else {
       ++done_buckets_;
     }
@@ -94,37 +97,22 @@ void GradientSync::comm_loop() {
 
 void GradientSync::finish_step() {
   auto t0 = std::chrono::steady_clock::now();
-  if (threaded_) {
+  if (threaded_buckets_ > 0) {
     std::unique_lock<std::mutex> lock(mutex_);
     final_from_ = 0;
     changed_.notify_all();
-    changed_.wait(lock, [this] { return done_buckets_ == buckets_.size(); });
+    changed_.wait(lock, [this] { return done_buckets_ == threaded_buckets_; });
     in_step_ = false;
     if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
-    stats_.exposed_seconds += seconds_since(t0);
-  } else {
-    for (size_t b = 0; b < buckets_.size(); ++b) reduce_bucket(b);
-    double secs = seconds_since(t0);
-    stats_.comm_seconds += secs;
-    stats_.exposed_seconds += secs;
   }
+  auto t_inline = std::chrono::steady_clock::now();
+  for (size_t b = threaded_buckets_; b < buckets_.size(); ++b) reduce_bucket(b);
+  stats_.comm_seconds += seconds_since(t_inline);
+  stats_.exposed_seconds += seconds_since(t0);
   // The main thread makes every further call; the communication thread is idle until the next
   // begin_step (MPI_THREAD_SERIALIZED).
   auto t1 = std::chrono::steady_clock::now();
-  std::vector<int> tables = params_.embedding_handles();
-  if (!tables.empty()) {
-    std::vector<int64_t> counts;
-    for (int h : tables) counts.push_back(params_.sparse_grad(h).count);
-    comm_.all_reduce_sum(counts.data(), static_cast<int64_t>(counts.size()));
-    for (size_t i = 0; i < tables.size(); ++i) exchange_sparse(tables[i], counts[i]);
-  }
-  const Tensor& state = params_.state_values();
-  if (state.defined() && state.numel() > 0) {
-    float* s = state.data<float>();
-    comm_.all_reduce_sum(s, state.numel());
-    const float inv = 1.0f / static_cast<float>(comm_.size());
-    for (int64_t i = 0; i < state.numel(); ++i) s[i] *= inv;
-  }
+  exchange_sparse_and_state();
   stats_.sparse_seconds += seconds_since(t1);
   ++stats_.steps;
 }
@@ -138,71 +126,23 @@ void reserve_sparse(SparseGrad<float>& g, int64_t count, int64_t dim) {
   g.unique_ids = Tensor::empty(Shape{count}, DType::i64);
   g.rows = Tensor::empty(Shape{count, dim}, DType::f32);
 }
-}  // namespace
 
-void GradientSync::exchange_sparse(int handle, int64_t global_count) {
-  SparseGrad<float>& g = params_.sparse_grad(handle);
-  const int64_t vocab = params_.info(handle).shape[0], dim = params_.info(handle).shape[1];
-  const double gather_bytes = static_cast<double>(global_count) * static_cast<double>(8 + 4 * dim);
-  const double dense_bytes = static_cast<double>(vocab) * static_cast<double>(dim + 1) * 4.0;
-  bool dense = config_.sparse_exchange() == DistributedConfig::DENSE ||
-               (config_.sparse_exchange() == DistributedConfig::AUTO && dense_bytes < gather_bytes);
-  if (global_count == 0) return;
-  if (dense) {
-    ++stats_.sparse_dense_steps;
-    // [vocab, dim] summed rows, then [vocab] presence (an id counts even where its rows sum to 0).
-    std::vector<float>& buf = dense_tables_[handle];
-    buf.assign(static_cast<size_t>(vocab * (dim + 1)), 0.0f);
-    float* presence = buf.data() + vocab * dim;
-    const int64_t* ids = g.count ? g.unique_ids.data<int64_t>() : nullptr;
-    const float* rows = g.count ? g.rows.data<float>() : nullptr;
-    for (int64_t i = 0; i < g.count; ++i) {
-      std::memcpy(buf.data() + ids[i] * dim, rows + i * dim, static_cast<size_t>(dim) * sizeof(float));
-      presence[ids[i]] = 1.0f;
-    }
-    comm_.all_reduce_sum(buf.data(), static_cast<int64_t>(buf.size()));
-    stats_.sparse_bytes += dense_bytes;
-    int64_t count = 0;
-    for (int64_t id = 0; id < vocab; ++id) count += presence[id] > 0;
-    reserve_sparse(g, count, dim);
-    int64_t* out_ids = g.unique_ids.data<int64_t>();
-    float* out_rows = g.rows.data<float>();
-    int64_t at = 0;
-    for (int64_t id = 0; id < vocab; ++id) {
-      if (!(presence[id] > 0)) continue;
-      out_ids[at] = id;
-      std::memcpy(out_rows + at * dim, buf.data() + id * dim, static_cast<size_t>(dim) * sizeof(float));
-      ++at;
-    }
-    g.count = count;
-    return;
-  }
-  ++stats_.sparse_gather_steps;
-  // This rank's ids (ascending) then its rows.
-  std::string mine(static_cast<size_t>(g.count * (8 + 4 * dim)), '\0');
-  if (g.count) {
-    std::memcpy(mine.data(), g.unique_ids.raw(), static_cast<size_t>(g.count) * 8);
-    std::memcpy(mine.data() + g.count * 8, g.rows.raw(), static_cast<size_t>(g.count * dim) * 4);
-  }
-  stats_.sparse_bytes += static_cast<double>(mine.size());
-  std::vector<std::string> all = comm_.all_gather(mine);
-  // Merge the sorted id lists; rows of one id are summed in rank order, so every rank computes
-  // the same bits.
-  struct Part {
-    const int64_t* ids;
-    const float* rows;
-    int64_t count, next;
-  };
-  std::vector<Part> parts;
-  for (const std::string& bytes : all) {
-    int64_t c = static_cast<int64_t>(bytes.size()) / (8 + 4 * dim);
-    parts.push_back({reinterpret_cast<const int64_t*>(bytes.data()),
-                     reinterpret_cast<const float*>(bytes.data() + c * 8), c, 0});
-  }
+// One rank's part of a table in the fused all-gather message: count, ids (ascending), rows.
+struct Part {
+  const int64_t* ids;
+  const float* rows;
+  int64_t count, next;
+};
+
+// Merges the ranks' sorted id lists into `g`; rows of one id are summed in rank order, so every
+// rank computes the same bits.
+void merge_parts(std::vector<Part>& parts, int64_t dim, SparseGrad<float>& g) {
+  int64_t upper = 0;
+  for (const Part& p : parts) upper += p.count;
   std::vector<int64_t> ids;
   std::vector<float> rows;
-  ids.reserve(static_cast<size_t>(global_count));
-  rows.reserve(static_cast<size_t>(global_count * dim));
+  ids.reserve(static_cast<size_t>(upper));
+  rows.reserve(static_cast<size_t>(upper * dim));
   for (;;) {
     int64_t id = INT64_MAX;
     for (const Part& p : parts)
@@ -225,6 +165,109 @@ void GradientSync::exchange_sparse(int handle, int64_t global_count) {
   std::memcpy(g.unique_ids.raw(), ids.data(), ids.size() * 8);
   std::memcpy(g.rows.raw(), rows.data(), rows.size() * 4);
   g.count = count;
+}
+}  // namespace
+
+// All tables travel together (Horovod's tensor fusion): one all-gather for the tables exchanged
+// as (ids, rows), one all-reduce for those exchanged dense plus the state buffer. Per step that
+// is three collectives whatever the table count; latency, not bandwidth, bounds small models.
+void GradientSync::exchange_sparse_and_state() {
+  std::vector<int> tables = params_.embedding_handles();
+  std::vector<int64_t> counts;
+  for (int h : tables) counts.push_back(params_.sparse_grad(h).count);
+  if (!counts.empty()) comm_.all_reduce_sum(counts.data(), static_cast<int64_t>(counts.size()));
+  std::vector<int> gathered, dense;
+  for (size_t i = 0; i < tables.size(); ++i) {
+    if (counts[i] == 0) continue;  // no rank has rows: nothing to exchange
+    const int64_t vocab = params_.info(tables[i]).shape[0], dim = params_.info(tables[i]).shape[1];
+    const double gather_bytes = static_cast<double>(counts[i]) * static_cast<double>(8 + 4 * dim);
+    const double dense_bytes = static_cast<double>(vocab) * static_cast<double>(dim + 1) * 4.0;
+    bool as_dense = config_.sparse_exchange() == DistributedConfig::DENSE ||
+                    (config_.sparse_exchange() == DistributedConfig::AUTO && dense_bytes < gather_bytes);
+    (as_dense ? dense : gathered).push_back(tables[i]);
+  }
+  stats_.sparse_dense_steps += static_cast<int64_t>(dense.size());
+  stats_.sparse_gather_steps += static_cast<int64_t>(gathered.size());
+
+  if (!gathered.empty()) {
+    std::string mine;
+    for (int h : gathered) {
+      const SparseGrad<float>& g = params_.sparse_grad(h);
+      const int64_t dim = params_.info(h).shape[1];
+      mine.append(reinterpret_cast<const char*>(&g.count), 8);
+      if (g.count) {
+        mine.append(static_cast<const char*>(g.unique_ids.raw()), static_cast<size_t>(g.count) * 8);
+        mine.append(static_cast<const char*>(g.rows.raw()), static_cast<size_t>(g.count * dim) * 4);
+        if ((g.count * dim) % 2) mine.append(4, '\0');  // keeps the next table's count 8-byte aligned
+      }
+    }
+    stats_.sparse_bytes += static_cast<double>(mine.size());
+    std::vector<std::string> all = comm_.all_gather(mine);
+    std::vector<size_t> at(all.size(), 0);
+    for (int h : gathered) {
+      const int64_t dim = params_.info(h).shape[1];
+      std::vector<Part> parts;
+      for (size_t r = 0; r < all.size(); ++r) {
+        const char* base = all[r].data() + at[r];
+        int64_t c = 0;
+        std::memcpy(&c, base, 8);
+        // The ids follow the 8-byte count, the rows the ids: 8-byte aligned within the message.
+        parts.push_back({reinterpret_cast<const int64_t*>(base + 8), reinterpret_cast<const float*>(base + 8 + c * 8),
+                         c, 0});
+        at[r] += static_cast<size_t>(8 + c * 8 + c * dim * 4 + ((c * dim) % 2 ? 4 : 0));
+      }
+      merge_parts(parts, dim, params_.sparse_grad(h));
+    }
+  }
+
+  // Dense tables: [vocab, dim] summed rows, then [vocab] presence (an id counts where any rank
+  // had it, even if its rows sum to 0), per table; then the state buffer.
+  const Tensor& state = params_.state_values();
+  const int64_t state_n = state.defined() ? state.numel() : 0;
+  if (dense.empty() && state_n == 0) return;
+  int64_t total = state_n;
+  for (int h : dense) total += params_.info(h).shape[0] * (params_.info(h).shape[1] + 1);
+  fused_.assign(static_cast<size_t>(total), 0.0f);
+  float* at = fused_.data();
+  for (int h : dense) {
+    const SparseGrad<float>& g = params_.sparse_grad(h);
+    const int64_t vocab = params_.info(h).shape[0], dim = params_.info(h).shape[1];
+    float* presence = at + vocab * dim;
+    for (int64_t i = 0; i < g.count; ++i) {
+      const int64_t id = g.unique_ids.data<int64_t>()[i];
+      std::memcpy(at + id * dim, g.rows.data<float>() + i * dim, static_cast<size_t>(dim) * sizeof(float));
+      presence[id] = 1.0f;
+    }
+    at += vocab * (dim + 1);
+  }
+  if (state_n) std::memcpy(at, state.raw(), static_cast<size_t>(state_n) * sizeof(float));
+  comm_.all_reduce_sum(fused_.data(), total);
+  stats_.sparse_bytes += static_cast<double>(total) * sizeof(float);
+  at = fused_.data();
+  for (int h : dense) {
+    SparseGrad<float>& g = params_.sparse_grad(h);
+    const int64_t vocab = params_.info(h).shape[0], dim = params_.info(h).shape[1];
+    const float* presence = at + vocab * dim;
+    int64_t count = 0;
+    for (int64_t id = 0; id < vocab; ++id) count += presence[id] > 0;
+    reserve_sparse(g, count, dim);
+    int64_t* ids = g.unique_ids.data<int64_t>();
+    float* rows = g.rows.data<float>();
+    for (int64_t id = 0, k = 0; id < vocab; ++id) {
+      if (!(presence[id] > 0)) continue;
+      ids[k] = id;
+      std::memcpy(rows + k * dim, at + id * dim, static_cast<size_t>(dim) * sizeof(float));
+      ++k;
+    }
+    g.count = count;
+    at += vocab * (dim + 1);
+  }
+  if (state_n) {
+    // Batch-norm running statistics: the mean over the ranks.
+    float* s = state.data<float>();
+    const float inv = 1.0f / static_cast<float>(comm_.size());
+    for (int64_t i = 0; i < state_n; ++i) s[i] = at[i] * inv;
+  }
 }
 
 }  // namespace kiln::models

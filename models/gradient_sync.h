@@ -5,8 +5,9 @@
 // to first, so the buffer becomes final from the top down. It is cut into contiguous buckets from
 // the top; a communication thread all-reduces each bucket as soon as backward has passed it, and
 // finish() waits only for what is left (PyTorch DDP's bucketing, Horovod's background thread).
-// Row-sparse embedding gradients are exchanged after backward, by all-gather of (ids, rows) or
-// by an all-reduce of a table-sized buffer, whichever moves fewer bytes. Every rank ends with the
+// Row-sparse embedding gradients are exchanged after backward, each table by all-gather of
+// (ids, rows) or by an all-reduce of a table-sized buffer, whichever moves fewer bytes; all tables
+// go in one fused all-gather plus one fused all-reduce. Every rank ends with the
 // same summed gradients, in the same order, so the replicas stay bit-identical.
 //
 // Callers scale their gradients by local rows / global rows before the sum, so the result is the
@@ -14,7 +15,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
-#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -33,8 +33,8 @@ struct GradientSyncStats {
   double comm_seconds = 0;         // inside dense all-reduces, all steps
   double exposed_seconds = 0;      // of those, time backward had already finished (waited for)
   double sparse_seconds = 0;       // sparse exchange and state averaging
-  int64_t sparse_dense_steps = 0;  // table exchanges done as a dense all-reduce
-  int64_t sparse_gather_steps = 0; // ... and as an all-gather
+  int64_t sparse_dense_steps = 0;   // table exchanges done as a dense all-reduce
+  int64_t sparse_gather_steps = 0;  // ... and as an all-gather
 };
 
 class GradientSync {
@@ -60,13 +60,13 @@ class GradientSync {
   };
   void comm_loop();
   void reduce_bucket(size_t b);
-  void exchange_sparse(int handle, int64_t global_count);
+  void exchange_sparse_and_state();
 
   Communicator& comm_;
   ParamRegistry<float>& params_;
   DistributedConfig config_;
   std::vector<Bucket> buckets_;  // top of the buffer first
-  bool threaded_ = false;
+  size_t threaded_buckets_ = 0;  // buckets [0, this) go to the communication thread
 
   std::mutex mutex_;
   std::condition_variable changed_;
@@ -77,7 +77,7 @@ class GradientSync {
   std::exception_ptr error_;  // from the communication thread, rethrown by finish_step
   std::thread thread_;
 
-  std::map<int, std::vector<float>> dense_tables_;  // per table: the dense exchange's buffer
+  std::vector<float> fused_;  // dense-exchanged tables and the state, all-reduced together
   GradientSyncStats stats_;
 };
 

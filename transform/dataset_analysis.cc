@@ -78,13 +78,38 @@ constexpr int64_t kBlockRows = 128;
 // Values a column collects before it hands them to its analyzers.
 constexpr size_t kBatch = 4096;
 
+// Which features share analyzers: a feature whose source column, kind and value delimiter equal
+// an earlier one's sees the same values (RowScreen keeps rows for all features alike), so its
+// statistics are that feature's. owner[i] is the first such feature (i itself when none).
+std::vector<int> analyzer_owners(const FeatureSpec& spec) {
+  auto key = [](const FeatureColumn& f) {
+    const char* kind = f.has_categorical() ? "c" : f.has_numeric() || f.has_bucketized() ? "n" : nullptr;
+    if (!kind) return std::string();  // crossed: nothing to analyze
+    return str_cat(kind, f.has_categorical() ? f.categorical().multi_value_delimiter() : "", "\n",
+                   f.has_source() ? f.source() : f.name());
+  };
+  std::vector<int> owner;
+  for (int i = 0; i < spec.features_size(); ++i) {
+    const std::string k = key(spec.features(i));
+    int o = i;
+    for (int j = 0; j < i && !k.empty(); ++j)
+      if (key(spec.features(j)) == k) {
+        o = j;
+        break;
+      }
+    owner.push_back(o);
+  }
+  return owner;
+}
+
 struct Accumulators {
-  std::vector<ColumnAccumulator> features;
+  std::vector<ColumnAccumulator> features;  // analyzed only where owner[i] == i
+  std::vector<int> owner;                   // analyzer_owners()
   ColumnAccumulator label;
   int64_t rows = 0;
   RowScreen::Block block;  // accumulate()'s scratch, not state
 
-  explicit Accumulators(const FeatureSpec& spec) {
+  explicit Accumulators(const FeatureSpec& spec) : owner(analyzer_owners(spec)) {
     for (const FeatureColumn& f : spec.features()) {
       ColumnAccumulator a;
       if (f.has_numeric() || f.has_bucketized()) a.kind = ColumnAccumulator::Kind::numeric;
@@ -146,6 +171,7 @@ void accumulate(const RowScreen& screen, const RawRows& rows, io::ErrorBudget& b
         budget.add({rows.where(begin + k, screen.column_of(b, k)), 0, 0, screen.reason(rows, b, k)});
     }
     for (size_t i = 0; i < acc.features.size(); ++i) {
+      if (acc.owner[i] != static_cast<int>(i)) continue;
       ColumnAccumulator& a = acc.features[i];
       if (a.kind == ColumnAccumulator::Kind::numeric)
         add_numbers(b, b.missing[i].data(), b.number[i].data(), a);
@@ -195,7 +221,7 @@ TransformState finish(const FeatureSpec& spec, const Accumulators& acc) {
   int64_t dense = 0;
   for (int i = 0; i < spec.features_size(); ++i) {
     const FeatureColumn& f = spec.features(i);
-    const ColumnAccumulator& a = acc.features[i];
+    const ColumnAccumulator& a = acc.features[static_cast<size_t>(acc.owner[static_cast<size_t>(i)])];
     FeatureState* fs = state.add_features();
     fs->set_name(f.name());
     std::string where = str_cat("feature '", f.name(), "'");
@@ -289,6 +315,12 @@ TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& o
       label_col = reader.column_index(spec.label().column());
       if (label_col < 0) fail("feature_spec.label: the data (", mine.front(), ") has no column '", spec.label().column(), "'");
     }
+    // Only the columns the spec reads are stored (the others are still checked).
+    std::vector<int> used;
+    for (int c : cols)
+      if (c >= 0) used.push_back(c);
+    if (label_col >= 0) used.push_back(label_col);
+    reader.select_columns(used);
     const RowScreen screen(spec, cols, label_col);
     // One accumulator per worker thread; merging is exact, so how chunks land on threads does
     // not matter.

@@ -1,5 +1,6 @@
 #include "transform/row_screen.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -12,8 +13,14 @@ RowScreen::RowScreen(const FeatureSpec& spec, std::vector<int> feature_cols, int
              spec.features_size(), " features");
   for (int i = 0; i < spec.features_size(); ++i) {
     const FeatureColumn& f = spec.features(i);
-    features_.push_back({f.name(), feature_cols[static_cast<size_t>(i)], f.has_numeric() || f.has_bucketized(),
-                         f.missing().kind() == MissingPolicy::DROP_ROW});
+    Feature feature{f.name(), feature_cols[static_cast<size_t>(i)], f.has_numeric() || f.has_bucketized(),
+                    f.missing().kind() == MissingPolicy::DROP_ROW};
+    for (int j = 0; j < i && feature.col >= 0; ++j)
+      if (features_[static_cast<size_t>(j)].col == feature.col) {
+        feature.same_column_as = j;
+        break;
+      }
+    features_.push_back(std::move(feature));
   }
   const LabelSpec& label = spec.label();
   numeric_label_ = label.type() == LabelSpec::REGRESSION ||
@@ -43,13 +50,24 @@ void RowScreen::screen(const RawRows& rows, int64_t begin, int64_t end, Block* b
     block->missing[i].resize(n);
     const std::string_view* text = block->text[i].data();
     const uint8_t* missing = block->missing[i].data();
-    rows.column(f.col, begin, end, block->text[i].data(), block->missing[i].data());
+    const auto same = static_cast<size_t>(f.same_column_as);
+    if (f.same_column_as >= 0) {
+      std::copy_n(block->text[same].data(), n, block->text[i].data());
+      std::copy_n(block->missing[same].data(), n, block->missing[i].data());
+    } else {
+      rows.column(f.col, begin, end, block->text[i].data(), block->missing[i].data());
+    }
     if (f.drop_if_missing)
       for (size_t r = 0; r < n; ++r)
         if (missing[r] && verdict[r] == Verdict::kept) reject(r, Verdict::dropped, static_cast<int>(i));
     if (!f.numeric) continue;
     block->number[i].resize(n);
     double* number = block->number[i].data();
+    if (f.same_column_as >= 0 && features_[same].numeric) {
+      // Every row still kept parsed there: the same text gives the same number.
+      std::copy_n(block->number[same].data(), n, number);
+      continue;
+    }
     for (size_t r = 0; r < n; ++r) {
       if (missing[r] || verdict[r] != Verdict::kept) continue;
       if (!io::parse_double(text[r], &number[r]) || !std::isfinite(number[r]))

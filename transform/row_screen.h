@@ -63,6 +63,9 @@ class RowScreen {
     int col = -1;
     bool numeric = false;
     bool drop_if_missing = false;
+    // An earlier feature of the same column (one column can feed several features): its values
+    // and flags are copied, and its numbers too when it is numeric, instead of read again.
+    int same_column_as = -1;
   };
   std::vector<Feature> features_;
   int label_col_ = -1;

@@ -119,19 +119,22 @@ TEST(DistributedTrainE2E, TwoRanksEqualOneProcessOnTheGlobalBatch) {
   // One process, global batch 512 (it also analyzes the data and writes the transform state).
   RunResult one = run_kiln(flights_args(dir.path() + "/one", with({"batch_size=512"})), dir.path());
   ASSERT_EQ(one.exit_code, 0) << one.err;
-  // Two ranks of 256: overlapped buckets and sparse rows by all-gather ...
+  // Two ranks of 256: 16 KB buckets all-reduced on the communication thread during backward,
+  // sparse rows by all-gather ...
   RunResult a = run_mpi(2,
                         flights_args(dir.path() + "/two_a",
-                                     with({"batch_size=256", "distributed.sparse_exchange=ALL_GATHER"})),
+                                     with({"batch_size=256", "distributed.sparse_exchange=ALL_GATHER",
+                                           "distributed.bucket_bytes=16000"})),
                         dir.path());
   ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
   EXPECT_NE(a.err.find("data-parallel: 2 ranks x batch 256 = global batch 512"), std::string::npos) << a.err;
   EXPECT_NE(a.out.find("data-parallel 2 ranks: dense all-reduce"), std::string::npos) << a.out;
-  // ... and without overlap, in many small buckets, sparse rows by a dense all-reduce.
+  EXPECT_NE(a.out.find(" buckets), "), std::string::npos) << a.out;
+  // ... and one bucket after backward, sparse rows by a dense all-reduce.
   RunResult b = run_mpi(2,
                         flights_args(dir.path() + "/two_b",
                                      with({"batch_size=256", "distributed.sparse_exchange=DENSE",
-                                           "distributed.overlap=false", "distributed.bucket_bytes=4000"})),
+                                           "distributed.overlap=false"})),
                         dir.path());
   ASSERT_EQ(b.exit_code, 0) << b.out << b.err;
 

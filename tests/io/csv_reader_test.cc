@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -41,8 +42,10 @@ struct Result {
 };
 
 Result read_all(const std::vector<std::string>& files, const CsvOptions& options,
-                std::shared_ptr<ErrorBudget> budget = std::make_shared<ErrorBudget>(0)) {
+                std::shared_ptr<ErrorBudget> budget = std::make_shared<ErrorBudget>(0),
+                const std::vector<int>& selected = {}) {
   CsvReader reader(files, options, std::move(budget));
+  if (!selected.empty()) reader.select_columns(selected);
   std::mutex mutex;
   std::map<int64_t, Result> parts;
   reader.for_each_chunk([&](const CsvChunk& chunk) {
@@ -52,6 +55,7 @@ Result read_all(const std::vector<std::string>& files, const CsvOptions& options
       Row row;
       std::vector<bool> na;
       for (int c = 0; c < chunk.columns(); ++c) {
+        if (!selected.empty() && std::find(selected.begin(), selected.end(), c) == selected.end()) continue;
         row.emplace_back(chunk.field(r, c));
         na.push_back(chunk.is_na(r, c));
       }
@@ -534,6 +538,187 @@ TEST(CsvReader, ChunkingNeverChangesTheResultOnRandomText) {
       }
     }
   }
+}
+
+// The grammar of io/csv_parser.h written as plainly as possible, byte by byte, to check the
+// parser's vectorized fast path and its fallback against: rows, their lines and the bad records'
+// lines and columns.
+struct Reference {
+  std::vector<Row> rows;
+  std::vector<int64_t> lines;
+  std::vector<std::string> bad;  // "line:column"
+};
+
+Reference reference_parse(const std::string& text, size_t columns, int64_t line) {
+  Reference out;
+  const size_t n = text.size();
+  size_t i = 0;
+  while (i < n) {
+    if (text[i] == '\n') {
+      ++i, ++line;
+      continue;
+    }
+    if (text[i] == '\r' && i + 1 < n && text[i + 1] == '\n') {
+      i += 2, ++line;
+      continue;
+    }
+    const int64_t row_line = line;
+    Row row;
+    std::string bad;
+    for (;;) {
+      if (text[i] != '"') {
+        size_t j = i;
+        while (j < n && text[j] != ',' && text[j] != '\n') ++j;
+        std::string field = text.substr(i, j - i);
+        if (j < n && text[j] == ',') {
+          row.push_back(field);
+          i = j + 1;
+          continue;
+        }
+        if (!field.empty() && field.back() == '\r') field.pop_back();
+        row.push_back(field);
+        i = j + 1, ++line;
+        break;
+      }
+      std::string field;
+      size_t j = i + 1;
+      bool closed = false;
+      while (j < n) {
+        if (text[j] == '"') {
+          if (j + 1 < n && text[j + 1] == '"') {
+            field += '"', j += 2;
+            continue;
+          }
+          closed = true;
+          break;
+        }
+        if (text[j] == '\n') ++line;
+        field += text[j++];
+      }
+      if (!closed) {
+        if (bad.empty()) bad = std::to_string(line) + ":" + std::to_string(row.size() + 1) + " unterminated";
+        i = n;
+        break;
+      }
+      row.push_back(field);
+      const size_t k = j + 1;
+      if (k < n && text[k] == ',') {
+        i = k + 1;
+        continue;
+      }
+      if (k >= n || text[k] == '\n' || (text[k] == '\r' && (k + 1 >= n || text[k + 1] == '\n'))) {
+        i = k >= n ? n : k + (text[k] == '\n' ? 1 : 2), ++line;
+        break;
+      }
+      bad = std::to_string(line) + ":" + std::to_string(row.size()) + " after quote";
+      size_t stop = csv_detail::first_record_end(text.data(), n, k, {});
+      if (stop == csv_detail::kNoRecordEnd) stop = n;
+      line += std::count(text.begin() + static_cast<std::ptrdiff_t>(k), text.begin() + static_cast<std::ptrdiff_t>(stop), '\n');
+      i = stop;
+      break;
+    }
+    if (bad.empty() && row.size() != columns) bad = std::to_string(row_line) + ":0 count";
+    if (!bad.empty()) {
+      out.bad.push_back(bad.substr(0, bad.find(' ')));
+      continue;
+    }
+    out.rows.push_back(row);
+    out.lines.push_back(row_line);
+  }
+  return out;
+}
+
+// Random records, most of them plain (the parser's fast path) and some with quotes, CRs, blank
+// lines and wrong field counts (its fallback), in runs that switch between the two.
+TEST(CsvReader, MatchesTheGrammarOnRandomRecords) {
+  TempDir dir;
+  std::mt19937 rng(77);
+  for (int trial = 0; trial < 60; ++trial) {
+    std::string body;
+    const int records = 1 + static_cast<int>(rng() % 200);
+    const int quirky = static_cast<int>(rng() % 4);  // 0: none; higher: more
+    for (int r = 0; r < records; ++r) {
+      const int fields = rng() % 10 < static_cast<unsigned>(quirky) ? 1 + static_cast<int>(rng() % 5) : 3;
+      for (int f = 0; f < fields; ++f) {
+        if (f) body += ',';
+        const int length = static_cast<int>(rng() % 70);  // fields across 64-byte scan blocks too
+        for (int k = 0; k < length; ++k) body += static_cast<char>('a' + rng() % 26);
+        if (rng() % 12 < static_cast<unsigned>(quirky)) {
+          const char* odd[] = {"\"", "\"q,\"\"x\"", "\"a\nb\"", "\r", "\"z\"y", "\n", "\r\n"};
+          body += odd[rng() % 7];
+        }
+      }
+      body += rng() % 8 < static_cast<unsigned>(quirky) ? "\r\n" : "\n";
+      if (rng() % 16 < static_cast<unsigned>(quirky)) body += "\n";
+    }
+    const std::string path = dir.file("g" + std::to_string(trial) + ".csv");
+    write_file(path, "h1,h2,h3\n" + body);
+    const Reference want = reference_parse(body, 3, 2);
+    for (size_t chunk : {size_t{1} << 20, size_t{97}}) {
+      CsvOptions o;
+      o.chunk_bytes = chunk;
+      auto budget = std::make_shared<ErrorBudget>(-1);
+      Result r = read_all({path}, o, budget);
+      ASSERT_EQ(r.rows, want.rows) << "trial " << trial;
+      ASSERT_EQ(r.lines, want.lines) << "trial " << trial;
+      // One thread: the budget sees bad rows in text order and keeps the first 100 of them.
+      ASSERT_EQ(budget->count(), static_cast<int64_t>(want.bad.size())) << "trial " << trial;
+      std::vector<std::string> bad;
+      for (const BadRow& b : budget->first(100))
+        bad.push_back(std::to_string(b.line) + ":" + std::to_string(b.column));
+      ASSERT_EQ(bad, std::vector<std::string>(want.bad.begin(), want.bad.begin() + static_cast<std::ptrdiff_t>(bad.size())))
+          << "trial " << trial;
+    }
+  }
+}
+
+// Selected columns: the same rows and bad rows as a full read, only the selected fields kept.
+TEST(CsvReader, SelectedColumnsKeepTheSameRows) {
+  TempDir dir;
+  std::mt19937 rng(5);
+  const char alphabet[] = {'a', 'b', ',', ',', ',', '"', '\n', '\n', '\r', 'x', 'y', 'z'};
+  for (int trial = 0; trial < 40; ++trial) {
+    std::string text = "h1,h2,h3,h4\n";
+    const int length = 50 + static_cast<int>(rng() % 2000);
+    for (int i = 0; i < length; ++i) text += alphabet[rng() % sizeof alphabet];
+    const std::string path = dir.file("s" + std::to_string(trial) + ".csv");
+    write_file(path, text);
+    auto bad_of = [](const ErrorBudget& b) {
+      std::vector<std::string> out;
+      for (const BadRow& r : b.first(100000)) out.push_back(format_bad_row(r));
+      std::sort(out.begin(), out.end());
+      return out;
+    };
+    auto full_budget = std::make_shared<ErrorBudget>(-1);
+    const Result full = read_all({path}, {}, full_budget);
+    for (const std::vector<int>& selected : std::vector<std::vector<int>>{{1}, {3, 0}, {2, 2}}) {
+      auto budget = std::make_shared<ErrorBudget>(-1);
+      const Result part = read_all({path}, {}, budget, selected);
+      ASSERT_EQ(part.rows.size(), full.rows.size()) << "trial " << trial;
+      for (size_t r = 0; r < full.rows.size(); ++r) {
+        Row want;
+        for (int c = 0; c < 4; ++c)
+          if (std::find(selected.begin(), selected.end(), c) != selected.end()) want.push_back(full.rows[r][c]);
+        ASSERT_EQ(part.rows[r], want) << "trial " << trial << " row " << r;
+      }
+      EXPECT_EQ(part.lines, full.lines);
+      EXPECT_EQ(bad_of(*budget), bad_of(*full_budget));
+    }
+  }
+  // A column that was not selected cannot be read.
+  write_file(dir.file("t.csv"), "a,b\n1,2\n");
+  CsvReader reader({dir.file("t.csv")}, {}, nullptr);
+  reader.select_columns({1});
+  std::string error;
+  reader.for_each_chunk([&](const CsvChunk& chunk) {
+    EXPECT_EQ(chunk.field(0, 1), "2");
+    try {
+      (void)chunk.field(0, 0);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  });
+  EXPECT_NE(error.find("not selected"), std::string::npos) << error;
 }
 
 }  // namespace

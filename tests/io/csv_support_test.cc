@@ -79,6 +79,40 @@ TEST(NumberParse, DoubleShortcutMatchesFromChars) {
   EXPECT_TRUE(std::signbit(z));
 }
 
+// Integers of up to 8 digits take a word-at-a-time shortcut: every length, sign, leading zeros,
+// and bytes just outside the digit range must agree with from_chars.
+TEST(NumberParse, ShortIntegersMatchFromChars) {
+  std::mt19937_64 rng(7);
+  const std::string alphabet = "0123456789/:-+. eE\x80\xff";
+  for (int i = 0; i < 300000; ++i) {
+    std::string text;
+    const int length = 1 + static_cast<int>(rng() % 10);
+    for (int k = 0; k < length; ++k)
+      text += rng() % 8 ? static_cast<char>('0' + rng() % 10) : alphabet[rng() % alphabet.size()];
+    double expected = 0, got = 0;
+    std::string_view t = text;
+    while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+    while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+    if (t.size() > 1 && t[0] == '+' && t[1] != '-' && t[1] != '+') t.remove_prefix(1);
+    auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), expected);
+    const bool valid = !t.empty() && ec == std::errc() && ptr == t.data() + t.size() && std::isfinite(expected);
+    if (!valid) continue;  // the grammar of the rest is DoubleRejectsAnythingElse's
+    ASSERT_TRUE(parse_double(text, &got)) << text;
+    ASSERT_EQ(std::memcmp(&got, &expected, sizeof got), 0) << text;
+  }
+  for (const char* text : {"12:30", "1/2", "12-3", "0x1", "1 2", "-", "--1"}) {
+    double out = 42;
+    EXPECT_FALSE(parse_double(text, &out)) << text;
+  }
+  double out = 0;
+  EXPECT_TRUE(parse_double("-00000000", &out));
+  EXPECT_TRUE(std::signbit(out) && out == 0);
+  EXPECT_TRUE(parse_double("99999999", &out));
+  EXPECT_EQ(out, 99999999.0);
+  EXPECT_TRUE(parse_double("-123456789", &out));  // nine digits: the general path
+  EXPECT_EQ(out, -123456789.0);
+}
+
 // A field is a view into a larger buffer: the bytes around it (here digits and dots) must not
 // change its value, whatever its length.
 TEST(NumberParse, DoubleReadsOnlyItsField) {
