@@ -29,8 +29,14 @@ find_gtest() {
 configure_and_build() {
   local gtest
   gtest="$(find_gtest)" || gtest="/nonexistent"
+  # NCCL: the toolkit's, else the one in PyTorch's nvidia-nccl wheel.
+  local nccl_root=""
+  if [ ! -f "$CUDA_HOME/include/nccl.h" ]; then
+    nccl_root="$(python3 -c 'import nvidia.nccl; print(list(nvidia.nccl.__path__)[0])' 2>/dev/null || true)"
+  fi
   cmake -S "$ROOT/tests/cuda/gpu_check" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc" -DCMAKE_CUDA_ARCHITECTURES=90 -DKILN_GTEST_SOURCE_DIR="$gtest" &&
+    -DCMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc" -DCMAKE_CUDA_ARCHITECTURES=90 -DKILN_GTEST_SOURCE_DIR="$gtest" \
+    -DNCCL_ROOT="$nccl_root" &&
     cmake --build "$BUILD" -j "$JOBS"
 }
 
@@ -119,6 +125,9 @@ else
   printf 'tests\tnot built\t0\nmemcheck\tnot built\t0\n' >>"$OUT/steps.tsv"
 fi
 
+# The data-parallel device communicator (NCCL) with one rank.
+NCCL_TESTS="$(find "$BUILD" -name kiln_nccl_tests -type f -perm -u+x 2>/dev/null | head -1)"
+[ -n "$NCCL_TESTS" ] && step nccl 60 "$NCCL_TESTS" --gtest_color=no
 [ -x "$(bench gpu_gemm)" ] && step bench_gemm 180 "$(bench gpu_gemm)" 8192
 [ -x "$(bench gpu_conv)" ] && step bench_conv 90 "$(bench gpu_conv)"
 [ -x "$(bench gpu_embedding)" ] && step bench_embedding 90 "$(bench gpu_embedding)"
