@@ -1,6 +1,7 @@
 #include "io/csv_parser.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <limits>
 
@@ -57,8 +58,7 @@ inline void separator_masks(const char* p, char delimiter, uint64_t* separators,
 }
 
 // Yields the separators (delimiters and newlines) after a position, 64 bytes per scan; the
-// '\n' sentinel after the text guarantees it stops. A plain value: hot loops keep a copy in
-// registers.
+// '\n' sentinel after the text guarantees it stops.
 class SeparatorCursor {
  public:
   explicit SeparatorCursor(char delimiter) : delimiter_(delimiter) {}
@@ -66,26 +66,20 @@ class SeparatorCursor {
     base_ = p;
     separator_masks(p, delimiter_, &separators_, &newlines_);
   }
-  // The next separator; *newline tells whether it is a '\n'.
-  char* next(bool* newline) {
+  char* next() {
     while (separators_ == 0) {
       base_ += 64;
       separator_masks(base_, delimiter_, &separators_, &newlines_);
     }
-    const int bit = __builtin_ctzll(separators_);
+    const char* s = base_ + std::countr_zero(separators_);
     separators_ &= separators_ - 1;
-    *newline = (newlines_ >> bit) & 1;
-    return const_cast<char*>(base_ + bit);
-  }
-  char* next() {
-    bool newline;
-    return next(&newline);
+    return const_cast<char*>(s);
   }
 
  private:
   char delimiter_;
   const char* base_ = nullptr;
-  uint64_t separators_ = 0, newlines_ = 0;
+  uint64_t separators_ = 0, newlines_ = 0;  // newlines_: unused here
 };
 
 // Length of the valid UTF-8 sequence at s (whose first byte is not ASCII), or 0.
@@ -232,9 +226,10 @@ Layout::Layout(int columns, const std::vector<int>& kept) : columns_(columns), s
 namespace {
 
 // One parse_records call. Most records take the fast path: no quote and no invalid byte inside,
-// the right field count; each separator the vector scan finds ends a field, which is stored
-// where the layout says. Any other record (and the header, whose field count is unknown) is
-// parsed again by the general path, which knows every rule and names what is wrong.
+// the right field count. A vector scan lists the offsets of all separators and which of them are
+// newlines, so a record's field count is a subtraction and its kept fields are read straight
+// from the list. Any other record (and the header, whose field count is unknown) is parsed by
+// the general path, which knows every rule and names what is wrong.
 class RecordParser {
  public:
   RecordParser(char* text, size_t size, int64_t first_line, const Syntax& syntax, Rows* out)
@@ -249,17 +244,12 @@ class RecordParser {
 
   void run() {
     char* p = text_;
-    bool synced = false;  // whether the cursor continues at p
     while (p < end_) {
-      if (out_->layout.columns() > 0) {
-        if (!synced) cursor_.reset(p);
-        if (fast_record(&p)) {
-          synced = true;
-          continue;
-        }
-      }
+      if (out_->layout.columns() > 0 && fast_record(&p)) continue;
       general_record(&p);
-      synced = false;
+      // Past what general_record() read, in the flattened separators too.
+      while (sep_ < sep_count_ && text_ + seps_[sep_] < p) ++sep_;
+      while (newline_ < newline_count_ && newlines_[newline_] < sep_) ++newline_;
     }
   }
 
@@ -289,43 +279,76 @@ class RecordParser {
     return fields.data() + base;
   }
 
+  // Restarts the flattened separators at p (a record start) and scans at least kWindow bytes,
+  // and on to a newline: a record's fields are then read from seps_ without a branch per field.
+  void rescan(const char* p) {
+    sep_ = sep_count_ = newline_ = newline_count_ = 0;
+    scanned_ = p;
+    do scan_block();
+    while ((scanned_ - p < static_cast<ptrdiff_t>(kWindow) || newline_count_ == 0) && scanned_ <= end_);
+  }
+
+  // Appends the separators of the 64 bytes at scanned_ (up to the sentinel) to seps_ and the
+  // index of each newline among them to newlines_.
+  void scan_block() {
+    uint64_t separators, newlines;
+    separator_masks(scanned_, syntax_.delimiter, &separators, &newlines);
+    if (end_ - scanned_ < 64) {  // bits up to the sentinel only (unsigned 2 << 63 wraps to 0)
+      const uint64_t keep = (uint64_t{2} << (end_ - scanned_)) - 1;
+      separators &= keep;
+      newlines &= keep;
+    }
+    if (seps_.size() < sep_count_ + 64) seps_.resize(2 * seps_.size() + 1024);
+    if (newlines_.size() < newline_count_ + 64) newlines_.resize(2 * newlines_.size() + 256);
+    const auto base = static_cast<uint32_t>(scanned_ - text_);
+    const int count = std::popcount(separators);
+    // Eight at a time without a branch per separator (simdjson's flattening); the entries past
+    // `count` are scratch (countr_zero(0) is 64).
+    uint32_t* out = seps_.data() + sep_count_;
+    for (uint64_t rest = separators; out < seps_.data() + sep_count_ + count; out += 8)
+      for (int k = 0; k < 8; ++k) {
+        out[k] = base + static_cast<uint32_t>(std::countr_zero(rest));
+        rest &= rest - 1;
+      }
+    for (; newlines != 0; newlines &= newlines - 1) {
+      const uint64_t below = (newlines & -newlines) - 1;
+      newlines_[newline_count_++] = static_cast<uint32_t>(sep_count_ + static_cast<size_t>(std::popcount(separators & below)));
+    }
+    sep_count_ += static_cast<size_t>(count);
+    scanned_ += 64;
+  }
+
   // Parses the record (or blank line) at *p when it is a plain one and moves *p past it;
-  // false, with *p unchanged, leaves it to general_record(). The scan notes where each field
-  // ends; only the kept fields are stored.
+  // false, with *p unchanged, leaves it to general_record(). seps_[sep_] is the first separator
+  // after *p; the record's fields end at seps_[sep_] .. seps_[newlines_[newline_]].
   bool fast_record(char** p) {
     char* const start = *p;
-    const int columns = out_->layout.columns();
-    if (ends_.size() != static_cast<size_t>(columns)) ends_.resize(static_cast<size_t>(columns));
-    char** const ends = ends_.data();
-    SeparatorCursor cursor = cursor_;
-    int nf = 0;
-    char* s;
-    for (;;) {
-      bool newline;
-      s = cursor.next(&newline);
-      ends[nf++] = s;
-      if (newline) break;
-      if (nf == columns) return false;  // too many fields
-    }
+    if (newline_ == newline_count_) rescan(start);
+    if (newline_ == newline_count_) return false;  // (not reached: the sentinel is a newline)
+    const size_t first = sep_, last = newlines_[newline_];
+    const char* const s = text_ + seps_[last];
+    const size_t nf = last - first + 1;
     if (nf == 1 && (s == start || (s == start + 1 && *start == '\r'))) {  // a blank line
-      cursor_ = cursor;
-      ++line_;
-      *p = s + 1;
+      sep_ = last + 1, ++newline_, ++line_;
+      *p = const_cast<char*>(s) + 1;
       return true;
     }
-    if (nf != columns || next_quote(start) < s || next_bad(start) < s) return false;
-    cursor_ = cursor;
+    const int columns = out_->layout.columns();
+    if (nf != static_cast<size_t>(columns) || next_quote(start) < s || next_bad(start) < s) return false;
     FieldSpan* row = row_storage();
+    const uint32_t* ends = seps_.data() + first;
+    const auto record_begin = static_cast<uint32_t>(start - text_);
     const std::vector<int>& kept = out_->layout.kept();
     for (size_t k = 0; k < kept.size(); ++k) {
       const int c = kept[k];
-      const char* begin = c == 0 ? start : ends[c - 1] + 1;
-      row[k] = {static_cast<uint32_t>(begin - text_), static_cast<uint32_t>(ends[c] - begin)};
+      const uint32_t begin = c == 0 ? record_begin : ends[c - 1] + 1;
+      row[k] = {begin, ends[c] - begin};
     }
-    const int last = out_->layout.slot(columns - 1);
-    if (last >= 0 && row[last].size > 0 && s[-1] == '\r') --row[last].size;
+    const int last_slot = out_->layout.slot(columns - 1);
+    if (last_slot >= 0 && row[last_slot].size > 0 && s[-1] == '\r') --row[last_slot].size;
     out_->lines.push_back(line_++);
-    *p = s + 1;
+    sep_ = last + 1, ++newline_;
+    *p = const_cast<char*>(s) + 1;
     return true;
   }
 
@@ -452,7 +475,12 @@ class RecordParser {
   size_t bad_index_ = 0;
   const char* quote_;              // next_quote()'s last answer
   std::vector<FieldSpan> record_;  // general_record()'s fields, all columns
-  std::vector<char*> ends_;        // fast_record()'s field ends, all columns
+  // The flattened separators (rescan()): offsets of those from a record start on, and the index
+  // in seps_ of each newline among them; sep_ and newline_ are the next unread entries.
+  static constexpr size_t kWindow = 16 << 10;  // bytes per rescan: the entries stay in L1
+  std::vector<uint32_t> seps_, newlines_;
+  size_t sep_ = 0, sep_count_ = 0, newline_ = 0, newline_count_ = 0;
+  const char* scanned_ = nullptr;  // end of the scanned text
 };
 
 }  // namespace

@@ -131,28 +131,45 @@ struct Accumulators {
   }
 };
 
-// Collects the numbers of the rows a block kept, counting missing ones.
+// Collects the numbers of the rows a block kept, counting missing ones. Writes through a local
+// pointer: push_back would reload the vector's end after every store.
 void add_numbers(const RowScreen::Block& b, const uint8_t* missing, const double* number, ColumnAccumulator& a) {
+  const size_t old = a.numbers.size();
+  a.numbers.resize(old + static_cast<size_t>(b.size));
+  double* out = a.numbers.data() + old;
   for (int64_t k = 0; k < b.size; ++k) {
     if (b.verdict[k] != RowScreen::Verdict::kept) continue;
     if (missing && missing[k])
       ++a.missing;
     else
-      a.numbers.push_back(number[k]);
+      *out++ = number[k];
   }
+  a.numbers.resize(static_cast<size_t>(out - a.numbers.data()));
   if (a.numbers.size() >= kBatch) a.flush();
 }
 
 // Collects the values of the rows a block kept, counting missing ones.
 void add_values(const RowScreen::Block& b, const uint8_t* missing, const std::string_view* text, ColumnAccumulator& a) {
-  for (int64_t k = 0; k < b.size; ++k) {
-    if (b.verdict[k] != RowScreen::Verdict::kept) continue;
-    if (missing && missing[k])
-      ++a.missing;
-    else if (a.delimiter.empty())
-      a.values.push_back(text[k]);
-    else
-      for_each_value(text[k], a.delimiter, [&](std::string_view v) { a.values.push_back(v); });
+  if (!a.delimiter.empty()) {
+    for (int64_t k = 0; k < b.size; ++k) {
+      if (b.verdict[k] != RowScreen::Verdict::kept) continue;
+      if (missing && missing[k])
+        ++a.missing;
+      else
+        for_each_value(text[k], a.delimiter, [&](std::string_view v) { a.values.push_back(v); });
+    }
+  } else {  // one value a cell: as add_numbers()
+    const size_t old = a.values.size();
+    a.values.resize(old + static_cast<size_t>(b.size));
+    std::string_view* out = a.values.data() + old;
+    for (int64_t k = 0; k < b.size; ++k) {
+      if (b.verdict[k] != RowScreen::Verdict::kept) continue;
+      if (missing && missing[k])
+        ++a.missing;
+      else
+        *out++ = text[k];
+    }
+    a.values.resize(static_cast<size_t>(out - a.values.data()));
   }
   if (a.values.size() >= kBatch) a.flush();
 }
