@@ -131,26 +131,34 @@ struct Accumulators {
   }
 };
 
-// Collects the numbers of the rows a block kept, counting missing ones. Writes through a local
+// Appends in[k] of the rows a block kept to `out`, counting missing ones. Writes through a local
 // pointer: push_back would reload the vector's end after every store.
-void add_numbers(const RowScreen::Block& b, const uint8_t* missing, const double* number, ColumnAccumulator& a) {
-  const size_t old = a.numbers.size();
-  a.numbers.resize(old + static_cast<size_t>(b.size));
-  double* out = a.numbers.data() + old;
+template <typename T>
+void collect_kept(const RowScreen::Block& b, const uint8_t* missing, const T* in, std::vector<T>& out, int64_t& missing_count) {
+  const size_t old = out.size();
+  out.resize(old + static_cast<size_t>(b.size));
+  T* next = out.data() + old;
   for (int64_t k = 0; k < b.size; ++k) {
     if (b.verdict[k] != RowScreen::Verdict::kept) continue;
     if (missing && missing[k])
-      ++a.missing;
+      ++missing_count;
     else
-      *out++ = number[k];
+      *next++ = in[k];
   }
-  a.numbers.resize(static_cast<size_t>(out - a.numbers.data()));
+  out.resize(static_cast<size_t>(next - out.data()));
+}
+
+// Collects the numbers of the rows a block kept, counting missing ones.
+void add_numbers(const RowScreen::Block& b, const uint8_t* missing, const double* number, ColumnAccumulator& a) {
+  collect_kept(b, missing, number, a.numbers, a.missing);
   if (a.numbers.size() >= kBatch) a.flush();
 }
 
 // Collects the values of the rows a block kept, counting missing ones.
 void add_values(const RowScreen::Block& b, const uint8_t* missing, const std::string_view* text, ColumnAccumulator& a) {
-  if (!a.delimiter.empty()) {
+  if (a.delimiter.empty()) {
+    collect_kept(b, missing, text, a.values, a.missing);
+  } else {
     for (int64_t k = 0; k < b.size; ++k) {
       if (b.verdict[k] != RowScreen::Verdict::kept) continue;
       if (missing && missing[k])
@@ -158,18 +166,6 @@ void add_values(const RowScreen::Block& b, const uint8_t* missing, const std::st
       else
         for_each_value(text[k], a.delimiter, [&](std::string_view v) { a.values.push_back(v); });
     }
-  } else {  // one value a cell: as add_numbers()
-    const size_t old = a.values.size();
-    a.values.resize(old + static_cast<size_t>(b.size));
-    std::string_view* out = a.values.data() + old;
-    for (int64_t k = 0; k < b.size; ++k) {
-      if (b.verdict[k] != RowScreen::Verdict::kept) continue;
-      if (missing && missing[k])
-        ++a.missing;
-      else
-        *out++ = text[k];
-    }
-    a.values.resize(static_cast<size_t>(out - a.values.data()));
   }
   if (a.values.size() >= kBatch) a.flush();
 }
