@@ -1,6 +1,7 @@
 // The Transformer's column kinds and policies on a small CSV analyzed for real.
 #include <gtest/gtest.h>
 #include <google/protobuf/text_format.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -43,11 +44,15 @@ const char* kCsv =
 TransformState analyze_text(const std::string& spec_text) {
   FeatureSpec spec;
   EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(spec_text, &spec)) << spec_text;
-  std::string path = (std::filesystem::temp_directory_path() / "kiln_transformer_test.csv").string();
+  // One file per process: ctest runs this file's tests as concurrent processes.
+  std::string path =
+      (std::filesystem::temp_directory_path() / ("kiln_transformer_test." + std::to_string(::getpid()) + ".csv")).string();
   std::ofstream(path) << kCsv;
   LocalCommunicator local;
   AnalysisOptions opts{{path}, 1, false};
-  return analyze_dataset(spec, opts, local);
+  TransformState state = analyze_dataset(spec, opts, local);
+  std::filesystem::remove(path);
+  return state;
 }
 
 const std::vector<std::string> kColumns{"age", "city", "tags", "score", "label", "key"};
