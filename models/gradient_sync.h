@@ -28,6 +28,7 @@ namespace kiln::models {
 struct GradientSyncStats {
   int64_t steps = 0;
   int64_t buckets_per_step = 0;
+  int64_t threaded_buckets = 0;    // of those, reduced on the communication thread
   double dense_bytes_per_step = 0;
   double sparse_bytes = 0;         // sent by this rank, all steps
   double comm_seconds = 0;         // inside dense all-reduces, all steps
