@@ -5,10 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-build=${KILN_BUILD_DIR:-build}
-bash scripts/setup.sh
+kiln=$(bash bench/build_kiln.sh)
 bash examples/flights/fetch_data.sh
 python=$(bash scripts/python_env.sh bench)
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target kiln -j "${KILN_JOBS:-$(nproc)}"
-"$python" bench/analyze_vs_pandas.py --python "$python" --kiln "$build/cli/kiln" "$@"
+"$python" bench/analyze_vs_pandas.py --python "$python" --kiln "$kiln" "$@"

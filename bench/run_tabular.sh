@@ -4,10 +4,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bash scripts/setup.sh
+KILN_BUILD_DIR=build bash bench/build_kiln.sh >/dev/null  # tabular_vs_pytorch.py runs build/cli/kiln
 bash examples/flights/fetch_data.sh
 bash examples/babyweight/fetch_data.sh
 python=$(bash scripts/python_env.sh bench)
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build --target kiln -j "$(nproc)"
 "$python" bench/tabular_vs_pytorch.py "$@"

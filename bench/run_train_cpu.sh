@@ -4,8 +4,6 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bash scripts/setup.sh
+KILN_BUILD_DIR=build bash bench/build_kiln.sh >/dev/null  # train_cpu_vs_pytorch.py runs build/cli/kiln
 python=$(bash scripts/python_env.sh bench)
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build --target kiln -j "$(nproc)"
 "$python" bench/train_cpu_vs_pytorch.py --torch-python "$python" --json bench/results/train_cpu.json "$@"

@@ -66,7 +66,7 @@ class MpiCommunicator final : public Communicator {
     std::vector<int> counts(size_), displs(size_);
     long long total = 0;
     for (int r = 0; r < size_; ++r) {
-      if (sizes[r] > (1ll << 30)) fail(describe(), ": all_gather of ", sizes[r], " bytes from rank ", r, " is too large");
+      if (sizes[r] > (1ll << 30)) fail("all_gather of ", sizes[r], " bytes from rank ", r, " is too large");
       counts[r] = static_cast<int>(sizes[r]);
       displs[r] = static_cast<int>(total);
       total += sizes[r];
@@ -122,7 +122,8 @@ class MpiCommunicator final : public Communicator {
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
     MPI_Error_string(code, msg, &len);
-    fail("rank ", rank_, "/", size_, ": ", what, " failed: ", std::string(msg, static_cast<size_t>(len)));
+    // No rank here: cli/main.cc prefixes every error of a multi-rank job with it.
+    fail(what, " failed: ", std::string(msg, static_cast<size_t>(len)));
   }
   int rank_ = 0, size_ = 1;
   int provided_ = MPI_THREAD_SINGLE;

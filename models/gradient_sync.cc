@@ -41,7 +41,7 @@ GradientSync::GradientSync(Communicator& comm, ParamRegistry<float>& params, con
   // (no hand-off), the communication thread the ones above it. One bucket: no thread at all.
   // A communication thread only helps with a core to run on: on a rank pinned to as many cores
   // as it computes with, its all-reduce (MPI polls while it waits) takes time from backward
-  // instead of hiding behind it (bench/results/scale.md: 0.85 vs 0.93 efficiency).
+  // instead of hiding behind it (bench/results/scale.md: CNN efficiency 0.75 vs 0.88).
   bool spare_core = available_cores() > cpu_threads();
   bool threaded = config.overlap() && spare_core && comm.size() > 1 && comm.any_thread_may_call() &&
                   buckets_.size() > 1;

@@ -30,7 +30,7 @@ struct GradientSyncStats {
   int64_t buckets_per_step = 0;
   int64_t threaded_buckets = 0;    // of those, reduced on the communication thread
   double dense_bytes_per_step = 0;
-  double sparse_bytes = 0;         // sent by this rank, all steps
+  double sparse_bytes = 0;         // this rank's part of the sparse exchanges and state, all steps
   double comm_seconds = 0;         // inside dense all-reduces, all steps
   double exposed_seconds = 0;      // of those, time backward had already finished (waited for)
   double sparse_seconds = 0;       // sparse exchange and state averaging

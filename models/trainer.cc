@@ -321,10 +321,9 @@ TrainResult Trainer::run() {
       const double share = static_cast<double>(batch.size) / static_cast<double>(batch.global_size);
       if (share != 1.0) kernels::scale_inplace<float>(ctx.stream, d.data<float>(), d.numel(), static_cast<float>(share));
       loss_sum += loss * share;
-      if (sync_)
-        model_->backward(ctx, d, [this](int64_t offset) { sync_->dense_final_from(offset); });
-      else
-        model_->backward(ctx, d);
+      std::function<void(int64_t)> on_final;
+      if (sync_) on_final = [this](int64_t offset) { sync_->dense_final_from(offset); };
+      model_->backward(ctx, d, on_final);
     } else {
       // A global batch smaller than the rank count leaves this rank without rows this step.
       params.zero_grads();

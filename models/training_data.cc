@@ -79,7 +79,6 @@ TransformState load_or_analyze_state(const TrainConfig& config, const FeatureSpe
   transform::AnalysisOptions opts;
   opts.files = train_files;
   opts.threads = config.data().csv().threads() > 0 ? config.data().csv().threads() : cpu_threads();
-  opts.progress = true;
   // Under mpirun the ranks split the files and merge (the same state as one process); rank 0
   // writes it. Every rank gets the merged state.
   Communicator& comm = world();
