@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <memory>
 #include <mutex>
 
 #include "core/error.h"
@@ -11,7 +13,9 @@
 #include "io/file_pattern.h"
 #include "proto/analysis_partial.pb.h"
 #include "transform/csv_rows.h"
+#include "transform/distinct_values.h"
 #include "transform/moments.h"
+#include "transform/quantile_refinement.h"
 #include "transform/quantile_sketch.h"
 #include "transform/row_screen.h"
 #include "transform/transformer.h"
@@ -28,6 +32,7 @@ struct ColumnAccumulator {
   int64_t missing = 0;
   Moments moments;
   QuantileSketch sketch;
+  DistinctValues distinct;
   VocabularyCounter vocab;
   std::string delimiter;  // multi-valued categorical
   // Values on their way to the analyzers, which take them in batches of a few thousand (not
@@ -38,6 +43,7 @@ struct ColumnAccumulator {
   void flush() {
     moments.add_all(numbers);
     sketch.add_all(numbers);
+    distinct.add_all(numbers);
     numbers.clear();
     vocab.add_all(values);
     values.clear();
@@ -46,6 +52,7 @@ struct ColumnAccumulator {
     missing += o.missing;
     moments.merge(o.moments);
     sketch.merge(o.sketch);
+    distinct.merge(o.distinct);
     vocab.merge(o.vocab);
   }
   void to_proto(FeatureAnalyzerState* s) const {
@@ -53,6 +60,7 @@ struct ColumnAccumulator {
     if (kind == Kind::numeric) {
       moments.to_proto(s->mutable_numeric()->mutable_moments());
       sketch.to_proto(s->mutable_numeric()->mutable_sketch());
+      distinct.to_proto(s->mutable_numeric()->mutable_distinct());
     } else if (kind == Kind::categorical) {
       vocab.to_proto(s->mutable_vocabulary());
     }
@@ -62,6 +70,7 @@ struct ColumnAccumulator {
     if (kind == Kind::numeric) {
       moments.merge(Moments::from_proto(s.numeric().moments()));
       sketch.merge(QuantileSketch::from_proto(s.numeric().sketch()));
+      distinct.merge(DistinctValues::from_proto(s.numeric().distinct()));
     } else if (kind == Kind::categorical) {
       vocab.merge(VocabularyCounter::from_proto(s.vocabulary()));
     }
@@ -200,7 +209,16 @@ void accumulate(const RowScreen& screen, const RawRows& rows, io::ErrorBudget& b
   acc.label.flush();
 }
 
-void fill_numeric(const ColumnAccumulator& a, NumericStats* s) {
+// The quantiles one numeric column needs: its median (for the summary; required when a feature
+// imputes it) and the boundaries of its quantile-bucketized features, as ranks of its values.
+struct QuantileRequest {
+  std::vector<int64_t> ranks;
+  std::vector<bool> required;
+  std::vector<std::pair<int, size_t>> buckets;  // (feature, index of its first boundary rank)
+  std::unique_ptr<RankQuantiles> answers;       // median first
+};
+
+void fill_numeric(const ColumnAccumulator& a, const QuantileRequest* q, NumericStats* s) {
   s->set_count(a.moments.count());
   s->set_missing(a.missing);
   if (a.moments.count() > 0) {
@@ -208,8 +226,9 @@ void fill_numeric(const ColumnAccumulator& a, NumericStats* s) {
     s->set_stddev(a.moments.stddev());
     s->set_min(a.moments.min());
     s->set_max(a.moments.max());
-    // The sketch's quantiles may fall up to alpha outside the data: clamp to the exact range.
-    s->set_median(std::clamp(a.sketch.quantile(0.5), a.moments.min(), a.moments.max()));
+    const RankQuantiles::Target& median = q->answers->targets().front();
+    s->set_median(median.value);
+    s->set_median_rank_error(median.rank_error);
   }
   a.sketch.to_proto(s->mutable_sketch());
 }
@@ -227,19 +246,21 @@ void fill_categorical(const ColumnAccumulator& a, int64_t top_k, int64_t thresho
   s->set_oov_count(a.vocab.total() - kept);
 }
 
-TransformState finish(const FeatureSpec& spec, const Accumulators& acc) {
+TransformState finish(const FeatureSpec& spec, const Accumulators& acc, const std::vector<QuantileRequest>& requests,
+                      const QuantileRequest& label_request) {
   TransformState state;
   *state.mutable_spec() = spec;
   state.set_rows(acc.rows);
   int64_t dense = 0;
   for (int i = 0; i < spec.features_size(); ++i) {
     const FeatureColumn& f = spec.features(i);
-    const ColumnAccumulator& a = acc.features[static_cast<size_t>(acc.owner[static_cast<size_t>(i)])];
+    const auto owner = static_cast<size_t>(acc.owner[static_cast<size_t>(i)]);
+    const ColumnAccumulator& a = acc.features[owner];
     FeatureState* fs = state.add_features();
     fs->set_name(f.name());
     std::string where = str_cat("feature '", f.name(), "'");
     if (a.kind == ColumnAccumulator::Kind::numeric) {
-      fill_numeric(a, fs->mutable_numeric());
+      fill_numeric(a, &requests[owner], fs->mutable_numeric());
       if (a.moments.count() == 0 && f.missing().kind() != MissingPolicy::DEFAULT)
         fail(where, ": no values to compute the ", MissingPolicy::Kind_Name(f.missing().kind()), " imputation from");
     }
@@ -249,7 +270,20 @@ TransformState finish(const FeatureSpec& spec, const Accumulators& acc) {
         for (double x : b.boundaries()) fs->add_boundaries(x);
       } else {
         if (a.moments.count() == 0) fail(where, ": no values to compute quantile buckets from");
-        for (double x : a.sketch.quantile_boundaries(b.num_quantile_buckets())) fs->add_boundaries(x);
+        const QuantileRequest& q = requests[owner];
+        size_t first = 0;
+        for (const auto& [feature, index] : q.buckets)
+          if (feature == i) first = index;
+        // Equal quantiles (heavy duplicates, few distinct values) give one boundary.
+        for (int k = 0; k + 1 < b.num_quantile_buckets(); ++k) {
+          const double x = q.answers->targets()[first + static_cast<size_t>(k)].value;
+          if (fs->boundaries().empty() || x > *fs->boundaries().rbegin()) fs->add_boundaries(x);
+        }
+        if (fs->boundaries_size() < b.num_quantile_buckets() - 1)
+          state.add_warnings(str_cat(where, ": ", b.num_quantile_buckets(), " quantile buckets asked, but the data gives ",
+                                     fs->boundaries_size(), " distinct boundaries (",
+                                     a.distinct.overflowed() ? "heavy duplicates" : str_cat(a.distinct.distinct(), " distinct values"),
+                                     "), so only ", fs->boundaries_size() + 1, " buckets"));
       }
       fs->set_id_space(fs->boundaries_size() + 1);
     } else if (f.has_categorical()) {
@@ -275,7 +309,7 @@ TransformState finish(const FeatureSpec& spec, const Accumulators& acc) {
     FeatureState* ls = state.mutable_label();
     ls->set_name(spec.label().column());
     if (acc.label.kind == ColumnAccumulator::Kind::numeric) {
-      fill_numeric(acc.label, ls->mutable_numeric());
+      fill_numeric(acc.label, &label_request, ls->mutable_numeric());
     } else {
       fill_categorical(acc.label, 0, 1, ls->mutable_categorical());
       // Class ids in byte order of the label values: stable whatever the class frequencies.
@@ -298,6 +332,162 @@ TransformState finish(const FeatureSpec& spec, const Accumulators& acc) {
   return state;
 }
 
+// A rank's files read with the spec's columns and screened exactly as training reads them; visit
+// runs on the reader's threads, each call with an accumulator of its own from make(), and all the
+// accumulators are returned for merging. progress(chunks) runs under a lock after each chunk.
+template <typename Acc>
+std::vector<std::unique_ptr<Acc>> scan_rows(const FeatureSpec& spec, const std::vector<std::string>& files, int threads,
+                                            std::shared_ptr<io::ErrorBudget> budget, const std::function<std::unique_ptr<Acc>()>& make,
+                                            const std::function<void(const RowScreen&, const RawRows&, Acc&)>& visit,
+                                            const std::function<void(int64_t)>& progress) {
+  std::vector<std::unique_ptr<Acc>> free_list;
+  if (files.empty()) return free_list;
+  io::CsvOptions csv = csv_options(spec.csv(), threads);
+  csv.chunk_bytes = kChunkBytes;
+  io::CsvReader reader(files, csv, std::move(budget));
+  std::vector<int> cols;
+  for (const FeatureColumn& f : spec.features()) {
+    if (f.has_crossed()) {
+      cols.push_back(-1);
+      continue;
+    }
+    std::string name = f.has_source() ? f.source() : f.name();
+    int c = reader.column_index(name);
+    if (c < 0) fail("feature '", f.name(), "': the data (", files.front(), ") has no column '", name, "'");
+    cols.push_back(c);
+  }
+  int label_col = -1;
+  if (spec.has_label()) {
+    label_col = reader.column_index(spec.label().column());
+    if (label_col < 0) fail("feature_spec.label: the data (", files.front(), ") has no column '", spec.label().column(), "'");
+  }
+  // Only the columns the spec reads are stored (the others are still checked).
+  std::vector<int> used;
+  for (int c : cols)
+    if (c >= 0) used.push_back(c);
+  if (label_col >= 0) used.push_back(label_col);
+  reader.select_columns(used);
+  const RowScreen screen(spec, cols, label_col);
+  // One accumulator per worker thread; merging is exact, so how chunks land on threads does
+  // not matter.
+  std::mutex mutex;
+  int64_t chunks = 0;
+  reader.for_each_chunk([&](const io::CsvChunk& chunk) {
+    std::unique_ptr<Acc> acc;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!free_list.empty()) {
+        acc = std::move(free_list.back());
+        free_list.pop_back();
+      }
+    }
+    if (!acc) acc = make();
+    visit(screen, CsvRows(chunk), *acc);
+    std::lock_guard<std::mutex> lock(mutex);
+    free_list.push_back(std::move(acc));
+    progress(++chunks);
+  });
+  return free_list;
+}
+
+// The ranks each numeric column needs (see QuantileRequest), answered from pass one where the
+// error allows; the rest are refined by resolve_quantiles().
+std::vector<QuantileRequest> request_quantiles(const FeatureSpec& spec, const Accumulators& acc) {
+  std::vector<QuantileRequest> requests(acc.features.size());
+  for (int i = 0; i < spec.features_size(); ++i) {
+    const auto owner = static_cast<size_t>(acc.owner[static_cast<size_t>(i)]);
+    const ColumnAccumulator& a = acc.features[owner];
+    const int64_t n = a.moments.count();
+    if (a.kind != ColumnAccumulator::Kind::numeric || n == 0) continue;
+    QuantileRequest& q = requests[owner];
+    const FeatureColumn& f = spec.features(i);
+    if (q.ranks.empty()) {
+      q.ranks.push_back((n - 1) / 2);  // the median, numpy's method="lower"
+      q.required.push_back(false);
+    }
+    if (f.missing().kind() == MissingPolicy::MEDIAN) q.required[0] = true;
+    if (f.has_bucketized() && f.bucketized().boundaries().empty()) {
+      const int buckets = f.bucketized().num_quantile_buckets();
+      q.buckets.emplace_back(i, q.ranks.size());
+      for (int k = 1; k < buckets; ++k) {  // floor(k (n - 1) / buckets) in exact integers
+        q.ranks.push_back(static_cast<int64_t>(static_cast<__int128>(k) * (n - 1) / buckets));
+        q.required.push_back(true);
+      }
+    }
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    QuantileRequest& q = requests[i];
+    const ColumnAccumulator& a = acc.features[i];
+    if (q.ranks.empty()) continue;
+    const int64_t n = a.moments.count();
+    q.answers = std::make_unique<RankQuantiles>(n, a.moments.min(), a.moments.max(), RankQuantiles::allowed_error(n),
+                                                a.distinct, a.sketch, q.ranks, q.required);
+  }
+  return requests;
+}
+
+// Refinement passes over the data until every required quantile is within its rank error.
+void resolve_quantiles(const FeatureSpec& spec, const std::vector<std::string>& files, const AnalysisOptions& options,
+                       std::vector<QuantileRequest>& requests, Communicator& comm) {
+  using Histograms = std::vector<RefinementHistogram>;
+  for (int pass = 2;; ++pass) {
+    std::vector<size_t> columns;  // the feature (owner) indices refined in this pass
+    for (size_t i = 0; i < requests.size(); ++i)
+      if (requests[i].answers && !requests[i].answers->done()) columns.push_back(i);
+    if (columns.empty()) return;
+    if (options.progress && comm.rank() == 0)
+      std::fprintf(stderr, "analyze: pass %d over the data to refine the quantiles of %zu column(s)\n", pass, columns.size());
+    auto make = [&] {
+      auto h = std::make_unique<Histograms>();
+      for (size_t i : columns) h->emplace_back(requests[i].answers->intervals());
+      return h;
+    };
+    auto visit = [&](const RowScreen& screen, const RawRows& rows, Histograms& h) {
+      RowScreen::Block b;
+      std::vector<double> numbers;
+      int64_t ignored = 0;
+      for (int64_t begin = 0; begin < rows.rows(); begin += kBlockRows) {
+        screen.screen(rows, begin, std::min(begin + kBlockRows, rows.rows()), &b);
+        for (size_t c = 0; c < columns.size(); ++c) {
+          numbers.clear();
+          collect_kept(b, b.missing[columns[c]].data(), b.number[columns[c]].data(), numbers, ignored);
+          h[c].add_all(numbers);
+        }
+      }
+    };
+    // Bad rows were counted (and the budget enforced) by pass one; the same rows are skipped again.
+    auto parts = scan_rows<Histograms>(spec, files, options.threads, std::make_shared<io::ErrorBudget>(-1),
+                                       make, visit, [](int64_t) {});
+    std::unique_ptr<Histograms> total = make();
+    for (const auto& p : parts)
+      for (size_t c = 0; c < columns.size(); ++c) (*total)[c].merge((*p)[c]);
+    if (comm.size() > 1) {
+      RefinementPartial mine;
+      for (const RefinementHistogram& h : *total) h.to_proto(mine.add_columns());
+      total = make();
+      for (const std::string& bytes_of_rank : comm.all_gather(mine.SerializeAsString())) {
+        RefinementPartial p;
+        if (!p.ParseFromString(bytes_of_rank) || p.columns_size() != static_cast<int>(columns.size()))
+          fail(comm.describe(), ": corrupt quantile refinement from a peer");
+        for (size_t c = 0; c < columns.size(); ++c)
+          (*total)[c].merge(RefinementHistogram::from_proto(p.columns(static_cast<int>(c))));
+      }
+    }
+    for (size_t c = 0; c < columns.size(); ++c) requests[columns[c]].answers->refine((*total)[c]);
+  }
+}
+
+QuantileRequest label_median(const ColumnAccumulator& label) {
+  QuantileRequest q;
+  const int64_t n = label.moments.count();
+  if (label.kind != ColumnAccumulator::Kind::numeric || n == 0) return q;
+  q.ranks = {(n - 1) / 2};
+  q.required = {false};
+  q.answers = std::make_unique<RankQuantiles>(n, label.moments.min(), label.moments.max(), RankQuantiles::allowed_error(n),
+                                              label.distinct, label.sketch, q.ranks, q.required);
+  return q;
+}
+
 }  // namespace
 
 TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& options, Communicator& comm) {
@@ -306,65 +496,23 @@ TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& o
   std::vector<std::string> mine;
   for (size_t i = 0; i < files.size(); ++i)
     if (static_cast<int>(i % static_cast<size_t>(comm.size())) == comm.rank()) mine.push_back(files[i]);
-  io::CsvOptions csv = csv_options(spec.csv(), options.threads);
-  csv.chunk_bytes = kChunkBytes;
   auto budget = std::make_shared<io::ErrorBudget>(spec.csv().max_bad_rows());
+  const auto start = std::chrono::steady_clock::now();
+  auto last_report = start;
+  auto progress = [&](int64_t chunks) {
+    const auto now = std::chrono::steady_clock::now();
+    if (options.progress && comm.rank() == 0 && now - last_report >= std::chrono::seconds(5)) {
+      last_report = now;
+      std::fprintf(stderr, "analyze: %lld chunks, %.1f s\n", static_cast<long long>(chunks),
+                   std::chrono::duration<double>(now - start).count());
+    }
+  };
   Accumulators total(spec);
-  if (!mine.empty()) {
-    io::CsvReader reader(mine, csv, budget);
-    std::vector<int> cols;
-    for (const FeatureColumn& f : spec.features()) {
-      if (f.has_crossed()) {
-        cols.push_back(-1);
-        continue;
-      }
-      std::string name = f.has_source() ? f.source() : f.name();
-      int c = reader.column_index(name);
-      if (c < 0) fail("feature '", f.name(), "': the data (", mine.front(), ") has no column '", name, "'");
-      cols.push_back(c);
-    }
-    int label_col = -1;
-    if (spec.has_label()) {
-      label_col = reader.column_index(spec.label().column());
-      if (label_col < 0) fail("feature_spec.label: the data (", mine.front(), ") has no column '", spec.label().column(), "'");
-    }
-    // Only the columns the spec reads are stored (the others are still checked).
-    std::vector<int> used;
-    for (int c : cols)
-      if (c >= 0) used.push_back(c);
-    if (label_col >= 0) used.push_back(label_col);
-    reader.select_columns(used);
-    const RowScreen screen(spec, cols, label_col);
-    // One accumulator per worker thread; merging is exact, so how chunks land on threads does
-    // not matter.
-    std::mutex mutex;
-    std::vector<std::unique_ptr<Accumulators>> free_list;
-    const auto start = std::chrono::steady_clock::now();
-    auto last_report = start;
-    int64_t chunks = 0;
-    reader.for_each_chunk([&](const io::CsvChunk& chunk) {
-      std::unique_ptr<Accumulators> acc;
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (!free_list.empty()) {
-          acc = std::move(free_list.back());
-          free_list.pop_back();
-        }
-      }
-      if (!acc) acc = std::make_unique<Accumulators>(spec);
-      accumulate(screen, CsvRows(chunk), *budget, *acc);
-      std::lock_guard<std::mutex> lock(mutex);
-      free_list.push_back(std::move(acc));
-      ++chunks;
-      const auto now = std::chrono::steady_clock::now();
-      if (options.progress && comm.rank() == 0 && now - last_report >= std::chrono::seconds(5)) {
-        last_report = now;
-        std::fprintf(stderr, "analyze: %lld chunks, %.1f s\n", static_cast<long long>(chunks),
-                     std::chrono::duration<double>(now - start).count());
-      }
-    });
-    for (auto& a : free_list) total.merge(*a);
-  }
+  for (const auto& a : scan_rows<Accumulators>(
+           spec, mine, options.threads, budget, [&] { return std::make_unique<Accumulators>(spec); },
+           [&](const RowScreen& screen, const RawRows& rows, Accumulators& acc) { accumulate(screen, rows, *budget, acc); },
+           progress))
+    total.merge(*a);
   // Ranks exchange their partials and every rank merges them all (exactly, so the order and
   // grouping do not matter); a single process uses its own accumulators as they are.
   int64_t bad_rows = budget->count();
@@ -385,9 +533,14 @@ TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& o
       bad_rows += p.bad_rows();
     }
   }
-  TransformState state = finish(spec, comm.size() > 1 ? merged : total);
+  const Accumulators& all = comm.size() > 1 ? merged : total;
+  std::vector<QuantileRequest> requests = request_quantiles(spec, all);
+  resolve_quantiles(spec, mine, options, requests, comm);
+  TransformState state = finish(spec, all, requests, label_median(all.label));
   state.set_bad_rows(bad_rows);
   for (const auto& f : files) state.add_files(f);
+  if (comm.rank() == 0)
+    for (const std::string& w : state.warnings()) std::fprintf(stderr, "kiln: warning: %s\n", w.c_str());
   return state;
 }
 

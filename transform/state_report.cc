@@ -51,7 +51,11 @@ std::string summarize_state(const TransformState& state) {
       count = n.count();
       missing = n.missing();
       stats = "mean " + fmt("%.4g", n.mean()) + " std " + fmt("%.4g", n.stddev()) + " min " + fmt("%.4g", n.min()) +
-              " median " + fmt("%.4g", n.median()) + " max " + fmt("%.4g", n.max());
+              " median " + fmt("%.6g", n.median()) + " max " + fmt("%.4g", n.max());
+      // A summary-only median of a high-cardinality column comes from the sketch: say how loose.
+      if (n.median_rank_error() > n.count() / 1000)
+        stats += " (median rank error <= " + fmt("%.2g", 100.0 * static_cast<double>(n.median_rank_error()) /
+                                                            static_cast<double>(n.count())) + "% of rows)";
       if (fs.boundaries_size() > 0) stats += str_cat(", ", fs.boundaries_size() + 1, " buckets");
     } else if (fs.has_categorical()) {
       const CategoricalStats& c = fs.categorical();
@@ -77,6 +81,7 @@ std::string summarize_state(const TransformState& state) {
   for (int i = 0; i < state.features_size(); ++i)
     describe(state.features(i).name(), kind_of(state.spec().features(i)), state.features(i), &state.spec().features(i));
   if (state.has_label()) describe(state.label().name() + " (label)", "label", state.label(), nullptr);
+  for (const std::string& w : state.warnings()) out += "warning: " + w + "\n";
   return out;
 }
 

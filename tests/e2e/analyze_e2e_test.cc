@@ -1,5 +1,5 @@
 // End-to-end tests of `kiln analyze`: summary, state file, 2 MPI ranks equal 1 process,
-// --compare, and bad input (a spec naming a column the data lacks, malformed rows).
+// --compare, quantiles against numpy, and bad input (a spec naming a column the data lacks, malformed rows).
 #include <gtest/gtest.h>
 
 #include "kiln_process.h"
@@ -63,6 +63,19 @@ TEST(AnalyzeE2E, TwoMpiRanksEqualOneProcess) {
   std::string a = state_without_files(dir.path() + "/one.pbtxt"), b = state_without_files(dir.path() + "/two.pbtxt");
   ASSERT_GT(a.size(), 1000u);
   EXPECT_TRUE(a == b) << "2 ranks produced a different TransformState";
+}
+
+// Medians and quantile-bucket boundaries within 0.1% rank error of numpy's on offset, narrow,
+// heavy-tailed, duplicate-heavy and constant columns; the same state for any sharding and 2 ranks.
+TEST(AnalyzeE2E, QuantilesWithinRankErrorOfNumpy) {
+  const char* python = std::getenv("KILN_PYTHON");
+  if (!python) GTEST_SKIP() << "KILN_PYTHON (a python with numpy) is not set; scripts/test.sh sets it";
+  TempDir dir;
+  const std::string cmd = shell_quote(python) + " " + shell_quote(source_dir() + "/tests/tools/quantiles_vs_numpy.py") +
+                          " " + shell_quote(kiln_binary()) + " " + shell_quote(dir.path()) + " > " +
+                          shell_quote(dir.path() + "/check.log") + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  EXPECT_EQ(rc, 0) << slurp(dir.path() + "/check.log");
 }
 
 TEST(AnalyzeE2E, BadInputIsNamed) {
