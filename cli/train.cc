@@ -31,6 +31,13 @@ Action add_train(CLI::App& app) {
     models::Trainer trainer(config);
     models::TrainResult r = trainer.run();
     if (world().rank() != 0) return 0;  // rank 0 reports for the job
+    if (r.already_done) {
+      std::printf("already trained: %s holds the final checkpoint, step %lld (%lld epochs); raise epochs or "
+                  "max_steps to train on, or set a new output_dir or resume: false to start afresh\n",
+                  config.output_dir().c_str(), static_cast<long long>(r.steps), static_cast<long long>(r.epochs_completed));
+      if (!r.checkpoint.empty()) std::printf("checkpoint %s\n", r.checkpoint.c_str());
+      return 0;
+    }
     std::printf("trained %lld steps (%lld epochs)%s, %.0f examples/s\n", static_cast<long long>(r.steps),
                 static_cast<long long>(r.epochs_completed), r.early_stopped ? ", stopped early" : "",
                 r.examples_per_second);

@@ -4,8 +4,10 @@
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <cctype>
 #include <sstream>
+#include <vector>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
@@ -18,26 +20,105 @@ namespace {
 
 // Text-format errors carry line:column; the field they are about is the identifier before the
 // colon on that line, which we add so the message names it.
+// Levenshtein distance, for "did you mean" suggestions.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) == std::tolower(static_cast<unsigned char>(b[j - 1]));
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The candidate nearest to `name`, when it is near enough to be a likely typo ("" otherwise).
+std::string nearest(const std::string& name, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, name.size() / 3) + 1;
+  for (const std::string& c : candidates) {
+    const size_t d = edit_distance(name, c);
+    if (d < best_distance) {
+      best_distance = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+// The text between the first pair of double quotes after `marker` in `message` ("" if none).
+std::string quoted_after(const std::string& message, const std::string& marker) {
+  const size_t at = message.find(marker);
+  if (at == std::string::npos) return "";
+  const size_t open = message.find('"', at + marker.size());
+  const size_t close = open == std::string::npos ? open : message.find('"', open + 1);
+  return close == std::string::npos ? "" : message.substr(open + 1, close - open - 1);
+}
+
+// The values of every enum field named `field` reachable from `root`.
+void enum_values_of(const pb::Descriptor* root, const std::string& field, std::vector<const pb::Descriptor*>& seen,
+                    std::vector<std::string>& out) {
+  if (std::find(seen.begin(), seen.end(), root) != seen.end()) return;
+  seen.push_back(root);
+  for (int i = 0; i < root->field_count(); ++i) {
+    const pb::FieldDescriptor* f = root->field(i);
+    if (f->enum_type() && f->name() == field)
+      for (int v = 0; v < f->enum_type()->value_count(); ++v) out.push_back(f->enum_type()->value(v)->name());
+    if (f->message_type()) enum_values_of(f->message_type(), field, seen, out);
+  }
+}
+
+// A "did you mean" for protobuf's unknown-field and unknown-enum-value errors; how to quote a
+// string value.
+std::string suggestion(const std::string& message, const pb::Descriptor* root) {
+  std::vector<std::string> candidates;
+  std::string name;
+  if (message.find("has no field named") != std::string::npos) {
+    name = quoted_after(message, "has no field named");
+    const pb::Descriptor* type = pb::DescriptorPool::generated_pool()->FindMessageTypeByName(quoted_after(message, "Message type"));
+    if (type)
+      for (int i = 0; i < type->field_count(); ++i) candidates.push_back(type->field(i)->name());
+  } else if (message.find("Unknown enumeration value of") != std::string::npos) {
+    name = quoted_after(message, "Unknown enumeration value of");
+    std::vector<const pb::Descriptor*> seen;
+    enum_values_of(root, quoted_after(message, "for field"), seen, candidates);
+  }
+  // A number where a string field is expected (parent_values: [2]): say how to write it.
+  const std::string got = "Expected string, got: ";
+  if (message.rfind(got, 0) == 0) return str_cat(" (string values are quoted: \"", message.substr(got.size()), "\")");
+  const std::string best = name.empty() ? "" : nearest(name, candidates);
+  return best.empty() ? "" : str_cat(" (did you mean \"", best, "\"?)");
+}
+
 class ErrorCollector final : public pb::io::ErrorCollector {
  public:
-  ErrorCollector(std::string source, const std::string& text) : source_(std::move(source)) {
+  ErrorCollector(std::string source, const std::string& text, const pb::Descriptor* root)
+      : source_(std::move(source)), root_(root) {
     std::istringstream in(text);
     for (std::string line; std::getline(in, line);) lines_.push_back(line);
   }
   void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
     if (!first_.empty()) return;
     first_ = str_cat(source_, ":", line + 1, ":", column + 1, ": ", message);
-    std::string field = field_on_line(line);
+    std::string field = field_before(line, column);
     if (!field.empty() && message.find(field) == std::string::npos) first_ += str_cat(" (field '", field, "')");
+    first_ += suggestion(message, root_);
   }
   const std::string& first() const { return first_; }
 
  private:
-  std::string field_on_line(int line) const {
+  // The field a value error is about: the identifier before the last colon on the line that
+  // precedes the error's column (several fields can share a line).
+  std::string field_before(int line, int column) const {
     if (line < 0 || line >= static_cast<int>(lines_.size())) return "";
     const std::string& l = lines_[line];
-    size_t colon = l.find(':');
-    if (colon == std::string::npos) return "";
+    size_t colon = l.rfind(':', column > 0 ? static_cast<size_t>(column) - 1 : 0);
+    if (colon == std::string::npos || (column == 0 && l[0] != ':')) return "";
     size_t end = colon;
     while (end > 0 && std::isspace(static_cast<unsigned char>(l[end - 1]))) --end;
     size_t begin = end;
@@ -45,6 +126,7 @@ class ErrorCollector final : public pb::io::ErrorCollector {
     return l.substr(begin, end - begin);
   }
   std::string source_;
+  const pb::Descriptor* root_;
   std::vector<std::string> lines_;
   std::string first_;
 };
@@ -68,7 +150,7 @@ void parse_config_text(const std::string& text, const std::string& source_name, 
     if (!status.ok()) fail(source_name, ": ", std::string(status.message()));
     return;
   }
-  ErrorCollector errors(source_name, text);
+  ErrorCollector errors(source_name, text, message.GetDescriptor());
   pb::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(text, &message)) fail(errors.first().empty() ? source_name + ": parse error" : errors.first());
@@ -110,7 +192,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 // Parses one field value without protobuf logging to stderr (our error says it all).
 bool parse_field_value(const std::string& text, const pb::FieldDescriptor* f, pb::Message* msg) {
-  ErrorCollector quiet("", text);
+  ErrorCollector quiet("", text, msg->GetDescriptor());
   pb::TextFormat::Parser parser;
   parser.RecordErrorsTo(&quiet);
   return parser.ParseFieldValueFromString(quote_if_string(f, text), f, msg);
@@ -140,7 +222,12 @@ void apply_override(const std::string& assignment, pb::Message& root) {
     }
     const pb::Descriptor* d = msg->GetDescriptor();
     const pb::FieldDescriptor* f = d->FindFieldByName(name);
-    if (!f) fail(where, ": ", d->full_name(), " has no field '", name, "'");
+    if (!f) {
+      std::vector<std::string> fields;
+      for (int k = 0; k < d->field_count(); ++k) fields.push_back(d->field(k)->name());
+      const std::string best = nearest(name, fields);
+      fail(where, ": ", d->full_name(), " has no field '", name, "'", best.empty() ? "" : str_cat(" (did you mean '", best, "'?)"));
+    }
     const pb::Reflection* r = msg->GetReflection();
     bool last = i + 1 == parts.size();
     if (!last) {
@@ -166,7 +253,14 @@ void apply_override(const std::string& assignment, pb::Message& root) {
       pb::Message* sub = r->MutableMessage(msg, f);
       parse_config_text(value, where, *sub);
     } else if (!parse_field_value(value, f, msg)) {
-      fail(where, ": '", value, "' is not a valid ", f->type_name(), " for ", f->full_name());
+      std::string best;
+      if (f->enum_type()) {
+        std::vector<std::string> values;
+        for (int k = 0; k < f->enum_type()->value_count(); ++k) values.push_back(f->enum_type()->value(k)->name());
+        best = nearest(value, values);
+      }
+      fail(where, ": '", value, "' is not a valid ", f->type_name(), " for ", f->full_name(),
+           best.empty() ? "" : str_cat(" (did you mean '", best, "'?)"));
     }
   }
 }

@@ -15,14 +15,39 @@ std::string format_bad_row(const BadRow& row) {
 
 ErrorBudget::ErrorBudget(int64_t max_bad_rows) : max_(max_bad_rows) {}
 
-void ErrorBudget::add(const BadRow& row) {
+void ErrorBudget::add(const BadRow& row, const std::string& category) {
   std::lock_guard<std::mutex> lock(mutex_);
   ++count_;
+  ++left_out_[category.empty() ? "malformed CSV row" : category];
   if (first_.size() < kKeep) first_.push_back(row);
   if (max_ < 0 || count_ <= max_) return;
   std::string message = format_bad_row(row);
-  if (max_ > 0) message += str_cat(" (more than ", max_, " malformed rows; raise csv.max_bad_rows to skip them)");
+  if (max_ > 0)
+    message += str_cat(" (more than ", max_, " malformed rows; raise csv.max_bad_rows to skip more, -1 for no limit)");
+  else
+    message += " (csv.max_bad_rows is 0; set it to skip malformed rows, -1 for no limit)";
   throw Error(message);
+}
+
+void ErrorBudget::skip(const std::string& category) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++left_out_[category];
+}
+
+std::map<std::string, int64_t> ErrorBudget::left_out() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return left_out_;
+}
+
+std::string describe_left_out(const std::map<std::string, int64_t>& left_out) {
+  int64_t total = 0;
+  std::string parts;
+  for (const auto& [category, n] : left_out) {
+    total += n;
+    parts += str_cat(parts.empty() ? "" : ", ", n, " ", category);
+  }
+  if (total == 0) return "no rows left out";
+  return str_cat(total, total == 1 ? " row" : " rows", " left out: ", parts);
 }
 
 int64_t ErrorBudget::count() const {

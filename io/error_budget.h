@@ -3,6 +3,7 @@
 // shared by everything that reads the same data (the CSV parser for broken rows, the transform
 // for unparseable values), so the limit applies to their sum.
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -24,10 +25,16 @@ class ErrorBudget {  // thread-safe
   // A negative budget never fails.
   explicit ErrorBudget(int64_t max_bad_rows);
 
-  // Records one bad row; throws kiln::Error "FILE:LINE:COL: REASON" (plus a hint to raise
-  // csv.max_bad_rows when the budget is not zero) once the count exceeds the budget.
-  void add(const BadRow& row);
+  // Records one bad row, counted under `category` ("malformed CSV row" when empty); throws
+  // kiln::Error "FILE:LINE:COL: REASON" plus a hint naming csv.max_bad_rows once the count
+  // exceeds the budget.
+  void add(const BadRow& row, const std::string& category = {});
+  // A row left out on purpose (a missing label under label_missing SKIP, a DROP_ROW feature):
+  // counted under `category`, never against the budget.
+  void skip(const std::string& category);
   int64_t count() const;
+  // Every row left out, bad or skipped, by category.
+  std::map<std::string, int64_t> left_out() const;
   int64_t max_bad_rows() const { return max_; }
   // The first bad rows seen (in arrival order), for summaries.
   std::vector<BadRow> first(size_t n = 10) const;
@@ -39,6 +46,10 @@ class ErrorBudget {  // thread-safe
   mutable std::mutex mutex_;
   int64_t count_ = 0;
   std::vector<BadRow> first_;
+  std::map<std::string, int64_t> left_out_;
 };
+
+// "N rows left out: 8481 missing label, 2 malformed CSV row" ("no rows left out" when empty).
+std::string describe_left_out(const std::map<std::string, int64_t>& left_out);
 
 }  // namespace kiln::io

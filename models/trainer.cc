@@ -63,8 +63,10 @@ std::string format_metrics(const std::map<std::string, double>& m) {
   return s;
 }
 
-// The head must fit the label the feature spec produces.
-void check_label_type(const TransformState& state, const HeadSpec& head) {
+// The head must fit the label the feature spec produces. A MULTICLASS head whose num_classes is
+// left 0 takes the label vocabulary's size, and so does a final dense layer left without units.
+void check_label_type(const TransformState& state, ModelSpec& model) {
+  HeadSpec& head = *model.mutable_head();
   const LabelSpec& label = state.spec().label();
   HeadSpec::Type want = label.type() == LabelSpec::MULTICLASS ? HeadSpec::MULTICLASS
                         : label.type() == LabelSpec::BINARY   ? HeadSpec::BINARY
@@ -73,6 +75,11 @@ void check_label_type(const TransformState& state, const HeadSpec& head) {
     fail("model.head.type is ", HeadSpec::Type_Name(head.type()), " but feature_spec.label.type is ",
          LabelSpec::Type_Name(label.type()));
   int64_t classes = state.label().categorical().vocabulary_size();
+  if (want == HeadSpec::MULTICLASS && head.num_classes() == 0) {
+    head.set_num_classes(classes);
+    LayerSpec* last = model.layers_size() > 0 ? model.mutable_layers(model.layers_size() - 1) : nullptr;
+    if (last && last->has_dense() && last->dense().units() == 0) last->mutable_dense()->set_units(classes);
+  }
   if (want == HeadSpec::MULTICLASS && head.num_classes() != classes)
     fail("model.head.num_classes is ", head.num_classes(), " but the label column has ", classes, " classes");
 }
@@ -116,7 +123,7 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only) : config_(conf
   // The model reads what the data provides: its inputs are filled in or checked first.
   data_ = load_training_data(config, !evaluation_only);
   bind_model_inputs(data_, *config_.mutable_model());
-  if (data_.transform_state) check_label_type(*data_.transform_state, config_.model().head());
+  if (data_.transform_state) check_label_type(*data_.transform_state, *config_.mutable_model());
   model_ = std::make_unique<Model<float>>(config_.model());
   head_ = std::make_unique<Head<float>>(config_.model().head(), model_->output_shape());
   const EarlyStopping& es = config.early_stopping();
@@ -228,10 +235,16 @@ bool Trainer::restore(const std::string& path_in) {
   CheckpointMeta meta;
   if (!meta.ParseFromString(file.metadata)) fail("checkpoint ", path, ": unreadable metadata");
   auto& p = model_->params();
-  copy_into(file, "params/dense", p.dense_values());
-  copy_into(file, "params/state", p.state_values());
-  for (int h : p.embedding_handles()) copy_into(file, "params/" + model_->param_name(h), p.embedding_table(h));
-  optimizer_->load_state(file);
+  try {
+    copy_into(file, "params/dense", p.dense_values());
+    copy_into(file, "params/state", p.state_values());
+    for (int h : p.embedding_handles()) copy_into(file, "params/" + model_->param_name(h), p.embedding_table(h));
+    optimizer_->load_state(file);
+  } catch (const Error& e) {
+    // A changed model or optimizer meets an old output_dir: say how to start afresh.
+    fail("checkpoint ", path, " does not fit this model (", e.what(), "): it was written by another model or ",
+         "optimizer config; to start afresh, set a new output_dir or resume: false (--set resume=false)");
+  }
   step_ = meta.step();
   epoch_ = meta.epoch();
   batch_in_epoch_ = meta.batch_in_epoch();
@@ -290,6 +303,14 @@ TrainResult Trainer::run() {
   int64_t total = config_.max_steps() > 0 ? config_.max_steps() : config_.epochs() * per_epoch;
   int64_t eval_every = config_.eval_every_steps() > 0 ? config_.eval_every_steps() : per_epoch;
   int64_t ckpt_every = config_.checkpoint().every_steps() > 0 ? config_.checkpoint().every_steps() : per_epoch;
+  if (step_ >= total) {
+    // A rerun of a finished training: nothing to do, and no "0 examples/s" as if something ran.
+    result.already_done = true;
+    result.steps = step_;
+    result.epochs_completed = epoch_;
+    if (is_chief()) result.checkpoint = latest_checkpoint(checkpoint_dir());
+    return result;
+  }
   pipeline_->seek(epoch_, batch_in_epoch_);
   std::unique_ptr<io::EventWriter> events;
   std::unique_ptr<Progress> progress;

@@ -27,6 +27,7 @@ struct TrainResult {
   int64_t steps = 0;
   int64_t epochs_completed = 0;
   bool early_stopped = false;
+  bool already_done = false;  // resumed at or past the last step: nothing was trained
   std::map<std::string, double> final_eval;  // empty without eval data
   double examples_per_second = 0;  // all ranks together
   std::string checkpoint;  // the last checkpoint written

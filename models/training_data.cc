@@ -1,6 +1,7 @@
 #include "models/training_data.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 
 #include "core/error.h"
@@ -101,9 +102,17 @@ void load_csv(const TrainConfig& config, bool need_train, TrainingData& data) {
   if (!csv.eval_files().empty()) eval_files = io::expand_file_patterns({csv.eval_files().begin(), csv.eval_files().end()});
   TransformState state = load_or_analyze_state(config, spec, train_files, need_train);
   io::CsvOptions opts = transform::csv_options(spec.csv(), csv.threads() > 0 ? csv.threads() : cpu_threads());
-  auto budget = [&] { return std::make_shared<io::ErrorBudget>(spec.csv().max_bad_rows()); };
-  if (need_train) data.train = transform_csv_files(state, train_files, opts, budget());
-  if (!eval_files.empty()) data.eval = transform_csv_files(state, eval_files, opts, budget());
+  // Each split reports the rows it used and those it left out, by reason (rank 0 under mpirun).
+  auto transform = [&](const char* split, const std::vector<std::string>& files) {
+    auto budget = std::make_shared<io::ErrorBudget>(spec.csv().max_bad_rows());
+    auto source = transform_csv_files(state, files, opts, budget);
+    if (world().rank() == 0)
+      std::fprintf(stderr, "%s data: %lld rows used, %s\n", split, static_cast<long long>(source->size()),
+                   io::describe_left_out(budget->left_out()).c_str());
+    return source;
+  };
+  if (need_train) data.train = transform("train", train_files);
+  if (!eval_files.empty()) data.eval = transform("eval", eval_files);
   data.model_inputs = transform::model_inputs(state);
   int t = 1;
   data.inputs.push_back({0, -1});

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -180,7 +181,8 @@ void add_values(const RowScreen::Block& b, const uint8_t* missing, const std::st
 }
 
 // Adds the rows of one chunk: the rows RowScreen keeps, exactly the rows training will use. Bad
-// rows go to the budget in row order; dropped rows (DROP_ROW) are skipped silently. Each block
+// rows go to the budget in row order; dropped rows (DROP_ROW, a skipped missing label) are
+// counted by the budget as skipped. Each block
 // of rows is screened first, then each column of the block is collected for its analyzers.
 void accumulate(const RowScreen& screen, const RawRows& rows, io::ErrorBudget& budget, Accumulators& acc) {
   RowScreen::Block& b = acc.block;
@@ -190,7 +192,9 @@ void accumulate(const RowScreen& screen, const RawRows& rows, io::ErrorBudget& b
       if (b.verdict[k] == RowScreen::Verdict::kept)
         ++acc.rows;
       else if (b.verdict[k] == RowScreen::Verdict::bad)
-        budget.add({rows.where(begin + k, screen.column_of(b, k)), 0, 0, screen.reason(rows, b, k)});
+        budget.add({rows.where(begin + k, screen.column_of(b, k)), 0, 0, screen.reason(rows, b, k)}, screen.category(b, k));
+      else
+        budget.skip(screen.category(b, k));
     }
     for (size_t i = 0; i < acc.features.size(); ++i) {
       if (acc.owner[i] != static_cast<int>(i)) continue;
@@ -516,6 +520,7 @@ TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& o
   // Ranks exchange their partials and every rank merges them all (exactly, so the order and
   // grouping do not matter); a single process uses its own accumulators as they are.
   int64_t bad_rows = budget->count();
+  std::map<std::string, int64_t> left_out = budget->left_out();
   Accumulators merged(spec);
   if (comm.size() > 1) {
     AnalysisPartial part;
@@ -523,7 +528,9 @@ TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& o
     total.label.to_proto(part.mutable_label());
     part.set_rows(total.rows);
     part.set_bad_rows(bad_rows);
+    part.mutable_rows_left_out()->insert(left_out.begin(), left_out.end());
     bad_rows = 0;
+    left_out.clear();
     for (const std::string& bytes_of_rank : comm.all_gather(part.SerializeAsString())) {
       AnalysisPartial p;
       if (!p.ParseFromString(bytes_of_rank)) fail(comm.describe(), ": corrupt analysis partial from a peer");
@@ -531,6 +538,7 @@ TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& o
       merged.label.merge_proto(p.label());
       merged.rows += p.rows();
       bad_rows += p.bad_rows();
+      for (const auto& [category, n] : p.rows_left_out()) left_out[category] += n;
     }
   }
   const Accumulators& all = comm.size() > 1 ? merged : total;
@@ -538,6 +546,7 @@ TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& o
   resolve_quantiles(spec, mine, options, requests, comm);
   TransformState state = finish(spec, all, requests, label_median(all.label));
   state.set_bad_rows(bad_rows);
+  state.mutable_rows_left_out()->insert(left_out.begin(), left_out.end());
   for (const auto& f : files) state.add_files(f);
   if (comm.rank() == 0)
     for (const std::string& w : state.warnings()) std::fprintf(stderr, "kiln: warning: %s\n", w.c_str());

@@ -23,6 +23,7 @@ RowScreen::RowScreen(const FeatureSpec& spec, std::vector<int> feature_cols, int
     features_.push_back(std::move(feature));
   }
   const LabelSpec& label = spec.label();
+  skip_missing_label_ = label.label_missing() == LabelSpec::SKIP;
   numeric_label_ = label.type() == LabelSpec::REGRESSION ||
                    (label.type() == LabelSpec::BINARY && label.positive_values_size() == 0);
 }
@@ -81,9 +82,12 @@ void RowScreen::screen(const RawRows& rows, int64_t begin, int64_t end, Block* b
   if (numeric_label_) block->label_number.resize(n);
   for (size_t r = 0; r < n; ++r) {
     if (verdict[r] != Verdict::kept) continue;
-    if (block->label_missing[r] ||
-        (numeric_label_ && (!io::parse_double(block->label_text[r], &block->label_number[r]) ||
-                            !std::isfinite(block->label_number[r]))))
+    if (block->label_missing[r]) {
+      reject(r, skip_missing_label_ ? Verdict::dropped : Verdict::bad, -1);
+      continue;
+    }
+    if (numeric_label_ &&
+        (!io::parse_double(block->label_text[r], &block->label_number[r]) || !std::isfinite(block->label_number[r])))
       reject(r, Verdict::bad, -1);
   }
 }
@@ -99,12 +103,22 @@ std::string RowScreen::reason(const RawRows& rows, const Block& block, int64_t o
   const int64_t row = block.begin + offset;
   const int feature = block.failed[k];
   if (feature < 0) {
-    if (rows.is_na(row, label_col_)) return "the label is missing";
+    if (rows.is_na(row, label_col_))
+      return block.verdict[k] == Verdict::dropped ? "the label is missing (label_missing SKIP)" : "the label is missing";
     return str_cat("cannot parse label '", rows.field(row, label_col_), "' as a number");
   }
   const Feature& f = features_[static_cast<size_t>(feature)];
   if (block.verdict[k] == Verdict::dropped) return str_cat("feature '", f.name, "' is missing and its policy is DROP_ROW");
   return str_cat("cannot parse '", rows.field(row, f.col), "' as a number for feature '", f.name, "'");
+}
+
+std::string RowScreen::category(const Block& block, int64_t offset) const {
+  const auto k = static_cast<size_t>(offset);
+  const int feature = block.failed[k];
+  if (feature < 0) return block.label_missing[k] ? "missing label" : "label not a number";
+  const Feature& f = features_[static_cast<size_t>(feature)];
+  if (block.verdict[k] == Verdict::dropped) return str_cat("feature '", f.name, "' missing (DROP_ROW)");
+  return str_cat("feature '", f.name, "' not a number");
 }
 
 }  // namespace kiln::transform

@@ -9,8 +9,9 @@
 // - a numeric or bucketized feature's value must parse as a finite number (io/number_parse.h), or
 //   the row is bad: "inf" or "nan" written in the data are bad values, not missing ones (unless
 //   they are NA spellings);
-// - then the label, when one is bound: a missing label makes the row bad, and so does a numeric
-//   label (REGRESSION, or BINARY without positive_values) that is not a finite number.
+// - then the label, when one is bound: a missing label drops the row (label_missing SKIP, the
+//   default) or makes it bad (ERROR); a numeric label (REGRESSION, or BINARY without
+//   positive_values) that is not a finite number makes it bad.
 //
 // It works on blocks of rows, one column at a time (tight loops over one kind of value), and
 // keeps what callers need next: missing flags, parsed numbers and categorical values.
@@ -54,6 +55,9 @@ class RowScreen {
   // parse 'x' as a number for feature 'age'").
   int column_of(const Block& block, int64_t offset) const;
   std::string reason(const RawRows& rows, const Block& block, int64_t offset) const;
+  // The short reason a run reports the row under, counted: "missing label", "feature 'age' not a
+  // number", "feature 'age' missing (DROP_ROW)", "label not a number".
+  std::string category(const Block& block, int64_t offset) const;
 
   bool numeric_label() const { return numeric_label_; }
 
@@ -70,6 +74,7 @@ class RowScreen {
   std::vector<Feature> features_;
   int label_col_ = -1;
   bool numeric_label_ = false;
+  bool skip_missing_label_ = true;
 };
 
 }  // namespace kiln::transform

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "io/error_budget.h"
 #include "transform/distances.h"
 #include "transform/quantile_sketch.h"
 
@@ -38,8 +39,9 @@ std::map<std::string, double> frequencies(const CategoricalStats& s) {
 }  // namespace
 
 std::string summarize_state(const TransformState& state) {
-  std::string out = str_cat("rows ", state.rows(), ", malformed rows skipped ", state.bad_rows(), ", files ",
-                            state.files_size(), ", dense width ", state.dense_width(), "\n");
+  const std::map<std::string, int64_t> left_out(state.rows_left_out().begin(), state.rows_left_out().end());
+  std::string out = str_cat("rows ", state.rows(), ", ", io::describe_left_out(left_out), ", files ", state.files_size(),
+                            ", dense width ", state.dense_width(), "\n");
   char line[512];
   std::snprintf(line, sizeof line, "%-22s %-10s %10s %8s  %s\n", "feature", "kind", "count", "missing", "statistics");
   out += line;

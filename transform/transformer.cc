@@ -250,12 +250,12 @@ ModelInputs Transformer::apply(const RawRows& rows, io::ErrorBudget* budget) con
     for (int k = 0; k < state_.label().categorical().vocabulary_size(); ++k)
       label_vocab.emplace(state_.label().categorical().vocabulary(k), k);
 
-  auto bad = [&](int64_t row, int col, const std::string& reason) {
+  auto bad = [&](int64_t row, int col, const std::string& reason, const std::string& category) {
     if (!budget) fail(rows.where(row, col), ": ", reason);
     io::BadRow br;
     br.file = rows.where(row, col);
     br.reason = reason;
-    budget->add(br);
+    budget->add(br, category);
   };
 
   // Which rows are used, and their numbers, come from the screen that analysis used too; it
@@ -266,9 +266,13 @@ ModelInputs Transformer::apply(const RawRows& rows, io::ErrorBudget* budget) con
     if (r == block.begin + block.size) screen_->screen(rows, r, std::min(n, r + kBlockRows), &block);
     const size_t k = static_cast<size_t>(r - block.begin);
     if (block.verdict[k] != RowScreen::Verdict::kept) {
-      // A DROP_ROW drop is expected, not a malformed row: an error only without a budget.
+      // A drop (DROP_ROW, a skipped missing label) is expected, not a malformed row: counted by
+      // the budget, an error only without one (serving).
+      const auto offset = static_cast<int64_t>(k);
       if (block.verdict[k] == RowScreen::Verdict::bad || !budget)
-        bad(r, screen_->column_of(block, static_cast<int64_t>(k)), screen_->reason(rows, block, static_cast<int64_t>(k)));
+        bad(r, screen_->column_of(block, offset), screen_->reason(rows, block, offset), screen_->category(block, offset));
+      else
+        budget->skip(screen_->category(block, offset));
       continue;
     }
     for (size_t i = 0; i < features_.size(); ++i) {
@@ -322,7 +326,7 @@ ModelInputs Transformer::apply(const RawRows& rows, io::ErrorBudget* budget) con
       if (multiclass) {
         auto it = label_vocab.find(raw);
         if (it == label_vocab.end()) {
-          bad(r, label_col_, str_cat("label '", raw, "' was not seen during analysis"));
+          bad(r, label_col_, str_cat("label '", raw, "' was not seen during analysis"), "label not seen in analysis");
           continue;
         }
         labels_i.push_back(static_cast<int32_t>(it->second));

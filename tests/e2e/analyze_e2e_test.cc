@@ -27,7 +27,7 @@ TEST(AnalyzeE2E, SummaryStateFileAndCompare) {
                           flights_dir() + "/data/train-*.csv", "--output", "state.pbtxt"},
                          dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("rows 294617, malformed rows skipped 8481"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rows 294617, 8481 rows left out: 8481 missing label, files 7"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("tailnum"), std::string::npos);
   EXPECT_NE(r.out.find("OOV"), std::string::npos);
   EXPECT_NE(r.out.find("mean "), std::string::npos);
@@ -97,7 +97,7 @@ TEST(AnalyzeE2E, BadInputIsNamed) {
                             "features { name: 'b' categorical { vocabulary {} } } label { column: 'label' }");
   r = run_kiln({"analyze", "--spec", "lenient.pbtxt", "--data", "data.csv"}, dir.path());
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("rows 2, malformed rows skipped 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rows 2, 1 row left out: 1 malformed CSV row"), std::string::npos) << r.out;
   // An unparseable number is a bad row too, named with file:line:column and the feature.
   dir.file("nums.csv", "a,b,label\n1,x,3\nabc,y,4\n");
   r = run_kiln({"analyze", "--spec", "spec.pbtxt", "--data", "nums.csv"}, dir.path());

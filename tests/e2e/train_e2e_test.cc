@@ -114,7 +114,13 @@ TEST_F(TrainE2E, BadConfigsFailWithTheFieldNamed) {
     std::vector<std::string> extra = {};
   };
   std::vector<Case> cases = {
-      {"unknown_field", std::string(kData) + kMlp + "epochz: 3\n", "epochz"},
+      {"unknown_field", std::string(kData) + kMlp + "epochz: 3\n", "no field named \"epochz\". (did you mean \"epochs\"?)"},
+      {"misspelled_message", std::string(kData) + kMlp + "optimzer { type: SGD }\n", "(did you mean \"optimizer\"?)"},
+      {"misspelled_enum", std::string(kData) + replace(kMlp, "type: ADAM", "type: ADAMM"), "(did you mean \"ADAM\"?)"},
+      {"set_misspelled", std::string(kData) + kMlp, "has no field 'epoch' (did you mean 'epochs'?)", {"--set", "epoch=2"}},
+      {"set_enum_case", std::string(kData) + kMlp, "(did you mean 'SGD'?)", {"--set", "optimizer.type=sgd"}},
+      {"value_blames_its_field", std::string(kData) + kMlp + "checkpoint { keep_last: 2 every_steps: \"x\" }\n",
+       "(field 'every_steps')"},
       {"wrong_type", std::string(kData) + kMlp + "batch_size: \"many\"\n", "batch_size"},
       {"bad_enum", std::string(kData) + replace(kMlp, "type: ADAM", "type: RMSPROP"), "RMSPROP"},
       {"missing_data",
@@ -146,6 +152,47 @@ TEST_F(TrainE2E, BadConfigsFailWithTheFieldNamed) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line expected: " << r.err;
     EXPECT_FALSE(fs::exists(dir.path() + "/out_" + c.name + "/checkpoints")) << "work started before validation";
   }
+}
+
+// A rerun of a finished training says so; a checkpoint from another model says how to start
+// afresh instead of failing on a tensor shape.
+TEST_F(TrainE2E, RerunAndMismatchedCheckpointSayWhatToDo) {
+  TempDir dir;
+  std::string cfg = dir.file("mlp.pbtxt", std::string(kData) + kMlp + "max_steps: 4\noutput_dir: 'out'\n");
+  RunResult r = run_kiln({"train", "--config", cfg}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  RunResult again = run_kiln({"train", "--config", cfg}, dir.path());
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("already trained: out holds the final checkpoint, step 4"), std::string::npos) << again.out;
+  EXPECT_EQ(again.out.find("examples/s"), std::string::npos) << again.out;
+  RunResult other = run_kiln({"train", "--config", cfg, "--set", "model.layers[1].dense.units=32", "--set", "max_steps=8"},
+                             dir.path());
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.err.find("does not fit this model"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find("set a new output_dir or resume: false"), std::string::npos) << other.err;
+  EXPECT_EQ(std::count(other.err.begin(), other.err.end(), '\n'), 1) << other.err;
+  RunResult fresh = run_kiln({"train", "--config", cfg, "--set", "model.layers[1].dense.units=32", "--set", "resume=false",
+                              "--set", "output_dir=fresh"},
+                             dir.path());
+  EXPECT_EQ(fresh.exit_code, 0) << fresh.err;
+}
+
+// A MULTICLASS head left without num_classes (and a last dense layer without units) takes the
+// number of classes from the analyzed label vocabulary.
+TEST_F(TrainE2E, NumberOfClassesComesFromTheLabelVocabulary) {
+  TempDir dir;
+  std::string csv = "x,kind\n";
+  for (int i = 0; i < 90; ++i) csv += std::to_string(i % 3) + "." + std::to_string(i % 7) + "," + "abc"[i % 3] + "\n";
+  dir.file("d.csv", csv);
+  dir.file("spec.pbtxt", "features { name: 'x' numeric {} } label { column: 'kind' type: MULTICLASS }");
+  std::string cfg = dir.file(
+      "c.pbtxt",
+      "data { csv { train_files: 'd.csv' eval_files: 'd.csv' feature_spec_file: 'spec.pbtxt' } }\n"
+      "model { layers { dense { units: 8 activation: RELU } } layers { dense {} } head { type: MULTICLASS } }\n"
+      "max_steps: 5 batch_size: 16 output_dir: 'out'\n");
+  RunResult r = run_kiln({"train", "--config", cfg}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("eval accuracy"), std::string::npos) << r.out;
 }
 
 TEST_F(TrainE2E, JsonConfigIsAccepted) {
@@ -263,6 +310,42 @@ TEST_F(TrainE2E, TensorBoardReadsTheEventFile) {
   // 3000 examples / 64 = 47 steps, logged every 20 steps and at the end: 3 points.
   EXPECT_NE(out.find("train/loss 3 47"), std::string::npos) << out;
   EXPECT_NE(out.find("eval/accuracy 1 47"), std::string::npos) << out;
+}
+
+// A regression data set with missing labels (issue 17): by default the rows without a label are
+// skipped in analysis, training and evaluation, and every run says how many rows it left out and
+// why; label_missing: ERROR makes them malformed rows, and the error names csv.max_bad_rows.
+TEST(TrainCsvE2E, MissingLabelsAreSkippedAndReported) {
+  TempDir dir;
+  std::string train = "x,y\n", eval = "x,y\n";
+  for (int i = 0; i < 200; ++i) train += std::to_string(i % 10) + "," + (i % 25 == 3 ? "" : std::to_string(2 * (i % 10) + 1)) + "\n";
+  train += "abc,3\n";
+  for (int i = 0; i < 20; ++i) eval += std::to_string(i % 10) + "," + (i % 10 == 0 ? "NA" : std::to_string(2 * (i % 10) + 1)) + "\n";
+  dir.file("train.csv", train);
+  dir.file("eval.csv", eval);
+  dir.file("spec.pbtxt", "csv { max_bad_rows: 1 } features { name: 'x' numeric { scaling: Z_SCORE } } label { column: 'y' }");
+  dir.file("cfg.pbtxt",
+           "data { csv { train_files: 'train.csv' eval_files: 'eval.csv' feature_spec_file: 'spec.pbtxt' } }\n"
+           "model { layers { name: 'out' inputs: 'dense' dense { units: 1 } } head { type: REGRESSION } }\n"
+           "optimizer { type: ADAM learning_rate: 0.05 } epochs: 2 batch_size: 16 output_dir: 'out'\n");
+  RunResult a = run_kiln({"analyze", "--config", "cfg.pbtxt", "--output", "state.pbtxt"}, dir.path());
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_NE(a.out.find("rows 192, 9 rows left out: 1 feature 'x' not a number, 8 missing label"), std::string::npos) << a.out;
+  RunResult t = run_kiln({"train", "--config", "cfg.pbtxt"}, dir.path());
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.err.find("train data: 192 rows used, 9 rows left out: 1 feature 'x' not a number, 8 missing label"),
+            std::string::npos) << t.err;
+  EXPECT_NE(t.err.find("eval data: 18 rows used, 2 rows left out: 2 missing label"), std::string::npos) << t.err;
+  RunResult e = run_kiln({"evaluate", "--config", "cfg.pbtxt"}, dir.path());
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_NE(e.err.find("eval data: 18 rows used, 2 rows left out: 2 missing label"), std::string::npos) << e.err;
+  // ERROR: a missing label is a malformed row; the budget of 1 is exceeded and the error says
+  // which setting raises it.
+  dir.file("spec.pbtxt", "csv { max_bad_rows: 1 } features { name: 'x' numeric {} } label { column: 'y' label_missing: ERROR }");
+  RunResult strict = run_kiln({"analyze", "--config", "cfg.pbtxt", "--output", "strict.pbtxt"}, dir.path());
+  EXPECT_EQ(strict.exit_code, 1);
+  EXPECT_NE(strict.err.find("the label is missing (more than 1 malformed rows; raise csv.max_bad_rows"), std::string::npos)
+      << strict.err;
 }
 
 }  // namespace

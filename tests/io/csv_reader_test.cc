@@ -474,7 +474,7 @@ TEST(CsvReader, BudgetExceededThrowsWithLocation) {
   const std::string path = dir.file("bad.csv");
   write_file(path, "a,b\n1,2\n3\n4,5\n\"x\"!,6\n7,8\n");
   std::string e = error_of([&] { read_all({path}, {}, std::make_shared<ErrorBudget>(0)); });
-  EXPECT_EQ(e, path + ":3: expected 2 fields, found 1");
+  EXPECT_EQ(e, path + ":3: expected 2 fields, found 1 (csv.max_bad_rows is 0; set it to skip malformed rows, -1 for no limit)");
   e = error_of([&] { read_all({path}, {}, std::make_shared<ErrorBudget>(1)); });
   EXPECT_NE(e.find(path + ":5:1: unexpected character '!' after a closing quote"), std::string::npos) << e;
   EXPECT_NE(e.find("more than 1 malformed rows"), std::string::npos) << e;

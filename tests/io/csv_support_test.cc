@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -179,14 +180,28 @@ TEST(ErrorBudget, CountsUpToTheBudgetThenThrowsWithLocation) {
   EXPECT_EQ(budget.first().size(), 3u);
 }
 
-TEST(ErrorBudget, ZeroBudgetFailsOnFirstRowWithoutHint) {
+TEST(ErrorBudget, ZeroBudgetFailsOnFirstRowNamingTheSetting) {
   ErrorBudget budget(0);
   try {
     budget.add({"x.csv", 1, 0, "whole row"});
     FAIL() << "no throw";
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "x.csv:1: whole row");
+    EXPECT_STREQ(e.what(), "x.csv:1: whole row (csv.max_bad_rows is 0; set it to skip malformed rows, -1 for no limit)");
   }
+}
+
+TEST(ErrorBudget, CountsRowsLeftOutByCategory) {
+  ErrorBudget budget(5);
+  budget.add({"a.csv", 1, 0, "broken"});
+  budget.add({"a.csv", 2, 1, "nan"}, "feature 'x' not a number");
+  budget.skip("missing label");
+  budget.skip("missing label");
+  EXPECT_EQ(budget.count(), 2);  // skipped rows are not malformed
+  EXPECT_EQ(budget.left_out(), (std::map<std::string, int64_t>{
+                                   {"feature 'x' not a number", 1}, {"malformed CSV row", 1}, {"missing label", 2}}));
+  EXPECT_EQ(describe_left_out(budget.left_out()),
+            "4 rows left out: 1 feature 'x' not a number, 1 malformed CSV row, 2 missing label");
+  EXPECT_EQ(describe_left_out({}), "no rows left out");
 }
 
 TEST(ErrorBudget, NegativeBudgetNeverThrows) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "core/communicator.h"
 #include "core/error.h"
@@ -198,7 +199,12 @@ TEST(Transformer, KeepsTheRowsAnalysisKept) {
   LocalCommunicator local;
   const TransformState s = analyze_dataset(spec, AnalysisOptions{{path}, 1, false}, local);
   EXPECT_EQ(s.rows(), 2);
-  EXPECT_EQ(s.bad_rows(), 4);
+  EXPECT_EQ(s.bad_rows(), 3);  // the missing label is skipped (label_missing SKIP), not bad
+  const std::map<std::string, int64_t> left_out(s.rows_left_out().begin(), s.rows_left_out().end());
+  EXPECT_EQ(left_out, (std::map<std::string, int64_t>{{"feature 'age' not a number", 1},
+                                                      {"feature 'score' not a number", 1},
+                                                      {"label not a number", 1},
+                                                      {"missing label", 1}}));
   EXPECT_EQ(s.features(0).numeric().mean(), 35.0);  // rows 1 and 6
   Transformer t(s, kColumns, true);
   VectorRows rows(kColumns, {{"10", "paris", "a", "1.5", "1", "k1"},
@@ -210,12 +216,33 @@ TEST(Transformer, KeepsTheRowsAnalysisKept) {
   io::ErrorBudget budget(10);
   ModelInputs in = t.apply(rows, &budget);
   EXPECT_EQ(in.source_rows, (std::vector<int64_t>{0, 5}));
-  EXPECT_EQ(budget.count(), 4);
+  EXPECT_EQ(budget.count(), 3);
+  EXPECT_EQ(budget.left_out(), left_out);  // training reports what analysis did
+  EXPECT_EQ(io::describe_left_out(budget.left_out()),
+            "4 rows left out: 1 feature 'age' not a number, 1 feature 'score' not a number, 1 label not a number, "
+            "1 missing label");
   const std::vector<io::BadRow> first = budget.first();
-  ASSERT_EQ(first.size(), 4u);
+  ASSERT_EQ(first.size(), 3u);
   EXPECT_EQ(io::format_bad_row(first[0]), "instances[1].age: cannot parse 'inf' as a number for feature 'age'");
-  EXPECT_EQ(io::format_bad_row(first[2]), "instances[3].label: the label is missing");
-  EXPECT_EQ(io::format_bad_row(first[3]), "instances[4].label: cannot parse label '-inf' as a number");
+  EXPECT_EQ(io::format_bad_row(first[2]), "instances[4].label: cannot parse label '-inf' as a number");
+
+  // label_missing ERROR: the row without a label is a malformed row, and fails a zero budget
+  // with an error that names the setting.
+  spec.mutable_label()->set_label_missing(LabelSpec::ERROR);
+  const TransformState strict = analyze_dataset(spec, AnalysisOptions{{path}, 1, false}, local);
+  EXPECT_EQ(strict.bad_rows(), 4);
+  Transformer ts(strict, kColumns, true);
+  io::ErrorBudget strict_budget(10);
+  ts.apply(rows, &strict_budget);
+  ASSERT_EQ(strict_budget.count(), 4);
+  EXPECT_EQ(io::format_bad_row(strict_budget.first()[2]), "instances[3].label: the label is missing");
+  io::ErrorBudget none(0);
+  try {
+    ts.apply(rows, &none);
+    ADD_FAILURE() << "a zero budget accepted a bad row";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("csv.max_bad_rows is 0"), std::string::npos) << e.what();
+  }
 }
 
 TEST(FeatureSpecValidation, ErrorsNameTheFeature) {
