@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <sstream>
 #include <vector>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "proto/options.pb.h"
 
 namespace kiln::io {
 
@@ -156,6 +158,30 @@ void parse_config_text(const std::string& text, const std::string& source_name, 
   if (!parser.ParseFromString(text, &message)) fail(errors.first().empty() ? source_name + ": parse error" : errors.first());
 }
 
+void resolve_config_paths(const std::string& base_dir, pb::Message& message) {
+  if (base_dir.empty() || base_dir == ".") return;
+  auto resolve = [&](const std::string& p) {
+    return p.empty() || std::filesystem::path(p).is_absolute() ? p : (std::filesystem::path(base_dir) / p).string();
+  };
+  const pb::Reflection* r = message.GetReflection();
+  std::vector<const pb::FieldDescriptor*> fields;
+  r->ListFields(message, &fields);
+  for (const pb::FieldDescriptor* f : fields) {
+    if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (f->is_repeated())
+        for (int i = 0; i < r->FieldSize(message, f); ++i) resolve_config_paths(base_dir, *r->MutableRepeatedMessage(&message, f, i));
+      else
+        resolve_config_paths(base_dir, *r->MutableMessage(&message, f));
+    } else if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_STRING && f->options().GetExtension(kiln::config_path)) {
+      if (f->is_repeated())
+        for (int i = 0; i < r->FieldSize(message, f); ++i)
+          r->SetRepeatedString(&message, f, i, resolve(r->GetRepeatedString(message, f, i)));
+      else
+        r->SetString(&message, f, resolve(r->GetString(message, f)));
+    }
+  }
+}
+
 void load_config(const std::string& path, pb::Message& message) {
   std::string text;
   try {
@@ -164,6 +190,7 @@ void load_config(const std::string& path, pb::Message& message) {
     fail("config file not found or unreadable: ", path);
   }
   parse_config_text(text, path, message);
+  resolve_config_paths(std::filesystem::path(path).parent_path().string(), message);
 }
 
 namespace {

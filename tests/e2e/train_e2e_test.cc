@@ -312,6 +312,29 @@ TEST_F(TrainE2E, TensorBoardReadsTheEventFile) {
   EXPECT_NE(out.find("eval/accuracy 1 47"), std::string::npos) << out;
 }
 
+// Data paths in a config file are relative to the file, whatever the working directory; paths
+// given with --set are relative to the working directory.
+TEST(TrainCsvE2E, ConfigPathsAreRelativeToTheConfigFile) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/project/data");
+  std::string csv = "x,y\n";
+  for (int i = 0; i < 50; ++i) csv += std::to_string(i) + "," + std::to_string(2 * i) + "\n";
+  dir.file("project/data/train.csv", csv);
+  dir.file("project/spec.pbtxt", "features { name: 'x' numeric {} } label { column: 'y' }");
+  dir.file("project/cfg.pbtxt",
+           "data { csv { train_files: 'data/train.csv' feature_spec_file: 'spec.pbtxt' } }\n"
+           "model { layers { dense { units: 1 } } head { type: REGRESSION } } max_steps: 2 batch_size: 8\n");
+  RunResult r = run_kiln({"train", "--config", "project/cfg.pbtxt", "--set", "output_dir=out"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("train data: 50 rows used"), std::string::npos) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/out/transform_state.pbtxt"));  // output_dir: the working directory's
+  RunResult s = run_kiln({"train", "--config", "project/cfg.pbtxt", "--set", "output_dir=out2", "--set",
+                          "data.csv.train_files=data/train.csv"},
+                         dir.path());
+  EXPECT_EQ(s.exit_code, 1);
+  EXPECT_NE(s.err.find("data/train.csv"), std::string::npos) << s.err;
+}
+
 // A regression data set with missing labels (issue 17): by default the rows without a label are
 // skipped in analysis, training and evaluation, and every run says how many rows it left out and
 // why; label_missing: ERROR makes them malformed rows, and the error names csv.max_bad_rows.

@@ -28,11 +28,8 @@ TrainConfig example_config(const std::string& name, const std::string& out) {
   std::string data = source_dir() + "/examples/" + name + "/data/eval.csv";
   if (!fs::exists(data)) ADD_FAILURE() << "run examples/" << name << "/fetch_data.sh first (scripts/test.sh does)";
   TrainConfig c;
+  // Its data paths are relative to the config file, which load_config resolves.
   io::load_config(source_dir() + "/examples/" + name + "/wide_deep.pbtxt", c);
-  auto* csv = c.mutable_data()->mutable_csv();
-  for (auto& f : *csv->mutable_train_files()) f = source_dir() + "/" + f;
-  for (auto& f : *csv->mutable_eval_files()) f = source_dir() + "/" + f;
-  csv->set_feature_spec_file(source_dir() + "/" + csv->feature_spec_file());
   c.set_output_dir(out);
   fs::remove_all(out);
   return c;
