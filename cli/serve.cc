@@ -82,6 +82,7 @@ Action add_serve(CLI::App& app) {
     http.max_body_bytes = config.max_body_bytes();
     http.header_timeout = std::chrono::milliseconds(config.header_timeout_ms());
     http.body_timeout = std::chrono::milliseconds(config.body_timeout_ms());
+    http.on_rejected = [&api](int status, std::string_view target) { api.count_rejected(status, target); };
     serve::HttpServer server(http, [&api](serve::HttpRequest&& r, serve::Responder respond) {
       api.handle(std::move(r), std::move(respond));
     });

@@ -73,6 +73,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
     parser_->body_limit(static_cast<uint64_t>(server_.options.max_body_bytes));
+    target_.clear();
     arm(server_.options.header_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
@@ -80,6 +81,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void on_header(beast::error_code ec) {
     disarm();
+    // The parser takes the request line as soon as it is complete (so a 408 or 431 knows it too).
+    target_ = std::string(parser_->get().target());
     if (ec && timed_out_) {
       // A client that sent part of a header and stalled gets 408; a silent idle one is closed.
       if (parser_->got_some() || buffer_.size() > 0) return reply_error(408, "the request header timed out");
@@ -123,6 +126,11 @@ class Session : public std::enable_shared_from_this<Session> {
       return reply_error(413, "the request body exceeds the limit of " + std::to_string(server_.options.max_body_bytes) +
                                   " bytes");
     if (ec && timed_out_) return reply_error(408, "the request body timed out");
+    // A malformed body framing (a bad chunk size or extension) gets its 400; a client that went
+    // away mid-body (partial message, reset) gets nothing.
+    if (ec && ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+        ec != http::error::partial_message && ec != http::error::end_of_stream)
+      return reply_error(400, "malformed HTTP request body: " + ec.message());
     if (ec) return close();
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
@@ -149,6 +157,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void reply_error(int status, const std::string& message) {
+    if (server_.options.on_rejected) server_.options.on_rejected(status, target_);
     busy_ = true;
     keep_alive_ = false;
     HttpResponse resp;
@@ -210,6 +219,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpServer::Impl& server_;
+  std::string target_;  // of the request being read, for on_rejected
   bool keep_alive_ = true;
   bool busy_ = false;
 };

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kiln::serve {
@@ -42,6 +43,9 @@ struct HttpServerOptions {
   int64_t max_header_bytes = 16 << 10;
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
+  // Told of each error the server answers itself (400 malformed, 408, 413, 431), with the request
+  // target when the request line was read ("" otherwise), so metrics can name the model.
+  std::function<void(int status, std::string_view target)> on_rejected;
 };
 
 class HttpServer {

@@ -170,12 +170,28 @@ struct RestApi::Route {
 RestApi::RestApi(const ServeConfig& config, ModelManager& models, MetricsRegistry& metrics)
     : config_(config), models_(models), metrics_(metrics) {}
 
+std::string RestApi::model_named(std::string_view target) const {
+  std::vector<std::string_view> p = split_path(target);
+  if (p.size() < 3 || (p[0] != "v1" && p[0] != "v2") || p[1] != "models") return "";
+  std::string_view name = p[2];
+  if (p[0] == "v1" && p.size() == 3) name = name.substr(0, name.rfind(':'));  // /v1/models/m:predict
+  return models_.has_model(std::string(name)) ? std::string(name) : "";
+}
+
+void RestApi::count_error(const std::string& model, int status) {
+  if (model.empty()) metrics_.count_unrouted(status);
+  else metrics_.count_model(model, status);
+}
+
+void RestApi::count_rejected(int status, std::string_view target) { count_error(model_named(target), status); }
+
 void RestApi::handle(HttpRequest&& request, Responder respond) {
   auto reply = [&](int status, std::string body) {
     respond(json_response(status, std::move(body)));
   };
+  const std::string named = model_named(request.target);
   auto error = [&](int status, std::string_view message) {
-    metrics_.count_unrouted(status);
+    count_error(named, status);
     respond(error_response(status, message));
   };
   const bool get = request.method == "GET", post = request.method == "POST";
@@ -184,7 +200,7 @@ void RestApi::handle(HttpRequest&& request, Responder respond) {
     if (ok) return true;
     HttpResponse r = error_response(405, str_cat("method ", request.method, " not allowed here (use ", allowed, ")"));
     r.headers.emplace_back("Allow", allowed);
-    metrics_.count_unrouted(405);
+    count_error(named, 405);
     respond(std::move(r));
     return false;
   };
@@ -303,7 +319,7 @@ void RestApi::handle(HttpRequest&& request, Responder respond) {
 void RestApi::predict(Route& route, HttpRequest&& request, Responder respond) {
   std::shared_ptr<LoadedVersion> v = models_.find(route.model, route.version);
   if (!v) {
-    metrics_.count_unrouted(404);
+    metrics_.count_model(route.model, 404);
     return respond(error_response(404, route.version ? str_cat("model '", route.model, "' has no version ", route.version)
                                                      : str_cat("model '", route.model, "' has no available version")));
   }

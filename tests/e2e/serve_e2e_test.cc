@@ -398,11 +398,32 @@ TEST(ServeE2E, BadInputGets4xxAndTheServerKeepsServing) {
   HttpReply garbage = read_reply(fd);
   ::close(fd);
   EXPECT_EQ(garbage.status, 400);
+  // A chunked body whose chunk size is not hexadecimal: a 400, not a silent close.
+  for (const char* chunks : {"zz\r\nabc\r\n0\r\n\r\n", "5;\x01\r\nhello\r\n0\r\n\r\n"}) {
+    fd = connect_local(port);
+    ASSERT_TRUE(send_all(fd, "POST /v1/models/babyweight:predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                 std::string(chunks)));
+    HttpReply bad_chunk = read_reply(fd);
+    ::close(fd);
+    EXPECT_EQ(bad_chunk.status, 400) << chunks << ": " << bad_chunk.headers;
+    EXPECT_NE(bad_chunk.body.find("malformed HTTP request body"), std::string::npos) << bad_chunk.body;
+  }
+  // A header over the 16 KiB limit, and a wrong method.
+  HttpReply huge = http(port, "POST", predict, kLabBody, "X-Padding: " + std::string(20000, 'a') + "\r\n");
+  EXPECT_EQ(huge.status, 431) << huge.body;
+  EXPECT_EQ(http(port, "GET", predict).status, 405);
   // And the server still answers.
   HttpReply ok = http(port, "POST", predict, kLabBody);
   EXPECT_EQ(ok.status, 200) << ok.body;
   HttpReply metrics = http(port, "GET", "/metrics");
   EXPECT_NE(metrics.body.find("status=\"400\"} "), std::string::npos);
+  // Errors the HTTP layer answers count under the model the path names, each under its status.
+  for (const char* status : {"400", "405", "408", "413", "431"})
+    EXPECT_NE(metrics.body.find(std::string("kiln_requests_total{model=\"babyweight\",version=\"\",status=\"") + status +
+                                "\"} "),
+              std::string::npos)
+        << status << "\n" << metrics.body;
+  EXPECT_EQ(metrics.body.find("status=\"other\""), std::string::npos) << metrics.body;
   EXPECT_EQ(server.stop(), 0) << server.log();
 }
 
