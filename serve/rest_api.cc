@@ -246,6 +246,7 @@ void RestApi::handle(HttpRequest&& request, Responder respond) {
       if (!method_check(get, "GET")) return;
       auto v = models_.find(route.model, route.version);
       if (action == "ready") {
+        if (draining_) return error(503, "the server is shutting down");
         if (v) return reply(200, "{\"ready\":true}");
         return error(route.version ? 404 : 503, str_cat("model '", route.model, "' has no ready version",
                                                         route.version ? " " + std::to_string(route.version) : ""));
@@ -292,18 +293,22 @@ void RestApi::handle(HttpRequest&& request, Responder respond) {
       std::vector<VersionStatus> status = models_.status(route.model);
       std::string out = "{\"model_version_status\":[";
       bool first = true;
+      // While shutting down the serving versions say UNLOADING and the status is 503, so a
+      // readiness probe on this path fails as /v2/health/ready does.
+      const bool draining = draining_;
       for (const VersionStatus& s : status) {
         if (route.version && s.version != route.version) continue;
         if (!first) out += ',';
         first = false;
-        out += "{\"version\":\"" + std::to_string(s.version) + "\",\"state\":\"" + s.state + "\",\"status\":{\"error_code\":\"" +
+        const std::string state = draining && s.state == "AVAILABLE" ? "UNLOADING" : s.state;
+        out += "{\"version\":\"" + std::to_string(s.version) + "\",\"state\":\"" + state + "\",\"status\":{\"error_code\":\"" +
                (s.error.empty() ? "OK" : "UNKNOWN") + "\",\"error_message\":";
         append_json_string(out, s.error);
         out += "}}";
       }
       out += "]}";
       if (first) return error(404, str_cat("model '", route.model, "' has no version ", route.version ? std::to_string(route.version) : "loaded"));
-      return reply(200, out);
+      return reply(draining ? 503 : 200, out);
     }
     if (i + 1 == p.size() && p[i] == "metadata") {
       auto v = models_.find(route.model, route.version);
