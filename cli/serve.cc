@@ -1,6 +1,9 @@
 // kiln serve: the inference server (TensorFlow Serving and KServe v2 REST APIs, metrics).
 #include <signal.h>
 
+#include <google/protobuf/stubs/logging.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <thread>
@@ -15,6 +18,19 @@
 #include "serve/rest_api.h"
 
 namespace kiln::cli {
+
+namespace {
+
+// protobuf logs multi-line "[libprotobuf ERROR ...]" blocks to stderr; the server's log keeps one
+// line per event (our own errors already name the file and what is wrong).
+void protobuf_log_line(google::protobuf::LogLevel level, const char*, int, const std::string& message) {
+  if (level < google::protobuf::LOGLEVEL_WARNING) return;
+  std::string line = message;
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  std::fprintf(stderr, "kiln serve: protobuf: %s\n", line.c_str());
+}
+
+}  // namespace
 
 Action add_serve(CLI::App& app) {
   auto* cmd = app.add_subcommand("serve", "Serve exported models over REST (TensorFlow Serving and KServe v2 APIs)");
@@ -46,6 +62,7 @@ Action add_serve(CLI::App& app) {
                   "On SIGTERM, seconds to keep accepting (readiness already 503) before the drain (default 5)");
   cmd->add_option("--port_file", o->port_file, "Write the bound port to this file once serving (for scripts)");
   return [o] {
+    google::protobuf::SetLogHandler(&protobuf_log_line);
     ServeConfig config;
     if (!o->config_file.empty()) io::load_config(o->config_file, config);
     if (!o->base_path.empty()) {

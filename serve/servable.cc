@@ -1,6 +1,5 @@
 #include "serve/servable.h"
 
-#include <google/protobuf/text_format.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/config_file.h"
 #include "transform/csv_rows.h"
 
 namespace kiln::serve {
@@ -110,8 +110,12 @@ std::shared_ptr<const Servable> Servable::load(const std::string& dir) {
   std::string manifest_path = (fs::path(dir) / kManifestFile).string();
   if (!fs::exists(manifest_path)) fail("servable ", dir, ": no ", kManifestFile, " (is it an exported version?)");
   std::string text = io::read_file(manifest_path);
-  if (!google::protobuf::TextFormat::ParseFromString(text, &s->manifest_))
-    fail("servable ", dir, ": ", kManifestFile, " is not a valid ServableManifest");
+  // Errors name the file, line and column; protobuf prints nothing itself.
+  try {
+    io::parse_config_text(text, manifest_path, s->manifest_);
+  } catch (const Error& e) {
+    fail("invalid servable manifest ", e.what());
+  }
   const ServableManifest& m = s->manifest_;
   bool has_weights = false;
   for (const ServableFile& f : m.files()) {
@@ -122,7 +126,7 @@ std::shared_ptr<const Servable> Servable::load(const std::string& dir) {
     if (static_cast<int64_t>(bytes.size()) != f.size())
       fail("servable ", dir, ": ", f.name(), " has ", bytes.size(), " bytes, the manifest says ", f.size());
     if (XXH3_64bits(bytes.data(), bytes.size()) != f.xxh3())
-      fail("servable ", dir, ": checksum mismatch in ", f.name());
+      fail("servable ", dir, ": checksum mismatch in ", f.name(), " (corrupt, or changed after export)");
     if (f.name() == kWeightsFile) has_weights = true;
   }
   if (!has_weights) fail("servable ", dir, ": the manifest lists no ", kWeightsFile);

@@ -513,6 +513,48 @@ TEST(ServeE2E, HotReloadUnderLoadDropsNoRequest) {
   EXPECT_EQ(server.stop(), 0);
 }
 
+TEST(ServeE2E, CorruptNewestVersionFallsBackToTheNewestThatLoads) {
+  TempDir tmp;
+  const std::string& fix = fixture_dir();
+  const std::string base = tmp.path() + "/models/babyweight";
+  fs::copy(fix + "/models", tmp.path() + "/models", fs::copy_options::recursive);
+  // Version 2: a manifest cut off in the middle (a text-format parse error); version 3: intact
+  // manifest, one flipped byte in the weights.
+  fs::copy(base + "/1", base + "/2", fs::copy_options::recursive);
+  fs::copy(base + "/1", base + "/3", fs::copy_options::recursive);
+  const std::string manifest = slurp(base + "/1/servable.pbtxt");
+  std::ofstream(base + "/2/servable.pbtxt", std::ios::trunc) << manifest.substr(0, manifest.size() / 2) << "\n}";
+  {
+    std::fstream w(base + "/3/weights.kckpt", std::ios::in | std::ios::out | std::ios::binary);
+    w.seekp(static_cast<std::streamoff>(fs::file_size(base + "/3/weights.kckpt") / 2));
+    w.put('\x5a');
+  }
+  Server server(tmp.path(), base);  // the default policy: latest 1
+  const int port = server.port();
+  ASSERT_GT(port, 0) << server.log();
+  EXPECT_EQ(http(port, "GET", "/v2/health/ready").status, 200) << server.log();
+  EXPECT_EQ(http(port, "POST", "/v1/models/babyweight:predict", kLabBody).status, 200);
+  HttpReply status = http(port, "GET", "/v1/models/babyweight");
+  EXPECT_NE(status.body.find(R"("version":"1","state":"AVAILABLE")"), std::string::npos) << status.body;
+  EXPECT_NE(status.body.find(R"("version":"2","state":"END")"), std::string::npos) << status.body;
+  EXPECT_NE(status.body.find(R"("version":"3","state":"END")"), std::string::npos) << status.body;
+  EXPECT_NE(status.body.find("2/servable.pbtxt:"), std::string::npos) << status.body;  // file:line:column
+  EXPECT_NE(status.body.find(base + "/3: checksum mismatch in weights.kckpt"), std::string::npos) << status.body;
+  HttpReply metrics = http(port, "GET", "/metrics");
+  for (const char* v : {"2", "3"})
+    EXPECT_NE(metrics.body.find(std::string("kiln_version_load_failed{model=\"babyweight\",version=\"") + v + "\"} 1"),
+              std::string::npos)
+        << metrics.body;
+  EXPECT_NE(metrics.body.find("kiln_loaded_versions{model=\"babyweight\"} 1"), std::string::npos);
+  // The log: one line per bad version, no protobuf output of its own.
+  const std::string log = server.log();
+  EXPECT_EQ(log.find("libprotobuf"), std::string::npos) << log;
+  size_t lines = 0;
+  for (size_t at = log.find("failed to load"); at != std::string::npos; at = log.find("failed to load", at + 1)) ++lines;
+  EXPECT_EQ(lines, 2u) << log;
+  EXPECT_EQ(server.stop(), 0) << server.log();
+}
+
 TEST(ServeE2E, VersionPoliciesAndSeveralModels) {
   TempDir tmp;
   const std::string& fix = fixture_dir();
