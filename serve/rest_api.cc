@@ -366,6 +366,8 @@ void RestApi::predict(Route& route, HttpRequest&& request, Responder respond) {
   } catch (const Error& e) {
     return fail_request(400, e.what());
   }
+  const int key_col = s.tabular() && !s.signature().key().empty() ? s.schema().find(s.signature().key()) : -1;
+  const bool with_key = key_col >= 0 && parsed.rows.any_present(key_col);
   BatchTask task;
   task.inputs = std::move(inputs);
   task.arrival = request.arrival;
@@ -373,10 +375,11 @@ void RestApi::predict(Route& route, HttpRequest&& request, Responder respond) {
   const bool columnar = parsed.columnar;
   const auto api = route.api;
   // Only the model inputs and the response form travel on; the body and the raw rows end here.
-  task.done = [v, response = std::move(kserve.response), columnar, api, respond,
+  task.done = [v, response = std::move(kserve.response), columnar, api, respond, with_key,
                arrival = request.arrival](BatchOutcome&& o) {
     const Servable& s = *v->servable;
     HttpResponse r;
+    if (!with_key) o.keys.clear();  // a request without keys gets no empty ones back
     if (o.status == 200) {
       try {
         switch (api) {

@@ -94,10 +94,12 @@ Signature make_signature(const ModelSpec& model, const TransformState* state, co
     case HeadSpec::BINARY:
       add_output(sig, "logistic", "FP32", 1);
       add_output(sig, "class_ids", "INT64", 1);
+      add_output(sig, "classes", "BYTES", 1);
       break;
     case HeadSpec::MULTICLASS:
       add_output(sig, "probabilities", "FP32", model.head().num_classes());
       add_output(sig, "class_ids", "INT64", 1);
+      add_output(sig, "classes", "BYTES", 1);
       break;
   }
   if (!sig.key().empty()) add_output(sig, "key", "BYTES", 1);
@@ -194,8 +196,10 @@ Predictions Servable::postprocess(const float* raw, int64_t rows, int64_t width)
   auto add = [&](int w, bool is_int) {
     p.output_width.push_back(w);
     p.output_is_int.push_back(is_int);
+    p.output_is_string.push_back(false);
     p.float_outputs.emplace_back();
     p.int_outputs.emplace_back();
+    p.string_outputs.emplace_back();
   };
   switch (head.type()) {
     case HeadSpec::REGRESSION:
@@ -229,7 +233,23 @@ Predictions Servable::postprocess(const float* raw, int64_t rows, int64_t width)
       break;
     }
   }
+  // Versions exported before "classes" existed lack it in their signature.
+  const bool has_classes = std::any_of(signature().outputs().begin(), signature().outputs().end(),
+                                       [](const SignatureOutput& o) { return o.name() == "classes"; });
+  if (head.type() != HeadSpec::REGRESSION && has_classes) {
+    add(1, false);
+    p.output_is_string.back() = true;
+    for (int64_t id : p.int_outputs[1]) p.string_outputs.back().push_back(class_name(id));
+  }
   return p;
+}
+
+std::string Servable::class_name(int64_t id) const {
+  const TransformState& st = manifest_.transform_state();
+  if (manifest_.model().head().type() == HeadSpec::MULTICLASS && st.has_label() && st.label().has_categorical() &&
+      id >= 0 && id < st.label().categorical().vocabulary_size())
+    return st.label().categorical().vocabulary(static_cast<int>(id));
+  return std::to_string(id);
 }
 
 ModelRunner::ModelRunner(const Servable& servable) : servable_(servable) {

@@ -128,7 +128,10 @@ class Server {
       args.push_back("--config");
       args.push_back(cfg);
     }
-    pid_ = spawn_kiln(args, dir);
+    // A log of its own: tests run concurrently in the shared fixture directory.
+    static int servers = 0;
+    log_ = dir + "/serve." + std::to_string(::getpid()) + "." + std::to_string(servers++) + ".log";
+    pid_ = spawn_kiln(args, dir, log_);
     for (int i = 0; i < 200 && !fs::exists(port_file_); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
     if (fs::exists(port_file_)) port_ = std::stoi(slurp(port_file_));
   }
@@ -158,10 +161,10 @@ class Server {
     pid_ = 0;
     return -1;
   }
-  std::string log() const { return slurp(dir_ + "/.spawn.log"); }
+  std::string log() const { return slurp(log_); }
 
  private:
-  std::string dir_, port_file_;
+  std::string dir_, port_file_, log_;
   pid_t pid_ = 0;
   int port_ = 0, exit_code_ = -1;
 };
@@ -206,6 +209,12 @@ TEST(ServeE2E, LabRequestBodyWorksUnchangedAndTheKeyComesBack) {
   // A Single(1) boy at 39 weeks weighs about 7.5 pounds in this data.
   double w = std::stod(r.body.substr(r.body.find("[{\"predictions\":[") + 17));
   EXPECT_NEAR(w, 7.5, 0.7);
+  // Without a key: no empty key back, and with one output left, TF Serving's bare values.
+  HttpReply keyless = http(server.port(), "POST", "/v1/models/babyweight:predict",
+                           R"J({"instances":[{"is_male":"True","mother_age":26.0,"plurality":"Single(1)","gestation_weeks":39}]})J");
+  EXPECT_EQ(keyless.status, 200) << keyless.body;
+  EXPECT_EQ(keyless.body.rfind("{\"predictions\":[[", 0), 0u) << keyless.body;
+  EXPECT_EQ(keyless.body.find("key"), std::string::npos) << keyless.body;
   EXPECT_EQ(server.stop(), 0) << server.log();
 }
 
@@ -705,6 +714,77 @@ TEST(ServeE2E, SigtermLetsUploadsFinishAndKeepAliveClientsGetConnectionClose) {
   EXPECT_EQ(server.wait_exit(), 0) << server.log();
   const std::string log = server.log();
   EXPECT_LT(log.find("SIGTERM received: not ready"), log.find("closing the listener")) << log;
+}
+
+TEST(ServeE2E, ClassifiersAnswerWithClassNamesAndKeysOnlyWhenSent) {
+  // A multiclass model on the lab data: plurality from the other columns.
+  TempDir tmp;
+  tmp.file("train.csv", lab_csv(800, 3));
+  tmp.file("eval.csv", lab_csv(100, 4));
+  tmp.file("spec.pbtxt", R"J(
+features { name: "is_male" categorical { vocabulary {} } }
+features { name: "mother_age" numeric { scaling: Z_SCORE } missing { kind: MEAN } }
+features { name: "gestation_weeks" numeric { scaling: Z_SCORE } }
+features { name: "weight_pounds" numeric { scaling: Z_SCORE } }
+label { column: "plurality" type: MULTICLASS }
+key_column: "key"
+)J");
+  tmp.file("train.pbtxt", R"J(
+data { csv { train_files: "train.csv" eval_files: "eval.csv" feature_spec_file: "spec.pbtxt" } }
+model {
+  layers { name: "male_emb" inputs: "is_male" embedding { dim: 2 } }
+  layers { name: "in" inputs: ["dense", "male_emb"] concat {} }
+  layers { name: "logits" dense { units: 3 } }
+  head { type: MULTICLASS num_classes: 3 }
+}
+optimizer { type: ADAM learning_rate: 0.05 }
+epochs: 3
+batch_size: 32
+output_dir: "run"
+)J");
+  RunResult t = run_kiln({"train", "--config", "train.pbtxt"}, tmp.path());
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  RunResult e = run_kiln({"export", "--config", "train.pbtxt", "--model_base_path", "models/plurality"}, tmp.path());
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  Server server(tmp.path(), "models/plurality");
+  const int port = server.port();
+  ASSERT_GT(port, 0) << server.log();
+  const std::string row = R"J("is_male":"True","mother_age":26.0,"gestation_weeks":39,"weight_pounds":7.6)J";
+  // Single(1) is 90% of the rows, so the label vocabulary (most frequent first) gives it id 0.
+  HttpReply keyed = http(port, "POST", "/v1/models/plurality:predict", "{\"instances\":[{\"key\":\"k7\"," + row + "}]}");
+  ASSERT_EQ(keyed.status, 200) << keyed.body;
+  EXPECT_NE(keyed.body.find(R"J("class_ids":[0],"classes":["Single(1)"],"key":"k7"})J"), std::string::npos) << keyed.body;
+  HttpReply bare = http(port, "POST", "/v1/models/plurality:predict", "{\"instances\":[{" + row + "}]}");
+  ASSERT_EQ(bare.status, 200) << bare.body;
+  EXPECT_NE(bare.body.find(R"J("class_ids":[0],"classes":["Single(1)"]})J"), std::string::npos) << bare.body;
+  EXPECT_EQ(bare.body.find("\"key\""), std::string::npos) << bare.body;
+  HttpReply columnar = http(port, "POST", "/v1/models/plurality:predict",
+                            R"J({"inputs":{"is_male":["True"],"mother_age":[26.0],"gestation_weeks":[39],"weight_pounds":[7.6]}})J");
+  EXPECT_NE(columnar.body.find(R"J("classes":[["Single(1)"]]})J"), std::string::npos) << columnar.body;
+  EXPECT_EQ(columnar.body.find("\"key\""), std::string::npos) << columnar.body;
+  // KServe v2: classes as BYTES, and no key output for a request without the key input.
+  HttpReply v2 = http(port, "POST", "/v2/models/plurality/infer", R"J({"inputs":[
+    {"name":"is_male","shape":[1],"datatype":"BYTES","data":["True"]},
+    {"name":"mother_age","shape":[1],"datatype":"FP32","data":[26]},
+    {"name":"gestation_weeks","shape":[1],"datatype":"FP32","data":[39]},
+    {"name":"weight_pounds","shape":[1],"datatype":"FP32","data":[7.6]}]})J");
+  ASSERT_EQ(v2.status, 200) << v2.body;
+  EXPECT_NE(v2.body.find(R"J({"name":"classes","datatype":"BYTES","shape":[1,1],"data":["Single(1)"]})J"), std::string::npos)
+      << v2.body;
+  EXPECT_EQ(v2.body.find("\"key\""), std::string::npos) << v2.body;
+  // kiln predict writes the same objects, with keys only when the input has the key column.
+  tmp.file("rows.jsonl", "{" + row + "}\n");
+  RunResult p = run_kiln({"predict", "--model", "models/plurality", "--input", "rows.jsonl", "--output", "p.jsonl"},
+                         tmp.path());
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_EQ(slurp(tmp.path() + "/p.jsonl"), prediction_objects(bare.body).at(0) + "\n");
+  tmp.file("rows.csv", "key,is_male,mother_age,gestation_weeks,weight_pounds\nk7,True,26.0,39,7.6\n");
+  p = run_kiln({"predict", "--model", "models/plurality", "--input", "rows.csv", "--output", "p.jsonl"}, tmp.path());
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_EQ(slurp(tmp.path() + "/p.jsonl"), prediction_objects(keyed.body).at(0) + "\n");
+  // :classify names the classes too.
+  HttpReply classify = http(port, "POST", "/v1/models/plurality:classify", "{\"examples\":[{" + row + "}]}");
+  EXPECT_NE(classify.body.find("[\"Twins(2)\","), std::string::npos) << classify.body;
 }
 
 TEST(ServeE2E, ExportFailsCleanlyWithoutCheckpointAndImageModelsServe) {
