@@ -278,13 +278,17 @@ void ModelManager::render_gauges(std::string& out) const {
   out += "# HELP kiln_feature_drift Distance of live raw inputs from the training statistics "
          "(js: Jensen-Shannon divergence of numeric histograms; linf: L-infinity of category frequencies).\n"
          "# TYPE kiln_feature_drift gauge\n";
-  std::string counts;
+  std::string counts, oov;
   for (const auto& v : live)
     if (v->drift)
-      v->drift->render(out, counts, "model=\"" + prometheus_label(v->model) + "\",version=\"" +
+      v->drift->render(out, counts, oov, "model=\"" + prometheus_label(v->model) + "\",version=\"" +
                                         std::to_string(v->servable->version()) + "\"");
   out += "# HELP kiln_feature_live_values_total Live raw values seen by the drift monitor.\n"
          "# TYPE kiln_feature_live_values_total counter\n" + counts;
+  // Values outside the training vocabulary are served from the OOV bucket, which training saw
+  // only for values below the vocabulary's frequency cut (if at all).
+  out += "# HELP kiln_feature_oov_values_total Live values of vocabulary features outside the training vocabulary "
+         "(served from the out-of-vocabulary bucket).\n# TYPE kiln_feature_oov_values_total counter\n" + oov;
 }
 
 }  // namespace kiln::serve

@@ -301,9 +301,15 @@ TEST(ServeE2E, KserveV2EndpointsAndMetrics) {
       << v2.body << " vs " << tf_value;
   EXPECT_NE(v2.body.find(R"("data":["b1"])"), std::string::npos);
 
+  // Values outside the training vocabulary are served from the OOV bucket and counted per feature.
+  HttpReply unseen = http(port, "POST", "/v1/models/babyweight:predict",
+                          R"J({"instances":[{"is_male":"Unknown","mother_age":26,"plurality":"Multiple(2+)","gestation_weeks":39},)J"
+                          R"J({"is_male":"False","mother_age":26,"plurality":"Quadruplets(4)","gestation_weeks":39}]})J");
+  EXPECT_EQ(unseen.status, 200) << unseen.body;
   HttpReply metrics = http(port, "GET", "/metrics");
   EXPECT_EQ(metrics.status, 200);
-  for (const char* want : {"kiln_requests_total{model=\"babyweight\",version=\"1\",status=\"200\"}",
+  for (const char* want : {"kiln_feature_oov_values_total{model=\"babyweight\",version=\"1\",feature=\"plurality\"} 2\n",
+                           "kiln_feature_oov_values_total{model=\"babyweight\",version=\"1\",feature=\"is_male\"} 1\n","kiln_requests_total{model=\"babyweight\",version=\"1\",status=\"200\"}",
                            "kiln_request_seconds_bucket{model=\"babyweight\",version=\"1\",le=\"+Inf\"}",
                            "kiln_queue_seconds_count", "kiln_compute_seconds_count", "kiln_batch_size_bucket",
                            "kiln_queue_rows{model=\"babyweight\",version=\"1\"} 0",
