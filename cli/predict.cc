@@ -52,10 +52,14 @@ Action add_predict(CLI::App& app) {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) fail("cannot write ", tmp);
     int64_t rows = 0;
-    auto run = [&](const transform::ModelInputs& in) {
+    // Keys come back only where the input has them, as the server answers a request.
+    const std::string& key = servable->signature().key();
+    const int key_col = key.empty() || !servable->tabular() ? -1 : servable->schema().find(key);
+    const std::vector<std::string> no_keys;
+    auto run = [&](const transform::ModelInputs& in, bool with_key) {
       const float* y = runner.run(in);
       serve::Predictions p = servable->postprocess(y, in.batch, runner.output_width());
-      out << serve::jsonl_predictions(servable->signature(), p, in.keys);
+      out << serve::jsonl_predictions(servable->signature(), p, with_key ? in.keys : no_keys);
       rows += in.batch;
     };
     const bool jsonl = o->input.size() > 6 && (o->input.ends_with(".jsonl") || o->input.ends_with(".json"));
@@ -75,7 +79,10 @@ Action add_predict(CLI::App& app) {
           // parse_json_lines counts lines within the block; report the file's line.
           fail(e.what(), " (block starting at line ", first_line, ")");
         }
-        run(servable->tabular() ? servable->prepare(parsed.rows) : servable->prepare_tensor(parsed.tensor, parsed.count));
+        if (servable->tabular())
+          run(servable->prepare(parsed.rows), key_col >= 0 && parsed.rows.any_present(key_col));
+        else
+          run(servable->prepare_tensor(parsed.tensor, parsed.count), false);
         block.clear();
         in_block = 0;
         first_line = line_no + 1;
@@ -103,7 +110,8 @@ Action add_predict(CLI::App& app) {
         for (int64_t b = 0; b < chunk.rows(); b += o->batch) {
           std::vector<int64_t> rows(static_cast<size_t>(std::min(o->batch, chunk.rows() - b)));
           std::iota(rows.begin(), rows.end(), b);
-          run(servable->prepare(transform::BoundCsvRows(chunk, map, std::move(rows))));
+          run(servable->prepare(transform::BoundCsvRows(chunk, map, std::move(rows))),
+              key_col >= 0 && map[static_cast<size_t>(key_col)] >= 0);
         }
       });
     }

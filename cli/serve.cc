@@ -1,6 +1,10 @@
 // kiln serve: the inference server (TensorFlow Serving and KServe v2 REST APIs, metrics).
 #include <signal.h>
 
+#include <google/protobuf/stubs/logging.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <thread>
 
@@ -15,6 +19,19 @@
 
 namespace kiln::cli {
 
+namespace {
+
+// protobuf logs multi-line "[libprotobuf ERROR ...]" blocks to stderr; the server's log keeps one
+// line per event (our own errors already name the file and what is wrong).
+void protobuf_log_line(google::protobuf::LogLevel level, const char*, int, const std::string& message) {
+  if (level < google::protobuf::LOGLEVEL_WARNING) return;
+  std::string line = message;
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  std::fprintf(stderr, "kiln serve: protobuf: %s\n", line.c_str());
+}
+
+}  // namespace
+
 Action add_serve(CLI::App& app) {
   auto* cmd = app.add_subcommand("serve", "Serve exported models over REST (TensorFlow Serving and KServe v2 APIs)");
   cmd->footer(
@@ -25,7 +42,7 @@ Action add_serve(CLI::App& app) {
     std::string config_file, base_path, name, host, port_file;
     int port = -1, io_threads = -1, max_batch = -1, threads = -1;
     int64_t delay_us = -1;
-    double poll = -1;
+    double poll = -1, grace = -1;
   };
   auto o = std::make_shared<Options>();
   cmd->add_option("--model_base_path", o->base_path, "Directory holding numbered version directories of one model");
@@ -41,8 +58,11 @@ Action add_serve(CLI::App& app) {
                   "Longest wait for a batch to fill (default 0: batches form while the executor is busy)");
   cmd->add_option("--compute_threads", o->threads, "CPU threads of the model executor (default 1)");
   cmd->add_option("--poll_interval_s", o->poll, "Seconds between scans for new versions (default 2; 0: never)");
+  cmd->add_option("--shutdown_grace_s", o->grace,
+                  "On SIGTERM, seconds to keep accepting (readiness already 503) before the drain (default 5)");
   cmd->add_option("--port_file", o->port_file, "Write the bound port to this file once serving (for scripts)");
   return [o] {
+    google::protobuf::SetLogHandler(&protobuf_log_line);
     ServeConfig config;
     if (!o->config_file.empty()) io::load_config(o->config_file, config);
     if (!o->base_path.empty()) {
@@ -59,6 +79,8 @@ Action add_serve(CLI::App& app) {
     if (o->delay_us >= 0) config.mutable_batching()->set_max_queue_delay_us(o->delay_us);
     if (o->threads >= 0) config.mutable_batching()->set_threads(o->threads);
     if (o->poll >= 0) config.set_poll_interval_s(o->poll);
+    if (o->grace >= 0) config.set_shutdown_grace_s(o->grace);
+    if (!(config.shutdown_grace_s() >= 0)) fail("shutdown_grace_s must be >= 0");
     if (config.rest_port() < 0 || config.rest_port() > 65535) fail("--rest_port must be in [0, 65535]");
     if (config.batching().threads() < 1) fail("batching.threads must be >= 1");
     set_cpu_threads(config.batching().threads());
@@ -82,6 +104,7 @@ Action add_serve(CLI::App& app) {
     http.max_body_bytes = config.max_body_bytes();
     http.header_timeout = std::chrono::milliseconds(config.header_timeout_ms());
     http.body_timeout = std::chrono::milliseconds(config.body_timeout_ms());
+    http.on_rejected = [&api](int status, std::string_view target) { api.count_rejected(status, target); };
     serve::HttpServer server(http, [&api](serve::HttpRequest&& r, serve::Responder respond) {
       api.handle(std::move(r), std::move(respond));
     });
@@ -94,9 +117,19 @@ Action add_serve(CLI::App& app) {
 
     int sig = 0;
     sigwait(&signals, &sig);
-    std::fprintf(stderr, "kiln serve: %s received, draining (deadline %.0f s)\n", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                 config.shutdown_deadline_s());
+    // Kubernetes' order: readiness fails first while traffic still arrives (endpoints take a few
+    // seconds to drop the pod); then the listener closes and what was accepted drains. SIGINT
+    // (Ctrl-C at a terminal) and a second signal skip the grace period.
     api.set_draining();
+    const double grace = sig == SIGTERM ? config.shutdown_grace_s() : 0;
+    std::fprintf(stderr, "kiln serve: %s received: not ready; accepting for %.1f s more, then draining (deadline %.0f s)\n",
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT", grace, config.shutdown_deadline_s());
+    if (grace > 0) {
+      timespec wait{static_cast<time_t>(grace), static_cast<long>((grace - std::floor(grace)) * 1e9)};
+      if (sigtimedwait(&signals, nullptr, &wait) > 0) std::fprintf(stderr, "kiln serve: second signal: grace period cut short\n");
+    }
+    std::fprintf(stderr, "kiln serve: closing the listener; draining %lld connections\n",
+                 static_cast<long long>(server.connections()));
     const bool drained =
         server.shutdown(std::chrono::milliseconds(static_cast<int64_t>(config.shutdown_deadline_s() * 1000)));
     models.stop();

@@ -91,23 +91,27 @@ std::vector<DriftMonitor::Drift> DriftMonitor::drift() const {
       if (f->numeric) {
         d.value = transform::jensen_shannon_divergence(f->training_sketch, f->live_sketch);
       } else {
+        d.oov_count = f->live_counts.back();
         for (size_t k = 0; k < f->live_counts.size(); ++k)
           d.value = std::max(d.value, std::abs(f->training_freq[k] - static_cast<double>(f->live_counts[k]) /
                                                                          static_cast<double>(f->live_total)));
       }
+    } else if (!f->numeric) {
+      d.oov_count = 0;
     }
     out.push_back(std::move(d));
   }
   return out;
 }
 
-void DriftMonitor::render(std::string& out, std::string& counts, const std::string& labels) const {
+void DriftMonitor::render(std::string& out, std::string& counts, std::string& oov, const std::string& labels) const {
   for (const Drift& d : drift()) {
     std::string l = labels + ",feature=\"" + d.feature + "\"";
     char buf[40];
     std::snprintf(buf, sizeof buf, "%.6g", d.value);
     out += "kiln_feature_drift{" + l + ",measure=\"" + d.measure + "\"} " + buf + "\n";
     counts += "kiln_feature_live_values_total{" + l + "} " + std::to_string(d.live_count) + "\n";
+    if (d.oov_count >= 0) oov += "kiln_feature_oov_values_total{" + l + "} " + std::to_string(d.oov_count) + "\n";
   }
 }
 

@@ -29,11 +29,13 @@ class DriftMonitor {
     std::string measure;  // "js" or "linf"
     double value = 0;
     int64_t live_count = 0;
+    int64_t oov_count = -1;  // vocabulary features: live values outside the training vocabulary
   };
   std::vector<Drift> drift() const;
-  // kiln_feature_drift{LABELS,feature,measure} lines to `drift`, and
-  // kiln_feature_live_values_total{LABELS,feature} lines to `counts` (families stay grouped).
-  void render(std::string& drift, std::string& counts, const std::string& labels) const;
+  // kiln_feature_drift{LABELS,feature,measure} lines to `drift`,
+  // kiln_feature_live_values_total{LABELS,feature} lines to `counts`, and
+  // kiln_feature_oov_values_total{LABELS,feature} lines to `oov` (families stay grouped).
+  void render(std::string& drift, std::string& counts, std::string& oov, const std::string& labels) const;
 
  private:
   struct Feature;

@@ -17,18 +17,18 @@ Predictions slice(const Predictions& all, int64_t begin, int64_t rows) {
   p.rows = rows;
   p.output_width = all.output_width;
   p.output_is_int = all.output_is_int;
+  p.output_is_string = all.output_is_string;
+  auto part = [&](const auto& v, size_t w) {
+    const auto from = v.begin() + static_cast<ptrdiff_t>(static_cast<size_t>(begin) * w);
+    return std::decay_t<decltype(v)>(from, from + static_cast<ptrdiff_t>(static_cast<size_t>(rows) * w));
+  };
   for (size_t i = 0; i < all.output_width.size(); ++i) {
     const size_t w = static_cast<size_t>(all.output_width[i]);
-    const size_t from = static_cast<size_t>(begin) * w, n = static_cast<size_t>(rows) * w;
-    if (all.output_is_int[i]) {
-      p.int_outputs.emplace_back(all.int_outputs[i].begin() + static_cast<ptrdiff_t>(from),
-                                 all.int_outputs[i].begin() + static_cast<ptrdiff_t>(from + n));
-      p.float_outputs.emplace_back();
-    } else {
-      p.float_outputs.emplace_back(all.float_outputs[i].begin() + static_cast<ptrdiff_t>(from),
-                                   all.float_outputs[i].begin() + static_cast<ptrdiff_t>(from + n));
-      p.int_outputs.emplace_back();
-    }
+    // Only the output's own kind holds values; the other two stay empty.
+    const bool is_float = !all.output_is_int[i] && !all.output_is_string[i];
+    p.float_outputs.push_back(is_float ? part(all.float_outputs[i], w) : std::vector<float>());
+    p.int_outputs.push_back(all.output_is_int[i] ? part(all.int_outputs[i], w) : std::vector<int64_t>());
+    p.string_outputs.push_back(all.output_is_string[i] ? part(all.string_outputs[i], w) : std::vector<std::string>());
   }
   return p;
 }

@@ -6,6 +6,7 @@
 
 #include <list>
 #include <mutex>
+#include <future>
 #include <optional>
 #include <thread>
 
@@ -40,6 +41,7 @@ struct HttpServer::Impl {
   std::vector<std::thread> threads;
   std::atomic<int64_t> in_flight{0}, connections{0};
   std::atomic<bool> draining{false};
+  bool accepting = true;  // touched on iocs[0] only, where the acceptor's handlers run
   std::mutex sessions_mutex;
   std::list<std::weak_ptr<Session>> sessions;
   int port = 0;
@@ -60,26 +62,34 @@ class Session : public std::enable_shared_from_this<Session> {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
   }
 
-  // From shutdown(): an idle connection closes now; a busy one after its response.
-  void close_if_idle() {
+  // From shutdown(): a busy connection answers with "Connection: close"; an idle one may still
+  // send one request within drain_idle (a client that wrote it as we closed would see a reset).
+  void drain() {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (!self->busy_) self->close();
+      if (!self->busy_) self->arm(self->header_wait());
     });
   }
 
  private:
+  std::chrono::milliseconds header_wait() const {
+    return server_.draining ? std::min(server_.options.header_timeout, server_.options.drain_idle)
+                            : server_.options.header_timeout;
+  }
+
   void read_header() {
-    if (server_.draining) return close();
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
     parser_->body_limit(static_cast<uint64_t>(server_.options.max_body_bytes));
-    arm(server_.options.header_timeout);
+    target_.clear();
+    arm(header_wait());
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
     disarm();
+    // The parser takes the request line as soon as it is complete (so a 408 or 431 knows it too).
+    target_ = std::string(parser_->get().target());
     if (ec && timed_out_) {
       // A client that sent part of a header and stalled gets 408; a silent idle one is closed.
       if (parser_->got_some() || buffer_.size() > 0) return reply_error(408, "the request header timed out");
@@ -123,6 +133,11 @@ class Session : public std::enable_shared_from_this<Session> {
       return reply_error(413, "the request body exceeds the limit of " + std::to_string(server_.options.max_body_bytes) +
                                   " bytes");
     if (ec && timed_out_) return reply_error(408, "the request body timed out");
+    // A malformed body framing (a bad chunk size or extension) gets its 400; a client that went
+    // away mid-body (partial message, reset) gets nothing.
+    if (ec && ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+        ec != http::error::partial_message && ec != http::error::end_of_stream)
+      return reply_error(400, "malformed HTTP request body: " + ec.message());
     if (ec) return close();
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
@@ -149,6 +164,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void reply_error(int status, const std::string& message) {
+    if (server_.options.on_rejected) server_.options.on_rejected(status, target_);
     busy_ = true;
     keep_alive_ = false;
     HttpResponse resp;
@@ -210,6 +226,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpServer::Impl& server_;
+  std::string target_;  // of the request being read, for on_rejected
   bool keep_alive_ = true;
   bool busy_ = false;
 };
@@ -219,7 +236,9 @@ class Session : public std::enable_shared_from_this<Session> {
 void HttpServer::Impl::accept() {
   net::io_context& target = *iocs[next_ioc++ % iocs.size()];
   acceptor->async_accept(target.get_executor(), [this](beast::error_code ec, tcp::socket socket) {
-    if (ec == net::error::operation_aborted || draining) return;
+    if (ec == net::error::operation_aborted) return;
+    // A connection accepted as the drain begins is served (its response says "Connection:
+    // close"), not dropped: its client may already have sent a request.
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
       auto s = std::make_shared<Session>(std::move(socket), *this);
@@ -230,7 +249,7 @@ void HttpServer::Impl::accept() {
       }
       s->start();
     }
-    accept();
+    if (accepting) accept();
   });
 }
 
@@ -270,15 +289,21 @@ int64_t HttpServer::connections() const { return impl_->connections; }
 bool HttpServer::shutdown(std::chrono::milliseconds deadline) {
   Impl& s = *impl_;
   const auto until = std::chrono::steady_clock::now() + deadline;
-  s.draining = true;
-  net::post(*s.iocs[0], [&s] {
+  // The listener closes before any response says "Connection: close": a client reconnecting
+  // after that is refused, never left in the accept backlog to be reset.
+  std::promise<void> closed;
+  net::post(*s.iocs[0], [&s, &closed] {
+    s.accepting = false;
     beast::error_code ec;
     if (s.acceptor) s.acceptor->close(ec);
+    closed.set_value();
   });
+  closed.get_future().wait();
+  s.draining = true;
   {
     std::lock_guard<std::mutex> lock(s.sessions_mutex);
     for (auto& w : s.sessions)
-      if (auto session = w.lock()) session->close_if_idle();
+      if (auto session = w.lock()) session->drain();
   }
   bool drained = false;
   while (true) {

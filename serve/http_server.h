@@ -4,12 +4,14 @@
 // connection, no hand-off between threads within a request). Keep-alive,
 // a header and a body timeout, a body size limit (413 before the body is read), a header size
 // limit (431), "Expect: 100-continue", and graceful shutdown: stop accepting, let in-flight
-// requests answer, close idle connections, return when drained or at the deadline.
+// requests (also those still uploading) answer with "Connection: close", give idle keep-alive
+// connections a moment for a last request, return when drained or at the deadline.
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace kiln::serve {
@@ -42,6 +44,12 @@ struct HttpServerOptions {
   int64_t max_header_bytes = 16 << 10;
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
+  // Once shutdown() closes the listener, an idle keep-alive connection may still send one request
+  // (answered with "Connection: close") for this long before it is closed.
+  std::chrono::milliseconds drain_idle{1000};
+  // Told of each error the server answers itself (400 malformed, 408, 413, 431), with the request
+  // target when the request line was read ("" otherwise), so metrics can name the model.
+  std::function<void(int status, std::string_view target)> on_rejected;
 };
 
 class HttpServer {
@@ -51,7 +59,9 @@ class HttpServer {
   // Binds and starts the I/O threads; kiln::Error naming host:port when the bind fails.
   void start();
   int port() const;
-  // Graceful stop; true when every connection drained before the deadline.
+  // Graceful stop: closes the listener; a request being received or answered completes and its
+  // response says "Connection: close"; idle connections get `drain_idle` to send one last request.
+  // True when every connection drained before the deadline.
   bool shutdown(std::chrono::milliseconds deadline);
   int64_t in_flight() const;
   int64_t connections() const;

@@ -72,7 +72,7 @@ class TabularParser {
 
   // Columnar: one array per feature.
   void column(std::string_view key, dom::element v) {
-    int col = lookup(-1, key);
+    int col = lookup(key);
     if (col < 0) return;
     dom::array values;
     if (v.get_array().get(values))
@@ -99,16 +99,12 @@ class TabularParser {
   }
 
  private:
-  int lookup(int64_t r, std::string_view key) {
-    int col = schema_.find(key);
-    if (col >= 0) return col;
-    if (!schema_.label.empty() && key == schema_.label) return -1;  // the training label: ignored
-    std::string place = r >= 0 ? str_cat(container_, "[", r, "]") : std::string("inputs");
-    fail(place, ": unknown feature '", key, "' (the model takes: ", schema_.column_list(), ")");
-  }
+  // -1: a field the model does not take (the label, any other column) is ignored, as training
+  // ignores CSV columns the FeatureSpec does not use; one policy for requests and kiln predict.
+  int lookup(std::string_view key) const { return schema_.find(key); }
 
   void set_named(int64_t r, std::string_view key, dom::element value) {
-    int col = lookup(r, key);
+    int col = lookup(key);
     if (col < 0) return;
     if (out_.rows.present(r, col)) fail(out_.rows.where(r, col), ": given twice");
     set(r, col, value);
@@ -126,6 +122,13 @@ class TabularParser {
       return;
     }
     if (!c.is_string) {
+      // The training CSV's NA spellings ("", "NA", ...) mean missing here too.
+      if (t == dom::element_type::STRING && schema_.is_na_string(v.get_string().value_unsafe())) {
+        if (!c.nullable)
+          fail(rows.where(r, col), ": '", v.get_string().value_unsafe(), "' means missing, but this feature is required");
+        rows.set_na(r, col);
+        return;
+      }
       if (!is_number(t)) fail(rows.where(r, col), ": expected a number, got ", type_name(t));
       rows.set(r, col, number_text(v, rows));
       return;

@@ -230,10 +230,18 @@ void parse_kserve_request(std::string_view body, size_t json_size, const InputSc
     int64_t count = dims[0] * per_row;
     if (count > limits.max_rows * std::max<int64_t>(schema.tensor_elements, 1))
       fail("input '", name, "': ", count, " elements exceed the request limit");
+    // Binary data of this input: its size, checked against what is left of the body.
+    auto binary_size = [&](dom::element size_el) {
+      uint64_t size;
+      if (size_el.get_uint64().get(size)) fail("input '", name, "': binary_data_size must be a non-negative integer");
+      if (size > binary.size() - binary_pos) fail("input '", name, "': binary_data_size ", size, " overruns the body");
+      return size;
+    };
     int col = schema.find(name);
-    if (col < 0) {
-      if (!schema.label.empty() && name == schema.label) continue;
-      fail("unknown input '", name, "' (the model takes: ", schema.column_list(), ")");
+    if (col < 0) {  // not a model input (the label, another column): ignored, its binary data skipped
+      dom::element size_el;
+      if (!in["parameters"]["binary_data_size"].get(size_el)) binary_pos += binary_size(size_el);
+      continue;
     }
     if (schema.tensor() ? per_row != schema.tensor_elements : per_row != 1)
       fail("input '", name, "': shape [", dims[0], ", ...] has ", per_row, " elements per example, the model needs ",
@@ -246,9 +254,7 @@ void parse_kserve_request(std::string_view body, size_t json_size, const InputSc
     Decoded d{col, {}};
     dom::element data, size_el;
     if (!in["parameters"]["binary_data_size"].get(size_el)) {
-      uint64_t size;
-      if (size_el.get_uint64().get(size)) fail("input '", name, "': binary_data_size must be a non-negative integer");
-      if (size > binary.size() - binary_pos) fail("input '", name, "': binary_data_size ", size, " overruns the body");
+      const uint64_t size = binary_size(size_el);
       reader.from_binary(binary.substr(binary_pos, size), d.values, arena);
       binary_pos += size;
     } else if (!in["data"].get(data)) {

@@ -115,6 +115,13 @@ std::shared_ptr<VersionMetrics> MetricsRegistry::version(const std::string& mode
 
 void MetricsRegistry::count_unrouted(int status) { unrouted_[status_slot(status)].fetch_add(1, std::memory_order_relaxed); }
 
+void MetricsRegistry::count_model(const std::string& model, int status) {
+  std::lock_guard<std::mutex> lock(mutex_);  // an error path: a lock is cheap enough
+  auto& counts = per_model_[model];
+  if (!counts) counts = std::make_unique<StatusCounts>();
+  (*counts)[status_slot(status)].fetch_add(1, std::memory_order_relaxed);
+}
+
 void MetricsRegistry::add_source(std::function<void(std::string&)> source) {
   std::lock_guard<std::mutex> lock(mutex_);
   sources_.push_back(std::move(source));
@@ -130,6 +137,8 @@ std::string MetricsRegistry::render() const {
     std::lock_guard<std::mutex> lock(mutex_);
     versions = versions_;
     sources = sources_;
+    for (const auto& [model, counts] : per_model_)
+      render_status_counts(out, "model=\"" + prometheus_label(model) + "\",version=\"\"", *counts);
   }
   render_status_counts(out, "model=\"\",version=\"\"", unrouted_);
   std::string hist;

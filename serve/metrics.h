@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -39,7 +40,7 @@ std::vector<double> batch_buckets(int max_batch);
 class VersionMetrics {
  public:
   VersionMetrics(std::string model, int64_t version, int max_batch);
-  static constexpr std::array<int, 9> kStatuses{200, 400, 404, 408, 413, 500, 503, 504, 0};  // 0: others
+  static constexpr std::array<int, 12> kStatuses{200, 400, 404, 405, 408, 413, 415, 431, 500, 503, 504, 0};  // 0: others
 
   void count(int status);
   Histogram queue_seconds, compute_seconds, total_seconds, batch_size;
@@ -57,8 +58,11 @@ class VersionMetrics {
 class MetricsRegistry {
  public:
   std::shared_ptr<VersionMetrics> version(const std::string& model, int64_t version, int max_batch);
-  // Requests that name no loaded model or route (by status).
+  // Requests that name no configured model (by status).
   void count_unrouted(int status);
+  // Requests refused before reaching a version (405, 408, 413, 431, ...) of a configured model:
+  // kiln_requests_total{model="m",version=""}.
+  void count_model(const std::string& model, int status);
   // Appends gauge text at each scrape (queue depth, loaded versions, drift).
   void add_source(std::function<void(std::string&)> source);
   std::string render() const;
@@ -67,7 +71,9 @@ class MetricsRegistry {
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<VersionMetrics>> versions_;
   std::vector<std::function<void(std::string&)>> sources_;
-  std::array<std::atomic<uint64_t>, VersionMetrics::kStatuses.size()> unrouted_{};
+  using StatusCounts = std::array<std::atomic<uint64_t>, VersionMetrics::kStatuses.size()>;
+  StatusCounts unrouted_{};
+  std::map<std::string, std::unique_ptr<StatusCounts>> per_model_;  // guarded by mutex_
 };
 
 // Label value escaping per the exposition format (backslash, quote, newline).

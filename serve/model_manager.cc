@@ -86,22 +86,32 @@ void ModelManager::poll() {
 void ModelManager::poll_model(Model& m) {
   const ModelConfig& c = m.config;
   std::map<int64_t, std::string> present = list_versions(c.base_path());
-  std::vector<int64_t> wanted;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::erase_if(m.failed, [&](const auto& f) { return !present.count(f.first); });  // deleted since
+  }
+  // Candidates in order of preference. Latest N takes the N newest versions that load: a corrupt
+  // newest version is reported and skipped, and the next older one serves in its place.
+  std::vector<int64_t> candidates;
+  size_t want = 0;
   const VersionPolicy& p = c.version_policy();
   if (p.has_specific()) {
     for (int64_t v : p.specific().versions())
-      if (present.count(v)) wanted.push_back(v);
-  } else if (p.has_all()) {
-    for (const auto& [v, dir] : present) wanted.push_back(v);
+      if (present.count(v)) candidates.push_back(v);
+    want = candidates.size();
   } else {
-    const int n = p.has_latest() ? p.latest().num_versions() : 1;
-    for (auto it = present.rbegin(); it != present.rend() && static_cast<int>(wanted.size()) < n; ++it)
-      wanted.push_back(it->first);
+    for (auto it = present.rbegin(); it != present.rend(); ++it) candidates.push_back(it->first);
+    want = p.has_all() ? candidates.size() : static_cast<size_t>(p.has_latest() ? p.latest().num_versions() : 1);
   }
-  for (int64_t v : wanted) {
+  std::vector<int64_t> wanted;
+  for (int64_t v : candidates) {
+    if (wanted.size() >= want) break;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (m.available.count(v)) continue;
+      if (m.available.count(v)) {
+        wanted.push_back(v);
+        continue;
+      }
       auto f = m.failed.find(v);
       if (f != m.failed.end() && f->second.manifest_stamp == stamp_of(present[v])) continue;  // unchanged since
     }
@@ -112,6 +122,7 @@ void ModelManager::poll_model(Model& m) {
       std::lock_guard<std::mutex> lock(mutex_);
       m.available[v] = std::move(loaded);
       m.failed.erase(v);
+      wanted.push_back(v);
       std::fprintf(stderr, "kiln serve: model '%s' version %lld is AVAILABLE (loaded and warmed up in %.0f ms)\n",
                    c.name().c_str(), static_cast<long long>(v), ms);
     } catch (const std::exception& e) {
@@ -124,9 +135,7 @@ void ModelManager::poll_model(Model& m) {
   // Retire what the policy no longer wants, but never the last available version of a model
   // whose wanted versions all failed to load.
   std::lock_guard<std::mutex> lock(mutex_);
-  bool any_wanted_available = false;
-  for (int64_t v : wanted) any_wanted_available |= m.available.count(v) > 0;
-  if (!any_wanted_available) return;
+  if (wanted.empty()) return;
   for (auto it = m.available.begin(); it != m.available.end();) {
     if (std::find(wanted.begin(), wanted.end(), it->first) == wanted.end()) {
       std::fprintf(stderr, "kiln serve: model '%s' version %lld retired; it unloads after its last request\n",
@@ -254,6 +263,14 @@ void ModelManager::render_gauges(std::string& out) const {
   for (const auto& v : live) ++per_model[v->model];
   for (const auto& [name, n] : per_model)
     out += "kiln_loaded_versions{model=\"" + prometheus_label(name) + "\"} " + std::to_string(n) + "\n";
+  out += "# HELP kiln_version_load_failed Versions present in a base path that failed to load (1 each; the "
+         "error is in GET /v1/models/{model} and the log).\n# TYPE kiln_version_load_failed gauge\n";
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [name, m] : models_)
+      for (const auto& [v, failure] : m.failed)
+        out += "kiln_version_load_failed{model=\"" + prometheus_label(name) + "\",version=\"" + std::to_string(v) + "\"} 1\n";
+  }
   out += "# HELP kiln_queue_rows Examples waiting in the batching queue.\n# TYPE kiln_queue_rows gauge\n";
   for (const auto& v : live)
     out += "kiln_queue_rows{model=\"" + prometheus_label(v->model) + "\",version=\"" + std::to_string(v->servable->version()) +
@@ -261,13 +278,17 @@ void ModelManager::render_gauges(std::string& out) const {
   out += "# HELP kiln_feature_drift Distance of live raw inputs from the training statistics "
          "(js: Jensen-Shannon divergence of numeric histograms; linf: L-infinity of category frequencies).\n"
          "# TYPE kiln_feature_drift gauge\n";
-  std::string counts;
+  std::string counts, oov;
   for (const auto& v : live)
     if (v->drift)
-      v->drift->render(out, counts, "model=\"" + prometheus_label(v->model) + "\",version=\"" +
+      v->drift->render(out, counts, oov, "model=\"" + prometheus_label(v->model) + "\",version=\"" +
                                         std::to_string(v->servable->version()) + "\"");
   out += "# HELP kiln_feature_live_values_total Live raw values seen by the drift monitor.\n"
          "# TYPE kiln_feature_live_values_total counter\n" + counts;
+  // Values outside the training vocabulary are served from the OOV bucket, which training saw
+  // only for values below the vocabulary's frequency cut (if at all).
+  out += "# HELP kiln_feature_oov_values_total Live values of vocabulary features outside the training vocabulary "
+         "(served from the out-of-vocabulary bucket).\n# TYPE kiln_feature_oov_values_total counter\n" + oov;
 }
 
 }  // namespace kiln::serve

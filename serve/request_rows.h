@@ -27,6 +27,12 @@ class RequestRows final : public transform::RawRows {
   std::string_view store(std::string_view text);
   bool present(int64_t row, int col) const { return present_[index(row, col)] != 0; }
   void mark_present(int64_t row, int col) { present_[index(row, col)] = 1; }
+  // Some row gave column `col` (the optional key: echo keys only to requests that sent them).
+  bool any_present(int col) const {
+    for (int64_t r = 0; r < rows_; ++r)
+      if (present(r, col)) return true;
+    return false;
+  }
 
  private:
   size_t index(int64_t row, int col) const { return static_cast<size_t>(row) * columns_ + static_cast<size_t>(col); }

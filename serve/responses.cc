@@ -20,7 +20,9 @@ void append_value(std::string& out, const Signature& sig, const Predictions& p, 
   out += '[';
   for (int k = 0; k < w; ++k) {
     if (k) out += ',';
-    if (p.output_is_int[static_cast<size_t>(i)])
+    if (p.output_is_string[static_cast<size_t>(i)])
+      append_json_string(out, p.string_outputs[static_cast<size_t>(i)][static_cast<size_t>(r * w + k)]);
+    else if (p.output_is_int[static_cast<size_t>(i)])
       append_json_number(out, p.int_outputs[static_cast<size_t>(i)][static_cast<size_t>(r * w + k)]);
     else
       append_json_number(out, p.float_outputs[static_cast<size_t>(i)][static_cast<size_t>(r * w + k)]);
@@ -28,12 +30,12 @@ void append_value(std::string& out, const Signature& sig, const Predictions& p, 
   out += ']';
 }
 
-std::string class_label(const Servable& s, int64_t id) {
-  const TransformState& st = s.manifest().transform_state();
-  if (s.manifest().model().head().type() == HeadSpec::MULTICLASS && st.has_label() && st.label().has_categorical() &&
-      id < st.label().categorical().vocabulary_size())
-    return st.label().categorical().vocabulary(static_cast<int>(id));
-  return std::to_string(id);
+// The outputs a response carries: the signature's, less "key" when the request sent no key.
+std::vector<int> shown_outputs(const Signature& sig, const std::vector<std::string>& keys) {
+  std::vector<int> out;
+  for (int i = 0; i < sig.outputs_size(); ++i)
+    if (sig.outputs(i).name() != "key" || !keys.empty()) out.push_back(i);
+  return out;
 }
 
 }  // namespace
@@ -42,18 +44,19 @@ std::string tf_predict_response(const Signature& sig, const Predictions& p, cons
                                 bool columnar) {
   std::string out;
   out.reserve(static_cast<size_t>(64 + p.rows * 32));
-  const int outputs = sig.outputs_size();
+  const std::vector<int> shown = shown_outputs(sig, keys);
+  const size_t outputs = shown.size();
   if (!columnar) {
     out += "{\"predictions\":[";
     for (int64_t r = 0; r < p.rows; ++r) {
       if (r) out += ',';
       if (outputs == 1) {
-        append_value(out, sig, p, keys, 0, r);
+        append_value(out, sig, p, keys, shown[0], r);
         continue;
       }
       out += '{';
-      for (int i = 0; i < outputs; ++i) {
-        if (i) out += ',';
+      for (int i : shown) {
+        if (i != shown[0]) out += ',';
         append_json_string(out, sig.outputs(i).name());
         out += ':';
         append_value(out, sig, p, keys, i, r);
@@ -65,8 +68,8 @@ std::string tf_predict_response(const Signature& sig, const Predictions& p, cons
   }
   out += "{\"outputs\":";
   if (outputs > 1) out += '{';
-  for (int i = 0; i < outputs; ++i) {
-    if (i) out += ',';
+  for (int i : shown) {
+    if (i != shown[0]) out += ',';
     if (outputs > 1) {
       append_json_string(out, sig.outputs(i).name());
       out += ':';
@@ -85,10 +88,11 @@ std::string tf_predict_response(const Signature& sig, const Predictions& p, cons
 
 std::string jsonl_predictions(const Signature& sig, const Predictions& p, const std::vector<std::string>& keys) {
   std::string out;
+  const std::vector<int> shown = shown_outputs(sig, keys);
   for (int64_t r = 0; r < p.rows; ++r) {
     out += '{';
-    for (int i = 0; i < sig.outputs_size(); ++i) {
-      if (i) out += ',';
+    for (int i : shown) {
+      if (i != shown[0]) out += ',';
       append_json_string(out, sig.outputs(i).name());
       out += ':';
       append_value(out, sig, p, keys, i, r);
@@ -117,7 +121,7 @@ std::string tf_classify_response(const Servable& s, const Predictions& p) {
       for (int k = 0; k < w; ++k) {
         if (k) out += ',';
         out += '[';
-        append_json_string(out, class_label(s, k));
+        append_json_string(out, s.class_name(k));
         out += ',';
         append_json_number(out, p.float_outputs[0][static_cast<size_t>(r * w + k)]);
         out += ']';
@@ -146,7 +150,7 @@ HttpBody kserve_infer_response(const std::string& model_name, const Servable& s,
   const Signature& sig = s.signature();
   std::vector<RequestedOutput> wanted = req.outputs;
   if (wanted.empty())
-    for (const SignatureOutput& o : sig.outputs()) wanted.push_back({o.name(), req.binary_output});
+    for (int i : shown_outputs(sig, keys)) wanted.push_back({sig.outputs(i).name(), req.binary_output});
   std::string json = "{\"model_name\":";
   append_json_string(json, model_name);
   json += ",\"model_version\":";
@@ -170,6 +174,13 @@ HttpBody kserve_infer_response(const std::string& model_name, const Servable& s,
     const SignatureOutput& o = sig.outputs(i);
     const bool is_key = o.name() == "key";
     const int64_t width = is_key ? 1 : p.output_width[static_cast<size_t>(i)];
+    const bool is_string = is_key || p.output_is_string[static_cast<size_t>(i)];
+    // The text of row r of a BYTES output (width 1).
+    auto text = [&](int64_t r) -> const std::string& {
+      static const std::string none;
+      if (!is_key) return p.string_outputs[static_cast<size_t>(i)][static_cast<size_t>(r)];
+      return r < static_cast<int64_t>(keys.size()) ? keys[static_cast<size_t>(r)] : none;
+    };
     if (!first) json += ',';
     first = false;
     json += "{\"name\":";
@@ -178,8 +189,8 @@ HttpBody kserve_infer_response(const std::string& model_name, const Servable& s,
     if (w.binary) {
       size_t before = binary.size();
       for (int64_t r = 0; r < p.rows; ++r) {
-        if (is_key) {
-          const std::string& k = r < static_cast<int64_t>(keys.size()) ? keys[static_cast<size_t>(r)] : std::string();
+        if (is_string) {
+          const std::string& k = text(r);
           uint32_t n = static_cast<uint32_t>(k.size());
           binary.append(reinterpret_cast<const char*>(&n), 4);
           binary += k;
@@ -197,8 +208,8 @@ HttpBody kserve_infer_response(const std::string& model_name, const Servable& s,
       for (int64_t r = 0; r < p.rows; ++r) {
         for (int64_t k = 0; k < width; ++k) {
           if (r || k) json += ',';
-          if (is_key)
-            append_json_string(json, r < static_cast<int64_t>(keys.size()) ? keys[static_cast<size_t>(r)] : "");
+          if (is_string)
+            append_json_string(json, text(r));
           else if (p.output_is_int[static_cast<size_t>(i)])
             append_json_number(json, p.int_outputs[static_cast<size_t>(i)][static_cast<size_t>(r * width + k)]);
           else

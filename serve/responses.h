@@ -1,7 +1,9 @@
 #pragma once
 // Response bodies of the TensorFlow Serving and KServe v2 APIs, built from a servable's
-// predictions. Outputs follow the signature: predictions (regression), logistic + class_ids
-// (binary), probabilities + class_ids (multiclass), and key when the model has a key column.
+// predictions. Outputs follow the signature: predictions (regression), logistic + class_ids +
+// classes (binary), probabilities + class_ids + classes (multiclass), and key when the model has a
+// key column and the request sent keys: `keys` is empty when it sent none, and no "key" output
+// appears then.
 #include <string>
 #include <vector>
 

@@ -170,12 +170,28 @@ struct RestApi::Route {
 RestApi::RestApi(const ServeConfig& config, ModelManager& models, MetricsRegistry& metrics)
     : config_(config), models_(models), metrics_(metrics) {}
 
+std::string RestApi::model_named(std::string_view target) const {
+  std::vector<std::string_view> p = split_path(target);
+  if (p.size() < 3 || (p[0] != "v1" && p[0] != "v2") || p[1] != "models") return "";
+  std::string_view name = p[2];
+  if (p[0] == "v1" && p.size() == 3) name = name.substr(0, name.rfind(':'));  // /v1/models/m:predict
+  return models_.has_model(std::string(name)) ? std::string(name) : "";
+}
+
+void RestApi::count_error(const std::string& model, int status) {
+  if (model.empty()) metrics_.count_unrouted(status);
+  else metrics_.count_model(model, status);
+}
+
+void RestApi::count_rejected(int status, std::string_view target) { count_error(model_named(target), status); }
+
 void RestApi::handle(HttpRequest&& request, Responder respond) {
   auto reply = [&](int status, std::string body) {
     respond(json_response(status, std::move(body)));
   };
+  const std::string named = model_named(request.target);
   auto error = [&](int status, std::string_view message) {
-    metrics_.count_unrouted(status);
+    count_error(named, status);
     respond(error_response(status, message));
   };
   const bool get = request.method == "GET", post = request.method == "POST";
@@ -184,7 +200,7 @@ void RestApi::handle(HttpRequest&& request, Responder respond) {
     if (ok) return true;
     HttpResponse r = error_response(405, str_cat("method ", request.method, " not allowed here (use ", allowed, ")"));
     r.headers.emplace_back("Allow", allowed);
-    metrics_.count_unrouted(405);
+    count_error(named, 405);
     respond(std::move(r));
     return false;
   };
@@ -230,6 +246,7 @@ void RestApi::handle(HttpRequest&& request, Responder respond) {
       if (!method_check(get, "GET")) return;
       auto v = models_.find(route.model, route.version);
       if (action == "ready") {
+        if (draining_) return error(503, "the server is shutting down");
         if (v) return reply(200, "{\"ready\":true}");
         return error(route.version ? 404 : 503, str_cat("model '", route.model, "' has no ready version",
                                                         route.version ? " " + std::to_string(route.version) : ""));
@@ -276,18 +293,22 @@ void RestApi::handle(HttpRequest&& request, Responder respond) {
       std::vector<VersionStatus> status = models_.status(route.model);
       std::string out = "{\"model_version_status\":[";
       bool first = true;
+      // While shutting down the serving versions say UNLOADING and the status is 503, so a
+      // readiness probe on this path fails as /v2/health/ready does.
+      const bool draining = draining_;
       for (const VersionStatus& s : status) {
         if (route.version && s.version != route.version) continue;
         if (!first) out += ',';
         first = false;
-        out += "{\"version\":\"" + std::to_string(s.version) + "\",\"state\":\"" + s.state + "\",\"status\":{\"error_code\":\"" +
+        const std::string state = draining && s.state == "AVAILABLE" ? "UNLOADING" : s.state;
+        out += "{\"version\":\"" + std::to_string(s.version) + "\",\"state\":\"" + state + "\",\"status\":{\"error_code\":\"" +
                (s.error.empty() ? "OK" : "UNKNOWN") + "\",\"error_message\":";
         append_json_string(out, s.error);
         out += "}}";
       }
       out += "]}";
       if (first) return error(404, str_cat("model '", route.model, "' has no version ", route.version ? std::to_string(route.version) : "loaded"));
-      return reply(200, out);
+      return reply(draining ? 503 : 200, out);
     }
     if (i + 1 == p.size() && p[i] == "metadata") {
       auto v = models_.find(route.model, route.version);
@@ -303,7 +324,7 @@ void RestApi::handle(HttpRequest&& request, Responder respond) {
 void RestApi::predict(Route& route, HttpRequest&& request, Responder respond) {
   std::shared_ptr<LoadedVersion> v = models_.find(route.model, route.version);
   if (!v) {
-    metrics_.count_unrouted(404);
+    metrics_.count_model(route.model, 404);
     return respond(error_response(404, route.version ? str_cat("model '", route.model, "' has no version ", route.version)
                                                      : str_cat("model '", route.model, "' has no available version")));
   }
@@ -345,6 +366,8 @@ void RestApi::predict(Route& route, HttpRequest&& request, Responder respond) {
   } catch (const Error& e) {
     return fail_request(400, e.what());
   }
+  const int key_col = s.tabular() && !s.signature().key().empty() ? s.schema().find(s.signature().key()) : -1;
+  const bool with_key = key_col >= 0 && parsed.rows.any_present(key_col);
   BatchTask task;
   task.inputs = std::move(inputs);
   task.arrival = request.arrival;
@@ -352,10 +375,11 @@ void RestApi::predict(Route& route, HttpRequest&& request, Responder respond) {
   const bool columnar = parsed.columnar;
   const auto api = route.api;
   // Only the model inputs and the response form travel on; the body and the raw rows end here.
-  task.done = [v, response = std::move(kserve.response), columnar, api, respond,
+  task.done = [v, response = std::move(kserve.response), columnar, api, respond, with_key,
                arrival = request.arrival](BatchOutcome&& o) {
     const Servable& s = *v->servable;
     HttpResponse r;
+    if (!with_key) o.keys.clear();  // a request without keys gets no empty ones back
     if (o.status == 200) {
       try {
         switch (api) {

@@ -19,10 +19,16 @@ class RestApi {
   void handle(HttpRequest&& request, Responder respond);
   // Readiness turns false (503) once shutdown begins, so load balancers stop routing here.
   void set_draining() { draining_ = true; }
+  // Counts an error the HTTP layer answered itself (408, 413, 431, 400) under the model the
+  // target names, when it names a configured one.
+  void count_rejected(int status, std::string_view target);
 
  private:
   struct Route;
   void predict(Route& route, HttpRequest&& request, Responder respond);
+  // The configured model a target's path names ("" when none): /v1/models/{m}..., /v2/models/{m}...
+  std::string model_named(std::string_view target) const;
+  void count_error(const std::string& model, int status);
 
   ServeConfig config_;
   ModelManager& models_;

@@ -1,6 +1,5 @@
 #include "serve/servable.h"
 
-#include <google/protobuf/text_format.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/config_file.h"
 #include "transform/csv_rows.h"
 
 namespace kiln::serve {
@@ -94,10 +94,12 @@ Signature make_signature(const ModelSpec& model, const TransformState* state, co
     case HeadSpec::BINARY:
       add_output(sig, "logistic", "FP32", 1);
       add_output(sig, "class_ids", "INT64", 1);
+      add_output(sig, "classes", "BYTES", 1);
       break;
     case HeadSpec::MULTICLASS:
       add_output(sig, "probabilities", "FP32", model.head().num_classes());
       add_output(sig, "class_ids", "INT64", 1);
+      add_output(sig, "classes", "BYTES", 1);
       break;
   }
   if (!sig.key().empty()) add_output(sig, "key", "BYTES", 1);
@@ -110,8 +112,12 @@ std::shared_ptr<const Servable> Servable::load(const std::string& dir) {
   std::string manifest_path = (fs::path(dir) / kManifestFile).string();
   if (!fs::exists(manifest_path)) fail("servable ", dir, ": no ", kManifestFile, " (is it an exported version?)");
   std::string text = io::read_file(manifest_path);
-  if (!google::protobuf::TextFormat::ParseFromString(text, &s->manifest_))
-    fail("servable ", dir, ": ", kManifestFile, " is not a valid ServableManifest");
+  // Errors name the file, line and column; protobuf prints nothing itself.
+  try {
+    io::parse_config_text(text, manifest_path, s->manifest_);
+  } catch (const Error& e) {
+    fail("invalid servable manifest ", e.what());
+  }
   const ServableManifest& m = s->manifest_;
   bool has_weights = false;
   for (const ServableFile& f : m.files()) {
@@ -122,7 +128,7 @@ std::shared_ptr<const Servable> Servable::load(const std::string& dir) {
     if (static_cast<int64_t>(bytes.size()) != f.size())
       fail("servable ", dir, ": ", f.name(), " has ", bytes.size(), " bytes, the manifest says ", f.size());
     if (XXH3_64bits(bytes.data(), bytes.size()) != f.xxh3())
-      fail("servable ", dir, ": checksum mismatch in ", f.name());
+      fail("servable ", dir, ": checksum mismatch in ", f.name(), " (corrupt, or changed after export)");
     if (f.name() == kWeightsFile) has_weights = true;
   }
   if (!has_weights) fail("servable ", dir, ": the manifest lists no ", kWeightsFile);
@@ -190,8 +196,10 @@ Predictions Servable::postprocess(const float* raw, int64_t rows, int64_t width)
   auto add = [&](int w, bool is_int) {
     p.output_width.push_back(w);
     p.output_is_int.push_back(is_int);
+    p.output_is_string.push_back(false);
     p.float_outputs.emplace_back();
     p.int_outputs.emplace_back();
+    p.string_outputs.emplace_back();
   };
   switch (head.type()) {
     case HeadSpec::REGRESSION:
@@ -225,7 +233,23 @@ Predictions Servable::postprocess(const float* raw, int64_t rows, int64_t width)
       break;
     }
   }
+  // Versions exported before "classes" existed lack it in their signature.
+  const bool has_classes = std::any_of(signature().outputs().begin(), signature().outputs().end(),
+                                       [](const SignatureOutput& o) { return o.name() == "classes"; });
+  if (head.type() != HeadSpec::REGRESSION && has_classes) {
+    add(1, false);
+    p.output_is_string.back() = true;
+    for (int64_t id : p.int_outputs[1]) p.string_outputs.back().push_back(class_name(id));
+  }
   return p;
+}
+
+std::string Servable::class_name(int64_t id) const {
+  const TransformState& st = manifest_.transform_state();
+  if (manifest_.model().head().type() == HeadSpec::MULTICLASS && st.has_label() && st.label().has_categorical() &&
+      id >= 0 && id < st.label().categorical().vocabulary_size())
+    return st.label().categorical().vocabulary(static_cast<int>(id));
+  return std::to_string(id);
 }
 
 ModelRunner::ModelRunner(const Servable& servable) : servable_(servable) {

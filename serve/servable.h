@@ -26,8 +26,10 @@ struct Predictions {
   // One entry per signature output except "key", in signature order; row-major [rows, width].
   std::vector<std::vector<float>> float_outputs;
   std::vector<std::vector<int64_t>> int_outputs;
+  std::vector<std::vector<std::string>> string_outputs;  // "classes": the predicted class's name
   std::vector<int> output_width;
   std::vector<bool> output_is_int;
+  std::vector<bool> output_is_string;
 };
 
 class Servable;
@@ -73,6 +75,8 @@ class Servable {
 
   // Head outputs from raw model outputs [rows, width].
   Predictions postprocess(const float* raw, int64_t rows, int64_t width) const;
+  // A class id's name: the label vocabulary's entry (multiclass), else the id as text.
+  std::string class_name(int64_t id) const;
 
   const io::CheckpointFile& weights() const { return weights_; }
 

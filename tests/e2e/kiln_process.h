@@ -58,12 +58,12 @@ inline RunResult run_kiln(const std::vector<std::string>& args, const std::strin
   return r;
 }
 
-// Starts kiln in the background; returns its pid.
-inline pid_t spawn_kiln(const std::vector<std::string>& args, const std::string& dir) {
+// Starts kiln in the background, its stderr to `log` (default DIR/.spawn.log); returns its pid.
+inline pid_t spawn_kiln(const std::vector<std::string>& args, const std::string& dir, std::string log = "") {
+  if (log.empty()) log = dir + "/.spawn.log";
   pid_t pid = fork();
   if (pid == 0) {
     if (chdir(dir.c_str()) != 0) _exit(127);
-    std::string log = dir + "/.spawn.log";
     FILE* f = std::freopen(log.c_str(), "w", stderr);
     (void)f;
     std::vector<char*> argv;
