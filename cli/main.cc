@@ -1,15 +1,36 @@
 // kiln: analyze, train, tune, export, serve, predict — one binary, one verb per file.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "cli/verbs.h"
 #include "core/communicator.h"
 #include "core/error.h"
 
 namespace {
+// Errors are one line (docs/cli.md): a message that spans several (a library's report, a
+// multi-line statement) has its line breaks replaced, so log scrapers see one record.
+std::string one_line(const char* what) {
+  std::string out;
+  for (const char* p = what; *p; ++p) {
+    if (*p != '\n' && *p != '\r') {
+      out += *p;
+      continue;
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    if (!out.empty() && out.back() != ';' && p[1] != '\0') out += ';';
+    if (!out.empty() && p[1] != '\0') out += ' ';
+    while (p[1] == ' ' || p[1] == '\n' || p[1] == '\r') ++p;
+  }
+  while (!out.empty() && (out.back() == ' ' || out.back() == ';')) out.pop_back();
+  return out;
+}
+
 // Under mpirun a rank that fails must end the whole job (the others would wait in their next
 // collective), and its message must say which rank it was.
-int fail_job(const char* kind, const char* what, int code) {
+int fail_job(const char* kind, const char* raw_what, int code) {
+  const std::string line = one_line(raw_what);
+  const char* what = line.c_str();
   kiln::Communicator* comm = kiln::world_if_started();
   if (comm && comm->size() > 1) {
     std::fprintf(stderr, "kiln: %s: %s: %s\n", kind, comm->describe().c_str(), what);

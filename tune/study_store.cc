@@ -4,14 +4,18 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 #include "tune/search_space.h"
 #include "tune/study_spec.h"
 #include "tune/trial_process.h"
 
 namespace kiln::tune {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -59,6 +63,13 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// The database of an existing study (SQLite would create a missing file).
+std::string existing_database_path(const std::string& study_dir) {
+  std::string path = StudyStore::database_path(study_dir);
+  if (!fs::exists(path)) fail("no study in ", study_dir, " (no ", path, ")");
+  return path;
+}
+
 std::string host_name() {
   char buf[256] = {};
   gethostname(buf, sizeof buf - 1);
@@ -87,35 +98,85 @@ const char* trial_state_name(TrialState s) {
 std::string StudyStore::database_path(const std::string& study_dir) { return study_dir + "/study.db"; }
 
 namespace {
-// The database path, with its directory created first.
-std::string created_database_path(const std::string& study_dir) {
-  std::filesystem::create_directories(study_dir);
-  return StudyStore::database_path(study_dir);
+
+bool database_holds_study(SqliteDb& db) {
+  SqliteDb::Statement t(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'study'");
+  if (!t.step() || t.int64(0) == 0) return false;
+  SqliteDb::Statement s(db, "SELECT COUNT(*) FROM study");
+  return s.step() && s.int64(0) > 0;
 }
+
+// A database file and the journal files SQLite keeps beside it.
+void remove_database_files(const std::string& path) {
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) fs::remove(path + suffix, ec);
+}
+
+// Temporary databases left by creations whose process is gone (killed, or a full disk).
+void remove_stale_temporaries(const std::string& study_dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(study_dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("study.db.tmp-", 0) != 0) continue;
+    long pid = std::strtol(name.c_str() + 13, nullptr, 10);
+    if (io::process_exists(pid)) continue;
+    fs::remove(e.path(), ec);
+  }
+}
+
 }  // namespace
 
-StudyStore::StudyStore(const std::string& study_dir) : db_(created_database_path(study_dir)) {
-  db_.exec(kSchema);
+bool StudyStore::holds_study(const std::string& study_dir) {
+  std::string path = database_path(study_dir);
+  if (!fs::exists(path)) return false;
+  SqliteDb db(path);
+  return database_holds_study(db);
 }
 
-bool StudyStore::has_study() {
-  SqliteDb::Statement s(db_, "SELECT COUNT(*) FROM study");
-  s.step();
-  return s.int64(0) > 0;
+bool StudyStore::create(const std::string& study_dir, const StudySpec& spec, const std::string& working_dir) {
+  std::error_code ec;
+  fs::create_directories(study_dir, ec);
+  if (ec) fail("cannot create study directory ", study_dir, ": ", ec.message());
+  const std::string path = database_path(study_dir);
+  if (holds_study(study_dir)) return false;
+  remove_stale_temporaries(study_dir);
+  const std::string temp = str_cat(path, ".tmp-", ::getpid());
+  remove_database_files(temp);
+  try {
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(spec, &text);
+    {
+      SqliteDb db(temp);
+      db.write_transaction([&] {
+        db.exec(kSchema);
+        SqliteDb::Statement(db, "INSERT INTO study(id, name, spec, working_dir, created) VALUES (1, ?1, ?2, ?3, ?4)")
+            .bind(1, spec.name())
+            .bind(2, text)
+            .bind(3, working_dir)
+            .bind(4, now_seconds())
+            .run();
+      });
+      // Everything into the main file: the rename below moves that file alone.
+      db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    io::fsync_file(temp);
+    // A study.db that exists now holds no study (checked above): an interrupted creation.
+    if (fs::exists(path) && !holds_study(study_dir)) remove_database_files(path);
+    if (!io::rename_no_replace(temp, path)) {
+      remove_database_files(temp);
+      return false;  // another driver created it first
+    }
+    io::fsync_directory(study_dir);
+  } catch (...) {
+    remove_database_files(temp);
+    throw;
+  }
+  remove_database_files(temp);  // the -wal and -shm of the closed connection, if any are left
+  return true;
 }
 
-void StudyStore::create_study(const StudySpec& spec, const std::string& working_dir) {
-  std::string text;
-  google::protobuf::TextFormat::PrintToString(spec, &text);
-  db_.write_transaction([&] {
-    if (has_study()) fail(db_.path(), " already holds a study; use --resume to continue it");
-    SqliteDb::Statement(db_, "INSERT INTO study(id, name, spec, working_dir, created) VALUES (1, ?1, ?2, ?3, ?4)")
-        .bind(1, spec.name())
-        .bind(2, text)
-        .bind(3, working_dir)
-        .bind(4, now_seconds())
-        .run();
-  });
+StudyStore::StudyStore(const std::string& study_dir) : db_(existing_database_path(study_dir)) {
+  if (!database_holds_study(db_)) fail(db_.path(), " holds no study");
 }
 
 StudySpec StudyStore::spec() {

@@ -45,12 +45,17 @@ enum class ClaimOutcome { kClaimed, kParallelLimit, kBudgetSpent, kTooManyFailur
 class StudyStore {
  public:
   static std::string database_path(const std::string& study_dir);
-  // Opens (creating the file and schema if needed) the study database in `study_dir`.
+  // Creates STUDY_DIR/study.db holding `spec`, atomically: the schema and the study are written
+  // to a temporary database (STUDY_DIR/study.db.tmp-PID) that is renamed into place, so study.db
+  // exists only with a study in it, whatever kills the process or fills the disk midway. A
+  // study.db without a study (an interrupted creation by an older kiln) is replaced; temporary
+  // databases of dead processes are removed. Returns false, changing nothing, when the
+  // directory already holds a study.
+  static bool create(const std::string& study_dir, const StudySpec& spec, const std::string& working_dir);
+  // True when STUDY_DIR/study.db exists and holds a study.
+  static bool holds_study(const std::string& study_dir);
+  // Opens the study in `study_dir`; kiln::Error when there is none.
   explicit StudyStore(const std::string& study_dir);
-
-  bool has_study();
-  // Records the spec; kiln::Error if the directory already holds a study.
-  void create_study(const StudySpec& spec, const std::string& working_dir);
   StudySpec spec();
   // Replaces the stored spec (resuming with new limits); the caller checks that the search space
   // is unchanged.

@@ -178,6 +178,58 @@ awk -v x="$1" 'BEGIN { printf("{\"step\": 1, \"loss\": %.9f}\n", (x - 0.3) ^ 2) 
   for (int64_t n : orphan_numbers) EXPECT_EQ(slurp(dir.path() + "/term." + std::to_string(n)), "TERM\n") << n;
 }
 
+TEST(TuneE2E, Kill9WhileCreatingTheStudyLeavesNoHalfStudy) {
+  TempDir dir;
+  script(dir, "obj.sh", kObjective);
+  std::string spec = dir.file("study.pbtxt", spec_text("./obj.sh {x}", "max_trials: 1"));
+  int created = 0, absent = 0;
+  for (int i = 0; i < 16; ++i) {
+    std::string study = dir.path() + "/s" + std::to_string(i);
+    pid_t driver = spawn_kiln({"tune", "--config", spec, "--study-dir", study, "--quiet"}, dir.path());
+    std::this_thread::sleep_for(std::chrono::microseconds(5000 * i));  // 0 to 75 ms: before, during, after creation (~15-55 ms)
+    kill(driver, SIGKILL);
+    int status;
+    waitpid(driver, &status, 0);
+    // study.db exists only with a study in it.
+    bool exists = std::filesystem::exists(StudyStore::database_path(study));
+    EXPECT_EQ(exists, exists && StudyStore::holds_study(study)) << i;
+    (exists ? created : absent)++;
+    // Both paths recover: a fresh run creates the study or says to resume it, and --resume with
+    // the spec finishes it either way.
+    RunResult fresh = run_kiln({"tune", "--config", spec, "--study-dir", study, "--quiet"}, dir.path());
+    if (exists) {
+      EXPECT_EQ(fresh.exit_code, 1) << i << fresh.err;
+      EXPECT_NE(fresh.err.find("already holds a study; pass --resume"), std::string::npos) << fresh.err;
+      RunResult resumed = run_kiln({"tune", "--config", spec, "--study-dir", study, "--resume", "--quiet"}, dir.path());
+      EXPECT_EQ(resumed.exit_code, 0) << i << resumed.out << resumed.err;
+    } else {
+      EXPECT_EQ(fresh.exit_code, 0) << i << fresh.out << fresh.err;
+    }
+    EXPECT_EQ(count_state(trials_of(study), TrialState::kCompleted), 1) << i;
+  }
+  std::printf("killed before the study existed: %d, after: %d\n", absent, created);
+}
+
+TEST(TuneE2E, AStudyDbWithoutAStudyIsReplacedOrResumedWithTheSpec) {
+  TempDir dir;
+  script(dir, "obj.sh", kObjective);
+  std::string spec = dir.file("study.pbtxt", spec_text("./obj.sh {x}", "max_trials: 1"));
+  // What an interrupted creation by an older kiln left: an empty database file.
+  for (const char* s : {"a", "b"}) {
+    std::filesystem::create_directories(dir.path() + "/" + s);
+    dir.file(std::string(s) + "/study.db", "");
+  }
+  RunResult r = run_kiln({"tune", "--study-dir", "a", "--resume"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no study to resume in "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("run kiln tune --config STUDY --study-dir"), std::string::npos) << r.err;
+  r = run_kiln({"tune", "--config", spec, "--study-dir", "a", "--quiet"}, dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = run_kiln({"tune", "--config", spec, "--study-dir", "b", "--resume", "--quiet"}, dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (const char* s : {"a", "b"}) EXPECT_EQ(count_state(trials_of(dir.path() + "/" + s), TrialState::kCompleted), 1) << s;
+}
+
 TEST(TuneE2E, EarlyStoppingCatchesAPlantedBadTrial) {
   TempDir dir;
   // Trial 4 reports a bad loss slowly for 10 s (recording the SIGTERM it gets); the others
