@@ -121,12 +121,13 @@ std::string utc_now() {
 ExportResult export_servable(const TrainConfig& config, const ExportOptions& options) {
   if (options.base_path.empty()) fail("--model_base_path is required");
   if (options.check_rows < 1) fail("--check_rows must be >= 1");
-  std::string checkpoint = options.checkpoint.empty()
-                               ? models::latest_checkpoint((fs::path(config.output_dir()) / "checkpoints").string())
-                               : options.checkpoint;
-  if (checkpoint.empty()) fail("no checkpoint in ", config.output_dir(), "/checkpoints: train first");
+  const std::string checkpoints = (fs::path(config.output_dir()) / "checkpoints").string();
+  if (options.checkpoint.empty() && models::latest_checkpoint(checkpoints).empty())
+    fail("no checkpoint in ", checkpoints, ": train first");
   models::Trainer trainer(config, /*evaluation_only=*/true);
-  if (!trainer.restore(checkpoint)) fail("cannot read checkpoint ", checkpoint);
+  // The newest valid checkpoint (a corrupt newer one is set aside with a warning), or the one named.
+  if (!trainer.restore(options.checkpoint)) fail("no valid checkpoint in ", checkpoints, ": train first");
+  const std::string checkpoint = trainer.restored_checkpoint();
   CheckpointMeta meta;
   meta.ParseFromString(io::read_checkpoint_file(checkpoint).metadata);
 
