@@ -3,7 +3,9 @@
 // the staging directories of killed exports. Real kiln processes on the babyweight example.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <set>
 
 #include "kiln_process.h"
 
@@ -115,6 +117,51 @@ TEST_F(RecoveryE2E, AResumedRunsTensorBoardStepsAppearOnce) {
   size_t clean = 0;
   for (size_t at = out.find("duplicates=0"); at != std::string::npos; at = out.find("duplicates=0", at + 1)) ++clean;
   EXPECT_EQ(clean, 2u) << out;
+}
+
+TEST_F(RecoveryE2E, ConcurrentExportsTakeDistinctVersionsThatAreNeverReused) {
+  TempDir dir;
+  ASSERT_EQ(run_kiln(babyweight("train", {"--set", "max_steps=10"}), dir.path()).exit_code, 0);
+  // Four exports at once: each publishes a version of its own.
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 4; ++i) pids.push_back(spawn_kiln(babyweight("export", {"--model_base_path", "models/bw"}), dir.path()));
+  for (pid_t p : pids) {
+    int status = 0;
+    waitpid(p, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(dir.path() + "/.spawn.log");
+  }
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir.path() + "/models/bw")) names.insert(e.path().filename().string());
+  EXPECT_EQ(names, (std::set<std::string>{"1", "2", "3", "4", ".kiln_version_high_water", ".kiln_export.lock"}));
+  // The newest version deleted: the next export does not reissue its number.
+  fs::remove_all(dir.path() + "/models/bw/4");
+  RunResult x = run_kiln(babyweight("export", {"--model_base_path", "models/bw"}), dir.path());
+  ASSERT_EQ(x.exit_code, 0) << x.err;
+  EXPECT_NE(x.out.find("(version 5,"), std::string::npos) << x.out;
+  // Nor does --version.
+  x = run_kiln(babyweight("export", {"--model_base_path", "models/bw", "--version", "4"}), dir.path());
+  EXPECT_EQ(x.exit_code, 1) << x.err;
+  EXPECT_NE(x.err.find("version 4 was already used in models/bw"), std::string::npos) << x.err;
+  EXPECT_EQ(std::count(x.err.begin(), x.err.end(), '\n'), 1) << x.err;
+  EXPECT_FALSE(fs::exists(dir.path() + "/models/bw/4"));
+}
+
+TEST_F(RecoveryE2E, StagingDirectoriesOfDeadExportsAreRemovedAndReported) {
+  TempDir dir;
+  ASSERT_EQ(run_kiln(babyweight("train", {"--set", "max_steps=10"}), dir.path()).exit_code, 0);
+  // pid 4194305 is above any pid_max: that export is gone. This test process is alive.
+  const std::string base = dir.path() + "/models/bw";
+  const std::string dead = base + "/.tmp-1-4194305", live = base + "/.tmp-2-" + std::to_string(::getpid());
+  fs::create_directories(dead);
+  fs::create_directories(live);
+  std::ofstream(dead + "/weights.kckpt") << "half";
+  RunResult x = run_kiln(babyweight("export", {"--model_base_path", "models/bw"}), dir.path());
+  ASSERT_EQ(x.exit_code, 0) << x.err;
+  EXPECT_NE(x.err.find("removed models/bw/.tmp-1-4194305: the staging directory of an export whose process is gone"), std::string::npos)
+      << x.err;
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_TRUE(fs::exists(live));
+  EXPECT_TRUE(fs::exists(base + "/1/servable.pbtxt"));
 }
 
 }  // namespace
