@@ -112,7 +112,7 @@ Action add_tune(CLI::App& app) {
   cmd->add_option("--set", o->overrides, "Override a spec field: path.to.field=value (repeatable), e.g. --set max_trials=40");
   cmd->add_option("--study-dir", o->study_dir, "Where the study lives (study.db, trials/N/); default runs/tune/NAME");
   cmd->add_flag("--resume", o->resume,
-                "Continue the study in --study-dir: trials a dead driver left running run again, completed ones are kept");
+                "Continue the study in --study-dir: trials a dead driver left are adopted (finished or still running) or run again");
   cmd->add_option("--report", o->report, "Print the study in DIR and write DIR/report.csv and DIR/report.png")->type_name("DIR");
   cmd->add_option("--csv", o->csv, "With --report: CSV path (default DIR/report.csv)");
   cmd->add_option("--png", o->png, "With --report: plot path (default DIR/report.png)");

@@ -250,36 +250,43 @@ std::vector<Trial> StudyStore::trials_locked() {
 
 std::vector<Trial> StudyStore::trials() { return trials_locked(); }
 
-std::vector<Trial> StudyStore::reclaim_orphans(double stale_seconds) {
+StudyStore::Reclaimed StudyStore::reclaim_orphans(int64_t driver_id, const AdoptFn& adopt, double stale_seconds) {
   return db_.write_transaction([&] {
     std::string host = host_name();
     double now = now_seconds();
     SqliteDb::Statement s(db_,
                           "SELECT t.id, d.host, d.pid, d.pid_start, d.heartbeat, d.ended FROM trials t "
                           "LEFT JOIN drivers d ON t.driver_id = d.id WHERE t.state = 'RUNNING'");
-    std::vector<int64_t> orphans;
+    std::vector<std::pair<int64_t, bool>> orphans;  // (trial id, its driver ran on this host)
     while (s.step()) {
-      bool gone;
+      bool gone, local = !s.is_null(1) && s.text(1) == host;
       if (s.is_null(1)) {
         gone = true;
       } else if (!s.is_null(5)) {
         gone = true;  // the driver ended without finishing it
-      } else if (s.text(1) == host) {
+      } else if (local) {
         gone = !process_alive(static_cast<pid_t>(s.int64(2)), s.int64(3));
       } else {
         gone = now - s.real(4) > stale_seconds;
       }
-      if (gone) orphans.push_back(s.int64(0));
+      if (gone) orphans.emplace_back(s.int64(0), local);
     }
-    std::vector<Trial> out;
-    for (int64_t id : orphans) {
+    Reclaimed out;
+    for (auto [id, local] : orphans) {
       SqliteDb::Statement q(db_, std::string("SELECT ") + kTrialColumns + " FROM trials WHERE id = ?1");
       q.bind(1, id);
-      if (q.step()) out.push_back(read_trial(q));
+      if (!q.step()) continue;
+      Trial t = read_trial(q);
+      if (adopt && driver_id > 0 && adopt(t, local)) {
+        SqliteDb::Statement(db_, "UPDATE trials SET driver_id = ?1 WHERE id = ?2").bind(1, driver_id).bind(2, id).run();
+        out.adopted.push_back(std::move(t));
+        continue;
+      }
       SqliteDb::Statement(db_, "UPDATE trials SET state = 'QUEUED', reason = ?1 WHERE id = ?2")
           .bind(1, "requeued: its driver ended while it ran")
           .bind(2, id)
           .run();
+      out.requeued.push_back(std::move(t));
     }
     return out;
   });

@@ -10,6 +10,7 @@
 // (claim_trial): a second driver waits for the lock and then sees the first one's trial, so two
 // drivers never get the same suggestion.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,9 +68,15 @@ class StudyStore {
   void unregister_driver(int64_t driver_id);
 
   // RUNNING trials whose driver is gone (its process no longer exists on this host, or its
-  // heartbeat is older than `stale_seconds`) become QUEUED again; returns them as they were,
-  // so the caller can end what is left of their processes.
-  std::vector<Trial> reclaim_orphans(double stale_seconds = 120);
+  // heartbeat is older than `stale_seconds`): those `adopt` accepts (called with the trial and
+  // whether its driver ran on this host) pass to `driver_id` and stay RUNNING; the others become
+  // QUEUED again. Both are returned as they were, so the caller can watch the adopted ones and
+  // end what is left of the requeued ones' processes.
+  struct Reclaimed {
+    std::vector<Trial> adopted, requeued;
+  };
+  using AdoptFn = std::function<bool(const Trial&, bool same_host)>;
+  Reclaimed reclaim_orphans(int64_t driver_id = 0, const AdoptFn& adopt = {}, double stale_seconds = 120);
 
   // One write transaction: a QUEUED trial if there is one, else a new trial from `suggester`,
   // recorded as RUNNING for `driver_id` — unless the study's limits say to wait or stop.

@@ -134,8 +134,8 @@ TEST(StudyStore, TrialsOfADeadDriverAreRequeuedAndRunAgainUnderTheirNumber) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   StudyStore store(dir.path());
   int64_t me = store.register_driver();
-  EXPECT_TRUE(store.reclaim_orphans().empty() == false);
-  EXPECT_TRUE(store.reclaim_orphans().empty());  // only once
+  EXPECT_EQ(store.reclaim_orphans().requeued.size(), 1u);
+  EXPECT_TRUE(store.reclaim_orphans().requeued.empty());  // only once
   std::vector<Trial> trials = store.trials();
   ASSERT_EQ(trials.size(), 1u);
   EXPECT_EQ(trials[0].state, TrialState::kQueued);
@@ -146,7 +146,8 @@ TEST(StudyStore, TrialsOfADeadDriverAreRequeuedAndRunAgainUnderTheirNumber) {
   EXPECT_EQ(t.attempts, 2);
   EXPECT_EQ(t.params, trials[0].params);
   // A live driver's trials are left alone.
-  EXPECT_TRUE(store.reclaim_orphans().empty());
+  StudyStore::Reclaimed none = store.reclaim_orphans(me, [](const Trial&, bool) { return true; });
+  EXPECT_TRUE(none.requeued.empty() && none.adopted.empty());
 }
 
 TEST(StudyStore, CreationReplacesAnInterruptedOneAndRemovesDeadTemporaries) {
