@@ -1,5 +1,8 @@
 // kiln: analyze, train, tune, export, serve, predict — one binary, one verb per file.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 
@@ -45,7 +48,23 @@ int fail_job(const char* kind, const char* raw_what, int code) {
 #define KILN_VERSION "0.0.0"
 #endif
 
+// OpenMP threads (kernels, oneDNN) that find no work spin before they sleep: libgomp spins
+// 300,000 iterations by default. With two trainings on 2 cores (parallel tune trials, CI, a
+// shared node) the spinning threads take the cores from the ones with work: two 1,040-step
+// babyweight runs at once took ~19x as long as one alone. Spinning 10,000 iterations, then
+// blocking on a futex, cuts that to ~2.5x and keeps a lone run within noise (1,000 would give
+// ~1.3x but cost a lone run ~20%): bench/results/oversubscription.md. libgomp reads its
+// settings once, when it is loaded, before main: so kiln sets the variable and executes itself
+// again (~5 ms), unless the user chose a wait policy.
+static void bound_openmp_spinning(char** argv) {
+  if (std::getenv("GOMP_SPINCOUNT") || std::getenv("OMP_WAIT_POLICY")) return;
+  ::setenv("GOMP_SPINCOUNT", "10000", 1);
+  ::execv("/proc/self/exe", argv);
+  // No /proc: run on with the default spinning.
+}
+
 int main(int argc, char** argv) {
+  bound_openmp_spinning(argv);
   CLI::App app{"Kiln: train tabular and image models on CPU or GPU and serve them without training/serving skew"};
   app.set_version_flag("--version", std::string("kiln ") + KILN_VERSION);
   app.require_subcommand(1);
