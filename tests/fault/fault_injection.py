@@ -169,6 +169,7 @@ def tune_creation_kills(k, work, rounds, rng):
 def tune_run_kills(k, work, rounds, rng):
     trials = 8
     spec = tune_setup(work, trials, 0.3)
+    total_kills = total_reruns = 0
     for i in range(rounds):
         study = os.path.join(work, f"run{i}")
         args = [k.binary, "tune", "--config", spec, "--study-dir", study, "--quiet"]
@@ -187,6 +188,7 @@ def tune_run_kills(k, work, rounds, rng):
         # whose process was started but not yet recorded when the driver died (a window of a
         # few ms, docs/tuning.md) may run twice; before adoption every kill re-ran ~2 trials.
         reruns = sum(1 for _, _, attempts in rows if attempts > 1)
+        total_kills, total_reruns = total_kills + kills, total_reruns + reruns
         check(reruns <= 1, f"tune run: {reruns} trials re-run after {kills} driver kills: {rows}")
         for n, _, attempts in rows:
             tdir = os.path.join(study, "trials", str(n))
@@ -195,8 +197,8 @@ def tune_run_kills(k, work, rounds, rng):
             # One start and 2 metrics lines per run of the trial.
             check(starts == attempts and metrics == 2 * attempts and attempts <= 2,
                   f"tune run: trial {n}: {starts} starts, {metrics} metrics lines, {attempts} attempts")
-    log(f"tune runs: {rounds} studies with drivers killed 1-3 times at random; each ended with {trials} completed "
-        "trials, none started twice")
+    log(f"tune runs: {rounds} studies, {total_kills} driver kill -9s at random points; each ended with {trials} "
+        f"completed trials; {total_reruns} trials ran twice, every other trial once")
 
 
 def corrupt_checkpoint(k, work):
