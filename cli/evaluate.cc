@@ -22,7 +22,7 @@ Action add_evaluate(CLI::App& app) {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
     models::Trainer trainer(config, /*evaluation_only=*/true);
     if (!trainer.restore(opts->checkpoint))
-      fail("no checkpoint in ", config.output_dir(), "/checkpoints: train first (kiln train --config ",
+      fail("no valid checkpoint in ", config.output_dir(), "/checkpoints: train first (kiln train --config ",
            opts->config, ")");
     for (const auto& [k, v] : trainer.evaluate()) std::printf("%s %.6f\n", k.c_str(), v);
     return 0;

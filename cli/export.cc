@@ -24,12 +24,14 @@ Action add_export(CLI::App& app) {
   cmd->add_option("--model_base_path", opts->exp.base_path, "Directory of the model's versions, e.g. models/babyweight")
       ->required();
   cmd->add_option("--model_name", opts->exp.name, "Model name (default: the base path's last component)");
-  cmd->add_option("--version", opts->exp.version, "Version number (default: newest existing + 1)");
+  cmd->add_option("--version", opts->exp.version, "Version number, above every number used before (default: the next one)");
   cmd->add_option("--checkpoint", opts->exp.checkpoint, "Checkpoint file (default: newest in OUTPUT_DIR/checkpoints)");
   cmd->add_option("--check_rows", opts->exp.check_rows, "Sample rows for the identity check")->capture_default_str();
   return [opts] {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
     serve::ExportResult r = serve::export_servable(config, opts->exp);
+    for (const std::string& d : r.removed_staging)
+      std::fprintf(stderr, "removed %s: the staging directory of an export whose process is gone\n", d.c_str());
     std::printf("exported %s (version %lld, %lld training steps); identity check: %lld rows bit-identical\n",
                 r.dir.c_str(), static_cast<long long>(r.version), static_cast<long long>(r.trained_steps),
                 static_cast<long long>(r.checked_rows));

@@ -1,15 +1,39 @@
 // kiln: analyze, train, tune, export, serve, predict — one binary, one verb per file.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <string>
 
 #include "cli/verbs.h"
 #include "core/communicator.h"
 #include "core/error.h"
 
 namespace {
+// Errors are one line (docs/cli.md): a message that spans several (a library's report, a
+// multi-line statement) has its line breaks replaced, so log scrapers see one record.
+std::string one_line(const char* what) {
+  std::string out;
+  for (const char* p = what; *p; ++p) {
+    if (*p != '\n' && *p != '\r') {
+      out += *p;
+      continue;
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    if (!out.empty() && out.back() != ';' && p[1] != '\0') out += ';';
+    if (!out.empty() && p[1] != '\0') out += ' ';
+    while (p[1] == ' ' || p[1] == '\n' || p[1] == '\r') ++p;
+  }
+  while (!out.empty() && (out.back() == ' ' || out.back() == ';')) out.pop_back();
+  return out;
+}
+
 // Under mpirun a rank that fails must end the whole job (the others would wait in their next
 // collective), and its message must say which rank it was.
-int fail_job(const char* kind, const char* what, int code) {
+int fail_job(const char* kind, const char* raw_what, int code) {
+  const std::string line = one_line(raw_what);
+  const char* what = line.c_str();
   kiln::Communicator* comm = kiln::world_if_started();
   if (comm && comm->size() > 1) {
     std::fprintf(stderr, "kiln: %s: %s: %s\n", kind, comm->describe().c_str(), what);
@@ -24,7 +48,23 @@ int fail_job(const char* kind, const char* what, int code) {
 #define KILN_VERSION "0.0.0"
 #endif
 
+// OpenMP threads (kernels, oneDNN) that find no work spin before they sleep: libgomp spins
+// 300,000 iterations by default. With two trainings on 2 cores (parallel tune trials, CI, a
+// shared node) the spinning threads take the cores from the ones with work: two 1,040-step
+// babyweight runs at once took ~19x as long as one alone. Spinning 10,000 iterations, then
+// blocking on a futex, cuts that to ~2.5x and keeps a lone run within noise (1,000 would give
+// ~1.3x but cost a lone run ~20%): bench/results/oversubscription.md. libgomp reads its
+// settings once, when it is loaded, before main: so kiln sets the variable and executes itself
+// again (~5 ms), unless the user chose a wait policy.
+static void bound_openmp_spinning(char** argv) {
+  if (std::getenv("GOMP_SPINCOUNT") || std::getenv("OMP_WAIT_POLICY")) return;
+  ::setenv("GOMP_SPINCOUNT", "10000", 1);
+  ::execv("/proc/self/exe", argv);
+  // No /proc: run on with the default spinning.
+}
+
 int main(int argc, char** argv) {
+  bound_openmp_spinning(argv);
   CLI::App app{"Kiln: train tabular and image models on CPU or GPU and serve them without training/serving skew"};
   app.set_version_flag("--version", std::string("kiln ") + KILN_VERSION);
   app.require_subcommand(1);

@@ -34,11 +34,9 @@ std::string self_binary() {
   return std::string(buf, static_cast<size_t>(n));
 }
 
-bool study_exists(const std::string& dir) { return fs::exists(tune::StudyStore::database_path(dir)); }
 
 int report(const TuneOptions& o) {
   std::string dir = fs::absolute(o.report).lexically_normal().string();
-  if (!study_exists(dir)) fail("no study in ", dir, " (expected ", tune::StudyStore::database_path(dir), ")");
   tune::StudyStore store(dir);
   StudySpec spec = store.spec();
   std::vector<tune::Trial> trials = store.trials();
@@ -62,7 +60,7 @@ void check_resumable(const StudySpec& stored, const StudySpec& wanted, const std
   diff.ReportDifferencesToString(&report);
   if (!diff.Compare(stored, wanted))
     fail("the study in ", dir, " was created from a different spec; on --resume only the limits (max_trials, "
-         "max_parallel_trials, max_failed_trials, trial_timeout_seconds, early stopping) may change:\n", report);
+         "max_parallel_trials, max_failed_trials, trial_timeout_seconds, early stopping) may change: ", report);
 }
 
 int run(const TuneOptions& o) {
@@ -72,26 +70,29 @@ int run(const TuneOptions& o) {
   if (o.study_dir.empty() && o.config.empty()) fail("--resume without --config needs --study-dir");
   std::string dir = fs::absolute(o.study_dir.empty() ? "runs/tune/" + spec.name() : o.study_dir).lexically_normal().string();
   if (!spec.train_config().empty()) spec.set_train_config(fs::absolute(spec.train_config()).lexically_normal().string());
-  bool exists = study_exists(dir);
-  if (exists && !o.resume)
-    fail(dir, " already holds a study; pass --resume to continue it, or choose another --study-dir");
-  if (!exists && o.resume) fail("no study to resume in ", dir);
-  {
+  auto already_holds_one = [&] { fail(dir, " already holds a study; pass --resume to continue it, or choose another --study-dir"); };
+  bool exists = tune::StudyStore::holds_study(dir);
+  if (exists && !o.resume) already_holds_one();
+  // --resume with --config also starts a study that was never created (or whose creation was
+  // interrupted), so a driver restarted by a supervisor after a kill -9 goes on either way.
+  if (!exists && o.resume && o.config.empty())
+    fail("no study to resume in ", dir, "; run kiln tune --config STUDY --study-dir ", dir, " to create it");
+  if (!exists && !tune::StudyStore::create(dir, spec, fs::current_path().string())) {
+    if (!o.resume) already_holds_one();
+    exists = true;  // another driver created it meanwhile: join it
+  }
+  if (exists) {
     tune::StudyStore store(dir);
-    if (o.resume) {
-      StudySpec stored = store.spec();
-      StudySpec wanted = stored;
-      if (!o.config.empty()) {
-        wanted = spec;
-      } else {
-        io::apply_overrides(o.overrides, wanted);
-        tune::validate_study_spec(wanted, "--set");
-      }
-      check_resumable(stored, wanted, dir);
-      store.update_spec(wanted);
+    StudySpec stored = store.spec();
+    StudySpec wanted = stored;
+    if (!o.config.empty()) {
+      wanted = spec;
     } else {
-      store.create_study(spec, fs::current_path().string());
+      io::apply_overrides(o.overrides, wanted);
+      tune::validate_study_spec(wanted, "--set");
     }
+    check_resumable(stored, wanted, dir);
+    store.update_spec(wanted);
   }
   tune::DriverOptions d;
   d.study_dir = dir;
@@ -111,7 +112,7 @@ Action add_tune(CLI::App& app) {
   cmd->add_option("--set", o->overrides, "Override a spec field: path.to.field=value (repeatable), e.g. --set max_trials=40");
   cmd->add_option("--study-dir", o->study_dir, "Where the study lives (study.db, trials/N/); default runs/tune/NAME");
   cmd->add_flag("--resume", o->resume,
-                "Continue the study in --study-dir: trials a dead driver left running run again, completed ones are kept");
+                "Continue the study in --study-dir: trials a dead driver left are adopted (finished or still running) or run again");
   cmd->add_option("--report", o->report, "Print the study in DIR and write DIR/report.csv and DIR/report.png")->type_name("DIR");
   cmd->add_option("--csv", o->csv, "With --report: CSV path (default DIR/report.csv)");
   cmd->add_option("--png", o->png, "With --report: plot path (default DIR/report.png)");

@@ -1,10 +1,12 @@
 #include "io/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -46,6 +48,23 @@ void fsync_directory(const std::string& dir) {
   // was already synced, so only real I/O errors count.
   if (rc != 0 && err != EINVAL && err != ENOTSUP) fail("cannot sync directory ", dir, ": ", errno_text(err));
 }
+
+void fsync_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open ", path, " to sync it: ", errno_text(errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) fail("cannot sync ", path, ": ", errno_text(err));
+}
+
+bool rename_no_replace(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return true;
+  if (errno == EEXIST || errno == ENOTEMPTY) return false;
+  fail("cannot rename ", from, " to ", to, ": ", errno_text(errno));
+}
+
+bool process_exists(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
 
 AtomicFileWriter::AtomicFileWriter(const std::string& path) : path_(path) {
   if (path.empty()) fail("cannot write a file with an empty path");

@@ -17,6 +17,17 @@ std::string read_file(const std::string& path);
 // fsync on a directory, making entries created or renamed in it durable.
 void fsync_directory(const std::string& dir);
 
+// fsync on a file written by someone else (SQLite, a finished writer).
+void fsync_file(const std::string& path);
+
+// Renames `from` (a file or a directory) to `to` unless `to` exists: returns false then, and
+// nothing changed. Other failures are kiln::Error naming both paths.
+bool rename_no_replace(const std::string& from, const std::string& to);
+
+// True while process `pid` exists on this host. Temporary files and directories carry their
+// writer's pid in their names; once it is gone they are stale (a kill -9 or a full disk).
+bool process_exists(long pid);
+
 // Streaming form of write_file_atomic for data too large to assemble in memory:
 //   AtomicFileWriter w(path); w.write(...); ...; w.commit();
 // Until commit() returns, `path` is untouched; destroying an uncommitted writer (or a failure

@@ -47,7 +47,9 @@ EventWriter::EventWriter(const std::string& logdir) {
                                .string();
   // "x": never truncate another writer's file created in the same second; take the next name.
   for (int attempt = 0; attempt < 1000 && !file_; ++attempt) {
-    path_ = attempt == 0 ? base + ".kiln" : base + "." + std::to_string(attempt) + ".kiln";
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, ".%03d", attempt);
+    path_ = attempt == 0 ? base + ".kiln" : base + ".kiln" + suffix;
     file_ = std::fopen(path_.c_str(), "wbx");
     if (!file_ && errno != EEXIST) fail("cannot create event file ", path_, ": ", std::strerror(errno));
   }
@@ -78,6 +80,16 @@ void EventWriter::add_scalar(const std::string& tag, double value, int64_t step)
   kiln::tb::Summary::Value* v = event.mutable_summary()->add_value();
   v->set_tag(tag);
   v->set_simple_value(static_cast<float>(value));
+  std::string data = event.SerializeAsString();
+  std::lock_guard<std::mutex> lock(mutex_);
+  write_record(data);
+}
+
+void EventWriter::add_session_start(int64_t step) {
+  kiln::tb::Event event;
+  event.set_wall_time(now_seconds());
+  event.set_step(step);
+  event.mutable_session_log()->set_status(kiln::tb::SessionLog::START);
   std::string data = event.SerializeAsString();
   std::lock_guard<std::mutex> lock(mutex_);
   write_record(data);

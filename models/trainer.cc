@@ -228,10 +228,51 @@ void Trainer::prune_checkpoints() {
   for (size_t i = 0; i + keep < all.size(); ++i) fs::remove(all[i].second);
 }
 
+namespace {
+
+// Renames a checkpoint that failed to load to NAME.corrupt (NAME.corrupt.1, ... if taken): out of
+// the way of list_checkpoints, kept for inspection. Returns the new name ("" if it could not be
+// renamed, e.g. another process got there first).
+std::string set_aside(const std::string& path) {
+  std::string target = path + ".corrupt";
+  for (int i = 1; fs::exists(target); ++i) target = str_cat(path, ".corrupt.", i);
+  std::error_code ec;
+  fs::rename(path, target, ec);
+  return ec ? "" : target;
+}
+
+}  // namespace
+
 bool Trainer::restore(const std::string& path_in) {
-  std::string path = path_in.empty() ? latest_checkpoint(checkpoint_dir()) : path_in;
-  if (path.empty()) return false;
-  io::CheckpointFile file = io::read_checkpoint_file(path);
+  restored_.clear();
+  if (!path_in.empty()) {
+    load_checkpoint(io::read_checkpoint_file(path_in), path_in);  // the one asked for, or an error
+    restored_ = path_in;
+    return true;
+  }
+  // The newest checkpoint that reads back intact. A corrupt one (a bad disk, a bit flip, a copy
+  // cut short) must not stop training, evaluation or export while an older one is good.
+  auto all = list_checkpoints(checkpoint_dir());
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    const std::string& path = it->second;
+    io::CheckpointFile file;
+    try {
+      file = io::read_checkpoint_file(path);
+      if (!CheckpointMeta().ParseFromString(file.metadata)) fail("checkpoint ", path, ": unreadable metadata");
+    } catch (const Error& e) {
+      std::string kept = set_aside(path);
+      std::fprintf(stderr, "warning: %s; %s; trying the previous checkpoint\n", e.what(),
+                   kept.empty() ? "left in place" : ("renamed to " + kept + " for inspection").c_str());
+      continue;
+    }
+    load_checkpoint(file, path);
+    restored_ = path;
+    return true;
+  }
+  return false;
+}
+
+void Trainer::load_checkpoint(const io::CheckpointFile& file, const std::string& path) {
   CheckpointMeta meta;
   if (!meta.ParseFromString(file.metadata)) fail("checkpoint ", path, ": unreadable metadata");
   auto& p = model_->params();
@@ -251,7 +292,6 @@ bool Trainer::restore(const std::string& path_in) {
   evals_without_improvement_ = meta.evals_without_improvement();
   best_metric_ = meta.best_metric();
   has_best_ = meta.has_best_metric();
-  return true;
 }
 
 std::map<std::string, double> Trainer::evaluate() {
@@ -285,8 +325,7 @@ TrainResult Trainer::run() {
   if (is_chief()) {
     prune_checkpoints();
     if (config_.resume() && restore()) {
-      std::fprintf(stderr, "resumed from %s at step %lld\n", latest_checkpoint(checkpoint_dir()).c_str(),
-                   static_cast<long long>(step_));
+      std::fprintf(stderr, "resumed from %s at step %lld\n", restored_.c_str(), static_cast<long long>(step_));
     }
   }
   if (comm_->size() > 1) {
@@ -316,6 +355,9 @@ TrainResult Trainer::run() {
   std::unique_ptr<Progress> progress;
   if (is_chief()) {
     events = std::make_unique<io::EventWriter>((fs::path(config_.output_dir()) / "events").string());
+    // What an earlier run logged from here on (it was killed past its last checkpoint, or this
+    // run starts over) is written again by this one: TensorBoard drops the old copies.
+    events->add_session_start(step_ + 1);
     progress = std::make_unique<Progress>(total);
     progress->resume_at(step_);
   }

@@ -44,8 +44,12 @@ class Trainer {
   TrainResult run();
   // Evaluates the current weights on the eval data.
   std::map<std::string, double> evaluate();
-  // Loads the newest checkpoint of output_dir (or `path`); returns false when none exists.
+  // Loads `path`, or else the newest checkpoint of output_dir that reads back intact: a corrupt
+  // newer one is renamed NAME.corrupt with a warning on stderr naming it. Returns false when no
+  // valid checkpoint exists.
   bool restore(const std::string& path = "");
+  // The checkpoint the last successful restore() loaded.
+  const std::string& restored_checkpoint() const { return restored_; }
 
   Model<float>& model() { return *model_; }
   const TrainingData& data() const { return data_; }
@@ -54,6 +58,7 @@ class Trainer {
   std::string checkpoint_dir() const;
   std::vector<Value> bind_inputs(const io::Batch& batch) const;
   std::string write_checkpoint();
+  void load_checkpoint(const io::CheckpointFile& file, const std::string& path);
   void prune_checkpoints();
   // Every rank takes rank 0's weights, optimizer state and position.
   void broadcast_state();
@@ -74,6 +79,7 @@ class Trainer {
   int64_t evals_without_improvement_ = 0;
   double best_metric_ = 0;
   bool has_best_ = false;
+  std::string restored_;
 };
 
 // Newest checkpoint file in `dir` ("" when none).

@@ -1,10 +1,15 @@
 #include "serve/exporter.h"
 
+#include <fcntl.h>
 #include <google/protobuf/text_format.h>
+#include <sys/file.h>
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -116,26 +121,105 @@ std::string utc_now() {
   return buf;
 }
 
+constexpr const char* kHighWaterFile = ".kiln_version_high_water";
+constexpr const char* kLockFile = ".kiln_export.lock";
+
+// Staging directories (.tmp-VERSION-PID) of exports whose process is gone: a kill -9 or a full
+// disk left them, and nothing else removes them. Returns the removed paths.
+std::vector<std::string> remove_stale_staging(const std::string& base) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(base, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(".tmp-", 0) != 0) continue;
+    const size_t dash = name.rfind('-');
+    if (dash <= 5) continue;
+    const long pid = std::strtol(name.c_str() + dash + 1, nullptr, 10);
+    if (pid <= 0 || io::process_exists(pid)) continue;
+    std::error_code rm;
+    fs::remove_all(e.path(), rm);
+    if (!rm) removed.push_back(e.path().string());
+  }
+  return removed;
+}
+
+// An exclusive flock on BASE/.kiln_export.lock for choosing a version number: concurrent exports
+// get different numbers. Held for milliseconds, not for the export.
+class BaseLock {
+ public:
+  explicit BaseLock(const std::string& base) {
+    const std::string path = (fs::path(base) / kLockFile).string();
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) fail("cannot open ", path, ": ", std::strerror(errno));
+    while (::flock(fd_, LOCK_EX) != 0)
+      if (errno != EINTR) fail("cannot lock ", path, ": ", std::strerror(errno));
+  }
+  ~BaseLock() { ::close(fd_); }
+  BaseLock(const BaseLock&) = delete;
+  BaseLock& operator=(const BaseLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// The highest version number ever taken in `base` (0 if none): BASE/.kiln_version_high_water,
+// else the newest version directory (a base path from before the file existed).
+int64_t high_water_mark(const std::string& base) {
+  int64_t mark = 0;
+  const std::string path = (fs::path(base) / kHighWaterFile).string();
+  if (fs::exists(path)) {
+    const std::string text = io::read_file(path);
+    char* end = nullptr;
+    mark = std::strtoll(text.c_str(), &end, 10);
+    if (end == text.c_str() || mark < 0) fail(path, ": not a version number: '", text.substr(0, 40), "'");
+  }
+  const auto existing = list_versions(base);
+  if (!existing.empty()) mark = std::max(mark, existing.rbegin()->first);
+  return mark;
+}
+
+// Reserves the version this export publishes: one more than the high-water mark, or the one asked
+// for, which must be above it (a number once used is never reused: clients pinned to
+// /versions/N must not silently get another model). The mark is raised at once (atomically), so
+// a concurrent export takes the next number and a failed export leaves a gap, not a reuse.
+int64_t reserve_version(const std::string& base, int64_t requested) {
+  BaseLock lock(base);
+  const int64_t mark = high_water_mark(base);
+  int64_t version = mark + 1;
+  if (requested > 0) {
+    const std::string dir = (fs::path(base) / std::to_string(requested)).string();
+    if (fs::exists(dir)) fail("version directory ", dir, " already exists");
+    if (requested <= mark)
+      fail("version ", requested, " was already used in ", base, " (versions up to ", mark, " were taken, see ",
+           (fs::path(base) / kHighWaterFile).string(), "): version numbers are never reused; choose one above ", mark);
+    version = requested;
+  }
+  io::write_file_atomic((fs::path(base) / kHighWaterFile).string(), std::to_string(version) + "\n");
+  return version;
+}
+
 }  // namespace
 
 ExportResult export_servable(const TrainConfig& config, const ExportOptions& options) {
   if (options.base_path.empty()) fail("--model_base_path is required");
   if (options.check_rows < 1) fail("--check_rows must be >= 1");
-  std::string checkpoint = options.checkpoint.empty()
-                               ? models::latest_checkpoint((fs::path(config.output_dir()) / "checkpoints").string())
-                               : options.checkpoint;
-  if (checkpoint.empty()) fail("no checkpoint in ", config.output_dir(), "/checkpoints: train first");
+  const std::string checkpoints = (fs::path(config.output_dir()) / "checkpoints").string();
+  if (options.checkpoint.empty() && models::latest_checkpoint(checkpoints).empty())
+    fail("no checkpoint in ", checkpoints, ": train first");
   models::Trainer trainer(config, /*evaluation_only=*/true);
-  if (!trainer.restore(checkpoint)) fail("cannot read checkpoint ", checkpoint);
+  // The newest valid checkpoint (a corrupt newer one is set aside with a warning), or the one named.
+  if (!trainer.restore(options.checkpoint)) fail("no valid checkpoint in ", checkpoints, ": train first");
+  const std::string checkpoint = trainer.restored_checkpoint();
   CheckpointMeta meta;
   meta.ParseFromString(io::read_checkpoint_file(checkpoint).metadata);
 
   ExportResult result;
-  fs::create_directories(options.base_path);
-  const auto existing = list_versions(options.base_path);
-  result.version = options.version > 0 ? options.version : existing.empty() ? 1 : existing.rbegin()->first + 1;
+  std::error_code ec;
+  fs::create_directories(options.base_path, ec);
+  if (ec) fail("cannot create ", options.base_path, ": ", ec.message());
+  result.removed_staging = remove_stale_staging(options.base_path);
+  result.version = reserve_version(options.base_path, options.version);
   result.dir = (fs::path(options.base_path) / std::to_string(result.version)).string();
-  if (fs::exists(result.dir)) fail("version directory ", result.dir, " already exists");
   result.trained_steps = meta.step();
 
   ServableManifest m;
@@ -162,9 +246,9 @@ ExportResult export_servable(const TrainConfig& config, const ExportOptions& opt
   // Stage.
   const std::string staging =
       (fs::path(options.base_path) / str_cat(".tmp-", result.version, "-", ::getpid())).string();
-  fs::remove_all(staging);
-  fs::create_directories(staging);
   try {
+    fs::remove_all(staging);
+    fs::create_directories(staging);
     auto& p = trainer.model().params();
     std::vector<io::NamedTensor> weights{{"params/dense", p.dense_values()}, {"params/state", p.state_values()}};
     for (int h : p.embedding_handles()) weights.push_back({"params/" + trainer.model().param_name(h), p.embedding_table(h)});
@@ -246,10 +330,16 @@ ExportResult export_servable(const TrainConfig& config, const ExportOptions& opt
     write_manifest();
     Servable::load(staging);  // the final manifest loads
     io::fsync_directory(staging);
-    fs::rename(staging, result.dir);
+    // Never over another directory: the number was reserved, so only a hand-made directory or an
+    // export by an older kiln can be there.
+    if (!io::rename_no_replace(staging, result.dir))
+      fail("version directory ", result.dir, " appeared while this export ran (another export?); nothing was published");
     io::fsync_directory(options.base_path);
+  } catch (const fs::filesystem_error& e) {
+    // A full disk or a permission problem, not a bug in Kiln: a user error, one line.
+    fs::remove_all(staging, ec);
+    fail("export to ", options.base_path, " failed: ", e.code().message(), " (", e.path1().string(), ")");
   } catch (...) {
-    std::error_code ec;
     fs::remove_all(staging, ec);
     throw;
   }

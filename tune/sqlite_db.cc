@@ -8,7 +8,21 @@ namespace kiln::tune {
 
 namespace {
 constexpr int kBusyTimeoutMs = 120000;  // a driver holds the write lock for one suggestion (< 1 s)
+
+// The statement as it goes into an error message: errors are one line, and the schema and
+// queries are written across several, so runs of whitespace become one space; long ones are cut.
+std::string one_line(const std::string& sql, size_t max_chars = 120) {
+  std::string out;
+  for (char c : sql) {
+    bool space = c == ' ' || c == '\n' || c == '\t' || c == '\r';
+    if (space && (out.empty() || out.back() == ' ')) continue;
+    out += space ? ' ' : c;
+  }
+  if (!out.empty() && out.back() == ' ') out.pop_back();
+  if (out.size() > max_chars) out = out.substr(0, max_chars) + "...";
+  return out;
 }
+}  // namespace
 
 SqliteDb::SqliteDb(const std::string& path) : path_(path) {
   int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
@@ -26,14 +40,16 @@ SqliteDb::SqliteDb(const std::string& path) : path_(path) {
 
 SqliteDb::~SqliteDb() { sqlite3_close(db_); }
 
-void SqliteDb::fail_with(const std::string& what) const { fail("study database ", path_, ": ", what, ": ", sqlite3_errmsg(db_)); }
+void SqliteDb::fail_with(const std::string& what) const {
+  fail("study database ", path_, ": ", one_line(what), ": ", one_line(sqlite3_errmsg(db_)));
+}
 
 void SqliteDb::exec(const std::string& sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    fail("study database ", path_, ": ", sql.substr(0, 40), ": ", msg);
+    fail("study database ", path_, ": ", one_line(sql), ": ", one_line(msg));
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <csignal>
 #include <filesystem>
 #include <list>
@@ -113,12 +114,65 @@ class Driver {
     std::fflush(opt_.out);
   }
 
-  // Trials of drivers that died: end what is left of their processes, then they run again.
+  // Trials of drivers that died. One that left its outcome (it finished while no driver ran) or
+  // whose process still runs on this host is adopted: its outcome is recorded, or it is watched
+  // to the end, never started again. The others (the process ended without an outcome, or ran
+  // on a host whose driver stopped its heartbeat) run again; what is left of them is ended.
   void reclaim() {
-    for (const Trial& t : store_.reclaim_orphans()) {
+    auto adoptable = [this](const Trial& t, bool same_host) {
+      if (fs::exists(outcome_path(t))) return true;
+      return same_host && t.pid && t.pid_start && process_alive(static_cast<pid_t>(*t.pid), *t.pid_start);
+    };
+    StudyStore::Reclaimed r = store_.reclaim_orphans(driver_id_, adoptable);
+    for (const Trial& t : r.requeued) {
       if (t.pid && t.pid_start) terminate_orphan_group(static_cast<pid_t>(*t.pid), *t.pid_start, spec_.stop_grace_seconds());
-      if (!opt_.quiet) print(str_cat("trial ", t.number, " was running under a driver that is gone; it runs again"));
+      if (!opt_.quiet) print(str_cat("trial ", t.number, " was running under a driver that is gone and left no outcome; it runs again"));
     }
+    for (const Trial& t : r.adopted) adopt(t);
+  }
+
+  std::string outcome_path(const Trial& t) const { return trial_dir(t) + "/outcome"; }
+
+  // The trial's exit code, as its wrapper recorded it (see wrap_command), or nullopt.
+  std::optional<ExitStatus> read_outcome(const Trial& t) const {
+    std::error_code ec;
+    if (!fs::exists(outcome_path(t), ec)) return std::nullopt;
+    std::string text = io::read_file(outcome_path(t));
+    char* end = nullptr;
+    long code = std::strtol(text.c_str(), &end, 10);
+    if (end == text.c_str()) return std::nullopt;
+    ExitStatus e;
+    e.code = static_cast<int>(code);
+    return e;
+  }
+
+  void adopt(Trial t) {
+    auto r = std::make_unique<RunningTrial>();
+    r->metrics = std::make_unique<MetricsReader>(trial_dir(t) + "/metrics.jsonl", spec_.hyperparameter_metric_tag());
+    r->process = TrialProcess::adopt(t.pid ? static_cast<pid_t>(*t.pid) : 0, t.pid_start.value_or(0));
+    // The timeout counts from the trial's start, not from the adoption.
+    r->started_mono = mono_now() - std::max(0.0, t.started > 0 ? wall_now() - t.started : 0.0);
+    if (!opt_.quiet)
+      print(str_cat("trial ", t.number, " was running under a driver that is gone; ",
+                    fs::exists(outcome_path(t)) ? "it finished meanwhile: its outcome is recorded" : "it still runs: waiting for it"));
+    t.driver_id = driver_id_;
+    r->trial = std::move(t);
+    running_.push_back(std::move(r));
+  }
+
+  // The trial's command under a wrapper shell that records its exit code in the trial
+  // directory (outcome, written by rename), so that a trial that ends while no driver runs
+  // leaves its outcome for the next one. The command runs in the background of the wrapper and
+  // is waited for again after each signal: a SIGTERM to the group reaches the command, and the
+  // wrapper (which traps it) outlives it, so the driver still sees the group end with it.
+  std::string wrap_command(const Trial& t, const std::string& command) const {
+    const std::string tmp = shell_quote(outcome_path(t) + ".tmp"), done = shell_quote(outcome_path(t));
+    return "trap : INT TERM HUP\n"
+           "/bin/sh -c " + shell_quote(command) + " &\n"
+           "pid=$!\n"
+           "while :; do wait $pid; rc=$?; kill -0 $pid 2>/dev/null || break; done\n"
+           "printf '%s\\n' \"$rc\" > " + tmp + " && mv -f " + tmp + " " + done + "\n"
+           "exit $rc\n";
   }
 
   std::string trial_dir(const Trial& t) const { return opt_.study_dir + "/trials/" + std::to_string(t.number); }
@@ -146,8 +200,10 @@ class Driver {
     fs::create_directories(dir);
     std::string command = command_for(t);
     io::write_file_atomic(dir + "/command.sh", command + "\n");
+    std::error_code ec;
+    fs::remove(outcome_path(t), ec);  // an earlier attempt's
     SpawnRequest req;
-    req.command = command;
+    req.command = wrap_command(t, command);
     req.working_dir = workdir_;
     req.stdout_path = dir + "/stdout.txt";
     req.stderr_path = dir + "/stderr.txt";
@@ -196,6 +252,17 @@ class Driver {
     for (auto it = running_.begin(); it != running_.end();) {
       RunningTrial& r = **it;
       std::optional<ExitStatus> exit = r.process.poll();
+      if (exit && exit->unknown) {
+        // An adopted trial ended: its wrapper recorded how, unless it was killed itself.
+        exit = read_outcome(r.trial);
+        if (!exit) {
+          store_.add_measurements(r.trial.id, r.metrics->poll(true));
+          store_.requeue(r.trial.id, "requeued: its process ended without leaving an outcome");
+          if (!opt_.quiet) print(str_cat("trial ", r.trial.number, " ended without leaving an outcome; it runs again"));
+          it = running_.erase(it);
+          continue;
+        }
+      }
       std::vector<MetricPoint> fresh = r.metrics->poll(exit.has_value());
       store_.add_measurements(r.trial.id, fresh);
       r.curve.insert(r.curve.end(), fresh.begin(), fresh.end());

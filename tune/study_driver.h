@@ -11,10 +11,11 @@
 //
 // Interruptions: on SIGINT or SIGTERM the driver sends SIGTERM to its running trials (SIGKILL
 // after stop_grace_seconds) and puts them back in the queue. After a kill -9 of the driver its
-// trials are still RUNNING in the database; the next driver on the study (kiln tune --resume)
-// ends whatever is left of their processes and runs them again from the start, under the same
-// trial number (kiln train then resumes from the trial's last checkpoint). Completed trials are
-// never re-run.
+// trials are still RUNNING in the database and their processes go on; each runs under a wrapper
+// shell that records its exit code in trials/<number>/outcome when it ends. The next driver on
+// the study (kiln tune --resume) adopts a trial that left an outcome (recording it) or whose
+// process still runs on this host (waiting for it); only a trial whose process ended without
+// an outcome runs again, under the same trial number. Completed trials are never re-run.
 #include <cstdio>
 #include <string>
 

@@ -4,14 +4,18 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/atomic_file.h"
 #include "tune/search_space.h"
 #include "tune/study_spec.h"
 #include "tune/trial_process.h"
 
 namespace kiln::tune {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -59,6 +63,13 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// The database of an existing study (SQLite would create a missing file).
+std::string existing_database_path(const std::string& study_dir) {
+  std::string path = StudyStore::database_path(study_dir);
+  if (!fs::exists(path)) fail("no study in ", study_dir, " (no ", path, ")");
+  return path;
+}
+
 std::string host_name() {
   char buf[256] = {};
   gethostname(buf, sizeof buf - 1);
@@ -87,35 +98,85 @@ const char* trial_state_name(TrialState s) {
 std::string StudyStore::database_path(const std::string& study_dir) { return study_dir + "/study.db"; }
 
 namespace {
-// The database path, with its directory created first.
-std::string created_database_path(const std::string& study_dir) {
-  std::filesystem::create_directories(study_dir);
-  return StudyStore::database_path(study_dir);
+
+bool database_holds_study(SqliteDb& db) {
+  SqliteDb::Statement t(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'study'");
+  if (!t.step() || t.int64(0) == 0) return false;
+  SqliteDb::Statement s(db, "SELECT COUNT(*) FROM study");
+  return s.step() && s.int64(0) > 0;
 }
+
+// A database file and the journal files SQLite keeps beside it.
+void remove_database_files(const std::string& path) {
+  std::error_code ec;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) fs::remove(path + suffix, ec);
+}
+
+// Temporary databases left by creations whose process is gone (killed, or a full disk).
+void remove_stale_temporaries(const std::string& study_dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(study_dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind("study.db.tmp-", 0) != 0) continue;
+    long pid = std::strtol(name.c_str() + 13, nullptr, 10);
+    if (io::process_exists(pid)) continue;
+    fs::remove(e.path(), ec);
+  }
+}
+
 }  // namespace
 
-StudyStore::StudyStore(const std::string& study_dir) : db_(created_database_path(study_dir)) {
-  db_.exec(kSchema);
+bool StudyStore::holds_study(const std::string& study_dir) {
+  std::string path = database_path(study_dir);
+  if (!fs::exists(path)) return false;
+  SqliteDb db(path);
+  return database_holds_study(db);
 }
 
-bool StudyStore::has_study() {
-  SqliteDb::Statement s(db_, "SELECT COUNT(*) FROM study");
-  s.step();
-  return s.int64(0) > 0;
+bool StudyStore::create(const std::string& study_dir, const StudySpec& spec, const std::string& working_dir) {
+  std::error_code ec;
+  fs::create_directories(study_dir, ec);
+  if (ec) fail("cannot create study directory ", study_dir, ": ", ec.message());
+  const std::string path = database_path(study_dir);
+  if (holds_study(study_dir)) return false;
+  remove_stale_temporaries(study_dir);
+  const std::string temp = str_cat(path, ".tmp-", ::getpid());
+  remove_database_files(temp);
+  try {
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(spec, &text);
+    {
+      SqliteDb db(temp);
+      db.write_transaction([&] {
+        db.exec(kSchema);
+        SqliteDb::Statement(db, "INSERT INTO study(id, name, spec, working_dir, created) VALUES (1, ?1, ?2, ?3, ?4)")
+            .bind(1, spec.name())
+            .bind(2, text)
+            .bind(3, working_dir)
+            .bind(4, now_seconds())
+            .run();
+      });
+      // Everything into the main file: the rename below moves that file alone.
+      db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    io::fsync_file(temp);
+    // A study.db that exists now holds no study (checked above): an interrupted creation.
+    if (fs::exists(path) && !holds_study(study_dir)) remove_database_files(path);
+    if (!io::rename_no_replace(temp, path)) {
+      remove_database_files(temp);
+      return false;  // another driver created it first
+    }
+    io::fsync_directory(study_dir);
+  } catch (...) {
+    remove_database_files(temp);
+    throw;
+  }
+  remove_database_files(temp);  // the -wal and -shm of the closed connection, if any are left
+  return true;
 }
 
-void StudyStore::create_study(const StudySpec& spec, const std::string& working_dir) {
-  std::string text;
-  google::protobuf::TextFormat::PrintToString(spec, &text);
-  db_.write_transaction([&] {
-    if (has_study()) fail(db_.path(), " already holds a study; use --resume to continue it");
-    SqliteDb::Statement(db_, "INSERT INTO study(id, name, spec, working_dir, created) VALUES (1, ?1, ?2, ?3, ?4)")
-        .bind(1, spec.name())
-        .bind(2, text)
-        .bind(3, working_dir)
-        .bind(4, now_seconds())
-        .run();
-  });
+StudyStore::StudyStore(const std::string& study_dir) : db_(existing_database_path(study_dir)) {
+  if (!database_holds_study(db_)) fail(db_.path(), " holds no study");
 }
 
 StudySpec StudyStore::spec() {
@@ -189,36 +250,43 @@ std::vector<Trial> StudyStore::trials_locked() {
 
 std::vector<Trial> StudyStore::trials() { return trials_locked(); }
 
-std::vector<Trial> StudyStore::reclaim_orphans(double stale_seconds) {
+StudyStore::Reclaimed StudyStore::reclaim_orphans(int64_t driver_id, const AdoptFn& adopt, double stale_seconds) {
   return db_.write_transaction([&] {
     std::string host = host_name();
     double now = now_seconds();
     SqliteDb::Statement s(db_,
                           "SELECT t.id, d.host, d.pid, d.pid_start, d.heartbeat, d.ended FROM trials t "
                           "LEFT JOIN drivers d ON t.driver_id = d.id WHERE t.state = 'RUNNING'");
-    std::vector<int64_t> orphans;
+    std::vector<std::pair<int64_t, bool>> orphans;  // (trial id, its driver ran on this host)
     while (s.step()) {
-      bool gone;
+      bool gone, local = !s.is_null(1) && s.text(1) == host;
       if (s.is_null(1)) {
         gone = true;
       } else if (!s.is_null(5)) {
         gone = true;  // the driver ended without finishing it
-      } else if (s.text(1) == host) {
+      } else if (local) {
         gone = !process_alive(static_cast<pid_t>(s.int64(2)), s.int64(3));
       } else {
         gone = now - s.real(4) > stale_seconds;
       }
-      if (gone) orphans.push_back(s.int64(0));
+      if (gone) orphans.emplace_back(s.int64(0), local);
     }
-    std::vector<Trial> out;
-    for (int64_t id : orphans) {
+    Reclaimed out;
+    for (auto [id, local] : orphans) {
       SqliteDb::Statement q(db_, std::string("SELECT ") + kTrialColumns + " FROM trials WHERE id = ?1");
       q.bind(1, id);
-      if (q.step()) out.push_back(read_trial(q));
+      if (!q.step()) continue;
+      Trial t = read_trial(q);
+      if (adopt && driver_id > 0 && adopt(t, local)) {
+        SqliteDb::Statement(db_, "UPDATE trials SET driver_id = ?1 WHERE id = ?2").bind(1, driver_id).bind(2, id).run();
+        out.adopted.push_back(std::move(t));
+        continue;
+      }
       SqliteDb::Statement(db_, "UPDATE trials SET state = 'QUEUED', reason = ?1 WHERE id = ?2")
           .bind(1, "requeued: its driver ended while it ran")
           .bind(2, id)
           .run();
+      out.requeued.push_back(std::move(t));
     }
     return out;
   });

@@ -10,6 +10,7 @@
 // (claim_trial): a second driver waits for the lock and then sees the first one's trial, so two
 // drivers never get the same suggestion.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,12 +46,17 @@ enum class ClaimOutcome { kClaimed, kParallelLimit, kBudgetSpent, kTooManyFailur
 class StudyStore {
  public:
   static std::string database_path(const std::string& study_dir);
-  // Opens (creating the file and schema if needed) the study database in `study_dir`.
+  // Creates STUDY_DIR/study.db holding `spec`, atomically: the schema and the study are written
+  // to a temporary database (STUDY_DIR/study.db.tmp-PID) that is renamed into place, so study.db
+  // exists only with a study in it, whatever kills the process or fills the disk midway. A
+  // study.db without a study (an interrupted creation by an older kiln) is replaced; temporary
+  // databases of dead processes are removed. Returns false, changing nothing, when the
+  // directory already holds a study.
+  static bool create(const std::string& study_dir, const StudySpec& spec, const std::string& working_dir);
+  // True when STUDY_DIR/study.db exists and holds a study.
+  static bool holds_study(const std::string& study_dir);
+  // Opens the study in `study_dir`; kiln::Error when there is none.
   explicit StudyStore(const std::string& study_dir);
-
-  bool has_study();
-  // Records the spec; kiln::Error if the directory already holds a study.
-  void create_study(const StudySpec& spec, const std::string& working_dir);
   StudySpec spec();
   // Replaces the stored spec (resuming with new limits); the caller checks that the search space
   // is unchanged.
@@ -62,9 +68,15 @@ class StudyStore {
   void unregister_driver(int64_t driver_id);
 
   // RUNNING trials whose driver is gone (its process no longer exists on this host, or its
-  // heartbeat is older than `stale_seconds`) become QUEUED again; returns them as they were,
-  // so the caller can end what is left of their processes.
-  std::vector<Trial> reclaim_orphans(double stale_seconds = 120);
+  // heartbeat is older than `stale_seconds`): those `adopt` accepts (called with the trial and
+  // whether its driver ran on this host) pass to `driver_id` and stay RUNNING; the others become
+  // QUEUED again. Both are returned as they were, so the caller can watch the adopted ones and
+  // end what is left of the requeued ones' processes.
+  struct Reclaimed {
+    std::vector<Trial> adopted, requeued;
+  };
+  using AdoptFn = std::function<bool(const Trial&, bool same_host)>;
+  Reclaimed reclaim_orphans(int64_t driver_id = 0, const AdoptFn& adopt = {}, double stale_seconds = 120);
 
   // One write transaction: a QUEUED trial if there is one, else a new trial from `suggester`,
   // recorded as RUNNING for `driver_id` — unless the study's limits say to wait or stop.

@@ -125,8 +125,25 @@ TrialProcess TrialProcess::spawn(const SpawnRequest& r) {
   return p;
 }
 
+TrialProcess TrialProcess::adopt(pid_t pid, int64_t start_time) {
+  TrialProcess p;
+  p.pid_ = pid;
+  p.start_time_ = start_time;
+  p.adopted_ = true;
+  return p;
+}
+
 std::optional<ExitStatus> TrialProcess::poll() {
   if (status_) return status_;
+  if (adopted_) {
+    if (process_alive(pid_, start_time_)) return std::nullopt;
+    // What the leader left of its group goes too, as for a child of ours.
+    if (pid_ > 0 && start_time_ > 0)
+      for (pid_t m : group_members(pid_, start_time_)) ::kill(m, SIGKILL);
+    status_ = ExitStatus{};
+    status_->unknown = true;
+    return status_;
+  }
   siginfo_t info{};
   // WNOWAIT: look without reaping, so the leader's pid (= the group id) stays taken while the
   // rest of the group is killed.
@@ -139,12 +156,15 @@ std::optional<ExitStatus> TrialProcess::poll() {
 }
 
 ExitStatus TrialProcess::wait() {
-  while (!poll()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  while (!poll()) std::this_thread::sleep_for(std::chrono::milliseconds(adopted_ ? 20 : 5));
   return *status_;
 }
 
 void TrialProcess::signal_group(int sig) const {
-  if (!status_) ::kill(-pid_, sig);
+  if (status_) return;
+  // An adopted leader might have ended and its pid been reused by now: check it is still ours.
+  if (adopted_ && !process_alive(pid_, start_time_)) return;
+  ::kill(-pid_, sig);
 }
 
 int64_t process_start_time(pid_t pid) {

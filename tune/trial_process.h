@@ -21,13 +21,18 @@ struct SpawnRequest {
 struct ExitStatus {
   int code = -1;    // exit code, -1 when killed by a signal
   int signal = 0;   // the signal that killed it, 0 when it exited
-  bool success() const { return code == 0; }
+  bool unknown = false;  // an adopted process ended: the caller reads the trial's outcome file
+  bool success() const { return code == 0 && !unknown; }
   std::string describe() const;  // "exit code 3", "killed by signal 15 (Terminated)"
 };
 
 class TrialProcess {
  public:
   static TrialProcess spawn(const SpawnRequest& request);
+  // A trial process started by a driver that is gone (same host): not this process's child, so
+  // poll() sees it end (the leader no longer exists with `start_time`) but cannot learn how; its
+  // status is then ExitStatus::unknown() and the caller reads the outcome the trial left.
+  static TrialProcess adopt(pid_t pid, int64_t start_time);
 
   pid_t pid() const { return pid_; }
   // Process start time (clock ticks since boot, from /proc): with the pid it identifies this
@@ -46,6 +51,7 @@ class TrialProcess {
  private:
   pid_t pid_ = -1;
   int64_t start_time_ = 0;
+  bool adopted_ = false;
   std::optional<ExitStatus> status_;
 };
 

@@ -108,12 +108,33 @@ TEST(EventWriter, TwoWritersGetDistinctFiles) {
   EventWriter a(dir.path());
   EventWriter b(dir.path());
   EXPECT_NE(a.path(), b.path());
+  // TensorBoard reads a directory's files in name order: the later file sorts after the earlier
+  // one even within one second (its SessionLog START must come after the events it purges).
+  EXPECT_LT(a.path(), b.path());
   a.add_scalar("x", 1, 1);
   b.add_scalar("x", 2, 1);
   a.flush();
   b.flush();
   EXPECT_EQ(read_events(a.path()).size(), 2u);
   EXPECT_EQ(read_events(b.path()).size(), 2u);
+}
+
+TEST(EventWriter, SessionStartIsTensorFlowsSessionLogStart) {
+  TempDir dir;
+  std::string path;
+  {
+    EventWriter w(dir.path());
+    path = w.path();
+    w.add_session_start(11);
+  }
+  std::vector<kiln::tb::Event> events = read_events(path);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].step(), 11);
+  ASSERT_TRUE(events[1].has_session_log());
+  EXPECT_EQ(events[1].session_log().status(), kiln::tb::SessionLog::START);
+  // TensorFlow's Event: field 7, message with status (field 1) = 1 (START).
+  std::string bytes = events[1].SerializeAsString();
+  EXPECT_NE(bytes.find(std::string("\x3a\x02\x08\x01", 4)), std::string::npos);
 }
 
 TEST(EventWriter, UncreatableLogdirIsAnError) {

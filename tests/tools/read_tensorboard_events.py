@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Reads a TensorBoard log directory with TensorBoard's own EventAccumulator and prints, for each
-requested scalar tag, `TAG COUNT LAST_STEP LAST_VALUE`. Exits 1 if a tag is missing, so tests can
+requested scalar tag, `TAG COUNT LAST_STEP LAST_VALUE duplicates=N` (N: events at a step already
+seen, e.g. a resumed run's steps shown twice). Exits 1 if a tag is missing, so tests can
 check that Kiln's event files are readable by the real consumer, not only by Kiln.
 
 usage: read_tensorboard_events.py LOGDIR TAG [TAG...]
@@ -32,7 +33,8 @@ def main(argv):
             continue
         events = accumulator.Scalars(tag)
         last = events[-1]
-        print(f"{tag} {len(events)} {last.step} {last.value!r}")
+        duplicates = len(events) - len({e.step for e in events})
+        print(f"{tag} {len(events)} {last.step} {last.value!r} duplicates={duplicates}")
     return status
 
 

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -35,10 +36,11 @@ TEST(StudyStore, RecordsSurviveReopening) {
   TempDir dir;
   int64_t id;
   {
+    EXPECT_FALSE(StudyStore::holds_study(dir.path()));
+    EXPECT_THROW(StudyStore store(dir.path()), Error);
+    ASSERT_TRUE(StudyStore::create(dir.path(), make_spec(), "/work/dir"));
+    EXPECT_FALSE(StudyStore::create(dir.path(), make_spec(), "/elsewhere"));  // changes nothing
     StudyStore store(dir.path());
-    EXPECT_FALSE(store.has_study());
-    store.create_study(make_spec(), "/work/dir");
-    EXPECT_THROW(store.create_study(make_spec(), "/work/dir"), Error);
     auto suggester = make_suggester(store.spec());
     int64_t driver = store.register_driver();
     Trial t;
@@ -50,7 +52,7 @@ TEST(StudyStore, RecordsSurviveReopening) {
     store.finish_trial(t.id, TrialState::kCompleted, 2.0, 0, "");
   }
   StudyStore again(dir.path());
-  EXPECT_TRUE(again.has_study());
+  EXPECT_TRUE(StudyStore::holds_study(dir.path()));
   EXPECT_EQ(again.working_dir(), "/work/dir");
   EXPECT_EQ(again.spec().max_trials(), 12);
   std::vector<Trial> trials = again.trials();
@@ -64,7 +66,7 @@ TEST(StudyStore, RecordsSurviveReopening) {
 
 TEST(StudyStore, ConcurrentDriversNeverGetTheSameSuggestion) {
   TempDir dir;
-  StudyStore(dir.path()).create_study(make_spec(), dir.path());
+  ASSERT_TRUE(StudyStore::create(dir.path(), make_spec(), dir.path()));
   // Three drivers, each with its own connection and suggester, claim at the same time.
   std::vector<std::vector<Trial>> claimed(3);
   std::vector<std::thread> drivers;
@@ -97,11 +99,11 @@ TEST(StudyStore, ConcurrentDriversNeverGetTheSameSuggestion) {
 
 TEST(StudyStore, ClaimRespectsParallelAndFailureLimits) {
   TempDir dir;
-  StudyStore store(dir.path());
   StudySpec spec = make_spec();
   spec.set_max_parallel_trials(2);
   spec.set_max_failed_trials(2);
-  store.create_study(spec, dir.path());
+  ASSERT_TRUE(StudyStore::create(dir.path(), spec, dir.path()));
+  StudyStore store(dir.path());
   auto suggester = make_suggester(store.spec());
   int64_t driver = store.register_driver();
   Trial a, b, c;
@@ -117,7 +119,7 @@ TEST(StudyStore, ClaimRespectsParallelAndFailureLimits) {
 
 TEST(StudyStore, TrialsOfADeadDriverAreRequeuedAndRunAgainUnderTheirNumber) {
   TempDir dir;
-  StudyStore(dir.path()).create_study(make_spec(), dir.path());
+  ASSERT_TRUE(StudyStore::create(dir.path(), make_spec(), dir.path()));
   // A driver that registers, claims a trial and dies without a word.
   pid_t child = fork();
   if (child == 0) {
@@ -132,8 +134,8 @@ TEST(StudyStore, TrialsOfADeadDriverAreRequeuedAndRunAgainUnderTheirNumber) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   StudyStore store(dir.path());
   int64_t me = store.register_driver();
-  EXPECT_TRUE(store.reclaim_orphans().empty() == false);
-  EXPECT_TRUE(store.reclaim_orphans().empty());  // only once
+  EXPECT_EQ(store.reclaim_orphans().requeued.size(), 1u);
+  EXPECT_TRUE(store.reclaim_orphans().requeued.empty());  // only once
   std::vector<Trial> trials = store.trials();
   ASSERT_EQ(trials.size(), 1u);
   EXPECT_EQ(trials[0].state, TrialState::kQueued);
@@ -144,7 +146,53 @@ TEST(StudyStore, TrialsOfADeadDriverAreRequeuedAndRunAgainUnderTheirNumber) {
   EXPECT_EQ(t.attempts, 2);
   EXPECT_EQ(t.params, trials[0].params);
   // A live driver's trials are left alone.
-  EXPECT_TRUE(store.reclaim_orphans().empty());
+  StudyStore::Reclaimed none = store.reclaim_orphans(me, [](const Trial&, bool) { return true; });
+  EXPECT_TRUE(none.requeued.empty() && none.adopted.empty());
+}
+
+TEST(StudyStore, CreationReplacesAnInterruptedOneAndRemovesDeadTemporaries) {
+  TempDir dir;
+  const std::string db = StudyStore::database_path(dir.path());
+  // What an interrupted creation by an older kiln left: an empty file, then a schema without a study.
+  for (bool with_schema : {false, true}) {
+    std::filesystem::remove(db);
+    if (with_schema) SqliteDb(db).exec("CREATE TABLE study(id INTEGER PRIMARY KEY, name TEXT)");
+    else dir.file("study.db", "");
+    EXPECT_FALSE(StudyStore::holds_study(dir.path()));
+    EXPECT_THROW(StudyStore store(dir.path()), Error);
+    // A temporary database of a creation whose process is gone (pid 2^22 + 1 is above pid_max).
+    dir.file("study.db.tmp-4194305", "partial");
+    dir.file("study.db.tmp-4194305-wal", "partial");
+    ASSERT_TRUE(StudyStore::create(dir.path(), make_spec(), dir.path()));
+    EXPECT_TRUE(StudyStore::holds_study(dir.path()));
+    EXPECT_EQ(StudyStore(dir.path()).spec().max_trials(), 12);
+    EXPECT_FALSE(std::filesystem::exists(dir.path() + "/study.db.tmp-4194305"));
+    EXPECT_FALSE(std::filesystem::exists(dir.path() + "/study.db.tmp-4194305-wal"));
+    for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+      EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
+  }
+}
+
+TEST(StudyStore, SqliteErrorsAreOneLine) {
+  TempDir dir;
+  ASSERT_TRUE(StudyStore::create(dir.path(), make_spec(), dir.path()));
+  SqliteDb db(StudyStore::database_path(dir.path()));
+  try {
+    SqliteDb::Statement s(db, "SELECT id,\n       nonsense\n  FROM trials\n WHERE  state = 'X'");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    std::string what = e.what();
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    EXPECT_NE(what.find("SELECT id, nonsense FROM trials WHERE state = 'X': no such column: nonsense"), std::string::npos) << what;
+  }
+  try {
+    db.exec("CREATE TABLE trials(\n  x INTEGER)");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    std::string what = e.what();
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    EXPECT_NE(what.find("CREATE TABLE trials( x INTEGER): table trials already exists"), std::string::npos) << what;
+  }
 }
 
 }  // namespace

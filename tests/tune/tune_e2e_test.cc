@@ -5,8 +5,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -103,79 +105,159 @@ TEST(TuneE2E, RunsAStudyWithConditionalParametersAndReportsIt) {
   EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
 }
 
-TEST(TuneE2E, Kill9OfTheDriverLosesAndDuplicatesNoTrial) {
+TEST(TuneE2E, Kill9OfTheDriverLosesAndRepeatsNoTrial) {
   TempDir dir;
-  // Trials 2, 3, 6 and 7 hang on their first attempt (recording a SIGTERM in term.<number>):
-  // the driver is killed while they run, so only the resumed driver can end them.
+  // Each start of a trial appends a line to its starts file. Trials 2 and 3 hang until
+  // release.<number> exists (recording a SIGTERM in term.<number>): the driver is killed while
+  // they run; trial 3 then finishes while no driver runs, and trial 2 is still running when the
+  // next driver comes.
   script(dir, "obj.sh", R"(#!/bin/sh
 trap 'echo TERM > term.$KILN_TUNE_TRIAL_ID; exit 143' TERM
-if [ ! -e "$KILN_TUNE_TRIAL_DIR/started" ]; then
-  touch "$KILN_TUNE_TRIAL_DIR/started"
-  case "$KILN_TUNE_TRIAL_ID" in 2|3|6|7) while :; do sleep 0.05 & wait $!; done ;; esac
-fi
-sleep 0.1
+echo start >> "$KILN_TUNE_TRIAL_DIR/starts"
+case "$KILN_TUNE_TRIAL_ID" in 2|3) while [ ! -e release.$KILN_TUNE_TRIAL_ID ]; do sleep 0.05; done ;; esac
 awk -v x="$1" 'BEGIN { printf("{\"step\": 1, \"loss\": %.9f}\n", (x - 0.3) ^ 2) }' >> "$KILN_TUNE_METRICS_FILE"
 )");
-  std::string spec = dir.file("study.pbtxt", spec_text("./obj.sh {x}", "max_trials: 9\nmax_parallel_trials: 2\nstop_grace_seconds: 2"));
+  std::string spec = dir.file("study.pbtxt", spec_text("./obj.sh {x}", "max_trials: 6\nmax_parallel_trials: 2\nstop_grace_seconds: 2"));
   std::string study = dir.path() + "/study";
-  std::map<int64_t, Trial> completed_before;  // by number, as they were before the kills
-  std::vector<std::pair<int64_t, int64_t>> orphans;  // (pid, start time) of trials left running
-  std::vector<int64_t> orphan_numbers;
-  std::vector<std::string> args = {"tune", "--config", spec, "--study-dir", "study", "--quiet"};
-  for (int kill_after : {2, 6}) {
-    pid_t driver = spawn_kiln(args, dir.path());
-    auto start = std::chrono::steady_clock::now();
-    std::vector<Trial> trials;
-    // Wait until `kill_after` trials completed and two are running with their processes recorded.
-    while (seconds_since(start) < 30) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      if (!std::filesystem::exists(StudyStore::database_path(study))) continue;
-      trials = trials_of(study);
-      int running = 0;
-      for (const Trial& t : trials) running += t.state == TrialState::kRunning && t.pid.has_value();
-      if (count_state(trials, TrialState::kCompleted) >= kill_after && running == 2) break;
-    }
-    ASSERT_EQ(kill(driver, SIGKILL), 0);
-    int status;
-    waitpid(driver, &status, 0);
-    ASSERT_TRUE(WIFSIGNALED(status));
+  pid_t driver = spawn_kiln({"tune", "--config", spec, "--study-dir", "study", "--quiet"}, dir.path());
+  auto start = std::chrono::steady_clock::now();
+  std::vector<Trial> trials;
+  // Wait until trials 0 and 1 completed and 2 and 3 run with their processes recorded.
+  while (seconds_since(start) < 30) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!StudyStore::holds_study(study)) continue;
     trials = trials_of(study);
-    for (const Trial& t : trials) {
-      if (t.state == TrialState::kCompleted) completed_before.emplace(t.number, t);
-      if (t.state == TrialState::kRunning && t.pid) {
-        orphans.emplace_back(*t.pid, *t.pid_start);
-        orphan_numbers.push_back(t.number);
-      }
-    }
-    ASSERT_FALSE(orphans.empty());
-    args = {"tune", "--study-dir", "study", "--resume", "--quiet"};
+    int running = 0;
+    for (const Trial& t : trials) running += t.state == TrialState::kRunning && t.pid.has_value();
+    if (count_state(trials, TrialState::kCompleted) >= 2 && running == 2) break;
   }
-  RunResult r = run_kiln(args, dir.path());
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  std::vector<Trial> trials = trials_of(study);
-  ASSERT_EQ(trials.size(), 9u);
+  ASSERT_EQ(kill(driver, SIGKILL), 0);
+  int status;
+  waitpid(driver, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  std::map<int64_t, Trial> completed_before;
+  for (const Trial& t : trials_of(study))
+    if (t.state == TrialState::kCompleted) completed_before.emplace(t.number, t);
+  ASSERT_EQ(completed_before.size(), 2u);
+  // Trial 3 finishes with no driver: its outcome is left in its directory.
+  dir.file("release.3", "");
+  for (int i = 0; i < 500 && !std::filesystem::exists(study + "/trials/3/outcome"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(std::filesystem::exists(study + "/trials/3/outcome"));
+  // The next driver records trial 3 and waits for trial 2, which ends a second later.
+  pid_t resumed = spawn_kiln({"tune", "--study-dir", "study", "--resume"}, dir.path());
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  dir.file("release.2", "");
+  waitpid(resumed, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(dir.path() + "/.spawn.log");
+  trials = trials_of(study);
+  ASSERT_EQ(trials.size(), 6u);
   std::set<std::string> params;
-  int rerun = 0;
   for (size_t i = 0; i < trials.size(); ++i) {
     const Trial& t = trials[i];
+    std::string tdir = study + "/trials/" + std::to_string(t.number);
     EXPECT_EQ(t.number, static_cast<int64_t>(i));
     EXPECT_EQ(t.state, TrialState::kCompleted) << t.number << " " << t.reason;
+    EXPECT_EQ(t.attempts, 1) << t.number;
+    EXPECT_EQ(slurp(tdir + "/starts"), "start\n") << t.number;  // never started twice
+    std::string metrics = slurp(tdir + "/metrics.jsonl");
+    EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 1) << t.number << metrics;  // no duplicate lines
+    EXPECT_EQ(slurp(tdir + "/outcome"), "0\n") << t.number;
     params.insert(assignment_to_json(t.params));
-    rerun += t.attempts > 1;
     auto before = completed_before.find(t.number);
     if (before != completed_before.end()) {  // untouched by the resume
       EXPECT_EQ(t.value, before->second.value);
       EXPECT_EQ(t.finished, before->second.finished);
-      EXPECT_EQ(t.attempts, before->second.attempts);
     }
   }
-  EXPECT_EQ(params.size(), 9u);
-  EXPECT_EQ(rerun, 4);  // trials 2, 3, 6 and 7, once each
-  // The processes the killed drivers left behind were ended by SIGTERM, not left running beside
-  // the re-runs (held, they could not have ended by themselves).
-  for (auto [pid, start] : orphans) EXPECT_FALSE(process_alive(static_cast<pid_t>(pid), start)) << pid;
-  EXPECT_EQ(orphan_numbers, (std::vector<int64_t>{2, 3, 6, 7}));
-  for (int64_t n : orphan_numbers) EXPECT_EQ(slurp(dir.path() + "/term." + std::to_string(n)), "TERM\n") << n;
+  EXPECT_EQ(params.size(), 6u);
+  // Nothing was stopped.
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/term.2"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/term.3"));
+}
+
+TEST(TuneE2E, ATrialWhoseProcessDiedWithItsDriverRunsAgain) {
+  TempDir dir;
+  // Trial 0 hangs on its first attempt; the test kills the driver and the trial's whole process
+  // group: no outcome is left, so the next driver runs it again.
+  script(dir, "obj.sh", R"SH(#!/bin/sh
+echo start >> "$KILN_TUNE_TRIAL_DIR/starts"
+if [ "$(wc -l < "$KILN_TUNE_TRIAL_DIR/starts")" -eq 1 ]; then while :; do sleep 0.05; done; fi
+echo "{\"step\": 1, \"loss\": 1}" >> "$KILN_TUNE_METRICS_FILE"
+)SH");
+  std::string spec = dir.file("study.pbtxt", spec_text("./obj.sh {x}", "max_trials: 1"));
+  std::string study = dir.path() + "/study";
+  pid_t driver = spawn_kiln({"tune", "--config", spec, "--study-dir", "study", "--quiet"}, dir.path());
+  std::optional<int64_t> pid;
+  for (int i = 0; i < 1500 && !pid; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (StudyStore::holds_study(study) && !trials_of(study).empty()) pid = trials_of(study)[0].pid;
+  }
+  ASSERT_TRUE(pid.has_value());
+  ASSERT_EQ(kill(driver, SIGKILL), 0);
+  int status;
+  waitpid(driver, &status, 0);
+  ASSERT_EQ(kill(-static_cast<pid_t>(*pid), SIGKILL), 0);
+  RunResult r = run_kiln({"tune", "--study-dir", "study", "--resume"}, dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("trial 0 was running under a driver that is gone and left no outcome; it runs again"), std::string::npos) << r.out;
+  std::vector<Trial> trials = trials_of(study);
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].state, TrialState::kCompleted);
+  EXPECT_EQ(trials[0].attempts, 2);
+  EXPECT_EQ(slurp(study + "/trials/0/starts"), "start\nstart\n");
+}
+
+TEST(TuneE2E, Kill9WhileCreatingTheStudyLeavesNoHalfStudy) {
+  TempDir dir;
+  script(dir, "obj.sh", kObjective);
+  std::string spec = dir.file("study.pbtxt", spec_text("./obj.sh {x}", "max_trials: 1"));
+  int created = 0, absent = 0;
+  for (int i = 0; i < 16; ++i) {
+    std::string study = dir.path() + "/s" + std::to_string(i);
+    pid_t driver = spawn_kiln({"tune", "--config", spec, "--study-dir", study, "--quiet"}, dir.path());
+    std::this_thread::sleep_for(std::chrono::microseconds(5000 * i));  // 0 to 75 ms: before, during, after creation (~15-55 ms)
+    kill(driver, SIGKILL);
+    int status;
+    waitpid(driver, &status, 0);
+    // study.db exists only with a study in it.
+    bool exists = std::filesystem::exists(StudyStore::database_path(study));
+    EXPECT_EQ(exists, exists && StudyStore::holds_study(study)) << i;
+    (exists ? created : absent)++;
+    // Both paths recover: a fresh run creates the study or says to resume it, and --resume with
+    // the spec finishes it either way.
+    RunResult fresh = run_kiln({"tune", "--config", spec, "--study-dir", study, "--quiet"}, dir.path());
+    if (exists) {
+      EXPECT_EQ(fresh.exit_code, 1) << i << fresh.err;
+      EXPECT_NE(fresh.err.find("already holds a study; pass --resume"), std::string::npos) << fresh.err;
+      RunResult resumed = run_kiln({"tune", "--config", spec, "--study-dir", study, "--resume", "--quiet"}, dir.path());
+      EXPECT_EQ(resumed.exit_code, 0) << i << resumed.out << resumed.err;
+    } else {
+      EXPECT_EQ(fresh.exit_code, 0) << i << fresh.out << fresh.err;
+    }
+    EXPECT_EQ(count_state(trials_of(study), TrialState::kCompleted), 1) << i;
+  }
+  std::printf("killed before the study existed: %d, after: %d\n", absent, created);
+}
+
+TEST(TuneE2E, AStudyDbWithoutAStudyIsReplacedOrResumedWithTheSpec) {
+  TempDir dir;
+  script(dir, "obj.sh", kObjective);
+  std::string spec = dir.file("study.pbtxt", spec_text("./obj.sh {x}", "max_trials: 1"));
+  // What an interrupted creation by an older kiln left: an empty database file.
+  for (const char* s : {"a", "b"}) {
+    std::filesystem::create_directories(dir.path() + "/" + s);
+    dir.file(std::string(s) + "/study.db", "");
+  }
+  RunResult r = run_kiln({"tune", "--study-dir", "a", "--resume"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no study to resume in "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("run kiln tune --config STUDY --study-dir"), std::string::npos) << r.err;
+  r = run_kiln({"tune", "--config", spec, "--study-dir", "a", "--quiet"}, dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = run_kiln({"tune", "--config", spec, "--study-dir", "b", "--resume", "--quiet"}, dir.path());
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (const char* s : {"a", "b"}) EXPECT_EQ(count_state(trials_of(dir.path() + "/" + s), TrialState::kCompleted), 1) << s;
 }
 
 TEST(TuneE2E, EarlyStoppingCatchesAPlantedBadTrial) {
