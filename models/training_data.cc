@@ -102,11 +102,12 @@ void load_csv(const TrainConfig& config, bool need_train, TrainingData& data) {
   if (!csv.eval_files().empty()) eval_files = io::expand_file_patterns({csv.eval_files().begin(), csv.eval_files().end()});
   TransformState state = load_or_analyze_state(config, spec, train_files, need_train);
   io::CsvOptions opts = transform::csv_options(spec.csv(), csv.threads() > 0 ? csv.threads() : cpu_threads());
-  // Each split reports the rows it used and those it left out, by reason (rank 0 under mpirun).
+  // Each split that left rows out reports them by reason, with the rows it used (rank 0 under
+  // mpirun).
   auto transform = [&](const char* split, const std::vector<std::string>& files) {
     auto budget = std::make_shared<io::ErrorBudget>(spec.csv().max_bad_rows());
     auto source = transform_csv_files(state, files, opts, budget);
-    if (world().rank() == 0)
+    if (world().rank() == 0 && !budget->left_out().empty())
       std::fprintf(stderr, "%s data: %lld rows used, %s\n", split, static_cast<long long>(source->size()),
                    io::describe_left_out(budget->left_out()).c_str());
     return source;
