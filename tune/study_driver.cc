@@ -227,7 +227,7 @@ class Driver {
     store_.set_process(t.id, r->process.pid(), r->process.start_time(), t.started);
     r->trial = std::move(t);
     r->started_mono = mono_now();
-    if (!opt_.quiet) print(trial_table_row(r->trial));
+    if (!opt_.quiet) print(trial_table_row(spec_, r->trial));
     running_.push_back(std::move(r));
   }
 
@@ -308,7 +308,7 @@ class Driver {
     t.exit_code = exit.signal ? std::nullopt : std::optional<int64_t>(exit.code);
     t.finished = wall_now();
     store_.finish_trial(t.id, t.state, t.value, t.exit_code, t.reason);
-    if (!opt_.quiet) print(trial_table_row(t));
+    if (!opt_.quiet) print(trial_table_row(spec_, t));
   }
 
   int shutdown() {

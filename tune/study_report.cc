@@ -75,7 +75,7 @@ std::string study_report_text(const StudySpec& spec, const std::vector<Trial>& t
   }
   out += trial_counts_text(trials) + "\n\n";
   out += trial_table_header(spec.hyperparameter_metric_tag()) + "\n";
-  for (const Trial& t : trials) out += trial_table_row(t) + "\n";
+  for (const Trial& t : trials) out += trial_table_row(spec, t) + "\n";
   std::string best = best_trial_line(spec, trials);
   if (!best.empty()) out += "\n" + best + "\n";
   return out;

@@ -1,5 +1,6 @@
 #include "tune/trial_table.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "core/error.h"
@@ -27,14 +28,36 @@ std::string format_metric(double v) {
   return buf;
 }
 
-std::string trial_table_row(const Trial& t, double now) {
+namespace {
+
+// name=value pairs in the order the spec declares the parameters (not the map's alphabetical
+// order); a parameter the spec no longer has comes last.
+std::string params_text(const StudySpec& spec, const Assignment& params) {
+  std::string out;
+  auto add = [&](const std::string& name, const ParamValue& v) {
+    out += str_cat(out.empty() ? "" : " ", name, "=", format_value(v));
+  };
+  for (const ParameterSpec& p : spec.params()) {
+    auto it = params.find(p.parameter_name());
+    if (it != params.end()) add(it->first, it->second);
+  }
+  for (const auto& [name, v] : params)
+    if (std::none_of(spec.params().begin(), spec.params().end(),
+                     [&](const ParameterSpec& p) { return p.parameter_name() == name; }))
+      add(name, v);
+  return out;
+}
+
+}  // namespace
+
+std::string trial_table_row(const StudySpec& spec, const Trial& t, double now) {
   std::string value = t.value ? format_metric(*t.value) : "";
   double seconds = t.duration();
   if (seconds == 0 && t.started > 0 && now > t.started) seconds = now - t.started;
   char buf[128];
   std::snprintf(buf, sizeof buf, "%5lld  %-9s  %-12s  %8s  ", static_cast<long long>(t.number), trial_state_name(t.state),
                 value.c_str(), seconds > 0 ? format_duration(seconds).c_str() : "");
-  std::string row = buf + assignment_to_text(t.params);
+  std::string row = buf + params_text(spec, t.params);
   if (!t.reason.empty() && (t.state == TrialState::kFailed || t.state == TrialState::kStopped)) row += "  [" + t.reason + "]";
   return row;
 }
@@ -52,7 +75,7 @@ std::string best_trial_line(const StudySpec& spec, const std::vector<Trial>& tri
   const Trial* best = best_trial(trials, spec.goal() != StudySpec::MAXIMIZE);
   if (!best) return "";
   return str_cat("best trial ", best->number, ": ", spec.hyperparameter_metric_tag(), " ", format_metric(*best->value), "  ",
-                 assignment_to_text(best->params));
+                 params_text(spec, best->params));
 }
 
 std::string trial_counts_text(const std::vector<Trial>& trials) {

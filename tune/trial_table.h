@@ -11,7 +11,8 @@
 namespace kiln::tune {
 
 std::string trial_table_header(const std::string& metric_tag);
-std::string trial_table_row(const Trial& t, double now_seconds = 0);  // now: duration of a running trial
+// Parameters in the spec's declaration order; now: for the duration of a running trial.
+std::string trial_table_row(const StudySpec& spec, const Trial& t, double now_seconds = 0);
 
 // The best trial by value in the goal's direction (completed trials only); nullptr if none.
 const Trial* best_trial(const std::vector<Trial>& trials, bool minimize);
