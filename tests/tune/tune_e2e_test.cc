@@ -71,6 +71,7 @@ TEST(TuneE2E, RunsAStudyWithConditionalParametersAndReportsIt) {
   EXPECT_NE(r.out.find("trial  state      loss"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("10 trials: 10 completed, 0 failed"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("best trial "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" ms each on average, "), std::string::npos) << r.out;  // the time per suggestion
   std::vector<Trial> trials = trials_of(dir.path() + "/study");
   ASSERT_EQ(trials.size(), 10u);
   int sgd = 0;
