@@ -117,10 +117,10 @@ class ErrorCollector final : public pb::io::ErrorCollector {
   // The field a value error is about: the identifier before the last colon on the line that
   // precedes the error's column (several fields can share a line).
   std::string field_before(int line, int column) const {
-    if (line < 0 || line >= static_cast<int>(lines_.size())) return "";
+    if (line < 0 || line >= static_cast<int>(lines_.size()) || column <= 0) return "";
     const std::string& l = lines_[line];
-    size_t colon = l.rfind(':', column > 0 ? static_cast<size_t>(column) - 1 : 0);
-    if (colon == std::string::npos || (column == 0 && l[0] != ':')) return "";
+    const size_t colon = l.rfind(':', static_cast<size_t>(column) - 1);
+    if (colon == std::string::npos) return "";
     size_t end = colon;
     while (end > 0 && std::isspace(static_cast<unsigned char>(l[end - 1]))) --end;
     size_t begin = end;
@@ -158,6 +158,9 @@ void parse_config_text(const std::string& text, const std::string& source_name, 
   if (!parser.ParseFromString(text, &message)) fail(errors.first().empty() ? source_name + ": parse error" : errors.first());
 }
 
+namespace {
+
+// Makes the relative config_path fields of `message` relative to `base_dir`.
 void resolve_config_paths(const std::string& base_dir, pb::Message& message) {
   if (base_dir.empty() || base_dir == ".") return;
   auto resolve = [&](const std::string& p) {
@@ -181,6 +184,8 @@ void resolve_config_paths(const std::string& base_dir, pb::Message& message) {
     }
   }
 }
+
+}  // namespace
 
 void load_config(const std::string& path, pb::Message& message) {
   std::string text;

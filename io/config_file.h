@@ -14,8 +14,6 @@ namespace kiln::io {
 // config works from any working directory; output_dir stays relative to the working directory
 // (outputs go where the command runs). Paths given by --set are taken as typed.
 void load_config(const std::string& path, google::protobuf::Message& message);
-// Makes the relative config_path fields of `message` relative to `base_dir` instead.
-void resolve_config_paths(const std::string& base_dir, google::protobuf::Message& message);
 void parse_config_text(const std::string& text, const std::string& source_name, google::protobuf::Message& message);
 
 // Applies one `path.to.field=value` override. Repeated message fields take an index

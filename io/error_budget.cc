@@ -29,9 +29,9 @@ void ErrorBudget::add(const BadRow& row, const std::string& category) {
   throw Error(message);
 }
 
-void ErrorBudget::skip(const std::string& category) {
+void ErrorBudget::skip(const std::string& category, int64_t n) {
   std::lock_guard<std::mutex> lock(mutex_);
-  ++left_out_[category];
+  left_out_[category] += n;
 }
 
 std::map<std::string, int64_t> ErrorBudget::left_out() const {

@@ -30,8 +30,8 @@ class ErrorBudget {  // thread-safe
   // exceeds the budget.
   void add(const BadRow& row, const std::string& category = {});
   // A row left out on purpose (a missing label under label_missing SKIP, a DROP_ROW feature):
-  // counted under `category`, never against the budget.
-  void skip(const std::string& category);
+  // counted under `category` (n rows), never against the budget.
+  void skip(const std::string& category, int64_t n = 1);
   int64_t count() const;
   // Every row left out, bad or skipped, by category.
   std::map<std::string, int64_t> left_out() const;

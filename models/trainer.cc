@@ -245,8 +245,14 @@ std::string set_aside(const std::string& path) {
 
 bool Trainer::restore(const std::string& path_in) {
   restored_.clear();
+  auto metadata = [](const io::CheckpointFile& file, const std::string& path) {
+    CheckpointMeta meta;
+    if (!meta.ParseFromString(file.metadata)) fail("checkpoint ", path, ": unreadable metadata");
+    return meta;
+  };
   if (!path_in.empty()) {
-    load_checkpoint(io::read_checkpoint_file(path_in), path_in);  // the one asked for, or an error
+    const io::CheckpointFile file = io::read_checkpoint_file(path_in);  // the one asked for, or an error
+    load_checkpoint(file, metadata(file, path_in), path_in);
     restored_ = path_in;
     return true;
   }
@@ -256,25 +262,24 @@ bool Trainer::restore(const std::string& path_in) {
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
     const std::string& path = it->second;
     io::CheckpointFile file;
+    CheckpointMeta meta;
     try {
       file = io::read_checkpoint_file(path);
-      if (!CheckpointMeta().ParseFromString(file.metadata)) fail("checkpoint ", path, ": unreadable metadata");
+      meta = metadata(file, path);
     } catch (const Error& e) {
       std::string kept = set_aside(path);
       std::fprintf(stderr, "warning: %s; %s; trying the previous checkpoint\n", e.what(),
                    kept.empty() ? "left in place" : ("renamed to " + kept + " for inspection").c_str());
       continue;
     }
-    load_checkpoint(file, path);
+    load_checkpoint(file, meta, path);
     restored_ = path;
     return true;
   }
   return false;
 }
 
-void Trainer::load_checkpoint(const io::CheckpointFile& file, const std::string& path) {
-  CheckpointMeta meta;
-  if (!meta.ParseFromString(file.metadata)) fail("checkpoint ", path, ": unreadable metadata");
+void Trainer::load_checkpoint(const io::CheckpointFile& file, const CheckpointMeta& meta, const std::string& path) {
   auto& p = model_->params();
   try {
     copy_into(file, "params/dense", p.dense_values());
@@ -347,7 +352,7 @@ TrainResult Trainer::run() {
     result.already_done = true;
     result.steps = step_;
     result.epochs_completed = epoch_;
-    if (is_chief()) result.checkpoint = latest_checkpoint(checkpoint_dir());
+    result.checkpoint = restored_;  // rank 0's; the others restored nothing
     return result;
   }
   pipeline_->seek(epoch_, batch_in_epoch_);

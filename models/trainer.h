@@ -19,6 +19,7 @@
 #include "models/model.h"
 #include "models/optimizer.h"
 #include "models/training_data.h"
+#include "proto/checkpoint.pb.h"
 #include "proto/train_config.pb.h"
 
 namespace kiln::models {
@@ -48,8 +49,9 @@ class Trainer {
   // newer one is renamed NAME.corrupt with a warning on stderr naming it. Returns false when no
   // valid checkpoint exists.
   bool restore(const std::string& path = "");
-  // The checkpoint the last successful restore() loaded.
+  // The checkpoint the last successful restore() loaded, and the step it was written at.
   const std::string& restored_checkpoint() const { return restored_; }
+  int64_t step() const { return step_; }
 
   Model<float>& model() { return *model_; }
   const TrainingData& data() const { return data_; }
@@ -58,7 +60,7 @@ class Trainer {
   std::string checkpoint_dir() const;
   std::vector<Value> bind_inputs(const io::Batch& batch) const;
   std::string write_checkpoint();
-  void load_checkpoint(const io::CheckpointFile& file, const std::string& path);
+  void load_checkpoint(const io::CheckpointFile& file, const CheckpointMeta& meta, const std::string& path);
   void prune_checkpoints();
   // Every rank takes rank 0's weights, optimizer state and position.
   void broadcast_state();

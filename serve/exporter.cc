@@ -210,8 +210,6 @@ ExportResult export_servable(const TrainConfig& config, const ExportOptions& opt
   // The newest valid checkpoint (a corrupt newer one is set aside with a warning), or the one named.
   if (!trainer.restore(options.checkpoint)) fail("no valid checkpoint in ", checkpoints, ": train first");
   const std::string checkpoint = trainer.restored_checkpoint();
-  CheckpointMeta meta;
-  meta.ParseFromString(io::read_checkpoint_file(checkpoint).metadata);
 
   ExportResult result;
   std::error_code ec;
@@ -220,7 +218,7 @@ ExportResult export_servable(const TrainConfig& config, const ExportOptions& opt
   result.removed_staging = remove_stale_staging(options.base_path);
   result.version = reserve_version(options.base_path, options.version);
   result.dir = (fs::path(options.base_path) / std::to_string(result.version)).string();
-  result.trained_steps = meta.step();
+  result.trained_steps = trainer.step();
 
   ServableManifest m;
   m.set_model_name(options.name.empty() ? fs::path(options.base_path).lexically_normal().filename().string()
@@ -241,7 +239,7 @@ ExportResult export_servable(const TrainConfig& config, const ExportOptions& opt
                                           m.has_tensor_input() ? &m.tensor_input() : nullptr);
   m.set_created_utc(utc_now());
   m.set_source_checkpoint(fs::absolute(checkpoint).string());
-  m.set_trained_steps(meta.step());
+  m.set_trained_steps(trainer.step());
 
   // Stage.
   const std::string staging =

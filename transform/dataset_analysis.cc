@@ -182,10 +182,11 @@ void add_values(const RowScreen::Block& b, const uint8_t* missing, const std::st
 
 // Adds the rows of one chunk: the rows RowScreen keeps, exactly the rows training will use. Bad
 // rows go to the budget in row order; dropped rows (DROP_ROW, a skipped missing label) are
-// counted by the budget as skipped. Each block
-// of rows is screened first, then each column of the block is collected for its analyzers.
+// counted here and handed to the budget once per chunk. Each block of rows is screened first,
+// then each column of the block is collected for its analyzers.
 void accumulate(const RowScreen& screen, const RawRows& rows, io::ErrorBudget& budget, Accumulators& acc) {
   RowScreen::Block& b = acc.block;
+  std::map<int, int64_t> skipped;  // by RowScreen::category_key
   for (int64_t begin = 0; begin < rows.rows(); begin += kBlockRows) {
     screen.screen(rows, begin, std::min(begin + kBlockRows, rows.rows()), &b);
     for (int64_t k = 0; k < b.size; ++k) {
@@ -194,7 +195,7 @@ void accumulate(const RowScreen& screen, const RawRows& rows, io::ErrorBudget& b
       else if (b.verdict[k] == RowScreen::Verdict::bad)
         budget.add({rows.where(begin + k, screen.column_of(b, k)), 0, 0, screen.reason(rows, b, k)}, screen.category(b, k));
       else
-        budget.skip(screen.category(b, k));
+        ++skipped[screen.category_key(b, k)];
     }
     for (size_t i = 0; i < acc.features.size(); ++i) {
       if (acc.owner[i] != static_cast<int>(i)) continue;
@@ -211,6 +212,7 @@ void accumulate(const RowScreen& screen, const RawRows& rows, io::ErrorBudget& b
   }
   for (ColumnAccumulator& a : acc.features) a.flush();
   acc.label.flush();
+  for (const auto& [key, n] : skipped) budget.skip(screen.category_name(key), n);
 }
 
 // The quantiles one numeric column needs: its median (for the summary; required when a feature
@@ -394,6 +396,13 @@ std::vector<std::unique_ptr<Acc>> scan_rows(const FeatureSpec& spec, const std::
   return free_list;
 }
 
+// What pass one's analyzers of column `a` answer of request `q` (the rest waits for refinement).
+void answer_from_pass_one(const ColumnAccumulator& a, QuantileRequest& q) {
+  const int64_t n = a.moments.count();
+  q.answers = std::make_unique<RankQuantiles>(n, a.moments.min(), a.moments.max(), RankQuantiles::allowed_error(n),
+                                              a.distinct, a.sketch, q.ranks, q.required);
+}
+
 // The ranks each numeric column needs (see QuantileRequest), answered from pass one where the
 // error allows; the rest are refined by resolve_quantiles().
 std::vector<QuantileRequest> request_quantiles(const FeatureSpec& spec, const Accumulators& acc) {
@@ -419,14 +428,8 @@ std::vector<QuantileRequest> request_quantiles(const FeatureSpec& spec, const Ac
       }
     }
   }
-  for (size_t i = 0; i < requests.size(); ++i) {
-    QuantileRequest& q = requests[i];
-    const ColumnAccumulator& a = acc.features[i];
-    if (q.ranks.empty()) continue;
-    const int64_t n = a.moments.count();
-    q.answers = std::make_unique<RankQuantiles>(n, a.moments.min(), a.moments.max(), RankQuantiles::allowed_error(n),
-                                                a.distinct, a.sketch, q.ranks, q.required);
-  }
+  for (size_t i = 0; i < requests.size(); ++i)
+    if (!requests[i].ranks.empty()) answer_from_pass_one(acc.features[i], requests[i]);
   return requests;
 }
 
@@ -487,8 +490,7 @@ QuantileRequest label_median(const ColumnAccumulator& label) {
   if (label.kind != ColumnAccumulator::Kind::numeric || n == 0) return q;
   q.ranks = {(n - 1) / 2};
   q.required = {false};
-  q.answers = std::make_unique<RankQuantiles>(n, label.moments.min(), label.moments.max(), RankQuantiles::allowed_error(n),
-                                              label.distinct, label.sketch, q.ranks, q.required);
+  answer_from_pass_one(label, q);
   return q;
 }
 

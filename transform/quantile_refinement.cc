@@ -97,7 +97,7 @@ RefinementHistogram RefinementHistogram::from_proto(const RefinementHistogramSta
 
 RankQuantiles::RankQuantiles(int64_t n, double min, double max, int64_t allowed, const DistinctValues& distinct,
                              const QuantileSketch& sketch, std::vector<int64_t> ranks, std::vector<bool> required)
-    : n_(n), min_key_(order_key(min)), max_key_(order_key(max)), allowed_(allowed) {
+    : min_key_(order_key(min)), max_key_(order_key(max)), allowed_(allowed) {
   KILN_CHECK(n > 0 && ranks.size() == required.size(), "RankQuantiles: n ", n, ", ", ranks.size(), " ranks");
   for (size_t k = 0; k < ranks.size(); ++k) {
     KILN_CHECK(ranks[k] >= 0 && ranks[k] < n, "rank ", ranks[k], " of ", n);

@@ -107,7 +107,6 @@ class RankQuantiles {
   static int64_t allowed_error(int64_t n) { return n / 1000; }
 
  private:
-  int64_t n_;
   uint64_t min_key_, max_key_;
   int64_t allowed_;
   int passes_ = 0;

@@ -128,20 +128,6 @@ double QuantileSketch::quantile(double q) const {
                          [this](const Bucket& b) { return b.sign * representative(b.index); })[0];
 }
 
-std::vector<double> QuantileSketch::quantile_boundaries(int num_buckets) const {
-  if (num_buckets < 1) fail("quantile boundaries: num_buckets ", num_buckets, " must be at least 1");
-  if (count_ == 0) return {};
-  std::vector<int64_t> ranks;
-  for (int k = 1; k < num_buckets; ++k)  // floor(k (n - 1) / num_buckets) in exact integers
-    ranks.push_back(static_cast<int64_t>(static_cast<__int128>(k) * (count_ - 1) / num_buckets));
-  const std::vector<double> values = values_at_ranks(
-      buckets(), ranks, [this](const Bucket& b) { return b.sign * representative(b.index); });
-  std::vector<double> boundaries;
-  for (double value : values)
-    if (boundaries.empty() || value > boundaries.back()) boundaries.push_back(value);
-  return boundaries;
-}
-
 bool QuantileSketch::operator==(const QuantileSketch& other) const {
   return alpha_ == other.alpha_ && zero_count_ == other.zero_count_ && count_ == other.count_ &&
          stores_[kPositive] == other.stores_[kPositive] && stores_[kNegative] == other.stores_[kNegative];

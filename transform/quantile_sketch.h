@@ -69,9 +69,6 @@ class QuantileSketch {
 
   // q in [0, 1]; NaN when the sketch is empty.
   double quantile(double q) const;
-  // The interior boundaries at q = k / num_buckets, k = 1 .. num_buckets-1, with duplicates
-  // removed: strictly increasing, at most num_buckets - 1 of them (none when empty).
-  std::vector<double> quantile_boundaries(int num_buckets) const;
 
   // The bucket of a positive finite value and the representative value of a bucket.
   int32_t index(double magnitude) const { return index_.exact(magnitude); }

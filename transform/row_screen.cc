@@ -112,13 +112,17 @@ std::string RowScreen::reason(const RawRows& rows, const Block& block, int64_t o
   return str_cat("cannot parse '", rows.field(row, f.col), "' as a number for feature '", f.name, "'");
 }
 
-std::string RowScreen::category(const Block& block, int64_t offset) const {
+int RowScreen::category_key(const Block& block, int64_t offset) const {
   const auto k = static_cast<size_t>(offset);
   const int feature = block.failed[k];
-  if (feature < 0) return block.label_missing[k] ? "missing label" : "label not a number";
-  const Feature& f = features_[static_cast<size_t>(feature)];
-  if (block.verdict[k] == Verdict::dropped) return str_cat("feature '", f.name, "' missing (DROP_ROW)");
-  return str_cat("feature '", f.name, "' not a number");
+  if (feature < 0) return block.label_missing[k] ? 0 : 1;
+  return 2 + 2 * feature + (block.verdict[k] == Verdict::dropped ? 0 : 1);
+}
+
+std::string RowScreen::category_name(int key) const {
+  if (key < 2) return key == 0 ? "missing label" : "label not a number";
+  const Feature& f = features_[static_cast<size_t>((key - 2) / 2)];
+  return str_cat("feature '", f.name, (key % 2 == 0) ? "' missing (DROP_ROW)" : "' not a number");
 }
 
 }  // namespace kiln::transform

@@ -55,9 +55,12 @@ class RowScreen {
   // parse 'x' as a number for feature 'age'").
   int column_of(const Block& block, int64_t offset) const;
   std::string reason(const RawRows& rows, const Block& block, int64_t offset) const;
-  // The short reason a run reports the row under, counted: "missing label", "feature 'age' not a
-  // number", "feature 'age' missing (DROP_ROW)", "label not a number".
-  std::string category(const Block& block, int64_t offset) const;
+  // The short reason a run reports a row that was not kept under: a small key (rows are counted
+  // by key, without a string per row) and its name: "missing label", "label not a number",
+  // "feature 'age' not a number", "feature 'age' missing (DROP_ROW)".
+  int category_key(const Block& block, int64_t offset) const;
+  std::string category_name(int key) const;
+  std::string category(const Block& block, int64_t offset) const { return category_name(category_key(block, offset)); }
 
   bool numeric_label() const { return numeric_label_; }
 

@@ -262,6 +262,7 @@ ModelInputs Transformer::apply(const RawRows& rows, io::ErrorBudget* budget) con
   // works a block of rows ahead.
   constexpr int64_t kBlockRows = 256;
   RowScreen::Block block;
+  std::map<int, int64_t> skipped;  // dropped rows by RowScreen::category_key, given to the budget at the end
   for (int64_t r = 0; r < n; ++r) {
     if (r == block.begin + block.size) screen_->screen(rows, r, std::min(n, r + kBlockRows), &block);
     const size_t k = static_cast<size_t>(r - block.begin);
@@ -272,7 +273,7 @@ ModelInputs Transformer::apply(const RawRows& rows, io::ErrorBudget* budget) con
       if (block.verdict[k] == RowScreen::Verdict::bad || !budget)
         bad(r, screen_->column_of(block, offset), screen_->reason(rows, block, offset), screen_->category(block, offset));
       else
-        budget->skip(screen_->category(block, offset));
+        ++skipped[screen_->category_key(block, offset)];
       continue;
     }
     for (size_t i = 0; i < features_.size(); ++i) {
@@ -383,6 +384,7 @@ ModelInputs Transformer::apply(const RawRows& rows, io::ErrorBudget* budget) con
       std::copy(labels_f.begin(), labels_f.end(), out.label.data<float>());
     }
   }
+  for (const auto& [key, count] : skipped) budget->skip(screen_->category_name(key), count);
   return out;
 }
 

@@ -104,31 +104,6 @@ TEST(QuantileSketch, SmallCases) {
   EXPECT_EQ(bad.count(), 0);
 }
 
-TEST(QuantileSketch, QuantileBoundaries) {
-  std::mt19937_64 rng(4);
-  for (const std::vector<double>& values : data_sets(rng, 10000)) {
-    const QuantileSketch sketch = sketch_of(values);
-    const std::vector<double> boundaries = sketch.quantile_boundaries(10);
-    EXPECT_EQ(boundaries.size(), 9u);
-    for (size_t k = 0; k < boundaries.size(); ++k) {
-      EXPECT_EQ(boundaries[k], sketch.quantile((k + 1) / 10.0));
-      if (k > 0) {
-        EXPECT_LT(boundaries[k - 1], boundaries[k]);
-      }
-    }
-  }
-  // Few distinct values: duplicates removed, still strictly increasing.
-  std::vector<double> few;
-  for (int i = 0; i < 1000; ++i) few.push_back(i < 900 ? 5.0 : 7.0);
-  const std::vector<double> boundaries = sketch_of(few).quantile_boundaries(20);
-  ASSERT_EQ(boundaries.size(), 2u);
-  EXPECT_NEAR(boundaries[0], 5, 5 * 0.005);
-  EXPECT_NEAR(boundaries[1], 7, 7 * 0.005);
-  EXPECT_TRUE(sketch_of({3}).quantile_boundaries(1).empty());
-  EXPECT_TRUE(QuantileSketch().quantile_boundaries(4).empty());
-  EXPECT_THROW(sketch_of({3}).quantile_boundaries(0), Error);
-}
-
 TEST(QuantileSketch, AnyPartitionGivesTheSameSketch) {
   std::mt19937_64 rng(8);
   for (const std::vector<double>& values : data_sets(rng, 5000)) {
@@ -140,7 +115,7 @@ TEST(QuantileSketch, AnyPartitionGivesTheSameSketch) {
           testing::accumulate_each_apart(values, rng, make, add)}) {
       EXPECT_TRUE(merged == whole);
       EXPECT_EQ(serialized(merged), serialized(whole));
-      EXPECT_EQ(merged.quantile_boundaries(100), whole.quantile_boundaries(100));
+      for (int k = 0; k <= 100; ++k) EXPECT_EQ(merged.quantile(k / 100.0), whole.quantile(k / 100.0)) << k;
     }
   }
   QuantileSketch coarse(0.01);
