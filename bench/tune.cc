@@ -11,13 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "tune/gp_bandit.h"
-#include "tune/suggester.h"
+#include "tuning/gp_bandit.h"
+#include "tuning/suggester.h"
 
 namespace {
 
-using kiln::tune::Assignment;
-using kiln::tune::ParamValue;
+using kiln::tuning::Assignment;
+using kiln::tuning::ParamValue;
 
 double branin(const std::vector<double>& x) {
   const double a = 1, b = 5.1 / (4 * M_PI * M_PI), c = 5 / M_PI, r = 6, s = 10, t = 1 / (8 * M_PI);
@@ -89,8 +89,8 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 void run_study(const Problem& p, const std::string& algorithm, int trials, int batch, uint64_t seed, std::vector<double>& best,
                std::vector<double>& times) {
   kiln::StudySpec spec = spec_for(p, algorithm, seed);
-  auto suggester = kiln::tune::make_suggester(spec);
-  kiln::tune::TrialHistory h;
+  auto suggester = kiln::tuning::make_suggester(spec);
+  kiln::tuning::TrialHistory h;
   double b = INFINITY;
   // `batch` suggestions at a time, the earlier ones of a batch pending (max_parallel_trials).
   for (int t = 0; t < trials; t += batch) {
@@ -118,7 +118,7 @@ void timing(int completed) {
   kiln::StudySpec spec = spec_for(p, "gp", 7);
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> u(0, 1);
-  kiln::tune::TrialHistory h;
+  kiln::tuning::TrialHistory h;
   for (int i = 0; i < completed; ++i) {
     Assignment a;
     std::vector<double> x(6);
@@ -126,10 +126,10 @@ void timing(int completed) {
     h.observed.push_back({a, p.f(x)});
   }
   h.trial_number = completed;
-  kiln::tune::GpBandit gp(spec);
+  kiln::tuning::GpBandit gp(spec);
   std::vector<double> cold, warm;
   for (int rep = 0; rep < 3; ++rep) {
-    kiln::tune::GpBandit fresh(spec);
+    kiln::tuning::GpBandit fresh(spec);
     auto start = std::chrono::steady_clock::now();
     fresh.suggest(h);
     cold.push_back(seconds_since(start));

@@ -118,9 +118,9 @@ def machine():
 def commit():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     rev = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", "tune", "bench"],
+    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no", "--", "tuning", "bench"],
                            capture_output=True, text=True).stdout.strip()
-    return rev + (" (tune/ or bench/ modified)" if dirty else "")
+    return rev + (" (tuning/ or bench/ modified)" if dirty else "")
 
 
 def report(args):

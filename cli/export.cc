@@ -3,7 +3,7 @@
 
 #include "cli/train_config_loader.h"
 #include "cli/verbs.h"
-#include "serve/exporter.h"
+#include "runtime/exporter.h"
 
 namespace kiln::cli {
 
@@ -16,7 +16,7 @@ Action add_export(CLI::App& app) {
   struct Options {
     std::string config;
     std::vector<std::string> overrides;
-    serve::ExportOptions exp;
+    runtime::ExportOptions exp;
   };
   auto opts = std::make_shared<Options>();
   cmd->add_option("--config", opts->config, "TrainConfig the model was trained with")->required();
@@ -29,7 +29,7 @@ Action add_export(CLI::App& app) {
   cmd->add_option("--check_rows", opts->exp.check_rows, "Sample rows for the identity check")->capture_default_str();
   return [opts] {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
-    serve::ExportResult r = serve::export_servable(config, opts->exp);
+    runtime::ExportResult r = runtime::export_servable(config, opts->exp);
     for (const std::string& d : r.removed_staging)
       std::fprintf(stderr, "removed %s: the staging directory of an export whose process is gone\n", d.c_str());
     std::printf("exported %s (version %lld, %lld training steps); identity check: %lld rows bit-identical\n",

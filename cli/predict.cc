@@ -8,9 +8,9 @@
 #include "core/error.h"
 #include "core/stream.h"
 #include "io/csv_reader.h"
-#include "serve/json_request.h"
-#include "serve/responses.h"
-#include "serve/servable.h"
+#include "runtime/json_request.h"
+#include "runtime/responses.h"
+#include "runtime/servable.h"
 #include "transform/csv_rows.h"
 
 namespace kiln::cli {
@@ -21,8 +21,8 @@ namespace fs = std::filesystem;
 
 // A version directory, or a base path whose newest numbered version is taken.
 std::string resolve_version_dir(const std::string& path) {
-  if (fs::exists(fs::path(path) / serve::kManifestFile)) return path;
-  const auto versions = serve::list_versions(path);
+  if (fs::exists(fs::path(path) / runtime::kManifestFile)) return path;
+  const auto versions = runtime::list_versions(path);
   if (versions.empty()) fail("--model ", path, ": neither a servable version directory nor a base path holding one");
   return versions.rbegin()->second;
 }
@@ -46,8 +46,8 @@ Action add_predict(CLI::App& app) {
   return [o] {
     if (o->batch < 1) fail("--batch_size must be >= 1");
     if (o->threads > 0) set_cpu_threads(o->threads);
-    auto servable = serve::Servable::load(resolve_version_dir(o->model));
-    serve::ModelRunner runner(*servable);
+    auto servable = runtime::Servable::load(resolve_version_dir(o->model));
+    runtime::ModelRunner runner(*servable);
     std::string tmp = o->output + ".tmp";
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) fail("cannot write ", tmp);
@@ -58,23 +58,23 @@ Action add_predict(CLI::App& app) {
     const std::vector<std::string> no_keys;
     auto run = [&](const transform::ModelInputs& in, bool with_key) {
       const float* y = runner.run(in);
-      serve::Predictions p = servable->postprocess(y, in.batch, runner.output_width());
-      out << serve::jsonl_predictions(servable->signature(), p, with_key ? in.keys : no_keys);
+      runtime::Predictions p = servable->postprocess(y, in.batch, runner.output_width());
+      out << runtime::jsonl_predictions(servable->signature(), p, with_key ? in.keys : no_keys);
       rows += in.batch;
     };
     const bool jsonl = o->input.size() > 6 && (o->input.ends_with(".jsonl") || o->input.ends_with(".json"));
     if (jsonl) {
       std::ifstream in(o->input, std::ios::binary);
       if (!in) fail("cannot read ", o->input);
-      serve::RequestLimits limits;
+      runtime::RequestLimits limits;
       limits.max_rows = o->batch;
       std::string line, block;
       int64_t first_line = 1, line_no = 0, in_block = 0;
       auto flush = [&] {
         if (in_block == 0) return;
-        serve::ParsedRequest parsed;
+        runtime::ParsedRequest parsed;
         try {
-          serve::parse_json_lines(block, o->input, servable->schema(), limits, parsed);
+          runtime::parse_json_lines(block, o->input, servable->schema(), limits, parsed);
         } catch (const Error& e) {
           // parse_json_lines counts lines within the block; report the file's line.
           fail(e.what(), " (block starting at line ", first_line, ")");

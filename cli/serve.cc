@@ -13,9 +13,9 @@
 #include "core/stream.h"
 #include "io/atomic_file.h"
 #include "io/config_file.h"
-#include "serve/http_server.h"
-#include "serve/model_manager.h"
-#include "serve/rest_api.h"
+#include "runtime/http_server.h"
+#include "runtime/model_manager.h"
+#include "runtime/rest_api.h"
 
 namespace kiln::cli {
 
@@ -92,11 +92,11 @@ Action add_serve(CLI::App& app) {
     sigaddset(&signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-    serve::MetricsRegistry metrics;
-    serve::ModelManager models(config, metrics);
+    runtime::MetricsRegistry metrics;
+    runtime::ModelManager models(config, metrics);
     models.start();
-    serve::RestApi api(config, models, metrics);
-    serve::HttpServerOptions http;
+    runtime::RestApi api(config, models, metrics);
+    runtime::HttpServerOptions http;
     http.host = config.host();
     http.port = config.rest_port();
     http.io_threads = config.io_threads() > 0 ? config.io_threads()
@@ -105,7 +105,7 @@ Action add_serve(CLI::App& app) {
     http.header_timeout = std::chrono::milliseconds(config.header_timeout_ms());
     http.body_timeout = std::chrono::milliseconds(config.body_timeout_ms());
     http.on_rejected = [&api](int status, std::string_view target) { api.count_rejected(status, target); };
-    serve::HttpServer server(http, [&api](serve::HttpRequest&& r, serve::Responder respond) {
+    runtime::HttpServer server(http, [&api](runtime::HttpRequest&& r, runtime::Responder respond) {
       api.handle(std::move(r), std::move(respond));
     });
     server.start();

@@ -10,10 +10,10 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/config_file.h"
-#include "tune/study_driver.h"
-#include "tune/study_report.h"
-#include "tune/study_spec.h"
-#include "tune/study_store.h"
+#include "tuning/study_driver.h"
+#include "tuning/study_report.h"
+#include "tuning/study_spec.h"
+#include "tuning/study_store.h"
 
 namespace kiln::cli {
 
@@ -37,14 +37,14 @@ std::string self_binary() {
 
 int report(const TuneOptions& o) {
   std::string dir = fs::absolute(o.report).lexically_normal().string();
-  tune::StudyStore store(dir);
+  tuning::StudyStore store(dir);
   StudySpec spec = store.spec();
-  std::vector<tune::Trial> trials = store.trials();
-  std::fputs(tune::study_report_text(spec, trials).c_str(), stdout);
+  std::vector<tuning::Trial> trials = store.trials();
+  std::fputs(tuning::study_report_text(spec, trials).c_str(), stdout);
   std::string csv = o.csv.empty() ? dir + "/report.csv" : o.csv;
   std::string png = o.png.empty() ? dir + "/report.png" : o.png;
-  io::write_file_atomic(csv, tune::study_csv(spec, trials));
-  io::write_file_atomic(png, tune::study_plot_png(spec, trials));
+  io::write_file_atomic(csv, tuning::study_csv(spec, trials));
+  io::write_file_atomic(png, tuning::study_plot_png(spec, trials));
   std::printf("\nwrote %s and %s\n", csv.c_str(), png.c_str());
   return 0;
 }
@@ -66,39 +66,39 @@ void check_resumable(const StudySpec& stored, const StudySpec& wanted, const std
 int run(const TuneOptions& o) {
   if (o.config.empty() && !o.resume) fail("kiln tune needs --config STUDY (or --resume --study-dir DIR, or --report DIR)");
   StudySpec spec;
-  if (!o.config.empty()) spec = tune::load_study_spec(o.config, o.overrides);
+  if (!o.config.empty()) spec = tuning::load_study_spec(o.config, o.overrides);
   if (o.study_dir.empty() && o.config.empty()) fail("--resume without --config needs --study-dir");
   std::string dir = fs::absolute(o.study_dir.empty() ? "runs/tune/" + spec.name() : o.study_dir).lexically_normal().string();
   if (!spec.train_config().empty()) spec.set_train_config(fs::absolute(spec.train_config()).lexically_normal().string());
   auto already_holds_one = [&] { fail(dir, " already holds a study; pass --resume to continue it, or choose another --study-dir"); };
-  bool exists = tune::StudyStore::holds_study(dir);
+  bool exists = tuning::StudyStore::holds_study(dir);
   if (exists && !o.resume) already_holds_one();
   // --resume with --config also starts a study that was never created (or whose creation was
   // interrupted), so a driver restarted by a supervisor after a kill -9 goes on either way.
   if (!exists && o.resume && o.config.empty())
     fail("no study to resume in ", dir, "; run kiln tune --config STUDY --study-dir ", dir, " to create it");
-  if (!exists && !tune::StudyStore::create(dir, spec, fs::current_path().string())) {
+  if (!exists && !tuning::StudyStore::create(dir, spec, fs::current_path().string())) {
     if (!o.resume) already_holds_one();
     exists = true;  // another driver created it meanwhile: join it
   }
   if (exists) {
-    tune::StudyStore store(dir);
+    tuning::StudyStore store(dir);
     StudySpec stored = store.spec();
     StudySpec wanted = stored;
     if (!o.config.empty()) {
       wanted = spec;
     } else {
       io::apply_overrides(o.overrides, wanted);
-      tune::validate_study_spec(wanted, "--set");
+      tuning::validate_study_spec(wanted, "--set");
     }
     check_resumable(stored, wanted, dir);
     store.update_spec(wanted);
   }
-  tune::DriverOptions d;
+  tuning::DriverOptions d;
   d.study_dir = dir;
   d.kiln_binary = self_binary();
   d.quiet = o.quiet;
-  int rc = tune::run_study(d);
+  int rc = tuning::run_study(d);
   if (rc != 130) std::printf("report: kiln tune --report %s\n", dir.c_str());
   return rc;
 }

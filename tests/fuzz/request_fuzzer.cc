@@ -7,12 +7,12 @@
 #include <string_view>
 
 #include "core/error.h"
-#include "serve/json_request.h"
-#include "serve/kserve_request.h"
+#include "runtime/json_request.h"
+#include "runtime/kserve_request.h"
 
 namespace {
 
-using namespace kiln::serve;
+using namespace kiln::runtime;
 
 InputSchema tabular() {
   InputSchema s;

@@ -1,0 +1,324 @@
+#include "runtime/http_server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <list>
+#include <mutex>
+#include <future>
+#include <optional>
+#include <thread>
+
+#include "core/error.h"
+#include "runtime/json_writer.h"
+
+namespace kiln::runtime {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+class Session;
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  HttpHandler handler;
+  // One io_context per I/O thread, connections dealt round-robin: a connection's handlers always
+  // run on its own thread, with no cross-thread wake-up per request (one shared io_context hands
+  // every ready socket from the thread in epoll to another through a condition variable).
+  std::vector<std::unique_ptr<net::io_context>> iocs;
+  size_t next_ioc = 0;
+  // Keep run() going while requests wait in a batcher with no socket operation pending (during
+  // a drain the acceptor is closed and nothing else would hold an io_context open).
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
+  std::optional<tcp::acceptor> acceptor;
+  std::vector<std::thread> threads;
+  std::atomic<int64_t> in_flight{0}, connections{0};
+  std::atomic<bool> draining{false};
+  bool accepting = true;  // touched on iocs[0] only, where the acceptor's handlers run
+  std::mutex sessions_mutex;
+  std::list<std::weak_ptr<Session>> sessions;
+  int port = 0;
+
+  void accept();
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, HttpServer::Impl& server) : stream_(std::move(socket)), server_(server) {
+    ++server_.connections;
+  }
+  ~Session() { --server_.connections; }
+
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
+  }
+
+  // From shutdown(): a busy connection answers with "Connection: close"; an idle one may still
+  // send one request within drain_idle (a client that wrote it as we closed would see a reset).
+  void drain() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->busy_) self->arm(self->header_wait());
+    });
+  }
+
+ private:
+  std::chrono::milliseconds header_wait() const {
+    return server_.draining ? std::min(server_.options.header_timeout, server_.options.drain_idle)
+                            : server_.options.header_timeout;
+  }
+
+  void read_header() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
+    parser_->body_limit(static_cast<uint64_t>(server_.options.max_body_bytes));
+    target_.clear();
+    arm(header_wait());
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    disarm();
+    // The parser takes the request line as soon as it is complete (so a 408 or 431 knows it too).
+    target_ = std::string(parser_->get().target());
+    if (ec && timed_out_) {
+      // A client that sent part of a header and stalled gets 408; a silent idle one is closed.
+      if (parser_->got_some() || buffer_.size() > 0) return reply_error(408, "the request header timed out");
+      return close();
+    }
+    if (ec == http::error::header_limit) return reply_error(431, "the request header is too large");
+    if (ec == http::error::body_limit)
+      return reply_error(413, "the request body exceeds the limit of " + std::to_string(server_.options.max_body_bytes) +
+                                  " bytes");
+    if (ec) {
+      if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::operation_aborted ||
+          ec == net::error::connection_reset)
+        return close();
+      return reply_error(400, "malformed HTTP request: " + ec.message());
+    }
+    busy_ = true;
+    auto& req = parser_->get();
+    if (auto length = parser_->content_length(); length && *length > static_cast<uint64_t>(server_.options.max_body_bytes))
+      return reply_error(413, "the request body has " + std::to_string(*length) + " bytes, the limit is " +
+                                  std::to_string(server_.options.max_body_bytes));
+    if (beast::iequals(req[http::field::expect], "100-continue")) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
+      http::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+        if (ec) return self->close();
+        self->read_body();
+      });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    arm(server_.options.body_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
+  }
+
+  void on_body(beast::error_code ec) {
+    disarm();
+    if (ec == http::error::body_limit)
+      return reply_error(413, "the request body exceeds the limit of " + std::to_string(server_.options.max_body_bytes) +
+                                  " bytes");
+    if (ec && timed_out_) return reply_error(408, "the request body timed out");
+    // A malformed body framing (a bad chunk size or extension) gets its 400; a client that went
+    // away mid-body (partial message, reset) gets nothing.
+    if (ec && ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+        ec != http::error::partial_message && ec != http::error::end_of_stream)
+      return reply_error(400, "malformed HTTP request body: " + ec.message());
+    if (ec) return close();
+    auto& req = parser_->get();
+    keep_alive_ = req.keep_alive();
+    HttpRequest r;
+    r.method = std::string(req.method_string());
+    r.target = std::string(req.target());
+    r.inference_header_length = std::string(req["Inference-Header-Content-Length"]);
+    r.content_encoding = std::string(req[http::field::content_encoding]);
+    r.body = std::move(req.body());
+    r.arrival = std::chrono::steady_clock::now();
+    ++server_.in_flight;
+    auto self = shared_from_this();
+    try {
+      server_.handler(std::move(r), [self](HttpResponse&& resp) {
+        auto shared = std::make_shared<HttpResponse>(std::move(resp));
+        net::dispatch(self->stream_.get_executor(), [self, shared] { self->write(std::move(*shared), true); });
+      });
+    } catch (const std::exception& e) {
+      HttpResponse resp;
+      resp.status = 500;
+      resp.body = json_error(std::string("internal error: ") + e.what());
+      write(std::move(resp), true);
+    }
+  }
+
+  void reply_error(int status, const std::string& message) {
+    if (server_.options.on_rejected) server_.options.on_rejected(status, target_);
+    busy_ = true;
+    keep_alive_ = false;
+    HttpResponse resp;
+    resp.status = status;
+    resp.body = json_error(message);
+    write(std::move(resp), false);
+  }
+
+  void write(HttpResponse&& r, bool counted) {
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(11);
+    res->result(static_cast<unsigned>(r.status));
+    res->set(http::field::server, "kiln");
+    res->set(http::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res->set(k, v);
+    const bool keep = keep_alive_ && !server_.draining;
+    res->keep_alive(keep);
+    res->body() = std::move(r.body);
+    res->prepare_payload();
+    arm(server_.options.body_timeout);  // a client that stops reading is dropped
+    http::async_write(stream_, *res, [self = shared_from_this(), res, keep, counted](beast::error_code ec, size_t) {
+      self->disarm();
+      if (counted) --self->server_.in_flight;
+      self->busy_ = false;
+      if (ec || !keep) return self->close();
+      self->read_header();
+    });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  // Timeouts run on our own timer rather than tcp_stream's, which closes the socket when it
+  // fires: a stalled client gets a 408 answer before the close. `generation_` voids a timer
+  // that fired after its operation finished.
+  void arm(std::chrono::milliseconds d) {
+    const uint64_t gen = ++generation_;
+    timed_out_ = false;
+    timer_.expires_after(d);
+    timer_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
+      if (ec || gen != self->generation_) return;
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
+  }
+  void disarm() {
+    ++generation_;
+    timer_.cancel();
+  }
+
+  beast::tcp_stream stream_;
+  net::steady_timer timer_{stream_.get_executor()};
+  uint64_t generation_ = 0;
+  bool timed_out_ = false;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  HttpServer::Impl& server_;
+  std::string target_;  // of the request being read, for on_rejected
+  bool keep_alive_ = true;
+  bool busy_ = false;
+};
+
+}  // namespace
+
+void HttpServer::Impl::accept() {
+  net::io_context& target = *iocs[next_ioc++ % iocs.size()];
+  acceptor->async_accept(target.get_executor(), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted) return;
+    // A connection accepted as the drain begins is served (its response says "Connection:
+    // close"), not dropped: its client may already have sent a request.
+    if (!ec) {
+      socket.set_option(tcp::no_delay(true), ec);
+      auto s = std::make_shared<Session>(std::move(socket), *this);
+      {
+        std::lock_guard<std::mutex> lock(sessions_mutex);
+        for (auto it = sessions.begin(); it != sessions.end();) it = it->expired() ? sessions.erase(it) : std::next(it);
+        sessions.push_back(s);
+      }
+      s->start();
+    }
+    if (accepting) accept();
+  });
+}
+
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->handler = std::move(handler);
+}
+
+HttpServer::~HttpServer() {
+  if (!impl_->threads.empty()) shutdown(std::chrono::milliseconds(0));
+}
+
+void HttpServer::start() {
+  Impl& s = *impl_;
+  beast::error_code ec;
+  auto address = net::ip::make_address(s.options.host, ec);
+  if (ec) fail("--host: '", s.options.host, "' is not an IP address");
+  tcp::endpoint endpoint(address, static_cast<unsigned short>(s.options.port));
+  const int n = std::max(1, s.options.io_threads);
+  for (int i = 0; i < n; ++i) s.iocs.push_back(std::make_unique<net::io_context>(1));
+  s.acceptor.emplace(*s.iocs[0]);
+  s.acceptor->open(endpoint.protocol(), ec);
+  if (!ec) s.acceptor->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor->bind(endpoint, ec);
+  if (!ec) s.acceptor->listen(net::socket_base::max_listen_connections, ec);
+  if (ec) fail("cannot listen on ", s.options.host, ":", s.options.port, ": ", ec.message());
+  s.port = s.acceptor->local_endpoint().port();
+  for (auto& ioc : s.iocs) s.work.push_back(net::make_work_guard(*ioc));
+  s.accept();
+  for (auto& ioc : s.iocs) s.threads.emplace_back([io = ioc.get()] { io->run(); });
+}
+
+int HttpServer::port() const { return impl_->port; }
+int64_t HttpServer::in_flight() const { return impl_->in_flight; }
+int64_t HttpServer::connections() const { return impl_->connections; }
+
+bool HttpServer::shutdown(std::chrono::milliseconds deadline) {
+  Impl& s = *impl_;
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  // The listener closes before any response says "Connection: close": a client reconnecting
+  // after that is refused, never left in the accept backlog to be reset.
+  std::promise<void> closed;
+  net::post(*s.iocs[0], [&s, &closed] {
+    s.accepting = false;
+    beast::error_code ec;
+    if (s.acceptor) s.acceptor->close(ec);
+    closed.set_value();
+  });
+  closed.get_future().wait();
+  s.draining = true;
+  {
+    std::lock_guard<std::mutex> lock(s.sessions_mutex);
+    for (auto& w : s.sessions)
+      if (auto session = w.lock()) session->drain();
+  }
+  bool drained = false;
+  while (true) {
+    if (s.in_flight == 0 && s.connections == 0) {
+      drained = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= until) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  s.work.clear();
+  for (auto& ioc : s.iocs) ioc->stop();
+  for (auto& t : s.threads) t.join();
+  s.threads.clear();
+  return drained;
+}
+
+}  // namespace kiln::runtime

@@ -1,0 +1,106 @@
+#pragma once
+// A Servable is one exported model version loaded for inference: its manifest (signature,
+// transform state, model spec), its weights, and the one Transformer. It is immutable and
+// shared by every thread; each executor gets its own ModelRunner (activation buffers).
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "io/checkpoint_file.h"
+#include "models/model.h"
+#include "proto/servable.pb.h"
+#include "runtime/input_schema.h"
+#include "transform/raw_rows.h"
+#include "transform/transformer.h"
+
+namespace kiln::runtime {
+
+inline constexpr const char* kManifestFile = "servable.pbtxt";
+inline constexpr const char* kWeightsFile = "weights.kckpt";
+
+// What the head's raw output becomes for clients, per example.
+struct Predictions {
+  int64_t rows = 0;
+  // One entry per signature output except "key", in signature order; row-major [rows, width].
+  std::vector<std::vector<float>> float_outputs;
+  std::vector<std::vector<int64_t>> int_outputs;
+  std::vector<std::vector<std::string>> string_outputs;  // "classes": the predicted class's name
+  std::vector<int> output_width;
+  std::vector<bool> output_is_int;
+  std::vector<bool> output_is_string;
+};
+
+class Servable;
+
+// Runs the model on batches. Not thread-safe: one per executor thread.
+class ModelRunner {
+ public:
+  explicit ModelRunner(const Servable& servable);
+  // Raw model output [batch, width] of the concatenated inputs, row-major.
+  const float* run(const transform::ModelInputs& batch);
+  int64_t output_width() const { return width_; }
+
+ private:
+  const Servable& servable_;
+  std::unique_ptr<models::Model<float>> model_;
+  int64_t width_ = 1;
+};
+
+class Servable {
+ public:
+  // Reads DIR/servable.pbtxt and DIR/weights.kckpt, verifying sizes and checksums; errors name
+  // the directory and the file.
+  static std::shared_ptr<const Servable> load(const std::string& dir);
+
+  const ServableManifest& manifest() const { return manifest_; }
+  const Signature& signature() const { return manifest_.signature(); }
+  const std::string& name() const { return manifest_.model_name(); }
+  int64_t version() const { return manifest_.version(); }
+  const std::string& dir() const { return dir_; }
+  bool tabular() const { return transformer_ != nullptr; }
+  // The source columns raw rows bind to, in order: the signature inputs, then the key.
+  const std::vector<std::string>& columns() const { return columns_; }
+  // Elements of one example of a tensor (image) model.
+  int64_t tensor_elements() const { return tensor_elements_; }
+  // What requests may carry, for the request parsers.
+  const InputSchema& schema() const { return schema_; }
+
+  // Raw rows (columns() order) through the recorded transform. Unusable values raise
+  // kiln::Error naming the row and feature (a server answers 400).
+  transform::ModelInputs prepare(const transform::RawRows& rows) const;
+  // Raw pixel values [rows, tensor_elements()] of an image model, scaled as in training.
+  transform::ModelInputs prepare_tensor(const std::vector<float>& values, int64_t rows) const;
+
+  // Head outputs from raw model outputs [rows, width].
+  Predictions postprocess(const float* raw, int64_t rows, int64_t width) const;
+  // A class id's name: the label vocabulary's entry (multiclass), else the id as text.
+  std::string class_name(int64_t id) const;
+
+  const io::CheckpointFile& weights() const { return weights_; }
+
+ private:
+  Servable() = default;
+  std::string dir_;
+  ServableManifest manifest_;
+  io::CheckpointFile weights_;
+  std::unique_ptr<transform::Transformer> transformer_;
+  std::vector<std::string> columns_;
+  int64_t tensor_elements_ = 0;
+  InputSchema schema_;
+};
+
+// The numbered version directories under a model's base path (names that are positive integers;
+// export staging directories and anything else are skipped), by version. Empty when the path
+// does not exist.
+std::map<int64_t, std::string> list_versions(const std::string& base_path);
+
+// Concatenates prepared requests into one batch (dense rows, then CSR ids with shifted offsets):
+// what the model reads; keys, labels and source rows stay with the requests.
+transform::ModelInputs concat_inputs(const std::vector<const transform::ModelInputs*>& parts);
+
+// The signature a manifest's model and transform imply (inputs, outputs, key, label).
+Signature make_signature(const ModelSpec& model, const TransformState* state, const TensorInput* tensor);
+
+}  // namespace kiln::runtime
