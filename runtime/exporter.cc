@@ -124,21 +124,13 @@ std::string utc_now() {
 constexpr const char* kHighWaterFile = ".kiln_version_high_water";
 constexpr const char* kLockFile = ".kiln_export.lock";
 
-// Staging directories (.tmp-VERSION-PID) of exports whose process is gone: a kill -9 or a full
-// disk left them, and nothing else removes them. Returns the removed paths.
+// Removes what stale_staging_dirs finds; returns the removed paths.
 std::vector<std::string> remove_stale_staging(const std::string& base) {
   std::vector<std::string> removed;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(base, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind(".tmp-", 0) != 0) continue;
-    const size_t dash = name.rfind('-');
-    if (dash <= 5) continue;
-    const long pid = std::strtol(name.c_str() + dash + 1, nullptr, 10);
-    if (pid <= 0 || io::process_exists(pid)) continue;
+  for (const std::string& dir : stale_staging_dirs(base)) {
     std::error_code rm;
-    fs::remove_all(e.path(), rm);
-    if (!rm) removed.push_back(e.path().string());
+    fs::remove_all(dir, rm);
+    if (!rm) removed.push_back(dir);
   }
   return removed;
 }
@@ -199,6 +191,21 @@ int64_t reserve_version(const std::string& base, int64_t requested) {
 }
 
 }  // namespace
+
+std::vector<std::string> stale_staging_dirs(const std::string& base) {
+  std::vector<std::string> stale;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(base, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(".tmp-", 0) != 0) continue;
+    const size_t dash = name.rfind('-');
+    if (dash <= 5) continue;
+    const long pid = std::strtol(name.c_str() + dash + 1, nullptr, 10);
+    if (pid > 0 && !io::process_exists(pid)) stale.push_back(e.path().string());
+  }
+  std::sort(stale.begin(), stale.end());
+  return stale;
+}
 
 ExportResult export_servable(const TrainConfig& config, const ExportOptions& options) {
   if (options.base_path.empty()) fail("--model_base_path is required");

@@ -40,4 +40,8 @@ struct ExportResult {
 
 ExportResult export_servable(const TrainConfig& config, const ExportOptions& options);
 
+// Staging directories (BASE/.tmp-VERSION-PID) whose export process is gone: a kill -9 or a full
+// disk left them. The next export removes them; the server reports them in its log.
+std::vector<std::string> stale_staging_dirs(const std::string& base);
+
 }  // namespace kiln::runtime

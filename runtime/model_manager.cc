@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "runtime/exporter.h"
 #include "runtime/json_request.h"
 
 namespace kiln::runtime {
@@ -86,6 +87,7 @@ void ModelManager::poll() {
 void ModelManager::poll_model(Model& m) {
   const ModelConfig& c = m.config;
   std::map<int64_t, std::string> present = list_versions(c.base_path());
+  report_stale_staging(m);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     std::erase_if(m.failed, [&](const auto& f) { return !present.count(f.first); });  // deleted since
@@ -146,6 +148,20 @@ void ModelManager::poll_model(Model& m) {
       ++it;
     }
   }
+}
+
+// Each stale staging directory is logged once, while it exists; the next export removes it.
+void ModelManager::report_stale_staging(Model& m) {
+  std::set<std::string> now;
+  for (const std::string& dir : stale_staging_dirs(m.config.base_path())) {
+    now.insert(dir);
+    if (!m.reported_staging.count(dir))
+      std::fprintf(stderr,
+                   "kiln serve: model '%s': %s is the staging directory of an export that died; not served, the "
+                   "next kiln export removes it\n",
+                   m.config.name().c_str(), dir.c_str());
+  }
+  m.reported_staging = std::move(now);
 }
 
 std::shared_ptr<LoadedVersion> ModelManager::load(const ModelConfig& config, int64_t version, const std::string& dir) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,8 +66,10 @@ class ModelManager {
       int64_t manifest_stamp = 0;  // retried when the manifest changes
     };
     std::map<int64_t, Failure> failed;
+    std::set<std::string> reported_staging;  // stale export staging directories already logged
   };
   void poll_model(Model& m);
+  void report_stale_staging(Model& m);
   std::shared_ptr<LoadedVersion> load(const ModelConfig& config, int64_t version, const std::string& dir);
   void warm_up(LoadedVersion& v);
   void collect_retired();

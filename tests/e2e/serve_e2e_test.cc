@@ -554,6 +554,8 @@ TEST(ServeE2E, CorruptNewestVersionFallsBackToTheNewestThatLoads) {
     w.seekp(static_cast<std::streamoff>(fs::file_size(base + "/3/weights.kckpt") / 2));
     w.put('\x5a');
   }
+  // The staging directory of an export killed mid-way (pid 4194305 is above any pid_max).
+  fs::create_directories(base + "/.tmp-4-4194305");
   Server server(tmp.path(), base);  // the default policy: latest 1
   const int port = server.port();
   ASSERT_GT(port, 0) << server.log();
@@ -577,6 +579,8 @@ TEST(ServeE2E, CorruptNewestVersionFallsBackToTheNewestThatLoads) {
   size_t lines = 0;
   for (size_t at = log.find("failed to load"); at != std::string::npos; at = log.find("failed to load", at + 1)) ++lines;
   EXPECT_EQ(lines, 2u) << log;
+  EXPECT_NE(log.find(base + "/.tmp-4-4194305 is the staging directory of an export that died"), std::string::npos)
+      << log;
   EXPECT_EQ(server.stop(), 0) << server.log();
 }
 

@@ -10,11 +10,21 @@ corrupt newest checkpoint. Asserts what Kiln promises after each:
            after driver kills no trial starts twice and each metrics file has one line per step
   disk     a full disk gives a one-line error with exit code 1 and leaves nothing half-made
   ckpt     a corrupt newest checkpoint: evaluate warns naming it and uses the previous one
+  serve    a corrupt newest version: the newest version that loads serves, the bad one is reported
+           in model status, metrics and one log line (no libprotobuf lines); a dead export's
+           staging directory is reported in the log
+  sigterm  SIGTERM under keep-alive load: readiness turns 503 first, requests keep being answered
+           through the grace period, and no request that was sent goes unanswered
+  threads  (full run only: ctest runs other tests beside the quick one) two trainings at once on
+           this machine with default threads take at most 3x one training's time; before the
+           spin-then-block fix it was 13.7x
 
 usage: fault_injection.py --kiln PATH --source DIR [--quick] [--seed N] [--report FILE]
 Exit code 0 when every assertion held; prints one line per experiment.
 """
 import argparse
+import http.client
+import json
 import os
 import random
 import shutil
@@ -23,6 +33,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 failures = []
@@ -254,6 +265,176 @@ def full_disk(k, work):
     finally:
         subprocess.run(["umount", mnt])
 
+BODY = json.dumps({"instances": [{"key": "b1", "is_male": "True", "mother_age": 26, "mother_race": "other",
+                                  "mother_educ": 12, "father_age": 34, "prenatal_visits": 12,
+                                  "prenatal_start_month": 2, "cigs_per_day": 0, "drinks_per_week": 0}]})
+PREDICT = "/v1/models/bw:predict"
+
+
+class Server:
+    """A `kiln serve` on a free loopback port, its log in a file."""
+
+    def __init__(self, k, work, base, grace):
+        self.port_file, self.log_file = os.path.join(work, "port"), os.path.join(work, "serve.log")
+        for f in (self.port_file,):
+            if os.path.exists(f):
+                os.remove(f)
+        self.log = open(self.log_file, "w")
+        self.p = subprocess.Popen([k.binary, "serve", "--model_base_path", base, "--rest_port", "0", "--port_file",
+                                   self.port_file, "--shutdown_grace_s", str(grace)], cwd=work, stdout=self.log,
+                                  stderr=subprocess.STDOUT)
+        for _ in range(400):
+            if os.path.exists(self.port_file):
+                break
+            time.sleep(0.025)
+        self.port = int(open(self.port_file).read()) if os.path.exists(self.port_file) else 0
+
+    def request(self, method, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            c.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+            r = c.getresponse()
+            return r.status, r.read().decode()
+        finally:
+            c.close()
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        code = self.p.wait(timeout=60)
+        self.log.close()
+        return code
+
+    def text(self):
+        return open(self.log_file).read()
+
+
+def export_versions(k, work, out, base, n):
+    check(Kiln.run(k.babyweight("train", out, "--set", "max_steps=20"), work).returncode == 0, "serve: training failed")
+    for _ in range(n):
+        r = Kiln.run(k.babyweight("export", out, "--model_base_path", base), work)
+        check(r.returncode == 0, f"serve: export failed: {r.stderr[-300:]}")
+
+
+def serve_bad_version(k, work):
+    base = os.path.join(work, "models/bw")
+    export_versions(k, work, "srv", base, 2)
+    newest = os.path.join(base, str(max(int(n) for n in os.listdir(base) if n.isdigit())))
+    weights = os.path.join(newest, "weights.kckpt")
+    with open(weights, "r+b") as f:
+        f.seek(os.path.getsize(weights) // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0xFF]))
+    os.makedirs(os.path.join(base, ".tmp-99-4194305"))  # an export killed mid-way (pid above any pid_max)
+    server = Server(k, work, base, 0)
+    if not check(server.port > 0, f"serve: the server did not start: {server.text()[-300:]}"):
+        server.stop()
+        return
+    ready, _ = server.request("GET", "/v2/health/ready")
+    predict, _ = server.request("POST", PREDICT, BODY)
+    _, status = server.request("GET", "/v1/models/bw")
+    _, metrics = server.request("GET", "/metrics")
+    code = server.stop()
+    log_text = server.text()
+    bad = os.path.basename(newest)
+    check(ready == 200 and predict == 200, f"serve: with a corrupt newest version: ready {ready}, predict {predict}")
+    check(f'"version":"{bad}","state":"END"' in status and "checksum mismatch in weights.kckpt" in status,
+          f"serve: model status does not report version {bad}: {status}")
+    check(f'kiln_version_load_failed{{model="bw",version="{bad}"}} 1' in metrics, "serve: metrics miss the bad version")
+    check(log_text.count("failed to load") == 1 and "libprotobuf" not in log_text,
+          f"serve: the log should hold one line for the bad version: {log_text}")
+    check(".tmp-99-4194305 is the staging directory of an export that died" in log_text,
+          f"serve: the dead export's staging directory is not in the log: {log_text}")
+    check(code == 0, f"serve: exit code {code} after SIGTERM")
+    log(f"serve: version {bad} corrupt: version {int(bad) - 1} served, the bad one reported in status, metrics and "
+        "one log line; a dead export's staging directory reported")
+
+
+def sigterm_under_load(k, work, clients):
+    base = os.path.join(work, "models/bw")  # serve_bad_version left a good version there
+    server = Server(k, work, base, 1)
+    if not check(server.port > 0, f"sigterm: the server did not start: {server.text()[-300:]}"):
+        server.stop()
+        return
+    counts = {"ok": 0, "cut": 0, "closed": 0, "refused": 0}
+    lock, stop = threading.Lock(), threading.Event()
+
+    def count(what):
+        with lock:
+            counts[what] += 1
+
+    def client():
+        # Keep-alive requests back to back; after "Connection: close" reconnect, until refused.
+        while not stop.is_set():
+            c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            try:
+                c.connect()
+            except OSError:
+                count("refused")
+                return
+            while not stop.is_set():
+                try:
+                    c.request("POST", PREDICT, body=BODY, headers={"Content-Type": "application/json"})
+                except OSError:
+                    count("cut")  # the server closed the connection without telling us
+                    break
+                try:
+                    r = c.getresponse()
+                    r.read()
+                except (OSError, http.client.HTTPException):
+                    count("cut")  # sent, never answered
+                    break
+                count("ok" if r.status == 200 else "cut")
+                if (r.getheader("Connection") or "").lower() == "close":
+                    count("closed")
+                    break
+            c.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    server.p.send_signal(signal.SIGTERM)
+    unready = False
+    for _ in range(50):
+        try:
+            unready = server.request("GET", "/v2/health/ready")[0] == 503
+        except OSError:
+            break
+        if unready:
+            break
+        time.sleep(0.01)
+    code = server.p.wait(timeout=60)
+    stop.set()
+    for t in threads:
+        t.join()
+    server.stop()
+    check(unready, "sigterm: readiness did not turn 503 during the grace period")
+    check(code == 0 and counts["cut"] == 0 and counts["ok"] > 20 and counts["refused"] == clients,
+          f"sigterm: exit {code}, {counts}: {server.text()[-300:]}")
+    log(f"sigterm: {clients} keep-alive clients under load: readiness 503 first; {counts['ok']} requests answered, "
+        f"{counts['cut']} cut, {counts['closed']} told 'Connection: close', then the port refused")
+
+
+def oversubscription(k, work):
+    args = ["--set", "max_steps=1040", "--set", "checkpoint.every_steps=100000", "--set", "eval_every_steps=100000"]
+
+    def train(out):
+        return subprocess.Popen(k.babyweight("train", out, *args), cwd=work, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+
+    t0 = time.time()
+    check(train("alone").wait() == 0, "threads: training failed")
+    alone = time.time() - t0
+    t0 = time.time()
+    pair = [train("pair0"), train("pair1")]
+    check(all(p.wait() == 0 for p in pair), "threads: a concurrent training failed")
+    both = time.time() - t0
+    check(both <= 3 * alone, f"threads: two trainings at once took {both:.2f} s, one alone {alone:.2f} s")
+    log(f"threads: one babyweight training {alone:.2f} s, two at once {both:.2f} s ({both / alone:.1f}x, "
+        f"{os.cpu_count()} cores, default threads)")
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -279,6 +460,10 @@ def main():
         tune_run_kills(k, work, n(3, 12), rng)
         corrupt_checkpoint(k, work)
         full_disk(k, work)
+        serve_bad_version(k, work)
+        sigterm_under_load(k, work, n(4, 8))
+        if not a.quick:
+            oversubscription(k, work)
     finally:
         if not failures:
             shutil.rmtree(work, ignore_errors=True)
