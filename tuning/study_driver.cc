@@ -125,9 +125,14 @@ class Driver {
   // to the end, never started again. The others (the process ended without an outcome, or ran
   // on a host whose driver stopped its heartbeat) run again; what is left of them is ended.
   void reclaim() {
-    auto adoptable = [this](const Trial& t, bool same_host) {
+    auto adoptable = [this](Trial& t, bool same_host) {
       if (fs::exists(outcome_path(t))) return true;
-      return same_host && t.pid && t.pid_start && process_alive(static_cast<pid_t>(*t.pid), *t.pid_start);
+      if (!same_host) return false;
+      if (t.pid && t.pid_start) return process_alive(static_cast<pid_t>(*t.pid), *t.pid_start);
+      // Started, but its driver died before recording the pid: found by its attempt's entry.
+      auto leader = find_group_leader_by_env(attempt_env(t));
+      if (leader) t.pid = leader->first, t.pid_start = leader->second;
+      return leader.has_value();
     };
     StudyStore::Reclaimed r = store_.reclaim_orphans(driver_id_, adoptable);
     for (const Trial& t : r.requeued) {
@@ -138,6 +143,10 @@ class Driver {
   }
 
   std::string outcome_path(const Trial& t) const { return trial_dir(t) + "/outcome"; }
+  // An environment entry unique to this attempt of the trial (see find_group_leader_by_env).
+  std::string attempt_env(const Trial& t) const {
+    return str_cat("KILN_TUNE_ATTEMPT=", fs::weakly_canonical(opt_.study_dir).string(), "#", t.id, "#", t.attempts);
+  }
 
   // The trial's exit code, as its wrapper recorded it (see wrap_command), or nullopt.
   std::optional<ExitStatus> read_outcome(const Trial& t) const {
@@ -220,7 +229,8 @@ class Driver {
                      "KILN_TUNE_TRIAL_DIR=" + dir,
                      "KILN_TUNE_PARAMS=" + assignment_to_json(t.params),
                      "KILN_TUNE_METRIC=" + spec_.hyperparameter_metric_tag(),
-                     "KILN_TUNE_METRICS_FILE=" + metrics};
+                     "KILN_TUNE_METRICS_FILE=" + metrics,
+                     attempt_env(t)};
     auto r = std::make_unique<RunningTrial>();
     r->metrics = std::make_unique<MetricsReader>(metrics, spec_.hyperparameter_metric_tag());
     try {

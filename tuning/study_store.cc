@@ -278,7 +278,12 @@ StudyStore::Reclaimed StudyStore::reclaim_orphans(int64_t driver_id, const Adopt
       if (!q.step()) continue;
       Trial t = read_trial(q);
       if (adopt && driver_id > 0 && adopt(t, local)) {
-        SqliteDb::Statement(db_, "UPDATE trials SET driver_id = ?1 WHERE id = ?2").bind(1, driver_id).bind(2, id).run();
+        SqliteDb::Statement(db_, "UPDATE trials SET driver_id = ?1, pid = ?3, pid_start = ?4 WHERE id = ?2")
+            .bind(1, driver_id)
+            .bind(2, id)
+            .bind(3, t.pid)
+            .bind(4, t.pid_start)
+            .run();
         out.adopted.push_back(std::move(t));
         continue;
       }

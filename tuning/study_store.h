@@ -75,7 +75,7 @@ class StudyStore {
   struct Reclaimed {
     std::vector<Trial> adopted, requeued;
   };
-  using AdoptFn = std::function<bool(const Trial&, bool same_host)>;
+  using AdoptFn = std::function<bool(Trial&, bool same_host)>;  // may fill in pid and pid_start
   Reclaimed reclaim_orphans(int64_t driver_id = 0, const AdoptFn& adopt = {}, double stale_seconds = 120);
 
   // One write transaction: a QUEUED trial if there is one, else a new trial from `suggester`,

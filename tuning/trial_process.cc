@@ -178,6 +178,26 @@ bool process_alive(pid_t pid, int64_t start_time) {
   return st && st->state != 'Z' && st->start_time == start_time;  // a zombie has ended already
 }
 
+std::optional<std::pair<pid_t, int64_t>> find_group_leader_by_env(const std::string& entry) {
+  DIR* d = opendir("/proc");
+  if (!d) return std::nullopt;
+  std::optional<std::pair<pid_t, int64_t>> found;
+  while (dirent* e = readdir(d)) {
+    char* end;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end || pid <= 0) continue;
+    auto st = read_proc_stat(static_cast<pid_t>(pid));
+    if (!st || st->state == 'Z' || st->pgrp != pid) continue;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);  // another user's: unreadable
+    std::string var;
+    while (std::getline(in, var, '\0'))
+      if (var == entry) found = std::make_pair(static_cast<pid_t>(pid), st->start_time);
+    if (found) break;
+  }
+  closedir(d);
+  return found;
+}
+
 void terminate_orphan_group(pid_t pid, int64_t start_time, double grace_seconds) {
   if (pid <= 0 || start_time <= 0) return;
   // A leader with another start time means the pid was reused: that group is someone else's. (A

@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kiln::tuning {
@@ -59,6 +60,10 @@ class TrialProcess {
 int64_t process_start_time(pid_t pid);
 // True when PID exists and started at `start_time` (the same process, not a reused pid).
 bool process_alive(pid_t pid, int64_t start_time);
+// The live process-group leader whose environment holds `entry` (KEY=VALUE, exactly), as
+// (pid, start time). A driver that dies after starting a trial but before recording its pid
+// leaves the trial findable this way: each attempt's environment carries a unique entry.
+std::optional<std::pair<pid_t, int64_t>> find_group_leader_by_env(const std::string& entry);
 // SIGTERM to a group led by (pid, start_time) if that leader still exists; SIGKILL after
 // `grace_seconds` if it has not exited. For trials left behind by a driver that died.
 void terminate_orphan_group(pid_t pid, int64_t start_time, double grace_seconds);

@@ -195,21 +195,23 @@ def tune_run_kills(k, work, rounds, rng):
         with sqlite3.connect(os.path.join(study, "study.db")) as c:
             rows = c.execute("SELECT number, state, attempts FROM trials ORDER BY number").fetchall()
         check(len(rows) == trials and all(s == "COMPLETED" for _, s, _ in rows), f"tune run: trials {rows}")
-        # Trials running or finished while no driver ran are adopted, not re-run. Only a trial
-        # whose process was started but not yet recorded when the driver died (a window of a
-        # few ms, docs/tuning.md) may run twice; before adoption every kill re-ran ~2 trials.
-        reruns = sum(1 for _, _, attempts in rows if attempts > 1)
-        total_kills, total_reruns = total_kills + kills, total_reruns + reruns
-        check(reruns <= 1, f"tune run: {reruns} trials re-run after {kills} driver kills: {rows}")
+        # Trials running or finished while no driver ran are adopted, not re-run, even one whose
+        # process started just before its driver died (found by its environment, docs/tuning.md);
+        # before adoption every kill re-ran ~2 trials. A driver killed after claiming a trial but
+        # before starting it leaves attempts one higher than the runs: the objective counts runs.
+        reruns = 0
         for n, _, attempts in rows:
             tdir = os.path.join(study, "trials", str(n))
             starts = open(os.path.join(tdir, "starts")).read().count("\n") if os.path.exists(os.path.join(tdir, "starts")) else 0
             metrics = open(os.path.join(tdir, "metrics.jsonl")).read().count("\n")
-            # One start and 2 metrics lines per run of the trial.
-            check(starts == attempts and metrics == 2 * attempts and attempts <= 2,
+            reruns += starts > 1
+            # One start per attempt at most, and 2 metrics lines per start.
+            check(1 <= starts <= attempts and metrics == 2 * starts,
                   f"tune run: trial {n}: {starts} starts, {metrics} metrics lines, {attempts} attempts")
+        total_kills, total_reruns = total_kills + kills, total_reruns + reruns
+        check(reruns == 0, f"tune run: {reruns} trials ran twice after {kills} driver kills: {rows}")
     log(f"tune runs: {rounds} studies, {total_kills} driver kill -9s at random points; each ended with {trials} "
-        f"completed trials; {total_reruns} trials ran twice, every other trial once")
+        f"completed trials; {total_reruns} trials ran twice")
 
 
 def corrupt_checkpoint(k, work):

@@ -14,6 +14,7 @@
 #include "io/config_file.h"
 #include "tests/e2e/kiln_process.h"
 #include "tuning/study_spec.h"
+#include "tuning/trial_process.h"
 
 namespace kiln::tuning {
 namespace {
@@ -146,8 +147,49 @@ TEST(StudyStore, TrialsOfADeadDriverAreRequeuedAndRunAgainUnderTheirNumber) {
   EXPECT_EQ(t.attempts, 2);
   EXPECT_EQ(t.params, trials[0].params);
   // A live driver's trials are left alone.
-  StudyStore::Reclaimed none = store.reclaim_orphans(me, [](const Trial&, bool) { return true; });
+  StudyStore::Reclaimed none = store.reclaim_orphans(me, [](Trial&, bool) { return true; });
   EXPECT_TRUE(none.requeued.empty() && none.adopted.empty());
+}
+
+// A driver that died after starting a trial's process but before recording its pid: the
+// process is found by its attempt's environment entry, adopted, and its pid stored.
+TEST(StudyStore, ATrialStartedButNotRecordedIsFoundByItsEnvironmentAndAdopted) {
+  TempDir dir;
+  ASSERT_TRUE(StudyStore::create(dir.path(), make_spec(), dir.path()));
+  pid_t child = fork();
+  if (child == 0) {
+    StudyStore store(dir.path());
+    auto suggester = make_suggester(store.spec());
+    Trial t;
+    store.claim_trial(store.register_driver(), *suggester, t);
+    _exit(0);
+  }
+  int status;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const std::string entry = "KILN_TUNE_ATTEMPT=" + dir.path() + "#1#1";
+  EXPECT_FALSE(find_group_leader_by_env(entry).has_value());
+  SpawnRequest req;
+  req.command = "sleep 30";
+  req.stdout_path = req.stderr_path = dir.path() + "/trial.log";
+  req.extra_env = {entry};
+  TrialProcess p = TrialProcess::spawn(req);
+  StudyStore store(dir.path());
+  StudyStore::Reclaimed r = store.reclaim_orphans(store.register_driver(), [&](Trial& t, bool same_host) {
+    auto leader = find_group_leader_by_env(entry);
+    if (leader) t.pid = leader->first, t.pid_start = leader->second;
+    return same_host && leader.has_value();
+  });
+  ASSERT_EQ(r.adopted.size(), 1u);
+  EXPECT_TRUE(r.requeued.empty());
+  EXPECT_EQ(r.adopted[0].pid, p.pid());
+  std::vector<Trial> trials = store.trials();
+  ASSERT_EQ(trials.size(), 1u);
+  EXPECT_EQ(trials[0].state, TrialState::kRunning);
+  EXPECT_EQ(trials[0].pid, p.pid());
+  EXPECT_EQ(trials[0].pid_start, p.start_time());
+  p.signal_group(SIGKILL);
+  p.wait();
 }
 
 TEST(StudyStore, CreationReplacesAnInterruptedOneAndRemovesDeadTemporaries) {
