@@ -118,13 +118,11 @@ TEST(StudyStore, ClaimRespectsParallelAndFailureLimits) {
   EXPECT_EQ(store.claim_trial(driver, *suggester, d), ClaimOutcome::kTooManyFailures);
 }
 
-TEST(StudyStore, TrialsOfADeadDriverAreRequeuedAndRunAgainUnderTheirNumber) {
-  TempDir dir;
-  ASSERT_TRUE(StudyStore::create(dir.path(), make_spec(), dir.path()));
-  // A driver that registers, claims a trial and dies without a word.
+// A driver in a child process that registers, claims a trial and dies without a word.
+bool claim_a_trial_and_die(const std::string& study_dir) {
   pid_t child = fork();
   if (child == 0) {
-    StudyStore store(dir.path());
+    StudyStore store(study_dir);
     auto suggester = make_suggester(store.spec());
     Trial t;
     store.claim_trial(store.register_driver(), *suggester, t);
@@ -132,7 +130,13 @@ TEST(StudyStore, TrialsOfADeadDriverAreRequeuedAndRunAgainUnderTheirNumber) {
   }
   int status;
   waitpid(child, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+TEST(StudyStore, TrialsOfADeadDriverAreRequeuedAndRunAgainUnderTheirNumber) {
+  TempDir dir;
+  ASSERT_TRUE(StudyStore::create(dir.path(), make_spec(), dir.path()));
+  ASSERT_TRUE(claim_a_trial_and_die(dir.path()));
   StudyStore store(dir.path());
   int64_t me = store.register_driver();
   EXPECT_EQ(store.reclaim_orphans().requeued.size(), 1u);
@@ -156,17 +160,7 @@ TEST(StudyStore, TrialsOfADeadDriverAreRequeuedAndRunAgainUnderTheirNumber) {
 TEST(StudyStore, ATrialStartedButNotRecordedIsFoundByItsEnvironmentAndAdopted) {
   TempDir dir;
   ASSERT_TRUE(StudyStore::create(dir.path(), make_spec(), dir.path()));
-  pid_t child = fork();
-  if (child == 0) {
-    StudyStore store(dir.path());
-    auto suggester = make_suggester(store.spec());
-    Trial t;
-    store.claim_trial(store.register_driver(), *suggester, t);
-    _exit(0);
-  }
-  int status;
-  waitpid(child, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_TRUE(claim_a_trial_and_die(dir.path()));
   const std::string entry = "KILN_TUNE_ATTEMPT=" + dir.path() + "#1#1";
   EXPECT_FALSE(find_group_leader_by_env(entry).has_value());
   SpawnRequest req;
