@@ -16,8 +16,8 @@ corrupt newest checkpoint. Asserts what Kiln promises after each:
   sigterm  SIGTERM under keep-alive load: readiness turns 503 first, requests keep being answered
            through the grace period, and no request that was sent goes unanswered
   threads  (full run only: ctest runs other tests beside the quick one) two trainings at once on
-           this machine with default threads take at most 3x one training's time; before the
-           spin-then-block fix it was 13.7x
+           this machine with default threads take at most 4x one training's time (2x is the fair
+           share; with libgomp's stock spinning it was 13.7x, bench/results/oversubscription.md)
 
 usage: fault_injection.py --kiln PATH --source DIR [--quick] [--seed N] [--report FILE]
 Exit code 0 when every assertion held; prints one line per experiment.
@@ -420,22 +420,25 @@ def sigterm_under_load(k, work, clients):
 
 
 def oversubscription(k, work):
-    args = ["--set", "max_steps=1040", "--set", "checkpoint.every_steps=100000", "--set", "eval_every_steps=100000"]
+    # 10 epochs' worth of steps, so that process start and data loading do not dominate.
+    args = ["--set", "max_steps=10400", "--set", "epochs=1000", "--set", "checkpoint.every_steps=100000",
+            "--set", "eval_every_steps=100000"]
 
-    def train(out):
-        return subprocess.Popen(k.babyweight("train", out, *args), cwd=work, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+    def timed(outs):
+        t0 = time.time()
+        procs = [subprocess.Popen(k.babyweight("train", out, *args), cwd=work, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL) for out in outs]
+        check(all(p.wait() == 0 for p in procs), "threads: training failed")
+        return time.time() - t0
 
-    t0 = time.time()
-    check(train("alone").wait() == 0, "threads: training failed")
-    alone = time.time() - t0
-    t0 = time.time()
-    pair = [train("pair0"), train("pair1")]
-    check(all(p.wait() == 0 for p in pair), "threads: a concurrent training failed")
-    both = time.time() - t0
-    check(both <= 3 * alone, f"threads: two trainings at once took {both:.2f} s, one alone {alone:.2f} s")
-    log(f"threads: one babyweight training {alone:.2f} s, two at once {both:.2f} s ({both / alone:.1f}x, "
-        f"{os.cpu_count()} cores, default threads)")
+    alone, both = [], []
+    for i in range(3):  # interleaved rounds, medians
+        alone.append(timed([f"alone{i}"]))
+        both.append(timed([f"pair{i}a", f"pair{i}b"]))
+    a, b = sorted(alone)[1], sorted(both)[1]
+    check(b <= 4 * a, f"threads: two trainings at once took {b:.2f} s, one alone {a:.2f} s")
+    log(f"threads: one babyweight training (10,400 steps) {a:.2f} s, two at once {b:.2f} s ({b / a:.1f}x; 2x is the "
+        f"fair share; medians of 3; {os.cpu_count()} cores, default threads)")
 
 
 def main():
