@@ -3,7 +3,9 @@
 export, tune creation and tune runs, a full tmpfs (when this machine lets us mount one), a
 corrupt newest checkpoint. Asserts what Kiln promises after each:
 
-  train    a run killed at a random moment and resumed evaluates exactly like an uninterrupted run
+  train    a run killed at a random moment and resumed evaluates exactly like an uninterrupted run,
+           and TensorBoard shows the same train/loss points as for that run, each step once (with
+           KILN_PYTHON or a python that has the tensorboard package)
   export   every published version is complete; the next export removes the dead staging
            directories; version numbers only grow, even after the newest is deleted
   tune     study.db exists only with a study in it, and a fresh run or --resume finishes it;
@@ -87,7 +89,8 @@ def train_kills(k, work, rounds, rng):
     ref = Kiln.run(k.babyweight("train", "ref", *TRAIN), work)
     check(ref.returncode == 0, f"train: uninterrupted run failed: {ref.stderr[-300:]}")
     want = Kiln.run(k.babyweight("evaluate", "ref", *TRAIN), work).stdout
-    total_kills = 0
+    tb_want = tensorboard_steps(k, os.path.join(work, "ref", "events"))
+    total_kills = tb_checked = 0
     for i in range(rounds):
         out = f"killed{i}"
         kills = 0
@@ -99,7 +102,27 @@ def train_kills(k, work, rounds, rng):
         check(r.returncode == 0, f"train: resume {i} failed: {r.stderr[-300:]}")
         got = Kiln.run(k.babyweight("evaluate", out, *TRAIN), work).stdout
         check(got == want and want, f"train: round {i} ({kills} kills) evaluates {got!r}, uninterrupted {want!r}")
-    log(f"train: {rounds} runs, {total_kills} kill -9s landing mid-run, resumed; each evaluates like the uninterrupted run")
+        tb = tensorboard_steps(k, os.path.join(work, out, "events"))
+        if tb is not None:
+            tb_checked += 1
+            check(tb == tb_want and "duplicates=0" in tb,
+                  f"train: round {i}: TensorBoard sees {tb!r}, uninterrupted {tb_want!r}")
+    tb_note = (f"; TensorBoard shows the uninterrupted run's loss points, each step once, in {tb_checked} of them" if tb_checked else
+               "; TensorBoard check skipped (set KILN_PYTHON to a python with the tensorboard package)")
+    log(f"train: {rounds} runs, {total_kills} kill -9s landing mid-run, resumed; each evaluates like the uninterrupted "
+        f"run{tb_note}")
+
+
+def tensorboard_steps(k, logdir):
+    """What TensorBoard shows for train/loss ("TAG POINTS LAST_STEP LAST_VALUE duplicates=N"), read by
+    TensorBoard itself, which purges a killed run's steps past a restart's SessionLog START; None
+    when no python with the tensorboard package is at hand."""
+    python = os.environ.get("KILN_PYTHON", sys.executable)
+    tool = os.path.join(os.path.dirname(k.ex), "../tests/tools/read_tensorboard_events.py")
+    r = subprocess.run([python, tool, logdir, "train/loss"], capture_output=True, text=True)
+    if "No module named 'tensorboard'" in r.stderr:
+        return None
+    return r.stdout.strip() or r.stderr.strip()
 
 
 def export_kills(k, work, rounds, rng):
