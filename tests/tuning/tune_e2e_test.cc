@@ -370,12 +370,27 @@ TEST(TuneE2E, BadSpecsAndBadResumesAreRejected) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("already holds a study; pass --resume"), std::string::npos) << r.err;
   // Limits may change on --resume; the search space may not.
-  std::string changed = dir.file("changed.pbtxt", spec_text("./none.sh {x}", "max_trials: 2\nmax_failed_trials: 1\n"
-                                                                            "params { parameter_name: 'y' type: DOUBLE min_value: 0 max_value: 1 }"));
+  // (The same name as the study's, which defaults to the spec file's.)
+  std::string changed = dir.file("changed.pbtxt", spec_text("./none.sh {x}", "max_trials: 2\nmax_failed_trials: 1\nname: 'good'") +
+                                                      "params { parameter_name: 'y' type: DOUBLE min_value: 0 max_value: 1 }\n");
   r = run_kiln({"tune", "--config", changed, "--study-dir", "s", "--resume"}, dir.path());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("was created from a different spec"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("params"), std::string::npos) << r.err;
+  // It lists what differs, and only that (max_trials changed too, but may), on one line.
+  EXPECT_NE(r.err.find("may change: added: params[1]: { parameter_name: \"y\" type: DOUBLE min_value: 0 max_value: 1 }\n"),
+            std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("ignored"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("max_trials:"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // Several differences are joined with "; ".
+  std::string goal = slurp(changed);
+  goal.replace(goal.find("MINIMIZE"), 8, "MAXIMIZE");
+  dir.file("changed.pbtxt", goal);
+  r = run_kiln({"tune", "--config", changed, "--study-dir", "s", "--resume"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("may change: modified: goal: MINIMIZE -> MAXIMIZE; added: params[1]: { parameter_name: \"y\""),
+            std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   r = run_kiln({"tune", "--resume", "--study-dir", "nowhere"}, dir.path());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("no study to resume in"), std::string::npos) << r.err;
