@@ -22,8 +22,9 @@ Action add_train(CLI::App& app) {
                   "Override a config field: path.to.field=value (repeatable), e.g. --set epochs=3 "
                   "--set model.layers[0].conv2d.filters=16");
   cmd->footer(
-      "Writes checkpoints to OUTPUT_DIR/checkpoints (atomic; the last checkpoint.keep_last kept), TensorBoard\n"
-      "scalars to OUTPUT_DIR/events, and resumes from the newest checkpoint unless resume: false.\n"
+      "Writes checkpoints to OUTPUT_DIR/checkpoints (atomic; the last checkpoint.keep_last kept) at the end and every\n"
+      "checkpoint.every_steps / every_epochs / every_seconds (default 600 s), TensorBoard scalars to OUTPUT_DIR/events,\n"
+      "and resumes from the newest checkpoint unless resume: false.\n"
       "Data-parallel: mpirun -np N kiln train ... (or srun) trains on N ranks, batch_size per rank; see\n"
       "docs/distributed.md.");
   return [opts] {

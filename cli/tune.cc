@@ -5,6 +5,7 @@
 #include <climits>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 
 #include "cli/verbs.h"
 #include "core/error.h"
@@ -56,11 +57,17 @@ void check_resumable(const StudySpec& stored, const StudySpec& wanted, const std
   for (const char* f : {"max_trials", "max_parallel_trials", "max_failed_trials", "trial_timeout_seconds",
                         "enable_trial_early_stopping", "early_stopping", "stop_grace_seconds"})
     diff.IgnoreField(d->FindFieldByName(f));
+  // Only what differs (not the limits it was told to ignore), on one line as errors are.
+  diff.set_report_ignores(false);
   std::string report;
   diff.ReportDifferencesToString(&report);
-  if (!diff.Compare(stored, wanted))
-    fail("the study in ", dir, " was created from a different spec; on --resume only the limits (max_trials, "
-         "max_parallel_trials, max_failed_trials, trial_timeout_seconds, early stopping) may change: ", report);
+  if (diff.Compare(stored, wanted)) return;
+  std::string differences;
+  std::istringstream lines(report);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty()) differences += (differences.empty() ? "" : "; ") + line;
+  fail("the study in ", dir, " was created from a different spec; on --resume only the limits (max_trials, "
+       "max_parallel_trials, max_failed_trials, trial_timeout_seconds, early stopping) may change: ", differences);
 }
 
 int run(const TuneOptions& o) {

@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/bare_numbers.h"
 #include "proto/options.pb.h"
 
 namespace kiln::io {
@@ -75,12 +76,40 @@ void enum_values_of(const pb::Descriptor* root, const std::string& field, std::v
   }
 }
 
-// A "did you mean" for protobuf's unknown-field and unknown-enum-value errors; how to quote a
-// string value.
+// The message type at a JSON error's path ("params[0].early_stopping"; "" is `root`), or null.
+const pb::Descriptor* message_at(const pb::Descriptor* root, const std::string& path) {
+  const pb::Descriptor* d = root;
+  std::istringstream parts(path);
+  for (std::string part; d && std::getline(parts, part, '.');) {
+    const pb::FieldDescriptor* f = d->FindFieldByName(part.substr(0, part.find('[')));
+    d = f ? f->message_type() : nullptr;
+  }
+  return d;
+}
+
+// A "did you mean" for protobuf's unknown-field and unknown-enum-value errors (text format and
+// JSON); how to quote a string value.
 std::string suggestion(const std::string& message, const pb::Descriptor* root) {
   std::vector<std::string> candidates;
   std::string name;
-  if (message.find("has no field named") != std::string::npos) {
+  const std::string json_unknown = ": Cannot find field.";
+  if (message.ends_with(json_unknown)) {
+    // JSON: "(params[0]) minValu: Cannot find field.", the path left out at the top level.
+    std::string path, rest = message.substr(0, message.size() - json_unknown.size());
+    if (rest.rfind('(', 0) == 0 && rest.find(") ") != std::string::npos) {
+      path = rest.substr(1, rest.find(") ") - 1);
+      rest = rest.substr(rest.find(") ") + 2);
+    }
+    name = rest;
+    if (const pb::Descriptor* type = message_at(root, path))
+      for (int i = 0; i < type->field_count(); ++i) candidates.insert(candidates.end(), {type->field(i)->json_name(), type->field(i)->name()});
+  } else if (message.find("invalid value") != std::string::npos && message.find("type.googleapis.com/") != std::string::npos) {
+    // JSON: (goal): invalid value "MINIMISE" for type type.googleapis.com/kiln.StudySpec.Goal
+    name = quoted_after(message, "invalid value");
+    const std::string type_name = message.substr(message.find("type.googleapis.com/") + 20);
+    if (const pb::EnumDescriptor* e = pb::DescriptorPool::generated_pool()->FindEnumTypeByName(type_name))
+      for (int v = 0; v < e->value_count(); ++v) candidates.push_back(e->value(v)->name());
+  } else if (message.find("has no field named") != std::string::npos) {
     name = quoted_after(message, "has no field named");
     const pb::Descriptor* type = pb::DescriptorPool::generated_pool()->FindMessageTypeByName(quoted_after(message, "Message type"));
     if (type)
@@ -90,7 +119,7 @@ std::string suggestion(const std::string& message, const pb::Descriptor* root) {
     std::vector<const pb::Descriptor*> seen;
     enum_values_of(root, quoted_after(message, "for field"), seen, candidates);
   }
-  // A number where a string field is expected (parent_values: [2]): say how to write it.
+  // A number where a string field is expected (parameter_name: 2): say how to write it.
   const std::string got = "Expected string, got: ";
   if (message.rfind(got, 0) == 0) return str_cat(" (string values are quoted: \"", message.substr(got.size()), "\")");
   const std::string best = name.empty() ? "" : nearest(name, candidates);
@@ -99,15 +128,19 @@ std::string suggestion(const std::string& message, const pb::Descriptor* root) {
 
 class ErrorCollector final : public pb::io::ErrorCollector {
  public:
-  ErrorCollector(std::string source, const std::string& text, const pb::Descriptor* root)
-      : source_(std::move(source)), root_(root) {
+  // `text` as the user wrote it; `rewritten`, when given, is what the parser reads.
+  ErrorCollector(std::string source, const std::string& text, const pb::Descriptor* root,
+                 const BareNumbers* rewritten = nullptr)
+      : source_(std::move(source)), root_(root), rewritten_(rewritten) {
     std::istringstream in(text);
     for (std::string line; std::getline(in, line);) lines_.push_back(line);
   }
   void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
     if (!first_.empty()) return;
+    if (rewritten_) column = rewritten_->original_column(line, column);
     first_ = str_cat(source_, ":", line + 1, ":", column + 1, ": ", message);
-    std::string field = field_before(line, column);
+    // An unknown field's error names it; the field before it on the line is another one.
+    std::string field = message.find("has no field named") == std::string::npos ? field_before(line, column) : "";
     if (!field.empty() && message.find(field) == std::string::npos) first_ += str_cat(" (field '", field, "')");
     first_ += suggestion(message, root_);
   }
@@ -129,6 +162,7 @@ class ErrorCollector final : public pb::io::ErrorCollector {
   }
   std::string source_;
   const pb::Descriptor* root_;
+  const BareNumbers* rewritten_;
   std::vector<std::string> lines_;
   std::string first_;
 };
@@ -145,17 +179,22 @@ bool looks_like_json(const std::string& path, const std::string& text) {
 }  // namespace
 
 void parse_config_text(const std::string& text, const std::string& source_name, pb::Message& message) {
-  if (looks_like_json(source_name, text)) {
+  const bool json = looks_like_json(source_name, text);
+  const BareNumbers parsed(text, message.GetDescriptor(), json);
+  if (json) {
     pb::util::JsonParseOptions opts;
     opts.ignore_unknown_fields = false;
-    auto status = pb::util::JsonStringToMessage(text, &message, opts);
-    if (!status.ok()) fail(source_name, ": ", std::string(status.message()));
+    auto status = pb::util::JsonStringToMessage(parsed.text(), &message, opts);
+    if (!status.ok()) {
+      const std::string error(status.message());
+      fail(source_name, ": ", error, suggestion(error, message.GetDescriptor()));
+    }
     return;
   }
-  ErrorCollector errors(source_name, text, message.GetDescriptor());
+  ErrorCollector errors(source_name, text, message.GetDescriptor(), &parsed);
   pb::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text, &message)) fail(errors.first().empty() ? source_name + ": parse error" : errors.first());
+  if (!parser.ParseFromString(parsed.text(), &message)) fail(errors.first().empty() ? source_name + ": parse error" : errors.first());
 }
 
 namespace {

@@ -111,8 +111,11 @@ std::string latest_checkpoint(const std::string& dir) {
   return all.empty() ? "" : all.back().second;
 }
 
-Trainer::Trainer(const TrainConfig& config, bool evaluation_only) : config_(config), comm_(&world()) {
+Trainer::Trainer(const TrainConfig& config, bool evaluation_only)
+    : config_(config), checkpoints_(config.checkpoint()), comm_(&world()) {
   if (config.batch_size() <= 0) fail("batch_size must be > 0, got ", config.batch_size());
+  if (config.eval_every_steps() < 0)
+    fail("eval_every_steps must be >= 0 (0 = after each epoch), got ", config.eval_every_steps());
   if (config.epochs() <= 0 && config.max_steps() <= 0) fail("epochs or max_steps must be > 0");
   if (config.threads() < 0) fail("threads must be >= 0, got ", config.threads());
   if (config.threads() > 0) set_cpu_threads(config.threads());
@@ -345,8 +348,7 @@ TrainResult Trainer::run() {
   }
   int64_t per_epoch = pipeline_->batches_per_epoch();
   int64_t total = config_.max_steps() > 0 ? config_.max_steps() : config_.epochs() * per_epoch;
-  int64_t eval_every = config_.eval_every_steps() > 0 ? config_.eval_every_steps() : per_epoch;
-  int64_t ckpt_every = config_.checkpoint().every_steps() > 0 ? config_.checkpoint().every_steps() : per_epoch;
+  const int64_t eval_every = config_.eval_every_steps();  // 0: after each epoch
   if (step_ >= total) {
     // A rerun of a finished training: nothing to do, and no "0 examples/s" as if something ran.
     result.already_done = true;
@@ -368,6 +370,7 @@ TrainResult Trainer::run() {
   }
   const EarlyStopping& es = config_.early_stopping();
   auto start = std::chrono::steady_clock::now();
+  checkpoints_.restart_timer();
   int64_t examples = 0, start_step = step_;
   Tensor doutput;
   double loss_sum = 0;  // of the global batches' mean losses (this rank's share of each)
@@ -404,7 +407,8 @@ TrainResult Trainer::run() {
     ++loss_count;
     batch_in_epoch_ = batch.index + 1;
     epoch_ = batch.epoch;
-    if (batch_in_epoch_ == per_epoch) {
+    const bool epoch_ended = batch_in_epoch_ == per_epoch;
+    if (epoch_ended) {
       batch_in_epoch_ = 0;
       ++epoch_;
     }
@@ -424,7 +428,7 @@ TrainResult Trainer::run() {
       loss_sum = 0;
       loss_count = 0;
     }
-    bool do_eval = data_.eval && (step_ % eval_every == 0 || step_ == total);
+    bool do_eval = data_.eval && ((eval_every > 0 ? step_ % eval_every == 0 : epoch_ended) || step_ == total);
     if (do_eval) {
       auto m = evaluate();  // every rank evaluates its share and gets the same totals
       if (is_chief()) {
@@ -449,9 +453,15 @@ TrainResult Trainer::run() {
         }
       }
     }
-    if (step_ % ckpt_every == 0 || step_ == total || result.early_stopped) {
+    if (checkpoints_.on_cadence(step_, epoch_ended, epoch_) || step_ == total || result.early_stopped) {
       if (comm_->size() > 1) check_replicas_agree();
       if (is_chief()) result.checkpoint = write_checkpoint();
+      checkpoints_.restart_timer();
+    } else if (is_chief() && checkpoints_.time_due()) {
+      // Rank 0's clock alone decides, so the other ranks are not asked: agreeing on it would
+      // cost a collective every step. The replicas are compared at the cadence and at the end.
+      result.checkpoint = write_checkpoint();
+      checkpoints_.restart_timer();
     }
     if (is_chief()) events->flush();
   }

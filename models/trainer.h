@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/communicator.h"
+#include "models/checkpoint_schedule.h"
 #include "models/gradient_sync.h"
 #include "models/head.h"
 #include "models/model.h"
@@ -69,6 +70,7 @@ class Trainer {
   bool is_chief() const { return comm_->rank() == 0; }
 
   TrainConfig config_;
+  CheckpointSchedule checkpoints_;
   Communicator* comm_ = nullptr;
   TrainingData data_;
   std::unique_ptr<Model<float>> model_;

@@ -96,14 +96,11 @@ class Driver {
       poll_running();
       while (!g_interrupted && static_cast<int>(running_.size()) < spec_.max_parallel_trials()) {
         Trial t;
-        // Timed: the suggester's cost grows with the trials (GP fit), users want to see it.
-        const auto asked = std::chrono::steady_clock::now();
         last = store_.claim_trial(driver_id_, *suggester_, t);
         if (last != ClaimOutcome::kClaimed) break;
-        const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
-        ++suggestions_;
-        suggestion_seconds_ += took;
-        suggestion_max_seconds_ = std::max(suggestion_max_seconds_, took);
+        // The suggester's cost grows with the trials (GP fit): users want to see it. A trial
+        // with attempts > 1 was queued, not suggested now.
+        if (t.attempts == 1 && t.suggestion_seconds) suggestion_seconds_.push_back(*t.suggestion_seconds);
         start(std::move(t));
       }
       if (running_.empty() && last != ClaimOutcome::kClaimed && last != ClaimOutcome::kParallelLimit) break;
@@ -350,13 +347,8 @@ class Driver {
     print("study " + spec_.name() + ": " + trial_counts_text(all));
     std::string best = best_trial_line(spec_, all);
     if (!best.empty()) print(best);
-    if (suggestions_ > 0) {
-      char line[160];
-      std::snprintf(line, sizeof line, "suggestions: %lld by this driver, %.1f ms each on average, %.1f ms at most",
-                    static_cast<long long>(suggestions_), 1e3 * suggestion_seconds_ / static_cast<double>(suggestions_),
-                    1e3 * suggestion_max_seconds_);
-      print(line);
-    }
+    std::string times = suggestion_times_line(suggestion_seconds_, "by this driver");
+    if (!times.empty()) print(times);
     if (last == ClaimOutcome::kSpaceExhausted) print("the search space has no untried point left");
     if (last == ClaimOutcome::kTooManyFailures) {
       int failed = static_cast<int>(std::count_if(all.begin(), all.end(), [](const Trial& t) { return t.state == TrialState::kFailed; }));
@@ -372,8 +364,7 @@ class Driver {
   StudySpec spec_;
   SearchSpace space_;
   std::unique_ptr<Suggester> suggester_;
-  int64_t suggestions_ = 0;  // claimed trials, with the time spent suggesting and storing them
-  double suggestion_seconds_ = 0, suggestion_max_seconds_ = 0;
+  std::vector<double> suggestion_seconds_;  // of the trials this driver's suggester proposed
   int64_t driver_id_ = 0;
   std::string workdir_;
   std::list<std::unique_ptr<RunningTrial>> running_;

@@ -78,20 +78,29 @@ std::string study_report_text(const StudySpec& spec, const std::vector<Trial>& t
   for (const Trial& t : trials) out += trial_table_row(spec, t) + "\n";
   std::string best = best_trial_line(spec, trials);
   if (!best.empty()) out += "\n" + best + "\n";
+  std::vector<double> times;
+  for (const Trial& t : trials)
+    if (t.suggestion_seconds) times.push_back(*t.suggestion_seconds);
+  std::string line = suggestion_times_line(times, "timed");
+  const size_t unknown = trials.size() - times.size();
+  if (unknown > 0) line += str_cat(line.empty() ? "suggestions: " : "; ", unknown, " made before kiln recorded their time");
+  if (!line.empty()) out += line + "\n";
   return out;
 }
 
 std::string study_csv(const StudySpec& spec, const std::vector<Trial>& trials) {
-  std::string out = "number,state," + csv_field(spec.hyperparameter_metric_tag()) + ",best_so_far,duration_seconds,attempts,exit_code";
+  std::string out = "number,state," + csv_field(spec.hyperparameter_metric_tag()) +
+                    ",best_so_far,duration_seconds,suggestion_seconds,attempts,exit_code";
   for (const ParameterSpec& p : spec.params()) out += "," + csv_field(p.parameter_name());
   out += ",reason\n";
   auto best = best_so_far(trials, minimizing(spec));
   for (size_t i = 0; i < trials.size(); ++i) {
     const Trial& t = trials[i];
-    char dur[32];
+    char dur[32], suggestion[32] = "";
     std::snprintf(dur, sizeof dur, "%.3f", t.duration());
+    if (t.suggestion_seconds) std::snprintf(suggestion, sizeof suggestion, "%.6f", *t.suggestion_seconds);
     out += str_cat(t.number, ",", trial_state_name(t.state), ",", t.value ? format_number(*t.value) : "", ",",
-                   best[i] ? format_number(*best[i]) : "", ",", dur, ",", t.attempts, ",",
+                   best[i] ? format_number(*best[i]) : "", ",", dur, ",", suggestion, ",", t.attempts, ",",
                    t.exit_code ? std::to_string(*t.exit_code) : "");
     for (const ParameterSpec& p : spec.params()) {
       auto it = t.params.find(p.parameter_name());

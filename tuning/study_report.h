@@ -12,7 +12,8 @@ namespace kiln::tuning {
 
 std::string study_report_text(const StudySpec& spec, const std::vector<Trial>& trials);
 
-// number,state,<tag>,best_so_far,duration_seconds,attempts,exit_code,<one column per param>,reason
+// number,state,<tag>,best_so_far,duration_seconds,suggestion_seconds,attempts,exit_code,
+// <one column per param>,reason (suggestion_seconds empty where unknown)
 std::string study_csv(const StudySpec& spec, const std::vector<Trial>& trials);
 
 // The plot's PNG bytes: completed trials as dots, stopped ones hollow, failed ones as crosses on

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS trials(
   attempts INTEGER NOT NULL DEFAULT 0,
   driver_id INTEGER REFERENCES drivers(id),
   pid INTEGER,
-  pid_start INTEGER);
+  pid_start INTEGER,
+  suggestion_seconds REAL);
 CREATE TABLE IF NOT EXISTS measurements(
   trial_id INTEGER NOT NULL REFERENCES trials(id),
   step INTEGER NOT NULL,
@@ -58,6 +59,8 @@ CREATE TABLE IF NOT EXISTS measurements(
 
 const char* kTrialColumns =
     "id, number, state, params, value, created, started, finished, exit_code, reason, attempts, driver_id, pid, pid_start";
+// Not in studies made by an older kiln (read as unknown there).
+const char* kSuggestionColumn = "suggestion_seconds";
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -177,6 +180,27 @@ bool StudyStore::create(const std::string& study_dir, const StudySpec& spec, con
 
 StudyStore::StudyStore(const std::string& study_dir) : db_(existing_database_path(study_dir)) {
   if (!database_holds_study(db_)) fail(db_.path(), " holds no study");
+  // Reading leaves an older study as it is (a report may be on a read-only copy); the first
+  // claim adds the column.
+  suggestion_column_ = has_suggestion_column();
+}
+
+bool StudyStore::has_suggestion_column() {
+  SqliteDb::Statement s(db_, "SELECT COUNT(*) FROM pragma_table_info('trials') WHERE name = ?1");
+  s.bind(1, kSuggestionColumn);
+  return s.step() && s.int64(0) > 0;
+}
+
+void StudyStore::add_suggestion_column() {
+  // Checked again under the write lock: another driver may have added it since.
+  db_.write_transaction([&] {
+    if (!has_suggestion_column()) db_.exec(str_cat("ALTER TABLE trials ADD COLUMN ", kSuggestionColumn, " REAL"));
+  });
+  suggestion_column_ = true;
+}
+
+std::string StudyStore::trial_columns() const {
+  return str_cat(kTrialColumns, ", ", suggestion_column_ ? kSuggestionColumn : "NULL");
 }
 
 StudySpec StudyStore::spec() {
@@ -238,11 +262,12 @@ Trial StudyStore::read_trial(SqliteDb::Statement& s) const {
   t.driver_id = s.optional_int64(11);
   t.pid = s.optional_int64(12);
   t.pid_start = s.optional_int64(13);
+  t.suggestion_seconds = s.optional_real(14);
   return t;
 }
 
 std::vector<Trial> StudyStore::trials_locked() {
-  SqliteDb::Statement s(db_, std::string("SELECT ") + kTrialColumns + " FROM trials ORDER BY number");
+  SqliteDb::Statement s(db_, "SELECT " + trial_columns() + " FROM trials ORDER BY number");
   std::vector<Trial> out;
   while (s.step()) out.push_back(read_trial(s));
   return out;
@@ -273,7 +298,7 @@ StudyStore::Reclaimed StudyStore::reclaim_orphans(int64_t driver_id, const Adopt
     }
     Reclaimed out;
     for (auto [id, local] : orphans) {
-      SqliteDb::Statement q(db_, std::string("SELECT ") + kTrialColumns + " FROM trials WHERE id = ?1");
+      SqliteDb::Statement q(db_, "SELECT " + trial_columns() + " FROM trials WHERE id = ?1");
       q.bind(1, id);
       if (!q.step()) continue;
       Trial t = read_trial(q);
@@ -301,6 +326,7 @@ ClaimOutcome StudyStore::claim_trial(int64_t driver_id, Suggester& suggester, Tr
   StudySpec spec = this->spec();
   int64_t budget = spec.max_trials();
   if (budget == 0) budget = static_cast<int64_t>(SearchSpace(spec).cardinality(UINT64_MAX).value_or(0));
+  if (!suggestion_column_) add_suggestion_column();
   return db_.write_transaction([&] {
     std::vector<Trial> all = trials_locked();
     int running = 0, failed = 0;
@@ -341,14 +367,19 @@ ClaimOutcome StudyStore::claim_trial(int64_t driver_id, Suggester& suggester, Tr
       return ClaimOutcome::kClaimed;
     }
     if (static_cast<int64_t>(all.size()) >= budget) return ClaimOutcome::kBudgetSpent;
+    const auto asked = std::chrono::steady_clock::now();
     std::optional<Assignment> next = suggester.suggest(history);
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
     if (!next) return ClaimOutcome::kSpaceExhausted;
     double now = now_seconds();
-    SqliteDb::Statement(db_, "INSERT INTO trials(number, state, params, created, attempts, driver_id) VALUES (?1, 'RUNNING', ?2, ?3, 1, ?4)")
+    SqliteDb::Statement(db_,
+                        "INSERT INTO trials(number, state, params, created, attempts, driver_id, suggestion_seconds) "
+                        "VALUES (?1, 'RUNNING', ?2, ?3, 1, ?4, ?5)")
         .bind(1, history.trial_number)
         .bind(2, assignment_to_json(*next))
         .bind(3, now)
         .bind(4, driver_id)
+        .bind(5, took)
         .run();
     claimed = Trial{};
     claimed.id = db_.last_insert_rowid();
@@ -358,6 +389,7 @@ ClaimOutcome StudyStore::claim_trial(int64_t driver_id, Suggester& suggester, Tr
     claimed.created = now;
     claimed.attempts = 1;
     claimed.driver_id = driver_id;
+    claimed.suggestion_seconds = took;
     return ClaimOutcome::kClaimed;
   });
 }

@@ -3,7 +3,9 @@
 //   study        the spec (text format), the working directory trials run in, creation time
 //   drivers      each `kiln tune` process on the study: host, pid, pid start time, heartbeat
 //   trials       number, state, parameters (JSON), final value, start/end, exit code, reason,
-//                attempts, the owning driver and the trial's process (pid, start time)
+//                attempts, the owning driver and the trial's process (pid, start time), and the
+//                time its suggestion took (a column that studies made before it lack until a
+//                driver adds it; their trials' times are unknown)
 //   measurements intermediate values (trial, step, value)
 // Every state change is one committed transaction, so a kill -9 of a driver loses nothing that
 // was recorded. Suggestion and insertion of a trial happen in one write transaction
@@ -37,6 +39,9 @@ struct Trial {
   std::string reason;  // why it failed or stopped, or why it was requeued
   int64_t attempts = 0;
   std::optional<int64_t> driver_id, pid, pid_start;
+  // How long the suggester took to propose the parameters (fitting the GP, optimising the
+  // acquisition); unknown for trials of a study made before it was recorded.
+  std::optional<double> suggestion_seconds;
   double duration() const { return finished > 0 && started > 0 ? finished - started : 0; }
 };
 
@@ -79,7 +84,8 @@ class StudyStore {
   Reclaimed reclaim_orphans(int64_t driver_id = 0, const AdoptFn& adopt = {}, double stale_seconds = 120);
 
   // One write transaction: a QUEUED trial if there is one, else a new trial from `suggester`,
-  // recorded as RUNNING for `driver_id` — unless the study's limits say to wait or stop.
+  // recorded as RUNNING for `driver_id` with the time the suggestion took — unless the study's
+  // limits say to wait or stop. A new trial is the one claimed with attempts == 1.
   ClaimOutcome claim_trial(int64_t driver_id, Suggester& suggester, Trial& claimed);
 
   void set_process(int64_t trial_id, int64_t pid, int64_t pid_start, double started);
@@ -97,10 +103,16 @@ class StudyStore {
  private:
   Trial read_trial(SqliteDb::Statement& s) const;
   std::vector<Trial> trials_locked();
+  // The columns read_trial reads, NULL for the suggestion time where the column is missing.
+  std::string trial_columns() const;
+  bool has_suggestion_column();
+  // Adds the suggestion time column to a study made by an older kiln.
+  void add_suggestion_column();
 
   SqliteDb db_;
   StudySpec spec_;
   bool spec_loaded_ = false;
+  bool suggestion_column_ = false;
 };
 
 }  // namespace kiln::tuning

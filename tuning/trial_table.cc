@@ -86,4 +86,17 @@ std::string trial_counts_text(const std::vector<Trial>& trials) {
                  n(TrialState::kStopped), " stopped, ", n(TrialState::kRunning) + n(TrialState::kQueued), " running or queued");
 }
 
+std::string suggestion_times_line(const std::vector<double>& seconds, const std::string& whose) {
+  if (seconds.empty()) return "";
+  double sum = 0, most = 0;
+  for (double s : seconds) {
+    sum += s;
+    most = std::max(most, s);
+  }
+  char line[160];
+  std::snprintf(line, sizeof line, "suggestions: %zu %s, %.1f ms each on average, %.1f ms at most", seconds.size(),
+                whose.c_str(), 1e3 * sum / static_cast<double>(seconds.size()), 1e3 * most);
+  return line;
+}
+
 }  // namespace kiln::tuning

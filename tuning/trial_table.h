@@ -22,6 +22,10 @@ std::string best_trial_line(const StudySpec& spec, const std::vector<Trial>& tri
 // "20 trials: 17 completed, 2 failed, 1 stopped, 0 running or queued"
 std::string trial_counts_text(const std::vector<Trial>& trials);
 
+// "suggestions: 12 by this driver, 3.1 ms each on average, 9.8 ms at most" for the suggestion
+// times `seconds`, `whose` after the count ("" when there are none).
+std::string suggestion_times_line(const std::vector<double>& seconds, const std::string& whose);
+
 // "12.3s", "4m05s", "2h03m"
 std::string format_duration(double seconds);
 // A metric for reading: 6 significant digits.

@@ -216,7 +216,7 @@ TEST_F(TrainE2E, JsonConfigIsAccepted) {
 
 TEST_F(TrainE2E, MlpLearnsAndEvaluateAgrees) {
   TempDir dir;
-  std::string cfg = dir.file("mlp.pbtxt", std::string(kData) + kMlp + "epochs: 3\noutput_dir: 'out'\n");
+  std::string cfg = dir.file("mlp.pbtxt", std::string(kData) + kMlp + "epochs: 3\noutput_dir: 'out'\ncheckpoint { every_steps: 20 }\n");
   RunResult r = run_kiln({"train", "--config", cfg}, dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // Plain log lines (stderr is not a terminal) and eval lines.
@@ -231,10 +231,77 @@ TEST_F(TrainE2E, MlpLearnsAndEvaluateAgrees) {
   at = e.out.find("accuracy ");
   ASSERT_NE(at, std::string::npos) << e.out;
   EXPECT_DOUBLE_EQ(std::stod(e.out.substr(at + 9)), accuracy);
-  // keep_last (default 3) prunes older checkpoints; no temporary files remain.
+  // keep_last (default 3) prunes the older of the 8 checkpoints (steps 20, 40, ..., 140 and
+  // the last, 141); no temporary files remain.
   auto files = checkpoints(dir.path() + "/out/checkpoints");
   EXPECT_EQ(files.size(), 3u);
   for (const auto& f : files) EXPECT_TRUE(f.ends_with(".kckpt")) << f;
+  ASSERT_FALSE(files.empty());
+  EXPECT_TRUE(files.back().ends_with("ckpt-0000000141.kckpt")) << files.back();
+}
+
+// The steps of the checkpoints in dir, in order.
+std::vector<int> checkpoint_steps(const std::string& dir) {
+  std::vector<int> steps;
+  for (const auto& f : checkpoints(dir)) {
+    std::string name = fs::path(f).filename().string();
+    if (name.rfind("ckpt-", 0) == 0 && name.ends_with(".kckpt")) steps.push_back(std::stoi(name.substr(5)));
+  }
+  return steps;
+}
+
+// The steps of the "eval at step N" lines in a run's stderr.
+std::vector<int> eval_steps(const std::string& err) {
+  std::vector<int> steps;
+  const std::string marker = "eval at step ";
+  for (size_t at = err.find(marker); at != std::string::npos; at = err.find(marker, at + 1))
+    steps.push_back(std::stoi(err.substr(at + marker.size())));
+  return steps;
+}
+
+// Checkpoints and evaluations follow the config exactly. 640 examples in batches of 64: 10
+// steps an epoch, 4 epochs. By default a short run writes one checkpoint, at the end, not one
+// per epoch; evaluation runs after each epoch.
+TEST_F(TrainE2E, CheckpointAndEvalCadenceFollowTheConfig) {
+  TempDir dir;
+  std::string cfg = dir.file("mlp.pbtxt", std::string(kData) + kMlp + "epochs: 4\ncheckpoint { keep_last: 100 }\n");
+  struct Case {
+    std::string name;
+    std::vector<std::string> set;
+    std::vector<int> checkpoints, evals;
+  };
+  const std::vector<int> epochs{10, 20, 30, 40};
+  std::vector<Case> cases = {
+      {"default", {}, {40}, epochs},
+      {"every_epochs", {"checkpoint.every_epochs=2"}, {20, 40}, epochs},
+      {"every_steps", {"checkpoint.every_steps=15"}, {15, 30, 40}, epochs},
+      {"steps_and_epochs", {"checkpoint.every_steps=15", "checkpoint.every_epochs=2"}, {15, 20, 30, 40}, epochs},
+      // Time-based: a checkpoint whenever this long has passed since the last, i.e. every step.
+      {"every_seconds", {"checkpoint.every_seconds=1e-9", "epochs=1"}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {10}},
+      {"end_only", {"checkpoint.every_seconds=0"}, {40}, epochs},
+      {"eval_every_steps", {"eval_every_steps=15"}, {40}, {15, 30, 40}},
+      {"eval_every_steps_max_steps", {"eval_every_steps=7", "max_steps=25"}, {25}, {7, 14, 21, 25}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<std::string> args{"train", "--config", cfg, "--set", "output_dir=" + c.name, "--set",
+                                  "data.idx.max_train_examples=640", "--set", "data.idx.max_eval_examples=200"};
+    for (const std::string& s : c.set) args.insert(args.end(), {"--set", s});
+    RunResult r = run_kiln(args, dir.path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(checkpoint_steps(dir.path() + "/" + c.name + "/checkpoints"), c.checkpoints);
+    EXPECT_EQ(eval_steps(r.err), c.evals) << r.err;
+  }
+  // Out of range: one line naming the field, before any work.
+  const std::vector<std::string> bad_settings{"checkpoint.every_steps=-1", "checkpoint.every_epochs=-2",
+                                              "checkpoint.every_seconds=-1", "eval_every_steps=-5"};
+  for (const std::string& bad : bad_settings) {
+    RunResult r = run_kiln({"train", "--config", cfg, "--set", "output_dir=bad", "--set", bad}, dir.path());
+    EXPECT_EQ(r.exit_code, 1) << bad;
+    EXPECT_NE(r.err.find(bad.substr(0, bad.find('=')) + " must be >= 0"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(fs::exists(dir.path() + "/bad/checkpoints"));
+  }
 }
 
 TEST_F(TrainE2E, SameSeedAndThreadsGiveBitIdenticalWeights) {

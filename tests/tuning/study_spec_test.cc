@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -96,6 +97,109 @@ TEST(StudySpec, BadInputIsRejectedWithTheFieldPath) {
     std::string err = error_of(c.spec);
     EXPECT_NE(err.find(c.expected), std::string::npos) << "spec: " << c.spec << "\nerror: " << err;
     EXPECT_NE(err.find("s.pbtxt"), std::string::npos) << err;  // and the file
+  }
+}
+
+// parent_values of an INTEGER or DISCRETE parent may be bare numbers (issue 17): they mean what
+// the quoted form means, in text format, JSON and --set alike.
+TEST(StudySpec, ParentValuesTakeBareNumbers) {
+  const std::string parents = std::string(kBase) + R"(
+    params { parameter_name: 'layers' type: INTEGER min_value: -1 max_value: 4 }
+    params { parameter_name: 'drop' type: DISCRETE discrete_values: [0.5, 1, 2] }
+  )";
+  auto spec_with = [&](const std::string& children) { return parents + children; };
+  const std::string bare = spec_with(R"(
+    params { parameter_name: 'a' type: DOUBLE min_value: 0 max_value: 1 parent_parameter: 'layers' parent_values: [2, -1] }
+    params { parameter_name: 'b' type: DOUBLE min_value: 0 max_value: 1 parent_parameter: 'layers' parent_values: 3 }  # 1
+    params { parameter_name: 'c' type: DOUBLE min_value: 0 max_value: 1 parent_parameter: 'drop' parent_values: [0.5, "1", 2e0] }
+  )");
+  const std::string quoted = spec_with(R"(
+    params { parameter_name: 'a' type: DOUBLE min_value: 0 max_value: 1 parent_parameter: 'layers' parent_values: ["2", "-1"] }
+    params { parameter_name: 'b' type: DOUBLE min_value: 0 max_value: 1 parent_parameter: 'layers' parent_values: "3" }  # 1
+    params { parameter_name: 'c' type: DOUBLE min_value: 0 max_value: 1 parent_parameter: 'drop' parent_values: ['0.5', "1", "2e0"] }
+  )");
+  StudySpec a = load_study_spec(write_spec("bare.pbtxt", bare)), b = load_study_spec(write_spec("quoted.pbtxt", quoted));
+  a.clear_name();
+  b.clear_name();
+  EXPECT_EQ(a.DebugString(), b.DebugString());
+  ASSERT_EQ(a.params(2).parent_values_size(), 2);
+  EXPECT_EQ(a.params(2).parent_values(1), "-1");
+  EXPECT_EQ(a.params(3).parent_values(0), "3");
+  EXPECT_EQ(a.params(4).parent_values(2), "2e0");
+  // JSON, numbers and strings mixed.
+  StudySpec j = load_study_spec(write_spec("bare.json", R"({"goal": "MINIMIZE", "hyperparameterMetricTag": "rmse", "maxTrials": 3,
+    "command": "true", "params": [{"parameterName": "layers", "type": "INTEGER", "minValue": 1, "maxValue": 4},
+    {"parameterName": "w", "type": "INTEGER", "minValue": 1, "maxValue": 9, "parentParameter": "layers", "parentValues": [2, "3", 4]}]})"));
+  EXPECT_EQ(std::vector<std::string>(j.params(1).parent_values().begin(), j.params(1).parent_values().end()),
+            (std::vector<std::string>{"2", "3", "4"}));
+  // --set takes them as it always did.
+  StudySpec o = load_study_spec(write_spec("o.pbtxt", quoted), {"params[2].parent_values=1,4"});
+  EXPECT_EQ(o.params(2).parent_values(1), "4");
+  // A number that is not a value of the parent is blamed on its index; so is a bad one by --set.
+  EXPECT_NE(error_of(spec_with("params { parameter_name: 'a' type: DOUBLE min_value: 0 max_value: 1 parent_parameter: 'layers' "
+                               "parent_values: [2, 2.5] }"))
+                .find("params[2] (a).parent_values[1]: '2.5' is not a value of 'layers'"),
+            std::string::npos);
+  EXPECT_NE(error_of(spec_with("params { parameter_name: 'a' type: DOUBLE min_value: 0 max_value: 1 parent_parameter: 'drop' "
+                               "parent_values: 0.7 }"))
+                .find("params[2] (a).parent_values[0]: '0.7' is not a value of 'drop'"),
+            std::string::npos);
+  try {
+    load_study_spec(write_spec("o.pbtxt", quoted), {"params[2].parent_values=2,9"});
+    FAIL() << "accepted a parent value out of range";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("params[2] (a).parent_values[1]: '9' is not a value of 'layers'"), std::string::npos)
+        << e.what();
+  }
+  // An error after bare numbers on their line points where the user wrote it, not into the
+  // quoted text the parser read.
+  const std::string line = "params { parameter_name: 'a' type: DOUBLE parent_parameter: 'layers' parent_values: [2, 3] mni_value: 0 }";
+  const std::string text = spec_with(line);
+  std::string err = error_of(text);
+  const size_t name = text.find("mni_value");  // the error is at the colon after it
+  const std::string at = str_cat(":", std::count(parents.begin(), parents.end(), '\n') + 1, ":",
+                                 name - text.rfind('\n', name) + 9, ": ");
+  EXPECT_NE(err.find(at + "Message type \"kiln.ParameterSpec\" has no field named \"mni_value\""), std::string::npos)
+      << at << "\n" << err;
+  // Other string fields still want quotes, and say so.
+  EXPECT_NE(error_of(std::string(kBase) + "params { parameter_name: 2 }").find("(string values are quoted: \"2\")"),
+            std::string::npos);
+}
+
+// A misspelled field or enum value is blamed on itself, with the nearest valid name: text format,
+// JSON and --set.
+TEST(StudySpec, MisspelledFieldsAreBlamedWithASuggestion) {
+  const std::string x = "params { parameter_name: 'x' type: DOUBLE min_value: 0 max_value: 1 }\n";
+  struct Case {
+    std::string file, text, expected;
+  };
+  std::vector<Case> cases = {
+      {"s.pbtxt", std::string(kBase) + "max_trial: 5\n" + x, "s.pbtxt:6:10: Message type \"kiln.StudySpec\" has no field named "
+                                                            "\"max_trial\". (did you mean \"max_trials\"?)"},
+      {"s.pbtxt", std::string(kBase) + "params { parameter_name: 'x' type: DOUBLE min_vlaue: 0 max_value: 1 }\n",
+       "has no field named \"min_vlaue\". (did you mean \"min_value\"?)"},
+      {"s.pbtxt", std::string(kBase) + x + "early_stoping { warmup_steps: 2 }\n", "(did you mean \"early_stopping\"?)"},
+      {"s.pbtxt", std::string(kBase) + x + "algorithm: RANDOM_SERCH\n", "(did you mean \"RANDOM_SEARCH\"?)"},
+      {"s.json", R"({"goal": "MINIMIZE", "hyperparameterMetricTag": "loss", "maxTrial": 3})",
+       "s.json: maxTrial: Cannot find field. (did you mean \"maxTrials\"?)"},
+      {"s.json", R"({"params": [{"parameterName": "x", "minValu": 0}]})", "(params[0]) minValu: Cannot find field. (did you mean \"minValue\"?)"},
+      {"s.json", R"({"goal": "MINIMISE"})", "(did you mean \"MINIMIZE\"?)"},
+  };
+  for (const Case& c : cases) {
+    std::string err;
+    try {
+      load_study_spec(write_spec(c.file, c.text));
+    } catch (const Error& e) {
+      err = e.what();
+    }
+    EXPECT_NE(err.find(c.expected), std::string::npos) << c.text << "\nerror: " << err;
+    EXPECT_EQ(err.find("(field '"), std::string::npos) << "blames another field: " << err;
+  }
+  try {
+    load_study_spec(write_spec("s.pbtxt", std::string(kBase) + x), {"max_trial=4"});
+    FAIL() << "accepted --set max_trial";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("has no field 'max_trial' (did you mean 'max_trials'?)"), std::string::npos) << e.what();
   }
 }
 

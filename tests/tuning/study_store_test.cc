@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "io/config_file.h"
 #include "tests/e2e/kiln_process.h"
+#include "tuning/study_report.h"
 #include "tuning/study_spec.h"
 #include "tuning/trial_process.h"
 
@@ -62,7 +63,49 @@ TEST(StudyStore, RecordsSurviveReopening) {
   EXPECT_EQ(trials[0].value, 2.0);
   EXPECT_EQ(trials[0].exit_code, 0);
   EXPECT_EQ(trials[0].pid, 123);
+  EXPECT_TRUE(trials[0].suggestion_seconds.has_value());
   EXPECT_EQ(again.curve(id), (Curve{{1, 3.0}, {2, 2.0}}));
+}
+
+// A study made before suggestion times were recorded: a report reads its trials' times as
+// unknown and changes nothing; the first claim of a driver adds the column.
+TEST(StudyStore, AStudyWithoutSuggestionTimesReportsThemUnknownUntilADriverAddsThem) {
+  TempDir dir;
+  ASSERT_TRUE(StudyStore::create(dir.path(), make_spec(), dir.path()));
+  auto has_column = [&] {
+    SqliteDb db(StudyStore::database_path(dir.path()));
+    SqliteDb::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('trials') WHERE name = 'suggestion_seconds'");
+    return s.step() && s.int64(0) == 1;
+  };
+  ASSERT_TRUE(has_column());
+  {
+    SqliteDb db(StudyStore::database_path(dir.path()));
+    db.exec("ALTER TABLE trials DROP COLUMN suggestion_seconds");
+    db.exec("INSERT INTO trials(number, state, params, value, created, attempts) "
+            "VALUES (0, 'COMPLETED', '{\"x\": 0.5, \"k\": \"a\"}', 1.5, 1, 1)");
+  }
+  ASSERT_FALSE(has_column());
+  StudyStore store(dir.path());
+  std::vector<Trial> old = store.trials();
+  ASSERT_EQ(old.size(), 1u);
+  EXPECT_FALSE(old[0].suggestion_seconds.has_value());
+  std::string text = study_report_text(store.spec(), old);
+  EXPECT_NE(text.find("\nsuggestions: 1 made before kiln recorded their time\n"), std::string::npos) << text;
+  EXPECT_NE(study_csv(store.spec(), old).find("\n0,COMPLETED,1.5,1.5,0.000,,1,"), std::string::npos) << study_csv(store.spec(), old);
+  EXPECT_FALSE(has_column()) << "reading changed the study";
+
+  auto suggester = make_suggester(store.spec());
+  Trial t;
+  ASSERT_EQ(store.claim_trial(store.register_driver(), *suggester, t), ClaimOutcome::kClaimed);
+  ASSERT_TRUE(t.suggestion_seconds.has_value());
+  EXPECT_TRUE(has_column());
+  std::vector<Trial> now = StudyStore(dir.path()).trials();
+  ASSERT_EQ(now.size(), 2u);
+  EXPECT_FALSE(now[0].suggestion_seconds.has_value());
+  EXPECT_EQ(now[1].suggestion_seconds, t.suggestion_seconds);
+  text = study_report_text(store.spec(), now);
+  EXPECT_NE(text.find("\nsuggestions: 1 timed, "), std::string::npos) << text;
+  EXPECT_NE(text.find(" ms at most; 1 made before kiln recorded their time\n"), std::string::npos) << text;
 }
 
 TEST(StudyStore, ConcurrentDriversNeverGetTheSameSuggestion) {

@@ -71,9 +71,10 @@ TEST(TuneE2E, RunsAStudyWithConditionalParametersAndReportsIt) {
   EXPECT_NE(r.out.find("trial  state      loss"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("10 trials: 10 completed, 0 failed"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("best trial "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find(" ms each on average, "), std::string::npos) << r.out;  // the time per suggestion
+  EXPECT_NE(r.out.find("suggestions: 10 by this driver, "), std::string::npos) << r.out;  // the time per suggestion
   std::vector<Trial> trials = trials_of(dir.path() + "/study");
   ASSERT_EQ(trials.size(), 10u);
+  for (const Trial& t : trials) EXPECT_TRUE(t.suggestion_seconds && *t.suggestion_seconds > 0) << t.number;
   int sgd = 0;
   for (const Trial& t : trials) {
     std::string tdir = dir.path() + "/study/trials/" + std::to_string(t.number);
@@ -98,8 +99,13 @@ TEST(TuneE2E, RunsAStudyWithConditionalParametersAndReportsIt) {
   ASSERT_EQ(rep.exit_code, 0) << rep.err;
   EXPECT_NE(rep.out.find("study study: MINIMIZE loss, GP_BANDIT"), std::string::npos) << rep.out;
   EXPECT_NE(rep.out.find("momentum DISCRETE 0.5 0.9 0.99 when opt in {sgd}"), std::string::npos) << rep.out;
+  // The time per suggestion, over the stored times of all 10 trials.
+  EXPECT_NE(rep.out.find("suggestions: 10 timed, "), std::string::npos) << rep.out;
+  EXPECT_NE(rep.out.find(" ms each on average, "), std::string::npos) << rep.out;
+  EXPECT_EQ(rep.out.find("made before"), std::string::npos) << rep.out;
   std::string csv = slurp(dir.path() + "/study/report.csv");
-  EXPECT_EQ(csv.rfind("number,state,loss,best_so_far,duration_seconds,attempts,exit_code,opt,momentum,x,reason\n", 0), 0u) << csv;
+  EXPECT_EQ(csv.rfind("number,state,loss,best_so_far,duration_seconds,suggestion_seconds,attempts,exit_code,opt,momentum,x,reason\n", 0),
+            0u) << csv;
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 11);
   std::string png = slurp(dir.path() + "/study/report.png");
   ASSERT_GT(png.size(), 1000u);
@@ -370,12 +376,27 @@ TEST(TuneE2E, BadSpecsAndBadResumesAreRejected) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("already holds a study; pass --resume"), std::string::npos) << r.err;
   // Limits may change on --resume; the search space may not.
-  std::string changed = dir.file("changed.pbtxt", spec_text("./none.sh {x}", "max_trials: 2\nmax_failed_trials: 1\n"
-                                                                            "params { parameter_name: 'y' type: DOUBLE min_value: 0 max_value: 1 }"));
+  // (The same name as the study's, which defaults to the spec file's.)
+  std::string changed = dir.file("changed.pbtxt", spec_text("./none.sh {x}", "max_trials: 2\nmax_failed_trials: 1\nname: 'good'") +
+                                                      "params { parameter_name: 'y' type: DOUBLE min_value: 0 max_value: 1 }\n");
   r = run_kiln({"tune", "--config", changed, "--study-dir", "s", "--resume"}, dir.path());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("was created from a different spec"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("params"), std::string::npos) << r.err;
+  // It lists what differs, and only that (max_trials changed too, but may), on one line.
+  EXPECT_NE(r.err.find("may change: added: params[1]: { parameter_name: \"y\" type: DOUBLE min_value: 0 max_value: 1 }\n"),
+            std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("ignored"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("max_trials:"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // Several differences are joined with "; ".
+  std::string goal = slurp(changed);
+  goal.replace(goal.find("MINIMIZE"), 8, "MAXIMIZE");
+  dir.file("changed.pbtxt", goal);
+  r = run_kiln({"tune", "--config", changed, "--study-dir", "s", "--resume"}, dir.path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("may change: modified: goal: MINIMIZE -> MAXIMIZE; added: params[1]: { parameter_name: \"y\""),
+            std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   r = run_kiln({"tune", "--resume", "--study-dir", "nowhere"}, dir.path());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("no study to resume in"), std::string::npos) << r.err;
