@@ -4,6 +4,7 @@
 #include <new>
 
 #include "core/error.h"
+#include "core/sim/sim_allocator.h"
 
 namespace kiln {
 
@@ -17,11 +18,15 @@ void* CpuAllocator::allocate(size_t bytes) {
 
 void CpuAllocator::deallocate(void* ptr, size_t) { std::free(ptr); }
 
-Allocator* cuda_allocator(int device_index);  // defined by the CUDA backend, or below when absent
+Allocator* cuda_allocator(int device_index);  // core/cuda/device.cu, or core/no_cuda.cc (nullptr)
 
 Allocator& allocator_for(const Device& device) {
   static CpuAllocator cpu;
-  if (device.is_cpu()) return cpu;
+  switch (device.kind) {
+    case Device::Kind::cpu: return cpu;
+    case Device::Kind::sim: return sim::sim_allocator(device.index);
+    case Device::Kind::cuda: break;
+  }
   Allocator* a = cuda_allocator(device.index);
   if (!a) fail("device ", device.to_string(), " is not available in this build");
   return *a;

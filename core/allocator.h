@@ -1,7 +1,7 @@
 #pragma once
 // Device memory allocators. The CPU allocator returns 64-byte aligned blocks (a cache line, and
 // the alignment AVX-512 loads want). The CUDA backend adds a caching allocator behind the same
-// interface.
+// interface, the sim device its arena (core/sim/sim_allocator.h).
 #include <cstddef>
 #include <memory>
 

@@ -3,13 +3,18 @@
 #include <omp.h>
 
 #include "core/error.h"
+#include "core/sim/sim_stream.h"
 
 namespace kiln {
 
+void synchronize_cuda_stream(void* handle);  // core/cuda/device.cu, or core/no_cuda.cc
+
 void Stream::synchronize() const {
-  if (device_.is_cpu()) return;
-  void synchronize_cuda_stream(void* handle);
-  synchronize_cuda_stream(handle_);
+  switch (device_.kind) {
+    case Device::Kind::cpu: return;
+    case Device::Kind::cuda: return synchronize_cuda_stream(handle_);
+    case Device::Kind::sim: return sim::SimStream::from(*this).synchronize();
+  }
 }
 
 void set_cpu_threads(int threads) {

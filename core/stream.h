@@ -1,10 +1,15 @@
 #pragma once
 // A Stream is where a kernel runs: on the CPU it executes synchronously on the calling thread plus
 // the OpenMP team (the same runtime oneDNN uses, so the two never oversubscribe the cores); on a
-// GPU it wraps a cudaStream_t. Kernels take the stream first and dispatch on its device.
+// GPU it wraps a cudaStream_t; on the sim device it points at a sim::SimStream, whose worker
+// thread runs the queued work in order. Kernels take the stream first.
 #include "core/device.h"
 
 namespace kiln {
+
+namespace sim {
+class SimStream;
+}  // namespace sim
 
 class Stream {
  public:
@@ -17,9 +22,17 @@ class Stream {
     s.handle_ = handle;
     return s;
   }
+  // `stream` is owned by the caller; nullptr is sim device `device_index`'s default stream.
+  static Stream sim(kiln::sim::SimStream* stream, int device_index = 0) {
+    Stream s;
+    s.device_ = Device::sim(device_index);
+    s.handle_ = stream;
+    return s;
+  }
   const Device& device() const { return device_; }
   void* handle() const { return handle_; }
-  // Blocks until the work queued so far is done (a no-op on the CPU).
+  // Blocks until the work queued so far is done (a no-op on the CPU). On sim it also rethrows
+  // the first error a task of the stream threw (core/sim/sim_stream.h).
   void synchronize() const;
 
  private:
