@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
@@ -201,6 +202,10 @@ echo "{\"step\": 1, \"loss\": 1}" >> "$KILN_TUNE_METRICS_FILE"
     if (StudyStore::holds_study(study) && !trials_of(study).empty()) pid = trials_of(study)[0].pid;
   }
   ASSERT_TRUE(pid.has_value());
+  // The first attempt must have begun (else the second would be the one that hangs).
+  for (int i = 0; i < 1500 && !std::filesystem::exists(study + "/trials/0/starts"); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(std::filesystem::exists(study + "/trials/0/starts"));
   ASSERT_EQ(kill(driver, SIGKILL), 0);
   int status;
   waitpid(driver, &status, 0);
