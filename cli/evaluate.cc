@@ -1,6 +1,7 @@
 // kiln evaluate: metrics of a trained checkpoint on the config's eval data.
 #include <cstdio>
 
+#include "cli/run_device.h"
 #include "cli/train_config_loader.h"
 #include "cli/verbs.h"
 #include "core/error.h"
@@ -20,6 +21,7 @@ Action add_evaluate(CLI::App& app) {
   cmd->add_option("--checkpoint", opts->checkpoint, "Checkpoint file (default: newest in OUTPUT_DIR/checkpoints)");
   return [opts] {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
+    run_device(config.device(), config.device_index(), "evaluate", kTrainDeviceChoice);
     models::Trainer trainer(config, /*evaluation_only=*/true);
     if (!trainer.restore(opts->checkpoint))
       fail("no valid checkpoint in ", config.output_dir(), "/checkpoints: train first (kiln train --config ",

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <numeric>
 
+#include "cli/run_device.h"
 #include "cli/verbs.h"
 #include "core/error.h"
 #include "core/stream.h"
@@ -33,7 +34,7 @@ Action add_predict(CLI::App& app) {
   auto* cmd = app.add_subcommand("predict", "Predict offline: raw rows (CSV or JSON Lines) through an exported servable");
   cmd->footer("One JSON object per input row, in order, with the same outputs and bits as kiln serve. See docs/serving.md.");
   struct Options {
-    std::string model, input, output;
+    std::string model, input, output, device;
     int64_t batch = 256;
     int threads = 0;
   };
@@ -43,8 +44,12 @@ Action add_predict(CLI::App& app) {
   cmd->add_option("--output", o->output, "predictions.jsonl (one line per input row, in order)")->required();
   cmd->add_option("--batch_size", o->batch, "Rows per model batch")->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (default: all)");
+  cmd->add_option("--device", o->device, "cpu, cuda[:INDEX] or sim[:INDEX] (default cpu)");
   return [o] {
     if (o->batch < 1) fail("--batch_size must be >= 1");
+    ServeConfig choice;
+    if (!o->device.empty()) apply_device_flag(o->device, choice);
+    run_device(choice.device(), choice.device_index(), "predict", "pass --device cpu");
     if (o->threads > 0) set_cpu_threads(o->threads);
     auto servable = runtime::Servable::load(resolve_version_dir(o->model));
     runtime::ModelRunner runner(*servable);

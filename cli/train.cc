@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "cli/run_device.h"
 #include "cli/train_config_loader.h"
 #include "cli/verbs.h"
 #include "core/communicator.h"
@@ -29,6 +30,7 @@ Action add_train(CLI::App& app) {
       "docs/distributed.md.");
   return [opts] {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
+    run_device(config.device(), config.device_index(), "train", kTrainDeviceChoice);
     models::Trainer trainer(config);
     models::TrainResult r = trainer.run();
     if (world().rank() != 0) return 0;  // rank 0 reports for the job

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <thread>
 
+#include "core/device.h"
 #include "io/checkpoint_file.h"
 #include "kiln_process.h"
 
@@ -175,6 +176,37 @@ TEST_F(TrainE2E, RerunAndMismatchedCheckpointSayWhatToDo) {
                               "--set", "output_dir=fresh"},
                              dir.path());
   EXPECT_EQ(fresh.exit_code, 0) << fresh.err;
+}
+
+// The device is decided before any data is read (the data files here do not exist): CUDA without
+// a GPU says so and how to choose another; devices the verbs do not run on yet say that.
+TEST_F(TrainE2E, TheDeviceIsChosenBeforeAnyDataIsRead) {
+  TempDir dir;
+  std::string cfg = dir.file("mlp.pbtxt", "data { csv { train_files: 'missing.csv' feature_spec_file: 'missing.pbtxt' } }\n" +
+                                              std::string(kMlp) + "output_dir: 'out'\n");
+  const std::string pick = "set device: CPU in the config or pass --set device=CPU";
+  if (cuda_device_count() == 0) {
+    for (std::string verb : {"train", "evaluate", "export"}) {
+      std::vector<std::string> args = {verb, "--config", cfg, "--set", "device=CUDA"};
+      if (verb == "export") args.insert(args.end(), {"--model_base_path", "m"});
+      RunResult r = run_kiln(args, dir.path());
+      EXPECT_EQ(r.exit_code, 1) << verb;
+      EXPECT_NE(r.err.find("device: CUDA, but no CUDA device is visible to this process ("), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find(pick), std::string::npos) << r.err;
+    }
+    RunResult p = run_kiln({"predict", "--model", "m", "--input", "in.csv", "--output", "o", "--device", "cuda:1"}, dir.path());
+    EXPECT_EQ(p.exit_code, 1);
+    EXPECT_NE(p.err.find("no CUDA device is visible"), std::string::npos) << p.err;
+  }
+  RunResult sim = run_kiln({"train", "--config", cfg, "--set", "device=SIM"}, dir.path());
+  EXPECT_EQ(sim.exit_code, 1);
+  EXPECT_NE(sim.err.find("kiln train does not run on sim yet"), std::string::npos) << sim.err;
+  RunResult serve = run_kiln({"serve", "--model_base_path", "m", "--device", "sim:9"}, dir.path());
+  EXPECT_EQ(serve.exit_code, 1);
+  EXPECT_NE(serve.err.find("device_index 9: there are 8 simulated devices"), std::string::npos) << serve.err;
+  RunResult bad = run_kiln({"serve", "--model_base_path", "m", "--device", "tpu"}, dir.path());
+  EXPECT_NE(bad.err.find("unknown device 'tpu': choose cpu, cuda or sim"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(dir.path() + "/out"));
 }
 
 // A MULTICLASS head left without num_classes (and a last dense layer without units) takes the

@@ -1,0 +1,19 @@
+#pragma once
+// The device a verb runs on, decided once, before any data is read (core/device_choice.h).
+#include <string>
+
+#include "core/device.h"
+#include "proto/device.pb.h"
+#include "proto/serve_config.pb.h"
+
+namespace kiln::cli {
+
+// `how_to_choose` ends the error of an unusable choice ("set device: CPU ..." / "--device cpu").
+// Until models/ and runtime/ run their ops through the device interface (issue 13; the kernels
+// already dispatch), `verb` refuses anything but the CPU, naming what is missing.
+Device run_device(DeviceChoice::Kind kind, int index, const std::string& verb, const std::string& how_to_choose);
+
+// --device cpu | cuda[:INDEX] | sim[:INDEX] into `config`'s device and device_index.
+void apply_device_flag(const std::string& flag, ServeConfig& config);
+
+}  // namespace kiln::cli
