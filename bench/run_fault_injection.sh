@@ -8,6 +8,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 kiln=${KILN:-$(bash bench/build_kiln.sh)}
+# TensorBoard itself reads the resumed runs' event files back.
+KILN_PYTHON=${KILN_PYTHON:-$(bash scripts/python_env.sh test)}
+export KILN_PYTHON
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 rc=0
