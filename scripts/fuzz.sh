@@ -11,8 +11,8 @@ case "$build" in /*) out="$build/fuzz" ;; *) out="$root/$build/fuzz" ;; esac
 mkdir -p "$out/corpus"
 cxx=$(command -v clang++ || command -v clang++-14)
 "$cxx" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I"$root" "$root/tests/fuzz/request_fuzzer.cc" "$root/serve/json_request.cc" "$root/serve/kserve_request.cc" \
-  "$root/serve/request_rows.cc" "$root/serve/json_document.cc" "$root/core/error.cc" -lsimdjson -o "$out/request_fuzzer"
+  -I"$root" "$root/tests/fuzz/request_fuzzer.cc" "$root/runtime/json_request.cc" "$root/runtime/kserve_request.cc" \
+  "$root/runtime/request_rows.cc" "$root/runtime/json_document.cc" "$root/core/error.cc" -lsimdjson -o "$out/request_fuzzer"
 cp -n "$root"/tests/fuzz/corpus/* "$out/corpus/" 2>/dev/null || true
 echo "fuzz: running request_fuzzer for ${seconds}s"
 "$out/request_fuzzer" -max_total_time="$seconds" -max_len=4096 -timeout=5 -rss_limit_mb=1024 \
