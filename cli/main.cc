@@ -50,15 +50,15 @@ int fail_job(const char* kind, const char* raw_what, int code) {
 
 // OpenMP threads (kernels, oneDNN) that find no work spin before they sleep: libgomp spins
 // 300,000 iterations by default. With two trainings on 2 cores (parallel tune trials, CI, a
-// shared node) the spinning threads take the cores from the ones with work: two 1,040-step
-// babyweight runs at once took ~19x as long as one alone. Spinning 10,000 iterations, then
-// blocking on a futex, cuts that to ~2.5x and keeps a lone run within noise (1,000 would give
-// ~1.3x but cost a lone run ~20%): bench/results/oversubscription.md. libgomp reads its
-// settings once, when it is loaded, before main: so kiln sets the variable and executes itself
-// again (~5 ms), unless the user chose a wait policy.
+// shared node) the spinning threads take the cores from the ones with work. Two 1,500-step
+// Fashion-MNIST MLP runs at once (2 threads each) against one alone: 4.2x with 10,000 spins,
+// 2.7x with 4,000, 2.0x (the fair share) with 2,000 at ~7% on a lone run, 1.7x with 1,000 at ~12%.
+// Tiny models get one thread anyway (Trainer's automatic threads). bench/results/
+// oversubscription.md. libgomp reads its settings once, when it is loaded, before main: so kiln
+// sets the variable and executes itself again (~5 ms), unless the user chose a wait policy.
 static void bound_openmp_spinning(char** argv) {
   if (std::getenv("GOMP_SPINCOUNT") || std::getenv("OMP_WAIT_POLICY")) return;
-  ::setenv("GOMP_SPINCOUNT", "10000", 1);
+  ::setenv("GOMP_SPINCOUNT", "2000", 1);
   ::execv("/proc/self/exe", argv);
   // No /proc: run on with the default spinning.
 }

@@ -45,6 +45,9 @@ class Layer {
                         const std::vector<Tensor*>& din) = 0;
   // False for layers whose input has no gradient (embedding lookups over ids).
   virtual bool propagates_gradient() const { return true; }
+  // Multiply-adds of one example's forward pass (after build); 0 for layers whose cost is
+  // linear in their size (element-wise, lookups). Sizes the CPU thread team (Trainer).
+  virtual int64_t macs_per_example() const { return 0; }
 };
 
 }  // namespace kiln::models

@@ -129,6 +129,13 @@ int Model<T>::value_count() const {
 }
 
 template <typename T>
+int64_t Model<T>::macs_per_example() const {
+  int64_t macs = 0;
+  for (const Node& n : nodes_) macs += n.layer->macs_per_example();
+  return macs;
+}
+
+template <typename T>
 const Shape& Model<T>::output_shape() const {
   return nodes_[output_ - input_shapes_.size()].shape;
 }

@@ -38,6 +38,8 @@ class Model {
   const ParamRegistry<T>& params() const { return params_; }
   const Shape& output_shape() const;
   const ModelSpec& spec() const { return spec_; }
+  // Multiply-adds of one example's forward pass through the dense and conv layers.
+  int64_t macs_per_example() const;
   int input_count() const { return static_cast<int>(input_shapes_.size()); }
   const Shape& input_shape(int i) const { return input_shapes_[i]; }
 

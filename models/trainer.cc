@@ -104,6 +104,20 @@ void append_tune_metrics(int64_t step, const std::map<std::string, double>& metr
   if (written != static_cast<ssize_t>(line.size())) fail("cannot append to KILN_TUNE_METRICS_FILE ", path);
 }
 
+// threads: 0. A thread team pays only when each thread's share of a step outweighs what waking
+// and joining it costs at every parallel region, and an oversubscribed team (parallel tune
+// trials, CI, a shared node) waits for descheduled members at each one: babyweight's wide & deep
+// model (~500 multiply-adds per example) trained 10,400 steps in 0.85 s with 1 thread or 2, but two
+// such runs at once on 2 cores took 0.9 s with 1 thread each and 4-6 s with 2
+// (bench/results/oversubscription.md). So: one thread per 4M multiply-adds of a training step
+// (forward and backward, ~3x the forward), at most the cores; OMP_NUM_THREADS set by the user wins.
+int automatic_threads(int64_t macs_per_example, int64_t batch_size) {
+  constexpr double kMacsPerThread = 4e6;
+  const double step_macs = 3.0 * static_cast<double>(macs_per_example) * static_cast<double>(batch_size);
+  const double wanted = std::floor(step_macs / kMacsPerThread);
+  return static_cast<int>(std::clamp<double>(wanted, 1, cpu_threads()));
+}
+
 }  // namespace
 
 std::string latest_checkpoint(const std::string& dir) {
@@ -128,6 +142,8 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only)
   bind_model_inputs(data_, *config_.mutable_model());
   if (data_.transform_state) check_label_type(*data_.transform_state, *config_.mutable_model());
   model_ = std::make_unique<Model<float>>(config_.model());
+  if (config.threads() == 0 && !std::getenv("OMP_NUM_THREADS"))
+    set_cpu_threads(automatic_threads(model_->macs_per_example(), config.batch_size()));
   head_ = std::make_unique<Head<float>>(config_.model().head(), model_->output_shape());
   const EarlyStopping& es = config.early_stopping();
   if (!es.metric().empty()) {

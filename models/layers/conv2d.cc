@@ -42,6 +42,10 @@ class Conv2DLayer final : public Layer<T> {
     return Shape{shape_.out_h(), shape_.out_w(), shape_.c_out};
   }
 
+  int64_t macs_per_example() const override {
+    return shape_.out_h() * shape_.out_w() * shape_.c_out * shape_.kh * shape_.kw * shape_.c_in;
+  }
+
   void forward(const Context& ctx, const std::vector<const Value*>& in, Value& out) override {
     kernels::Conv2dShape s = shape_;
     s.n = ctx.batch;

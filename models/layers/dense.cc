@@ -26,6 +26,8 @@ class DenseLayer final : public Layer<T> {
     return Shape{units_};
   }
 
+  int64_t macs_per_example() const override { return in_ * units_; }
+
   void forward(const Context& ctx, const std::vector<const Value*>& in, Value& out) override {
     const T* x = in[0]->data.template data<T>();
     T* y = out.data.template data<T>();
