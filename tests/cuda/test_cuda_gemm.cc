@@ -139,6 +139,22 @@ TEST(CudaGemm, CublasLtBackendMatchesDoubleReference) {
   }
 }
 
+// A few small problems through every layout, both precisions, aligned and odd leading
+// dimensions: the main loop (cp.async ring, barriers, fragments) in seconds, for the
+// compute-sanitizer race, sync and init checks of scripts/gpu_check.sh tier 2.
+TEST(CudaGemm, SmallEveryLayout) {
+  KILN_REQUIRE_GPU();
+  uint64_t seed = 900;
+  for (auto [m, n, k] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{37, 53, 71}, {70, 130, 99}})
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (int64_t pad : {int64_t{0}, int64_t{3}}) {
+          const Case c{m, n, k, ta, tb, pad, 1.0f, 0.5f, true, Activation::relu};
+          run_case<float>(c, false, seed += 7);
+          run_case<__nv_bfloat16>(c, false, seed += 7);
+        }
+}
+
 TEST(CudaGemm, KZeroAndAlphaZeroOnlyScaleC) {
   KILN_REQUIRE_GPU();
   // k = 0 with lda = ldb = 1 (was lda = 0, which check_args rejects), both layouts of A.
