@@ -32,18 +32,23 @@ struct Case {
   int64_t offset = 0;  // elements between each buffer's (256-byte aligned) start and A, B, C
 };
 
-// C = act(alpha op(A) op(B) + beta C0 + bias) in double from the values the GPU sees.
+// C = act(alpha op(A) op(B) + beta C0 + bias) in double from the values the GPU sees. op(A) and
+// op(B)^T are first copied to contiguous [m][k] and [n][k] arrays, so the dot products stream
+// (the 128-tile test's shapes take seconds, not minutes).
 std::vector<double> reference(const Case& c, const std::vector<float>& a, int64_t lda, const std::vector<float>& b,
                               int64_t ldb, const std::vector<float>& c0, int64_t ldc, const std::vector<float>& bias) {
+  std::vector<double> at(static_cast<size_t>(c.m * c.k)), bt(static_cast<size_t>(c.n * c.k));
+  for (int64_t i = 0; i < c.m; ++i)
+    for (int64_t p = 0; p < c.k; ++p) at[i * c.k + p] = c.ta ? a[p * lda + i] : a[i * lda + p];
+  for (int64_t j = 0; j < c.n; ++j)
+    for (int64_t p = 0; p < c.k; ++p) bt[j * c.k + p] = c.tb ? b[j * ldb + p] : b[p * ldb + j];
   std::vector<double> out(static_cast<size_t>(c.m * ldc), 0.0);
   for (int64_t i = 0; i < c.m; ++i)
     for (int64_t j = 0; j < c.n; ++j) {
+      const double* ai = at.data() + i * c.k;
+      const double* bj = bt.data() + j * c.k;
       double s = 0.0;
-      for (int64_t p = 0; p < c.k; ++p) {
-        const double av = c.ta ? a[p * lda + i] : a[i * lda + p];
-        const double bv = c.tb ? b[j * ldb + p] : b[p * ldb + j];
-        s += av * bv;
-      }
+      for (int64_t p = 0; p < c.k; ++p) s += ai[p] * bj[p];
       double v = c.alpha * s + (c.beta != 0.0f ? c.beta * c0[i * ldc + j] : 0.0) + (c.bias ? bias[j] : 0.0);
       out[i * ldc + j] = test::ref_activation(c.act, 0.01, v);
     }
