@@ -253,5 +253,17 @@ TEST(CudaTestUtil, RequireGpuFailsInsteadOfSkipping) {
   else unsetenv("KILN_REQUIRE_GPU");
 }
 
+void allocate_four_pebibytes() { cuda_test::DeviceBuffer<float> huge(size_t{1} << 50); }
+void report_a_cuda_error() { cuda_test::cuda_ok(cudaErrorInvalidValue, "a copy"); }
+
+// The test buffers report CUDA failures as test failures (they used to ignore them: a failed
+// allocation left a null pointer, a failed copy or kernel a buffer of stale bytes). On any
+// machine: 4 PiB cannot be allocated with or without a GPU.
+TEST(CudaTestUtil, DeviceBufferReportsCudaErrors) {
+  EXPECT_NONFATAL_FAILURE(allocate_four_pebibytes(), "cudaMalloc");
+  EXPECT_NONFATAL_FAILURE(report_a_cuda_error(), "a copy: ");
+  EXPECT_TRUE(cuda_test::cuda_ok(cudaSuccess, "nothing"));
+}
+
 }  // namespace
 }  // namespace kiln
