@@ -6,6 +6,7 @@
 
 #include "core/allocator.h"
 #include "core/cuda/check.h"
+#include "core/cuda/device_guard.h"
 #include "core/cuda/memory.h"
 #include "core/device.h"
 
@@ -30,7 +31,7 @@ class CudaMemoryBackend final : public DeviceMemoryBackend {
  public:
   explicit CudaMemoryBackend(int device) : device_(device) {}
   void* malloc(size_t bytes) override {
-    KILN_CUDA_CHECK(cudaSetDevice(device_));
+    const DeviceGuard guard(device_);
     void* p = nullptr;
     const cudaError_t err = cudaMalloc(&p, bytes);
     if (err == cudaErrorMemoryAllocation) {
@@ -42,7 +43,7 @@ class CudaMemoryBackend final : public DeviceMemoryBackend {
   }
   void free(void* ptr) override { KILN_CUDA_CHECK(cudaFree(ptr)); }
   void* create_event() override {
-    KILN_CUDA_CHECK(cudaSetDevice(device_));
+    const DeviceGuard guard(device_);
     cudaEvent_t e;
     KILN_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
     return e;
@@ -61,7 +62,7 @@ class CudaMemoryBackend final : public DeviceMemoryBackend {
     return true;
   }
   void synchronize_device() override {
-    KILN_CUDA_CHECK(cudaSetDevice(device_));
+    const DeviceGuard guard(device_);
     KILN_CUDA_CHECK(cudaDeviceSynchronize());
   }
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/cuda/check.h"
+#include "core/cuda/device_guard.h"
 #include "core/error.h"
 
 namespace kiln::cuda {
@@ -28,7 +29,8 @@ constexpr int64_t kMaxElements = int64_t{1} << 29;
 
 NcclCommunicator::NcclCommunicator(Communicator& host, int device)
     : rank_(host.rank()), size_(host.size()), device_(device) {
-  KILN_CUDA_CHECK(cudaSetDevice(device));
+  // NCCL binds the communicator to the current device; the caller's device is restored after.
+  const DeviceGuard guard(device);
   ncclUniqueId id{};
   if (rank_ == 0) KILN_NCCL_CHECK(ncclGetUniqueId(&id));
   host.broadcast_in_place(&id, sizeof id, 0);
@@ -67,7 +69,12 @@ void NcclCommunicator::synchronize(cudaStream_t stream, double timeout_s) {
   auto start = std::chrono::steady_clock::now();
   for (;;) {
     cudaError_t done = cudaStreamQuery(stream);
-    if (done == cudaSuccess) return;
+    if (done == cudaSuccess) {
+      // The polls that found the stream busy left cudaErrorNotReady as the thread's last error;
+      // clear it, or the next cudaGetLastError (a launch check) reports it as a failure.
+      cudaGetLastError();
+      return;
+    }
     if (done != cudaErrorNotReady) KILN_CUDA_CHECK(done);
     ncclResult_t async = ncclSuccess;
     KILN_NCCL_CHECK(ncclCommGetAsyncError(comm_, &async));

@@ -16,7 +16,8 @@ namespace kiln::cuda {
 
 class NcclCommunicator {
  public:
-  // Every rank of `host` calls this with its own device; it blocks until all ranks joined.
+  // Every rank of `host` calls this with its own device; it blocks until all ranks joined. The
+  // calling thread's current device is left as it was.
   NcclCommunicator(Communicator& host, int device);
   ~NcclCommunicator();
   NcclCommunicator(const NcclCommunicator&) = delete;
@@ -34,6 +35,7 @@ class NcclCommunicator {
   void all_gather(const void* send, void* recv, int64_t bytes_per_rank, cudaStream_t stream);
   // Waits for `stream`. An asynchronous NCCL error, or no completion within `timeout_s` (a peer
   // died or hangs inside a collective), aborts the NCCL communicator and throws naming the rank.
+  // Returns with no CUDA error pending (cudaGetLastError() is cudaSuccess).
   void synchronize(cudaStream_t stream, double timeout_s);
 
  private:

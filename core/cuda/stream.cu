@@ -3,12 +3,14 @@
 #include <utility>
 
 #include "core/cuda/check.h"
+#include "core/cuda/device_guard.h"
 
 namespace kiln::cuda {
 
-CudaStream::CudaStream(int device) : device_(device) {
-  KILN_CUDA_CHECK(cudaSetDevice(device));
-  KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+CudaStream::CudaStream(int device, StreamSync sync) : device_(device), sync_(sync) {
+  const DeviceGuard guard(device);
+  KILN_CUDA_CHECK(cudaStreamCreateWithFlags(
+      &stream_, sync == StreamSync::non_blocking ? cudaStreamNonBlocking : cudaStreamDefault));
 }
 
 CudaStream::~CudaStream() {

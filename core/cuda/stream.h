@@ -11,20 +11,36 @@ namespace kiln::cuda {
 
 inline cudaStream_t raw(const Stream& s) { return static_cast<cudaStream_t>(s.handle()); }
 
+// How a created stream orders itself against the legacy default stream (stream 0).
+enum class StreamSync {
+  // cudaStreamDefault: work on it waits for earlier legacy-stream work and the reverse. Tensor
+  // memory (allocator_for(Device::cuda(i))) is allocated and freed on the legacy stream, so a
+  // buffer freed while a kernel on this stream still reads it is not handed to a later
+  // legacy-stream user before that kernel is done.
+  blocking,
+  // cudaStreamNonBlocking: no implicit ordering with the legacy stream. Only for code that owns
+  // every buffer it touches on the stream (caching-allocator blocks allocated on this stream, or
+  // record_stream'd to it); a Tensor freed on the legacy stream could be reused too early.
+  non_blocking,
+};
+
 class CudaStream {
  public:
-  // A non-blocking stream on `device` (no implicit synchronisation with the legacy stream).
-  explicit CudaStream(int device = 0);
+  // A stream on `device`, blocking (ordered with the legacy stream) unless asked otherwise. The
+  // calling thread's current device is left as it was.
+  explicit CudaStream(int device = 0, StreamSync sync = StreamSync::blocking);
   ~CudaStream();
   CudaStream(const CudaStream&) = delete;
   CudaStream& operator=(const CudaStream&) = delete;
   cudaStream_t get() const { return stream_; }
   int device() const { return device_; }
+  StreamSync sync() const { return sync_; }
   Stream view() const { return Stream::cuda(device_, stream_); }
   void synchronize() const;
 
  private:
   int device_;
+  StreamSync sync_;
   cudaStream_t stream_ = nullptr;
 };
 

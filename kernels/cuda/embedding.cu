@@ -56,7 +56,10 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-__global__ void bad_id_kernel(const int64_t* ids, int64_t nnz, int64_t rows, unsigned long long* first_bad) {
+// nnz_device (when not null) replaces nnz: the forward reads offsets[batch] on the device.
+__global__ void bad_id_kernel(const int64_t* ids, int64_t nnz, const int64_t* nnz_device, int64_t rows,
+                              unsigned long long* first_bad) {
+  if (nnz_device) nnz = *nnz_device;
   KILN_GRID_STRIDE(j, nnz) {
     if (ids[j] < 0 || ids[j] >= rows) atomicMin(first_bad, static_cast<unsigned long long>(j));
   }
@@ -94,57 +97,74 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-}  // namespace
-
-void embedding_forward(const Stream& s, const float* table, int64_t rows, int64_t dim, const int64_t* ids,
-                       const int64_t* offsets, int64_t batch, Combiner combiner, float* out) {
-  KILN_CHECK(s.device().is_cuda() && batch >= 0 && dim > 0 && rows >= 0);
-  if (batch == 0) return;
-  const bool vec = dim % 4 == 0 && aligned16(table) && aligned16(out);
-  const unsigned blocks = static_cast<unsigned>((batch + kWarps - 1) / kWarps);
-  const bool mean = combiner == Combiner::mean;
-  if (vec)
-    kiln::cuda::launch("embedding_forward_kernel<vec4>", embedding_forward_kernel<true>, dim3(blocks),
-                       dim3(kWarps * 32), 0, kiln::cuda::raw(s), table, rows, dim, ids, offsets, batch, mean, out);
-  else
-    kiln::cuda::launch("embedding_forward_kernel<scalar>", embedding_forward_kernel<false>, dim3(blocks),
-                       dim3(kWarps * 32), 0, kiln::cuda::raw(s), table, rows, dim, ids, offsets, batch, mean, out);
-}
-
-int64_t embedding_first_bad_id(const Stream& s, const int64_t* ids, int64_t nnz, int64_t rows) {
-  KILN_CHECK(s.device().is_cuda());
-  if (nnz <= 0) return -1;
-  const cudaStream_t st = kiln::cuda::raw(s);
+// Position of the first id outside [0, rows) among the first nnz (or *nnz_device), or -1;
+// synchronizes the stream. `grid` blocks stride over the ids.
+int64_t first_bad_position(cudaStream_t st, const int64_t* ids, int64_t nnz, const int64_t* nnz_device, int64_t rows,
+                           unsigned grid) {
   kiln::cuda::DeviceArray<unsigned long long> first(1, st);
   KILN_CUDA_CHECK(cudaMemsetAsync(first.get(), 0xff, sizeof(unsigned long long), st));
-  kiln::cuda::launch("bad_id_kernel", bad_id_kernel, dim3(elementwise_blocks(nnz)), dim3(kElementwiseThreads), 0, st,
-                     ids, nnz, rows, first.get());
+  kiln::cuda::launch("bad_id_kernel", bad_id_kernel, dim3(grid), dim3(kElementwiseThreads), 0, st, ids, nnz,
+                     nnz_device, rows, first.get());
   unsigned long long host = 0;
   KILN_CUDA_CHECK(cudaMemcpyAsync(&host, first.get(), sizeof(host), cudaMemcpyDeviceToHost, st));
   KILN_CUDA_CHECK(cudaStreamSynchronize(st));
   return host == ~0ull ? -1 : static_cast<int64_t>(host);
 }
 
-int64_t embedding_backward(const Stream& s, const float* dout, int64_t dim, const int64_t* ids, const int64_t* offsets,
-                           int64_t batch, int64_t nnz, Combiner combiner, int64_t* unique_ids, float* grad_rows,
-                           int64_t rows_hint) {
-  KILN_CHECK(s.device().is_cuda() && batch >= 0 && dim > 0 && nnz >= 0);
+// The CPU path's error for the id at position j.
+[[noreturn]] void fail_bad_id(cudaStream_t st, const int64_t* ids, int64_t j, int64_t rows) {
+  int64_t id = 0;
+  KILN_CUDA_CHECK(cudaMemcpyAsync(&id, ids + j, sizeof(id), cudaMemcpyDeviceToHost, st));
+  KILN_CUDA_CHECK(cudaStreamSynchronize(st));
+  fail("embedding: id ", id, " (position ", j, ") is outside the table's ", rows, " rows");
+}
+
+}  // namespace
+
+void embedding_forward(const Stream& s, const float* table, int64_t rows, int64_t dim, const int64_t* ids,
+                       const int64_t* offsets, int64_t batch, Combiner combiner, float* out) {
+  KILN_CHECK(s.device().is_cuda() && batch >= 0 && dim > 0 && rows >= 0);
+  if (batch == 0) return;
+  // nnz = offsets[batch] is read on the device, so validation costs one synchronisation.
+  const cudaStream_t st = kiln::cuda::raw(s);
+  const int64_t bad = first_bad_position(st, ids, 0, offsets + batch, rows, elementwise_blocks(int64_t{1} << 22));
+  if (bad >= 0) fail_bad_id(st, ids, bad, rows);
+  const bool vec = dim % 4 == 0 && aligned16(table) && aligned16(out);
+  const unsigned blocks = static_cast<unsigned>((batch + kWarps - 1) / kWarps);
+  const bool mean = combiner == Combiner::mean;
+  if (vec)
+    kiln::cuda::launch("embedding_forward_kernel<vec4>", embedding_forward_kernel<true>, dim3(blocks),
+                       dim3(kWarps * 32), 0, st, table, rows, dim, ids, offsets, batch, mean, out);
+  else
+    kiln::cuda::launch("embedding_forward_kernel<scalar>", embedding_forward_kernel<false>, dim3(blocks),
+                       dim3(kWarps * 32), 0, st, table, rows, dim, ids, offsets, batch, mean, out);
+}
+
+int64_t embedding_first_bad_id(const Stream& s, const int64_t* ids, int64_t nnz, int64_t rows) {
+  KILN_CHECK(s.device().is_cuda());
+  if (nnz <= 0) return -1;
+  return first_bad_position(kiln::cuda::raw(s), ids, nnz, nullptr, rows, elementwise_blocks(nnz));
+}
+
+int64_t embedding_backward(const Stream& s, const float* dout, int64_t rows, int64_t dim, const int64_t* ids,
+                           const int64_t* offsets, int64_t batch, int64_t nnz, Combiner combiner, int64_t* unique_ids,
+                           float* grad_rows) {
+  KILN_CHECK(s.device().is_cuda() && batch >= 0 && dim > 0 && nnz >= 0 && rows >= 0);
   KILN_CHECK(nnz < INT32_MAX, "embedding backward over ", nnz, " ids: positions are 32-bit");
   if (nnz == 0 || batch == 0) return 0;
   const cudaStream_t st = kiln::cuda::raw(s);
+  const int64_t bad = embedding_first_bad_id(s, ids, nnz, rows);
+  if (bad >= 0) fail_bad_id(st, ids, bad, rows);
   const int n = static_cast<int>(nnz);
   using kiln::cuda::DeviceArray;
   DeviceArray<int32_t> example(nnz, st), positions(nnz, st), sorted_positions(nnz, st), run_lengths(nnz, st);
   DeviceArray<int64_t> sorted_ids(nnz, st), run_starts(nnz, st), num_runs(1, st);
   kiln::cuda::launch("positions_kernel", positions_kernel, dim3(elementwise_blocks(batch)),
                      dim3(kElementwiseThreads), 0, st, offsets, batch, example.get(), positions.get());
-  // Ids are non-negative, so sorting their low bits as unsigned is enough; a stable sort keeps
-  // each id's positions ascending.
-  int end_bit = 64;
-  if (rows_hint > 1) {
-    end_bit = 0;
-    for (uint64_t v = static_cast<uint64_t>(rows_hint - 1); v; v >>= 1) ++end_bit;
-  }
+  // Ids are validated to [0, rows), so sorting the bits of rows - 1 as unsigned is enough; a
+  // stable sort keeps each id's positions ascending.
+  int end_bit = 1;
+  for (uint64_t v = static_cast<uint64_t>(rows - 1) >> 1; v; v >>= 1) ++end_bit;
   size_t sort_bytes = 0, rle_bytes = 0, scan_bytes = 0;
   KILN_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, ids, sorted_ids.get(), positions.get(),
                                                   sorted_positions.get(), n, 0, end_bit, st));

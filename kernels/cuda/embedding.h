@@ -9,8 +9,9 @@ namespace kiln::kernels::cuda {
 
 // out[b, :] = combine(table[ids[j], :] for j in [offsets[b], offsets[b+1])), one warp per
 // example, 16-byte loads when dim and the pointers allow. The sum runs in the CPU path's order,
-// so the result is bit-identical to it. Ids outside [0, rows) contribute nothing; check them
-// with embedding_first_bad_id when they come from outside.
+// so the result is bit-identical to it. Ids are validated first, as on the CPU: an id outside
+// [0, rows) throws kiln::Error "embedding: id X (position J) is outside the table's R rows"
+// (one stream synchronisation per call to read the verdict).
 void embedding_forward(const Stream& s, const float* table, int64_t rows, int64_t dim, const int64_t* ids,
                        const int64_t* offsets, int64_t batch, Combiner combiner, float* out);
 
@@ -18,12 +19,13 @@ void embedding_forward(const Stream& s, const float* table, int64_t rows, int64_
 int64_t embedding_first_bad_id(const Stream& s, const int64_t* ids, int64_t nnz, int64_t rows);
 
 // Row-sparse gradient, deterministic without float atomics: (id, position) pairs sorted by a
-// stable CUB radix sort, runs of equal ids found by run-length encoding, and each unique id's
-// rows summed by one warp in position order, the order the CPU path uses. nnz = offsets[batch]
-// (known to the caller); rows_hint > 0 (the table's rows) narrows the sort to the id bits in use.
-// Returns the number of unique ids (synchronizes the stream to read it).
-int64_t embedding_backward(const Stream& s, const float* dout, int64_t dim, const int64_t* ids, const int64_t* offsets,
-                           int64_t batch, int64_t nnz, Combiner combiner, int64_t* unique_ids, float* grad_rows,
-                           int64_t rows_hint = 0);
+// stable CUB radix sort over the bits of `rows` (the table's rows), runs of equal ids found by
+// run-length encoding, and each unique id's rows summed by one warp in position order, the order
+// the CPU path uses. nnz = offsets[batch] (known to the caller). Ids are validated first (the
+// forward's error): an id outside [0, rows) would otherwise sort by its low bits only and break
+// the unique ids. Returns the number of unique ids (synchronizes the stream to read it).
+int64_t embedding_backward(const Stream& s, const float* dout, int64_t rows, int64_t dim, const int64_t* ids,
+                           const int64_t* offsets, int64_t batch, int64_t nnz, Combiner combiner, int64_t* unique_ids,
+                           float* grad_rows);
 
 }  // namespace kiln::kernels::cuda

@@ -4,9 +4,11 @@
 // runs as a separate kernel (cuBLASLt's GELU epilogue is the tanh approximation, not Kiln's).
 #include <cublasLt.h>
 
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <utility>
 
 #include "core/cuda/check.h"
 #include "core/cuda/memory.h"
@@ -35,7 +37,19 @@ struct Plan {
   cublasLtMatmulAlgo_t algo{};
 };
 
-using PlanKey = std::tuple<int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int>;
+// (element bytes, trans_a, trans_b, m, n, k, lda, ldb, ldc, device, alignment of A, B, C):
+// an algorithm chosen for 256-byte aligned operands may use vector loads that fault or fail on
+// a sub-matrix starting a few elements in, so the alignment is part of the plan.
+using PlanKey = std::tuple<int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, uint32_t,
+                           uint32_t, uint32_t>;
+
+// The largest power of two (at most 256, cuBLASLt's default assumption) dividing the address.
+uint32_t alignment_of(const void* p) {
+  const uintptr_t v = reinterpret_cast<uintptr_t>(p);
+  uint32_t a = 256;
+  while (a > 1 && v % a != 0) a /= 2;
+  return a;
+}
 
 struct LtState {
   cublasLtHandle_t handle = nullptr;
@@ -62,7 +76,7 @@ constexpr cudaDataType_t data_type() {
 
 template <typename E>
 Plan make_plan(cublasLtHandle_t handle, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda,
-               int64_t ldb, int64_t ldc) {
+               int64_t ldb, int64_t ldc, uint32_t align_a, uint32_t align_b, uint32_t align_c) {
   Plan p;
   const cublasComputeType_t compute = sizeof(E) == 2 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
   KILN_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, compute, CUDA_R_32F));
@@ -81,11 +95,21 @@ Plan make_plan(cublasLtHandle_t handle, bool trans_a, bool trans_b, int64_t m, i
   const size_t ws = kWorkspaceBytes;
   KILN_CUBLAS_CHECK(
       cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+  // The operands swap (column-major view): cuBLASLt's A is Kiln's B and the reverse; C is D.
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> aligns[] = {
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, align_b},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, align_a},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, align_c},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, align_c}};
+  for (const auto& [attr, bytes] : aligns)
+    KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attr, &bytes, sizeof(bytes)));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   KILN_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found));
   cublasLtMatmulPreferenceDestroy(pref);
-  if (found == 0) fail("cuBLASLt has no algorithm for gemm ", m, "x", n, "x", k);
+  if (found == 0)
+    fail("cuBLASLt has no algorithm for gemm ", m, "x", n, "x", k, " with operands aligned to ", align_a, ", ",
+         align_b, ", ", align_c, " bytes");
   p.algo = result.algo;
   return p;
 }
@@ -109,10 +133,15 @@ void gemm_cublaslt(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64
   kiln::cuda::DeviceArray<unsigned char> workspace(kWorkspaceBytes, stream, device);
   {
     std::lock_guard<std::mutex> lock(st.mutex);
-    const PlanKey key{static_cast<int>(sizeof(E)), trans_a, trans_b, m, n, k, lda, ldb, ldc, device};
+    const uint32_t align_a = alignment_of(a), align_b = alignment_of(b), align_c = alignment_of(c);
+    const PlanKey key{static_cast<int>(sizeof(E)), trans_a, trans_b, m, n, k, lda, ldb, ldc, device, align_a, align_b,
+                      align_c};
     auto it = st.plans.find(key);
     if (it == st.plans.end())
-      it = st.plans.emplace(key, make_plan<E>(st.handle, trans_a, trans_b, m, n, k, lda, ldb, ldc)).first;
+      it = st.plans
+               .emplace(key, make_plan<E>(st.handle, trans_a, trans_b, m, n, k, lda, ldb, ldc, align_a, align_b,
+                                          align_c))
+               .first;
     const Plan& p = it->second;
     KILN_CUBLAS_CHECK(cublasLtMatmul(st.handle, p.desc, &alpha, b, p.a, a, p.b, &beta, c, p.c, c, p.c, &p.algo,
                                      workspace.get(), kWorkspaceBytes, stream));

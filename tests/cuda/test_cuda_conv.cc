@@ -1,8 +1,10 @@
 // Convolution (implicit GEMM, TF32 and BF16) against a double reference; pooling and batch norm
 // against the CPU path. Odd channel counts exercise the element-gather path, multiples of 8 the
-// cp.async one.
+// cp.async one. Inputs are rounded on the host to what the tensor cores multiply, so each output
+// element is checked to 1e-5 (cuda_test_util.h); the convolutions run on a created stream.
 #include <gtest/gtest.h>
 
+#include "core/cuda/stream.h"
 #include "core/stream.h"
 #include "kernels/batch_norm.h"
 #include "kernels/cuda/batch_norm.h"
@@ -41,16 +43,22 @@ struct ConvRef {
   int64_t w_at(int64_t ky, int64_t kx) const { return (ky * c.kw + kx) * c.c_in * c.c_out; }
 };
 
-void expect_conv(const Conv2dShape& c, bool bf16, uint64_t seed) {
+// accumulate: the weight and bias gradients are added to what dw and dbias hold (random values
+// here), the path a model takes when several batches' gradients are summed.
+void expect_conv(const Conv2dShape& c, bool bf16, uint64_t seed, bool accumulate = false) {
   const ConvRef ref{c};
   const int64_t xs = c.n * c.h * c.w * c.c_in, ws = c.kh * c.kw * c.c_in * c.c_out,
                 ys = c.n * c.out_h() * c.out_w() * c.c_out;
   auto x = random_floats(xs, seed), w = random_floats(ws, seed + 1), dy = random_floats(ys, seed + 2),
        bias = random_floats(c.c_out, seed + 3);
-  if (bf16)
-    for (auto* v : {&x, &w, &dy})
-      for (auto& e : *v) e = round_bf16(e);
+  const auto dw0 = random_floats(ws, seed + 4), db0 = random_floats(c.c_out, seed + 5);
+  for (auto* v : {&x, &w, &dy}) {
+    if (bf16) round_bf16_inplace(*v);
+    else round_tf32_inplace(*v);
+  }
   std::vector<double> y(ys, 0.0), dx(xs, 0.0), dw(ws, 0.0);
+  if (accumulate)
+    for (int64_t i = 0; i < ws; ++i) dw[i] = dw0[i];
   ref.taps([&](int64_t n, int64_t oy, int64_t ox, int64_t ky, int64_t kx, int64_t in) {
     const int64_t o = ref.out_at(n, oy, ox), wb = ref.w_at(ky, kx);
     for (int64_t ci = 0; ci < c.c_in; ++ci)
@@ -61,9 +69,12 @@ void expect_conv(const Conv2dShape& c, bool bf16, uint64_t seed) {
       }
   });
   for (int64_t i = 0; i < ys; ++i) y[i] = test::ref_activation(kernels::Activation::relu, 0.0, y[i] + bias[i % c.c_out]);
-  const Stream s = Stream::cuda(0, nullptr);
+  cuda::CudaStream stream(0);
+  const Stream s = stream.view();
   DeviceBuffer<float> gy(ys), gdx(xs), gdw(ws), gbias(bias), gdy32(dy), gdb(c.c_out);
+  if (accumulate) gdw.upload(dw0), gdb.upload(db0);
   const double tol = bf16 ? kTolBf16 : kTolTf32;
+  const char* what = accumulate ? " (accumulate)" : "";
   auto run = [&](auto tag) {
     using E = decltype(tag);
     std::vector<E> hx(xs), hw(ws), hdy(ys);
@@ -72,14 +83,16 @@ void expect_conv(const Conv2dShape& c, bool bf16, uint64_t seed) {
     for (int64_t i = 0; i < ys; ++i) hdy[i] = E(dy[i]);
     DeviceBuffer<E> gx(hx), gw(hw), gdy(hdy);
     kc::conv2d_forward<E>(s, c, gx.get(), gw.get(), gbias.get(), gy.get(), kernels::Activation::relu, 0.0f);
-    EXPECT_LE(rel_error(gy.download(), y), tol) << "forward";
+    EXPECT_TRUE(close_elementwise(gy.download(), y, tol)) << "forward";
     kc::conv2d_backward_data<E>(s, c, gdy.get(), gw.get(), gdx.get());
-    EXPECT_LE(rel_error(gdx.download(), dx), tol) << "data grad";
-    kc::conv2d_backward_weight<E>(s, c, gx.get(), gdy.get(), gdw.get(), gdy32.get(), gdb.get(), false);
-    EXPECT_LE(rel_error(gdw.download(), dw), tol) << "weight grad";
+    EXPECT_TRUE(close_elementwise(gdx.download(), dx, tol)) << "data grad";
+    kc::conv2d_backward_weight<E>(s, c, gx.get(), gdy.get(), gdw.get(), gdy32.get(), gdb.get(), accumulate);
+    EXPECT_TRUE(close_elementwise(gdw.download(), dw, tol)) << "weight grad" << what;
     std::vector<double> db(c.c_out, 0.0);
+    if (accumulate)
+      for (int64_t i = 0; i < c.c_out; ++i) db[i] = db0[i];
     for (int64_t i = 0; i < ys; ++i) db[i % c.c_out] += dy[i];
-    EXPECT_LE(rel_error(gdb.download(), db), kTolFp32) << "bias grad";
+    EXPECT_TRUE(close_elementwise(gdb.download(), db, kTolFp32)) << "bias grad" << what;
   };
   if (bf16)
     run(__nv_bfloat16{});
@@ -115,6 +128,17 @@ TEST(CudaConv, Bf16MatchesDoubleReference) {
   KILN_REQUIRE_GPU();
   uint64_t seed = 100;
   for (const auto& c : shapes()) expect_conv(c, true, seed += 5);
+}
+
+// conv2d_backward_weight(..., accumulate = true): dw += im2col(x)^T dy (the GEMM epilogue with
+// beta = 1) and dbias += column sums, on every shape and both precisions.
+TEST(CudaConv, BackwardWeightAccumulates) {
+  KILN_REQUIRE_GPU();
+  uint64_t seed = 200;
+  for (const auto& c : shapes()) {
+    expect_conv(c, false, seed += 7, true);
+    expect_conv(c, true, seed += 7, true);
+  }
 }
 
 TEST(CudaPooling, MatchesCpu) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/allocator.h"
+#include "core/cuda/device_guard.h"
 #include "core/cuda/launch.cuh"
 #include "core/cuda/memory.h"
 #include "core/cuda/stream.h"
@@ -20,6 +21,14 @@ __global__ void fill_kernel(float* p, int n, float v) {
 }
 
 __global__ void __launch_bounds__(128) bounded_kernel(float* p) { p[threadIdx.x] = 1.0f; }
+
+// Spins for about `cycles` clock cycles, then writes 1.
+__global__ void delayed_write_kernel(int* p, long long cycles) {
+  const long long start = clock64();
+  while (clock64() - start < cycles) {
+  }
+  *p = 1;
+}
 
 TEST(CudaCore, CachingAllocatorSteadyStateHasNoMallocs) {
   KILN_REQUIRE_GPU();
@@ -84,6 +93,54 @@ TEST(CudaCore, OversizedLaunchFailsLoudlyWithTheKernelName) {
   // A valid launch still works afterwards.
   cuda::launch("bounded_kernel", bounded_kernel, dim3(1), dim3(128), 0, nullptr, d.get());
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+}
+
+// CudaStream is blocking by default: legacy-stream work (where Tensor memory is allocated and
+// freed) waits for it. A kernel writes a flag after ~50 ms on the created stream; a copy of the
+// flag on the legacy stream, issued at once, must see the write. On a non-blocking stream (the
+// old default) the copy ran at once and read 0.
+TEST(CudaCore, StreamsAreBlockingByDefault) {
+  KILN_REQUIRE_GPU();
+  cuda::CudaStream blocking(0), non_blocking(0, cuda::StreamSync::non_blocking);
+  unsigned flags = 0;
+  KILN_CUDA_OK(cudaStreamGetFlags(blocking.get(), &flags));
+  EXPECT_EQ(flags, static_cast<unsigned>(cudaStreamDefault));
+  EXPECT_EQ(blocking.sync(), cuda::StreamSync::blocking);
+  KILN_CUDA_OK(cudaStreamGetFlags(non_blocking.get(), &flags));
+  EXPECT_EQ(flags, static_cast<unsigned>(cudaStreamNonBlocking));
+  int clock_khz = 0;
+  KILN_CUDA_OK(cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0));
+  cuda_test::DeviceBuffer<int> flag(std::vector<int>{0});
+  int* pinned = nullptr;
+  KILN_CUDA_OK(cudaMallocHost(&pinned, sizeof(int)));
+  *pinned = -1;
+  cuda::launch("delayed_write_kernel", delayed_write_kernel, dim3(1), dim3(1), 0, blocking.get(), flag.get(),
+               static_cast<long long>(clock_khz) * 50);
+  KILN_CUDA_OK(cudaMemcpyAsync(pinned, flag.get(), sizeof(int), cudaMemcpyDeviceToHost, nullptr));
+  KILN_CUDA_OK(cudaStreamSynchronize(nullptr));
+  EXPECT_EQ(*pinned, 1) << "the legacy stream ran before the blocking stream's kernel finished";
+  KILN_CUDA_OK(cudaDeviceSynchronize());
+  cudaFreeHost(pinned);
+}
+
+// DeviceGuard and CudaStream leave the caller's current device as it was.
+TEST(CudaCore, DeviceGuardRestoresTheCurrentDevice) {
+  KILN_REQUIRE_GPU();
+  int count = 0, before = -1, after = -1;
+  KILN_CUDA_OK(cudaGetDeviceCount(&count));
+  const int other = count - 1;  // device 0 itself on a one-GPU machine: the guard is a no-op
+  KILN_CUDA_OK(cudaSetDevice(0));
+  {
+    cuda::DeviceGuard guard(other);
+    KILN_CUDA_OK(cudaGetDevice(&before));
+    EXPECT_EQ(before, other);
+    EXPECT_EQ(guard.previous(), 0);
+  }
+  KILN_CUDA_OK(cudaGetDevice(&after));
+  EXPECT_EQ(after, 0);
+  { cuda::CudaStream stream(other); }
+  KILN_CUDA_OK(cudaGetDevice(&after));
+  EXPECT_EQ(after, 0) << "CudaStream(" << other << ") left its device current";
 }
 
 TEST(CudaCore, EventTimingIsPositive) {

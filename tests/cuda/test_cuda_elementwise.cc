@@ -212,6 +212,25 @@ TEST(CudaReduce, SumRowsSquaresArgmaxAndClipMatchCpu) {
   EXPECT_EQ(gx.download(), before);
 }
 
+// More rows than 65535 chunks of 512 (the grid.y limit the column sums used to hit at 33.5M
+// rows: bias gradients and batch norm failed above it). Values are multiples of 1/4, so the
+// double reference is exact; each column's sum must match to fp32 rounding.
+TEST(CudaReduce, Large) {
+  KILN_REQUIRE_GPU();
+  const int64_t rows = 65535 * 512 + 1001, cols = 3;
+  std::vector<float> x(static_cast<size_t>(rows * cols));
+  std::vector<double> want(cols, 0.0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      const float v = static_cast<float>((r * 7 + c * 3) % 13) * 0.25f - 1.0f;
+      x[r * cols + c] = v;
+      want[c] += v;
+    }
+  DeviceBuffer<float> gx(x), out(cols);
+  kc::sum_rows(kGpu, gx.get(), rows, cols, out.get(), false);
+  EXPECT_TRUE(close_elementwise(out.download(), want, 1e-6));
+}
+
 TEST(CudaReduce, SumsAreDeterministic) {
   KILN_REQUIRE_GPU();
   const int64_t rows = 100003, cols = 5;

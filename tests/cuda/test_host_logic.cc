@@ -1,7 +1,9 @@
 // Host-side logic of the CUDA backend, tested on any machine (no GPU needed): the caching
 // allocator's policy against a fake device, the launch-limit check and the GEMM tiling math.
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
@@ -10,6 +12,7 @@
 #include "core/cuda/launch.h"
 #include "core/error.h"
 #include "kernels/cuda/gemm_tiling.h"
+#include "tests/cuda/cuda_test_util.h"
 
 namespace kiln {
 namespace {
@@ -232,6 +235,34 @@ TEST(CudaGemmTiling, TileConfigurationsFitAHopperMultiprocessor) {
   EXPECT_EQ(kernels::cuda::chunk_valid(64, 71, 8), 7);
   EXPECT_EQ(kernels::cuda::chunk_valid(72, 71, 8), 0);
   EXPECT_EQ(kernels::cuda::chunk_valid(0, 71, 8), 8);
+}
+
+void gpu_test_body() { KILN_REQUIRE_GPU(); }
+
+// With KILN_REQUIRE_GPU=1 a GPU test fails, naming the runtime's reason, where it would skip:
+// scripts/gpu_check.sh sets it, so a machine whose runtime cannot reach the GPU (driver too
+// old, say) cannot pass the run by skipping every test. Runs where no GPU is usable (CI).
+TEST(CudaTestUtil, RequireGpuFailsInsteadOfSkipping) {
+  const std::string why = cuda_unavailable_reason();
+  if (why.empty()) GTEST_SKIP() << "a GPU is usable here: the helper would pass, not fail";
+  const char* saved = std::getenv("KILN_REQUIRE_GPU");
+  const std::string saved_value = saved ? saved : "";
+  setenv("KILN_REQUIRE_GPU", "1", 1);
+  EXPECT_FATAL_FAILURE(gpu_test_body(), "KILN_REQUIRE_GPU=1 but no usable CUDA device: " + why);
+  if (saved) setenv("KILN_REQUIRE_GPU", saved_value.c_str(), 1);
+  else unsetenv("KILN_REQUIRE_GPU");
+}
+
+void allocate_four_pebibytes() { cuda_test::DeviceBuffer<float> huge(size_t{1} << 50); }
+void report_a_cuda_error() { cuda_test::cuda_ok(cudaErrorInvalidValue, "a copy"); }
+
+// The test buffers report CUDA failures as test failures (they used to ignore them: a failed
+// allocation left a null pointer, a failed copy or kernel a buffer of stale bytes). On any
+// machine: 4 PiB cannot be allocated with or without a GPU.
+TEST(CudaTestUtil, DeviceBufferReportsCudaErrors) {
+  EXPECT_NONFATAL_FAILURE(allocate_four_pebibytes(), "cudaMalloc");
+  EXPECT_NONFATAL_FAILURE(report_a_cuda_error(), "a copy: ");
+  EXPECT_TRUE(cuda_test::cuda_ok(cudaSuccess, "nothing"));
 }
 
 }  // namespace

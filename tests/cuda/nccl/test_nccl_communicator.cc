@@ -5,20 +5,21 @@
 #if KILN_HAVE_NCCL
 #include <cuda_runtime.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include "core/communicator.h"
 #include "core/cuda/nccl_communicator.h"
+#include "tests/cuda/cuda_test_util.h"
 
 namespace kiln::cuda {
 namespace {
 
-bool have_gpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
+// Holds the stream for 50 ms, so synchronize() polls a busy stream at least once.
+void CUDART_CB hold_stream(void*) { std::this_thread::sleep_for(std::chrono::milliseconds(50)); }
 
 TEST(NcclCommunicator, DeviceFollowsTheLaunchersLocalRank) {
   unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
@@ -36,12 +37,13 @@ TEST(NcclCommunicator, DeviceFollowsTheLaunchersLocalRank) {
 }
 
 TEST(NcclCommunicator, OneRankCollectives) {
-  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  KILN_REQUIRE_GPU();
   LocalCommunicator host;
   NcclCommunicator comm(host, 0);
   EXPECT_EQ(comm.size(), 1);
   cudaStream_t stream;
   ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  ASSERT_EQ(cudaLaunchHostFunc(stream, hold_stream, nullptr), cudaSuccess);
   const int64_t n = 1 << 20;
   std::vector<float> host_in(n);
   std::iota(host_in.begin(), host_in.end(), 1.0f);
@@ -54,6 +56,8 @@ TEST(NcclCommunicator, OneRankCollectives) {
   comm.broadcast(data, n * sizeof(float), 0, stream);
   comm.all_gather(data, gathered, n * sizeof(float), stream);
   comm.synchronize(stream, 30);
+  // The busy polls' cudaErrorNotReady must not be left behind as the last error.
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
   std::vector<float> out(n), out_gathered(n);
   ASSERT_EQ(cudaMemcpy(out.data(), data, n * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(out_gathered.data(), gathered, n * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
