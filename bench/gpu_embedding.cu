@@ -52,8 +52,8 @@ void run(int64_t rows, int64_t dim, int64_t batch, int64_t per_example) {
   const double fwd_gbs = fwd_bytes / t_fwd / 1e6;
   int64_t unique = 0;
   const double t_bwd = median_ms(stream, [&] {
-    unique = kernels::cuda::embedding_backward(s, out, dim, d_ids, d_offsets, batch, nnz, kernels::Combiner::sum,
-                                               uids, grad_rows, rows);
+    unique = kernels::cuda::embedding_backward(s, out, rows, dim, d_ids, d_offsets, batch, nnz,
+                                               kernels::Combiner::sum, uids, grad_rows);
   }, 2, 9);
   const double bwd_bytes = (nnz * dim + unique * dim) * sizeof(float) + nnz * sizeof(int64_t);
   const double bwd_gbs = bwd_bytes / t_bwd / 1e6;

@@ -125,9 +125,9 @@ int64_t embedding_first_bad_id(const Stream& s, const int64_t* ids, int64_t nnz,
   return host == ~0ull ? -1 : static_cast<int64_t>(host);
 }
 
-int64_t embedding_backward(const Stream& s, const float* dout, int64_t dim, const int64_t* ids, const int64_t* offsets,
-                           int64_t batch, int64_t nnz, Combiner combiner, int64_t* unique_ids, float* grad_rows,
-                           int64_t rows_hint) {
+int64_t embedding_backward(const Stream& s, const float* dout, int64_t rows_hint, int64_t dim, const int64_t* ids,
+                           const int64_t* offsets, int64_t batch, int64_t nnz, Combiner combiner, int64_t* unique_ids,
+                           float* grad_rows) {
   KILN_CHECK(s.device().is_cuda() && batch >= 0 && dim > 0 && nnz >= 0);
   KILN_CHECK(nnz < INT32_MAX, "embedding backward over ", nnz, " ids: positions are 32-bit");
   if (nnz == 0 || batch == 0) return 0;

@@ -22,8 +22,8 @@ int64_t embedding_first_bad_id(const Stream& s, const int64_t* ids, int64_t nnz,
 // rows summed by one warp in position order, the order the CPU path uses. nnz = offsets[batch]
 // (known to the caller); rows_hint > 0 (the table's rows) narrows the sort to the id bits in use.
 // Returns the number of unique ids (synchronizes the stream to read it).
-int64_t embedding_backward(const Stream& s, const float* dout, int64_t dim, const int64_t* ids, const int64_t* offsets,
-                           int64_t batch, int64_t nnz, Combiner combiner, int64_t* unique_ids, float* grad_rows,
-                           int64_t rows_hint = 0);
+int64_t embedding_backward(const Stream& s, const float* dout, int64_t rows, int64_t dim, const int64_t* ids,
+                           const int64_t* offsets, int64_t batch, int64_t nnz, Combiner combiner, int64_t* unique_ids,
+                           float* grad_rows);
 
 }  // namespace kiln::kernels::cuda
