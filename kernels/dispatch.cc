@@ -14,10 +14,6 @@
 
 namespace kiln::kernels::detail {
 
-void no_kernel(const char* op, const Stream& s, const char* why) {
-  fail(op, ": no kernel for device ", s.device().to_string(), ": ", why);
-}
-
 void cuda_not_built(const char* op, const Stream& s) {
   fail(op, " on ", s.device().to_string(),
        ": this build of kiln has no CUDA backend (configure with -DKILN_CUDA=ON "
@@ -26,7 +22,7 @@ void cuda_not_built(const char* op, const Stream& s) {
 
 void no_cuda_kernel(const char* op, const Stream& s, const char* why) {
 #if KILN_HAVE_CUDA
-  no_kernel(op, s, why);
+  fail(op, " on ", s.device().to_string(), ": ", why);
 #else
   (void)why;
   cuda_not_built(op, s);

@@ -29,8 +29,6 @@
 
 namespace kiln::kernels::detail {
 
-// kiln::Error: `op` has no kernel for the stream's device (`why` says what is missing).
-[[noreturn]] void no_kernel(const char* op, const Stream& s, const char* why);
 // kiln::Error: this build has no CUDA backend.
 [[noreturn]] void cuda_not_built(const char* op, const Stream& s);
 // kiln::Error: the CUDA backend has no kernel for this op or this variant of it (`why`); in a build
