@@ -15,6 +15,7 @@
 
 #include <cstring>
 #include <functional>
+#include <ostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,13 @@
 #if KILN_HAVE_CUDA
 #include <cuda_runtime.h>
 #endif
+
+namespace kiln {
+// GoogleTest prints a parameter with this ("GetParam() = sim").
+inline void PrintTo(Device::Kind kind, std::ostream* os) {
+  *os << (kind == Device::Kind::cpu ? "cpu" : kind == Device::Kind::sim ? "sim" : "cuda");
+}
+}  // namespace kiln
 
 namespace kiln::test {
 
