@@ -1,4 +1,4 @@
-#include "kernels/activation.h"
+#include "kernels/cpu/activation.h"
 
 #include <cmath>
 #include <numbers>
@@ -7,7 +7,7 @@
 #include "core/thread_pool.h"
 #include "kernels/cpu/act_impl.h"
 
-namespace kiln::kernels {
+namespace kiln::kernels::cpu {
 
 namespace {
 constexpr int64_t kGrain = 4096;
@@ -58,11 +58,7 @@ void activation_backward(const Stream& s, Activation act, float slope, const T* 
   }
 }
 
-#define KILN_INSTANTIATE(T)                                                                     \
-  template void activation_forward<T>(const Stream&, Activation, float, const T*, T*, int64_t); \
-  template void activation_backward<T>(const Stream&, Activation, float, const T*, const T*, const T*, T*, int64_t);
-KILN_INSTANTIATE(float)
-KILN_INSTANTIATE(double)
-#undef KILN_INSTANTIATE
+KILN_ACTIVATION_INSTANTIATE(float)
+KILN_ACTIVATION_INSTANTIATE(double)
 
-}  // namespace kiln::kernels
+}  // namespace kiln::kernels::cpu

@@ -1,4 +1,4 @@
-#include "kernels/batch_norm.h"
+#include "kernels/cpu/batch_norm.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 
-namespace kiln::kernels {
+namespace kiln::kernels::cpu {
 
 namespace {
 
@@ -143,15 +143,7 @@ void batch_norm_backward(const Stream& s, int64_t rows, int64_t channels, const 
   }
 }
 
-#define KILN_INSTANTIATE(T)                                                                                         \
-  template void batch_norm_forward_training<T>(const Stream&, int64_t, int64_t, const T*, const T*, const T*, T, T, \
-                                               T*, T*, T*, T*, T*);                                                 \
-  template void batch_norm_forward_inference<T>(const Stream&, int64_t, int64_t, const T*, const T*, const T*,      \
-                                                const T*, const T*, T, T*);                                         \
-  template void batch_norm_backward<T>(const Stream&, int64_t, int64_t, const T*, const T*, const T*, const T*,     \
-                                       const T*, T*, T*, T*);
-KILN_INSTANTIATE(float)
-KILN_INSTANTIATE(double)
-#undef KILN_INSTANTIATE
+KILN_BATCH_NORM_INSTANTIATE(float)
+KILN_BATCH_NORM_INSTANTIATE(double)
 
-}  // namespace kiln::kernels
+}  // namespace kiln::kernels::cpu

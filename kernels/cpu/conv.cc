@@ -1,4 +1,4 @@
-#include "kernels/conv.h"
+#include "kernels/cpu/conv.h"
 
 #include <algorithm>
 #include <cstring>
@@ -7,11 +7,11 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "kernels/activation.h"
-#include "kernels/gemm.h"
-#include "kernels/reduce.h"
+#include "kernels/cpu/activation.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/reduce.h"
 
-namespace kiln::kernels {
+namespace kiln::kernels::cpu {
 
 // Convolution as im2col + GEMM, tiled so that the columns of a tile are built, multiplied and
 // consumed while still in the core's L2: each thread takes a contiguous range of output rows
@@ -349,9 +349,10 @@ void conv2d_forward(const Stream& s, const Conv2dShape& c, const T* x, const T* 
   const Geometry g = geometry<T>(c);
   if (is_pointwise(c)) {
     if (row_invariant)
-      gemm_row_invariant<T>(s, g.rows, c.c_out, c.c_in, x, c.c_in, w, c.c_out, y, c.c_out, bias, act, slope);
+      cpu::gemm_row_invariant<T>(s, g.rows, c.c_out, c.c_in, x, c.c_in, w, c.c_out, y, c.c_out, bias, act, slope);
     else
-      gemm<T>(s, false, false, g.rows, c.c_out, c.c_in, T(1), x, c.c_in, w, c.c_out, T(0), y, c.c_out, bias, act, slope);
+      cpu::gemm<T>(s, false, false, g.rows, c.c_out, c.c_in, T(1), x, c.c_in, w, c.c_out, T(0), y, c.c_out, bias, act,
+                   slope);
     return;
   }
   const bool direct = g.k <= kDirectMaxDepth;
@@ -363,7 +364,7 @@ void conv2d_forward(const Stream& s, const Conv2dShape& c, const T* x, const T* 
         const int64_t t1 = std::min(r1, t0 + tile);
         direct_forward(c, g, x, w, bias, t0, t1, y);
         if (act != Activation::none)
-          activation_forward<T>(s, act, slope, y + t0 * c.c_out, y + t0 * c.c_out, (t1 - t0) * c.c_out);
+          cpu::activation_forward<T>(s, act, slope, y + t0 * c.c_out, y + t0 * c.c_out, (t1 - t0) * c.c_out);
       }
       return;
     }
@@ -372,11 +373,11 @@ void conv2d_forward(const Stream& s, const Conv2dShape& c, const T* x, const T* 
       const int64_t t1 = std::min(r1, t0 + g.tile_rows);
       im2col(c, g, x, t0, t1, cols);
       if (row_invariant)
-        gemm_row_invariant<T>(s, t1 - t0, c.c_out, g.k, cols, g.k, w, c.c_out, y + t0 * c.c_out, c.c_out, bias, act,
-                              slope);
+        cpu::gemm_row_invariant<T>(s, t1 - t0, c.c_out, g.k, cols, g.k, w, c.c_out, y + t0 * c.c_out, c.c_out, bias,
+                                   act, slope);
       else
-        gemm<T>(s, false, false, t1 - t0, c.c_out, g.k, T(1), cols, g.k, w, c.c_out, T(0), y + t0 * c.c_out, c.c_out,
-                bias, act, slope);
+        cpu::gemm<T>(s, false, false, t1 - t0, c.c_out, g.k, T(1), cols, g.k, w, c.c_out, T(0), y + t0 * c.c_out,
+                     c.c_out, bias, act, slope);
     }
   });
 }
@@ -387,7 +388,7 @@ void conv2d_backward_data(const Stream& s, const Conv2dShape& c, const T* dy, co
   if (c.n == 0) return;
   const Geometry g = geometry<T>(c);
   if (is_pointwise(c)) {
-    gemm<T>(s, false, true, g.rows, c.c_in, c.c_out, T(1), dy, c.c_out, w, c.c_out, T(0), dx, c.c_in);
+    cpu::gemm<T>(s, false, true, g.rows, c.c_in, c.c_out, T(1), dy, c.c_out, w, c.c_out, T(0), dx, c.c_in);
     return;
   }
   // Overlapping windows scatter onto shared input pixels, so each thread owns whole images.
@@ -397,7 +398,8 @@ void conv2d_backward_data(const Stream& s, const Conv2dShape& c, const T* dy, co
     for (int64_t t0 = n0 * g.pixels; t0 < n1 * g.pixels; t0 += g.tile_rows) {
       const int64_t t1 = std::min(n1 * g.pixels, t0 + g.tile_rows);
       // dcols = dy W^T for the tile, then scattered back onto the images.
-      gemm<T>(s, false, true, t1 - t0, g.k, c.c_out, T(1), dy + t0 * c.c_out, c.c_out, w, c.c_out, T(0), cols, g.k);
+      cpu::gemm<T>(s, false, true, t1 - t0, g.k, c.c_out, T(1), dy + t0 * c.c_out, c.c_out, w, c.c_out, T(0), cols,
+                   g.k);
       col2im(c, g, cols, t0, t1, dx);
     }
   });
@@ -417,9 +419,9 @@ void conv2d_backward_weight(const Stream& s, const Conv2dShape& c, const T* x, c
     return;
   }
   if (is_pointwise(c)) {
-    if (dbias) sum_rows<T>(s, dy, g.rows, c.c_out, dbias, accumulate);
-    gemm<T>(s, true, false, c.c_in, c.c_out, g.rows, T(1), x, c.c_in, dy, c.c_out, accumulate ? T(1) : T(0), dw,
-            c.c_out);
+    if (dbias) cpu::sum_rows<T>(s, dy, g.rows, c.c_out, dbias, accumulate);
+    cpu::gemm<T>(s, true, false, c.c_in, c.c_out, g.rows, T(1), x, c.c_in, dy, c.c_out, accumulate ? T(1) : T(0), dw,
+                 c.c_out);
     return;
   }
   // Each chunk of rows sums its weight and bias gradients into its own partials, reading each
@@ -442,7 +444,8 @@ void conv2d_backward_weight(const Stream& s, const Conv2dShape& c, const T* x, c
         direct_weight_grad(c, g, x, dy, t0, t1, acc);
       } else {
         im2col(c, g, x, t0, t1, cols);
-        gemm<T>(s, true, false, g.k, co, t1 - t0, T(1), cols, g.k, dy + t0 * co, co, t0 == r0 ? T(0) : T(1), acc, co);
+        cpu::gemm<T>(s, true, false, g.k, co, t1 - t0, T(1), cols, g.k, dy + t0 * co, co, t0 == r0 ? T(0) : T(1), acc,
+                     co);
       }
       if (bacc) {
         for (int64_t r = t0; r < t1; ++r)
@@ -466,13 +469,7 @@ void conv2d_backward_weight(const Stream& s, const Conv2dShape& c, const T* x, c
   }
 }
 
-#define KILN_INSTANTIATE(T)                                                                                        \
-  template void conv2d_forward<T>(const Stream&, const Conv2dShape&, const T*, const T*, const T*, T*, Activation, \
-                                  float, bool);                                                                    \
-  template void conv2d_backward_data<T>(const Stream&, const Conv2dShape&, const T*, const T*, T*);                \
-  template void conv2d_backward_weight<T>(const Stream&, const Conv2dShape&, const T*, const T*, T*, T*, bool);
-KILN_INSTANTIATE(float)
-KILN_INSTANTIATE(double)
-#undef KILN_INSTANTIATE
+KILN_CONV_INSTANTIATE(float)
+KILN_CONV_INSTANTIATE(double)
 
-}  // namespace kiln::kernels
+}  // namespace kiln::kernels::cpu

@@ -1,4 +1,4 @@
-#include "kernels/dropout.h"
+#include "kernels/cpu/dropout.h"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include "core/philox.h"
 #include "core/thread_pool.h"
 
-namespace kiln::kernels {
+namespace kiln::kernels::cpu {
 
 namespace {
 constexpr int64_t kGrain = 4096;
@@ -51,12 +51,7 @@ void dropout_backward(const Stream& s, int64_t n, float rate, const uint8_t* mas
   });
 }
 
-#define KILN_INSTANTIATE(T)                                                                                    \
-  template void dropout_forward<T>(const Stream&, int64_t, float, uint64_t, uint64_t, const T*, T*, uint8_t*,  \
-                                   uint64_t);                                                                 \
-  template void dropout_backward<T>(const Stream&, int64_t, float, const uint8_t*, const T*, T*);
-KILN_INSTANTIATE(float)
-KILN_INSTANTIATE(double)
-#undef KILN_INSTANTIATE
+KILN_DROPOUT_INSTANTIATE(float)
+KILN_DROPOUT_INSTANTIATE(double)
 
-}  // namespace kiln::kernels
+}  // namespace kiln::kernels::cpu

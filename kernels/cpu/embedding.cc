@@ -1,4 +1,4 @@
-#include "kernels/embedding.h"
+#include "kernels/cpu/embedding.h"
 
 #include <algorithm>
 #include <utility>
@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 
-namespace kiln::kernels {
+namespace kiln::kernels::cpu {
 
 namespace {
 
@@ -20,6 +20,14 @@ void check_offsets(const int64_t* offsets, int64_t batch) {
     KILN_CHECK(offsets[b] <= offsets[b + 1], "embedding offsets decrease at example ", b);
 }
 
+// Validated on the calling thread: an exception cannot leave an OpenMP region.
+void check_ids(const int64_t* ids, int64_t nnz, int64_t rows) {
+  for (int64_t j = 0; j < nnz; ++j) {
+    if (ids[j] < 0 || ids[j] >= rows)
+      fail("embedding: id ", ids[j], " (position ", j, ") is outside the table's ", rows, " rows");
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -27,11 +35,7 @@ void embedding_forward(const Stream& s, const T* table, int64_t rows, int64_t di
                        const int64_t* offsets, int64_t batch, Combiner combiner, T* out) {
   KILN_CHECK(s.device().is_cpu());
   check_offsets(offsets, batch);
-  // Validated on the calling thread: an exception cannot leave an OpenMP region.
-  for (int64_t j = 0; j < offsets[batch]; ++j) {
-    if (ids[j] < 0 || ids[j] >= rows)
-      fail("embedding: id ", ids[j], " (position ", j, ") is outside the table's ", rows, " rows");
-  }
+  check_ids(ids, offsets[batch], rows);
   parallel_for(batch, std::max<int64_t>(1, kGrain / std::max<int64_t>(dim, 1)), [&](int64_t bb, int64_t be) {
     for (int64_t b = bb; b < be; ++b) {
       T* o = out + b * dim;
@@ -50,11 +54,12 @@ void embedding_forward(const Stream& s, const T* table, int64_t rows, int64_t di
 }
 
 template <typename T>
-int64_t embedding_backward(const Stream& s, const T* dout, int64_t dim, const int64_t* ids, const int64_t* offsets,
-                           int64_t batch, Combiner combiner, int64_t* unique_ids, T* grad_rows) {
+int64_t embedding_backward(const Stream& s, const T* dout, int64_t rows, int64_t dim, const int64_t* ids,
+                           const int64_t* offsets, int64_t batch, Combiner combiner, int64_t* unique_ids, T* grad_rows) {
   KILN_CHECK(s.device().is_cpu());
   check_offsets(offsets, batch);
   const int64_t nnz = offsets[batch];
+  check_ids(ids, nnz, rows);
   if (nnz == 0) return 0;
   // (id, position) pairs are all distinct, so the sorted order is unique: the summation order of
   // each id's rows is fixed by the input alone.
@@ -96,13 +101,7 @@ int64_t embedding_backward(const Stream& s, const T* dout, int64_t dim, const in
   return count;
 }
 
-#define KILN_INSTANTIATE(T)                                                                                         \
-  template void embedding_forward<T>(const Stream&, const T*, int64_t, int64_t, const int64_t*, const int64_t*,     \
-                                     int64_t, Combiner, T*);                                                        \
-  template int64_t embedding_backward<T>(const Stream&, const T*, int64_t, const int64_t*, const int64_t*, int64_t, \
-                                         Combiner, int64_t*, T*);
-KILN_INSTANTIATE(float)
-KILN_INSTANTIATE(double)
-#undef KILN_INSTANTIATE
+KILN_EMBEDDING_INSTANTIATE(float)
+KILN_EMBEDDING_INSTANTIATE(double)
 
-}  // namespace kiln::kernels
+}  // namespace kiln::kernels::cpu

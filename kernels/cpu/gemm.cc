@@ -1,4 +1,4 @@
-#include "kernels/gemm.h"
+#include "kernels/cpu/gemm.h"
 
 #include <dnnl.h>
 
@@ -10,7 +10,7 @@
 #include "core/thread_pool.h"
 #include "kernels/cpu/act_impl.h"
 
-namespace kiln::kernels {
+namespace kiln::kernels::cpu {
 
 namespace {
 
@@ -109,6 +109,10 @@ template void gemm<float>(const Stream&, bool, bool, int64_t, int64_t, int64_t, 
                           const float*, int64_t, float, float*, int64_t, const float*, Activation, float);
 template void gemm<double>(const Stream&, bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                            const double*, int64_t, double, double*, int64_t, const double*, Activation, float);
+
+}  // namespace kiln::kernels::cpu
+
+namespace kiln::kernels {
 
 const char* cpu_gemm_isa() {
   // Compared by value: newer oneDNN releases drop some enumerators (avx512_mic) and add others.

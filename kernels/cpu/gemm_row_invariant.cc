@@ -10,9 +10,9 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "kernels/cpu/act_impl.h"
-#include "kernels/gemm.h"
+#include "kernels/cpu/gemm.h"
 
-namespace kiln::kernels {
+namespace kiln::kernels::cpu {
 
 namespace {
 
@@ -101,4 +101,4 @@ template void gemm_row_invariant<float>(const Stream&, int64_t, int64_t, int64_t
 template void gemm_row_invariant<double>(const Stream&, int64_t, int64_t, int64_t, const double*, int64_t,
                                          const double*, int64_t, double*, int64_t, const double*, Activation, float);
 
-}  // namespace kiln::kernels
+}  // namespace kiln::kernels::cpu

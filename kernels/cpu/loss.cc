@@ -1,4 +1,4 @@
-#include "kernels/loss.h"
+#include "kernels/cpu/loss.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 
-namespace kiln::kernels {
+namespace kiln::kernels::cpu {
 
 namespace {
 
@@ -131,17 +131,7 @@ void logistic_backward(const Stream& s, const T* logits, const T* target, int64_
   });
 }
 
-#define KILN_INSTANTIATE(T)                                                                                          \
-  template void softmax_cross_entropy_forward<T>(const Stream&, const T*, const int32_t*, int64_t, int64_t, T*, T*); \
-  template void softmax_cross_entropy_backward<T>(const Stream&, const T*, const int32_t*, int64_t, int64_t, T, T*); \
-  template void mse_forward<T>(const Stream&, const T*, const T*, int64_t, T*);                                      \
-  template void mse_backward<T>(const Stream&, const T*, const T*, int64_t, T, T*);                                  \
-  template void huber_forward<T>(const Stream&, const T*, const T*, int64_t, T, T*);                                 \
-  template void huber_backward<T>(const Stream&, const T*, const T*, int64_t, T, T, T*);                             \
-  template void logistic_forward<T>(const Stream&, const T*, const T*, int64_t, T*);                                 \
-  template void logistic_backward<T>(const Stream&, const T*, const T*, int64_t, T, T*);
-KILN_INSTANTIATE(float)
-KILN_INSTANTIATE(double)
-#undef KILN_INSTANTIATE
+KILN_LOSS_INSTANTIATE(float)
+KILN_LOSS_INSTANTIATE(double)
 
-}  // namespace kiln::kernels
+}  // namespace kiln::kernels::cpu

@@ -1,4 +1,4 @@
-#include "kernels/optimizer.h"
+#include "kernels/cpu/optimizer.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 
-namespace kiln::kernels {
+namespace kiln::kernels::cpu {
 
 namespace {
 
@@ -129,15 +129,7 @@ void sparse_adam_update(const Stream& s, int64_t dim, T* table, T* m, T* v, cons
   });
 }
 
-#define KILN_INSTANTIATE(T)                                                                                        \
-  template void sgd_update<T>(const Stream&, int64_t, T*, const T*, T*, const SgdHyper&);                          \
-  template void adam_update<T>(const Stream&, int64_t, T*, const T*, T*, T*, const AdamHyper&);                    \
-  template void sparse_adagrad_update<T>(const Stream&, int64_t, T*, T*, const int64_t*, int64_t, const T*, float, \
-                                         float);                                                                   \
-  template void sparse_adam_update<T>(const Stream&, int64_t, T*, T*, T*, const int64_t*, int64_t, const T*,       \
-                                      const AdamHyper&);
-KILN_INSTANTIATE(float)
-KILN_INSTANTIATE(double)
-#undef KILN_INSTANTIATE
+KILN_OPTIMIZER_INSTANTIATE(float)
+KILN_OPTIMIZER_INSTANTIATE(double)
 
-}  // namespace kiln::kernels
+}  // namespace kiln::kernels::cpu

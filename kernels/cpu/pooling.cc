@@ -1,4 +1,4 @@
-#include "kernels/pooling.h"
+#include "kernels/cpu/pooling.h"
 
 #include <algorithm>
 #include <limits>
@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 
-namespace kiln::kernels {
+namespace kiln::kernels::cpu {
 
 namespace {
 
@@ -183,15 +183,7 @@ void global_avg_pool_backward(const Stream& s, int64_t n, int64_t hw, int64_t c,
   });
 }
 
-#define KILN_INSTANTIATE(T)                                                                              \
-  template void max_pool2d_forward<T>(const Stream&, const Pool2dShape&, const T*, T*, int32_t*);        \
-  template void max_pool2d_backward<T>(const Stream&, const Pool2dShape&, const T*, const int32_t*, T*); \
-  template void avg_pool2d_forward<T>(const Stream&, const Pool2dShape&, const T*, T*);                  \
-  template void avg_pool2d_backward<T>(const Stream&, const Pool2dShape&, const T*, T*);                 \
-  template void global_avg_pool_forward<T>(const Stream&, int64_t, int64_t, int64_t, const T*, T*);      \
-  template void global_avg_pool_backward<T>(const Stream&, int64_t, int64_t, int64_t, const T*, T*);
-KILN_INSTANTIATE(float)
-KILN_INSTANTIATE(double)
-#undef KILN_INSTANTIATE
+KILN_POOLING_INSTANTIATE(float)
+KILN_POOLING_INSTANTIATE(double)
 
-}  // namespace kiln::kernels
+}  // namespace kiln::kernels::cpu

@@ -1,4 +1,4 @@
-#include "kernels/reduce.h"
+#include "kernels/cpu/reduce.h"
 
 #include <algorithm>
 #include <vector>
@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 
-namespace kiln::kernels {
+namespace kiln::kernels::cpu {
 
 namespace {
 
@@ -97,13 +97,7 @@ int64_t count_argmax_matches(const Stream& s, const T* logits, const int32_t* la
   return matches;
 }
 
-#define KILN_INSTANTIATE(T)                                                       \
-  template void sum_rows<T>(const Stream&, const T*, int64_t, int64_t, T*, bool); \
-  template double sum_squares<T>(const Stream&, const T*, int64_t);               \
-  template void scale_inplace<T>(const Stream&, T*, int64_t, T);                  \
-  template int64_t count_argmax_matches<T>(const Stream&, const T*, const int32_t*, int64_t, int64_t);
-KILN_INSTANTIATE(float)
-KILN_INSTANTIATE(double)
-#undef KILN_INSTANTIATE
+KILN_REDUCE_INSTANTIATE(float)
+KILN_REDUCE_INSTANTIATE(double)
 
-}  // namespace kiln::kernels
+}  // namespace kiln::kernels::cpu

@@ -42,7 +42,7 @@ class EmbeddingLayer final : public Layer<T> {
     SparseGrad<T>& g = reg_->sparse_grad(table_);
     Tensor uid = scratch(g.unique_ids, Shape{std::max<int64_t>(nnz, 1)}, DType::i64);
     Tensor rows = scratch(g.rows, Shape{std::max<int64_t>(nnz, 1), spec_.dim()}, dtype_of<T>::value);
-    g.count = kernels::embedding_backward<T>(ctx.stream, dout.template data<T>(), spec_.dim(),
+    g.count = kernels::embedding_backward<T>(ctx.stream, dout.template data<T>(), vocab_, spec_.dim(),
                                              ids.data.template data<int64_t>(), ids.offsets.template data<int64_t>(),
                                              ctx.batch, combiner(), uid.template data<int64_t>(),
                                              rows.template data<T>());

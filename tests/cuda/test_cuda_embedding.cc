@@ -69,7 +69,7 @@ TEST(CudaEmbedding, BackwardMatchesCpuAndIsDeterministic) {
       const auto dout = random_floats(batch * dim, 7 + dim);
       std::vector<int64_t> uids(nnz);
       std::vector<float> grads(nnz * dim);
-      const int64_t count = kernels::embedding_backward<float>(Stream::cpu(), dout.data(), dim, b.ids.data(),
+      const int64_t count = kernels::embedding_backward<float>(Stream::cpu(), dout.data(), rows, dim, b.ids.data(),
                                                                b.offsets.data(), batch, comb, uids.data(), grads.data());
       grads.resize(count * dim);
       uids.resize(count);

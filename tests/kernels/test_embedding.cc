@@ -77,6 +77,18 @@ TEST(Embedding, BadIdIsAUserError) {
       EXPECT_NE(msg.find(std::to_string(bad)), std::string::npos) << msg;
       EXPECT_NE(msg.find("5 rows"), std::string::npos) << msg;
     }
+    // The backward validates them against the table's rows too.
+    std::vector<int64_t> unique(3);
+    std::vector<double> grad(3 * dim);
+    try {
+      kernels::embedding_backward<double>(cpu(), out.data(), rows, dim, ids.data(), offsets.data(), 2, Combiner::sum,
+                                          unique.data(), grad.data());
+      FAIL() << "no backward error for id " << bad;
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(std::to_string(bad)), std::string::npos) << msg;
+      EXPECT_NE(msg.find("5 rows"), std::string::npos) << msg;
+    }
   }
 }
 
@@ -101,7 +113,7 @@ TEST(Embedding, BackwardMatchesDenseReference) {
     std::vector<int64_t> unique(nnz, -7);
     auto grad = test::poisoned<double>(nnz * dim);
     const int64_t count =
-        kernels::embedding_backward<double>(cpu(), dout.data(), dim, batch.ids.data(), batch.offsets.data(),
+        kernels::embedding_backward<double>(cpu(), dout.data(), rows, dim, batch.ids.data(), batch.offsets.data(),
                                             batch.size(), comb, unique.data(), grad.data());
     ASSERT_EQ(count, static_cast<int64_t>(touched.size()));
     EXPECT_EQ(std::vector<int64_t>(unique.begin(), unique.begin() + count),
@@ -115,7 +127,7 @@ TEST(Embedding, BackwardMatchesDenseReference) {
     auto gradf = test::poisoned<float>(nnz * dim);
     std::vector<int64_t> uniquef(nnz);
     ASSERT_EQ(count,
-              kernels::embedding_backward<float>(cpu(), doutf.data(), dim, batch.ids.data(), batch.offsets.data(),
+              kernels::embedding_backward<float>(cpu(), doutf.data(), rows, dim, batch.ids.data(), batch.offsets.data(),
                                                  batch.size(), comb, uniquef.data(), gradf.data()));
     EXPECT_REL_NEAR(std::vector<float>(gradf.begin(), gradf.begin() + count * dim), want, 1e-6);
   }
@@ -133,9 +145,9 @@ TEST(Embedding, BackwardIsDeterministicAndParallelSafe) {
   const auto dout = cast<float>(random_vec(batch * dim, 46));
   std::vector<int64_t> u1(ids.size()), u2(ids.size());
   std::vector<float> g1(ids.size() * dim), g2(ids.size() * dim);
-  const int64_t c1 = kernels::embedding_backward<float>(cpu(), dout.data(), dim, ids.data(), offsets.data(), batch,
+  const int64_t c1 = kernels::embedding_backward<float>(cpu(), dout.data(), rows, dim, ids.data(), offsets.data(), batch,
                                                         Combiner::mean, u1.data(), g1.data());
-  const int64_t c2 = kernels::embedding_backward<float>(cpu(), dout.data(), dim, ids.data(), offsets.data(), batch,
+  const int64_t c2 = kernels::embedding_backward<float>(cpu(), dout.data(), rows, dim, ids.data(), offsets.data(), batch,
                                                         Combiner::mean, u2.data(), g2.data());
   ASSERT_EQ(c1, c2);
   EXPECT_EQ(u1, u2);
@@ -150,7 +162,7 @@ TEST(Embedding, EmptyBatch) {
   std::vector<int64_t> unique(1);
   kernels::embedding_forward<float>(cpu(), table.data(), 2, 1, nullptr, offsets.data(), 2, Combiner::mean, out.data());
   EXPECT_EQ(out, std::vector<float>({0.0f, 0.0f}));
-  EXPECT_EQ(0, kernels::embedding_backward<float>(cpu(), dout.data(), 1, nullptr, offsets.data(), 2, Combiner::sum,
+  EXPECT_EQ(0, kernels::embedding_backward<float>(cpu(), dout.data(), 2, 1, nullptr, offsets.data(), 2, Combiner::sum,
                                                   unique.data(), grad.data()));
 }
 

@@ -1,0 +1,80 @@
+// Device dispatch of kernels/conv.h (kernels/dispatch.h).
+#include "kernels/conv.h"
+
+#include "kernels/cpu/conv.h"
+#include "kernels/dispatch.h"
+#if KILN_HAVE_CUDA
+#include "kernels/cuda/conv.h"
+#endif
+
+namespace kiln::kernels {
+
+using detail::sim_arg;
+
+namespace {
+
+int64_t input_elems(const Conv2dShape& c) { return c.n * c.h * c.w * c.c_in; }
+int64_t weight_elems(const Conv2dShape& c) { return c.kh * c.kw * c.c_in * c.c_out; }
+int64_t output_elems(const Conv2dShape& c) { return c.n * c.out_h() * c.out_w() * c.c_out; }
+
+}  // namespace
+
+template <typename T>
+void conv2d_forward(const Stream& s, const Conv2dShape& shape, const T* x, const T* w, const T* bias, T* y,
+                    Activation act, float slope, bool row_invariant) {
+  constexpr const char* kOp = "conv2d_forward";
+  switch (s.device().kind) {
+    case Device::Kind::cpu: return cpu::conv2d_forward(s, shape, x, w, bias, y, act, slope, row_invariant);
+    case Device::Kind::sim:
+      return detail::sim_launch(
+          s, [=, x = sim_arg(kOp, "x", x, input_elems(shape)), w = sim_arg(kOp, "w", w, weight_elems(shape)),
+              bias = sim_arg(kOp, "bias", bias, shape.c_out), y = sim_arg(kOp, "y", y, output_elems(shape))] {
+            cpu::conv2d_forward(Stream::cpu(), shape, x.get(), w.get(), bias.get(), y.get(), act, slope, row_invariant);
+          });
+    case Device::Kind::cuda:
+      if (row_invariant)
+        detail::no_cuda_kernel(kOp, s, "the row-invariant convolution (inference) has no CUDA kernel yet");
+      KILN_CUDA_F32(kOp, T, s, cuda::conv2d_forward<float>(s, shape, x, w, bias, y, act, slope));
+  }
+  detail::unknown_device(kOp, s);
+}
+
+template <typename T>
+void conv2d_backward_data(const Stream& s, const Conv2dShape& shape, const T* dy, const T* w, T* dx) {
+  constexpr const char* kOp = "conv2d_backward_data";
+  switch (s.device().kind) {
+    case Device::Kind::cpu: return cpu::conv2d_backward_data(s, shape, dy, w, dx);
+    case Device::Kind::sim:
+      return detail::sim_launch(
+          s, [=, dy = sim_arg(kOp, "dy", dy, output_elems(shape)), w = sim_arg(kOp, "w", w, weight_elems(shape)),
+              dx = sim_arg(kOp, "dx", dx, input_elems(shape))] {
+            cpu::conv2d_backward_data(Stream::cpu(), shape, dy.get(), w.get(), dx.get());
+          });
+    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::conv2d_backward_data<float>(s, shape, dy, w, dx));
+  }
+  detail::unknown_device(kOp, s);
+}
+
+template <typename T>
+void conv2d_backward_weight(const Stream& s, const Conv2dShape& shape, const T* x, const T* dy, T* dw, T* dbias,
+                            bool accumulate) {
+  constexpr const char* kOp = "conv2d_backward_weight";
+  switch (s.device().kind) {
+    case Device::Kind::cpu: return cpu::conv2d_backward_weight(s, shape, x, dy, dw, dbias, accumulate);
+    case Device::Kind::sim:
+      return detail::sim_launch(
+          s, [=, x = sim_arg(kOp, "x", x, input_elems(shape)), dy = sim_arg(kOp, "dy", dy, output_elems(shape)),
+              dw = sim_arg(kOp, "dw", dw, weight_elems(shape)), dbias = sim_arg(kOp, "dbias", dbias, shape.c_out)] {
+            cpu::conv2d_backward_weight(Stream::cpu(), shape, x.get(), dy.get(), dw.get(), dbias.get(), accumulate);
+          });
+    case Device::Kind::cuda:
+      // f32: dy is already the fp32 copy the bias gradient reads.
+      KILN_CUDA_F32(kOp, T, s, cuda::conv2d_backward_weight<float>(s, shape, x, dy, dw, dy, dbias, accumulate));
+  }
+  detail::unknown_device(kOp, s);
+}
+
+KILN_CONV_INSTANTIATE(float)
+KILN_CONV_INSTANTIATE(double)
+
+}  // namespace kiln::kernels

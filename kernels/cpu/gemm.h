@@ -1,0 +1,20 @@
+#pragma once
+// The CPU implementations of kernels/gemm.h: the host path and what the sim device runs, called by
+// the dispatch in kernels/gemm.cc with a cpu stream (kernels/dispatch.h).
+#include <cstdint>
+
+#include "core/stream.h"
+#include "kernels/gemm.h"
+
+namespace kiln::kernels::cpu {
+
+template <typename T>
+void gemm(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+          int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const T* bias = nullptr,
+          Activation act = Activation::none, float slope = 0.01f);
+template <typename T>
+void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+                        int64_t ldb, T* c, int64_t ldc, const T* bias = nullptr, Activation act = Activation::none,
+                        float slope = 0.01f);
+
+}  // namespace kiln::kernels::cpu

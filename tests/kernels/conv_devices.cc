@@ -1,0 +1,64 @@
+// kernels/conv.h on every device (tests/kernels/device_test_util.h).
+#include "kernels/conv.h"
+#include "tests/kernels/device_test_util.h"
+
+namespace kiln {
+namespace {
+
+using test::DeviceRunner;
+using test::random_vec;
+
+class ConvDevices : public test::DeviceTest {};
+
+kernels::Conv2dShape shape() {
+  kernels::Conv2dShape c;
+  c.n = 2, c.h = 7, c.w = 6, c.c_in = 3, c.c_out = 5, c.kh = 3, c.kw = 3, c.pad_h = 1, c.pad_w = 1, c.stride_w = 2;
+  return c;
+}
+
+TEST_P(ConvDevices, ForwardAndBackward) {
+  const kernels::Conv2dShape c = shape();
+  const int64_t nx = c.n * c.h * c.w * c.c_in, nw = c.kh * c.kw * c.c_in * c.c_out;
+  const int64_t ny = c.n * c.out_h() * c.out_w() * c.c_out;
+  const auto x = random_vec<float>(nx, 19), w = random_vec<float>(nw, 20), bias = random_vec<float>(c.c_out, 21);
+  const auto dy = random_vec<float>(ny, 22);
+  expect_same_as_cpu(
+      [&](DeviceRunner& d) {
+        const Stream s = d.stream();
+        const float* xd = d.upload(x);
+        const float* wd = d.upload(w);
+        float* y = d.alloc<float>(ny);
+        float* dx = d.alloc<float>(nx);
+        float* dw = d.alloc<float>(nw);
+        float* dbias = d.alloc<float>(c.c_out);
+        kernels::conv2d_forward<float>(s, c, xd, wd, d.upload(bias), y, kernels::Activation::leaky_relu, 0.1f);
+        const float* dyd = d.upload(dy);
+        kernels::conv2d_backward_data<float>(s, c, dyd, wd, dx);
+        kernels::conv2d_backward_weight<float>(s, c, xd, dyd, dw, dbias, false);
+        std::vector<double> out = d.download(y, ny);
+        test::append(out, d.download(dx, nx));
+        test::append(out, d.download(dw, nw));
+        test::append(out, d.download(dbias, c.c_out));
+        return out;
+      },
+      1e-2);
+}
+
+TEST_P(ConvDevices, RowInvariantForward) {
+  const kernels::Conv2dShape c = shape();
+  const auto x = random_vec<float>(c.n * c.h * c.w * c.c_in, 23),
+             w = random_vec<float>(c.kh * c.kw * c.c_in * c.c_out, 24);
+  const int64_t ny = c.n * c.out_h() * c.out_w() * c.c_out;
+  auto run = [&](DeviceRunner& d) {
+    float* y = d.alloc<float>(ny);
+    kernels::conv2d_forward<float>(d.stream(), c, d.upload(x), d.upload(w), nullptr, y, kernels::Activation::none, 0.0f,
+                                   /*row_invariant=*/true);
+    return d.download(y, ny);
+  };
+  expect_same_as_cpu_or_cuda_error(run, {"conv2d_forward", "row-invariant"});
+}
+
+KILN_DEVICE_TEST_SUITE(ConvDevices);
+
+}  // namespace
+}  // namespace kiln
