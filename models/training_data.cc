@@ -93,6 +93,16 @@ TransformState load_or_analyze_state(const TrainConfig& config, const FeatureSpe
   return state;
 }
 
+// True when `files` are example shards (.kex, from kiln transform), false for CSV; a mix is an
+// error.
+bool example_shards(const char* split, const std::vector<std::string>& files) {
+  size_t shards = 0;
+  for (const std::string& f : files) shards += std::filesystem::path(f).extension() == ".kex";
+  if (shards != 0 && shards != files.size())
+    fail("data.csv.", split, "_files mixes example shards (.kex) and CSV files: give one kind");
+  return shards != 0;
+}
+
 void load_csv(const TrainConfig& config, bool need_train, TrainingData& data) {
   const CsvData& csv = config.data().csv();
   FeatureSpec spec = load_feature_spec(csv);
@@ -100,11 +110,17 @@ void load_csv(const TrainConfig& config, bool need_train, TrainingData& data) {
   std::vector<std::string> train_files, eval_files;
   if (need_train) train_files = io::expand_file_patterns({csv.train_files().begin(), csv.train_files().end()});
   if (!csv.eval_files().empty()) eval_files = io::expand_file_patterns({csv.eval_files().begin(), csv.eval_files().end()});
-  TransformState state = load_or_analyze_state(config, spec, train_files, need_train);
+  // Shards were transformed already: their state must exist (it cannot be analyzed from them).
+  const bool train_shards = need_train && example_shards("train", train_files);
+  if (train_shards && !std::filesystem::exists(transform_state_path(config)))
+    fail("data.csv.train_files are example shards, which need the transform state they were made with: set "
+         "data.csv.transform_state to it (", transform_state_path(config), " does not exist)");
+  TransformState state = load_or_analyze_state(config, spec, train_files, need_train && !train_shards);
   io::CsvOptions opts = transform::csv_options(spec.csv(), csv.threads() > 0 ? csv.threads() : cpu_threads());
   // Each split that left rows out reports them by reason, with the rows it used (rank 0 under
   // mpirun).
   auto transform = [&](const char* split, const std::vector<std::string>& files) {
+    if (example_shards(split, files)) return read_example_shards(state, files);
     auto budget = std::make_shared<io::ErrorBudget>(spec.csv().max_bad_rows());
     auto source = transform_csv_files(state, files, opts, budget);
     if (world().rank() == 0 && !budget->left_out().empty())

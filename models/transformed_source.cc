@@ -5,7 +5,9 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "io/example_shard.h"
 #include "transform/csv_rows.h"
+#include "transform/example_shard_writing.h"
 
 namespace kiln::models {
 
@@ -94,6 +96,32 @@ std::shared_ptr<TransformedSource> transform_csv_files(const TransformState& sta
   std::vector<transform::ModelInputs> ordered;
   for (auto& [index, p] : parts) ordered.push_back(std::move(p));
   return std::make_shared<TransformedSource>(ordered);
+}
+
+std::shared_ptr<TransformedSource> read_example_shards(const TransformState& state,
+                                                       const std::vector<std::string>& files) {
+  const io::ExampleShardSchema expected = transform::example_shard_schema(state);
+  std::vector<transform::ModelInputs> parts;
+  for (const std::string& file : files) {
+    io::ExampleShardReader shard(file);
+    if (shard.schema().state_fingerprint != expected.state_fingerprint)
+      fail(file, " was transformed with another analysis (state fingerprint ", shard.schema().state_fingerprint,
+           ", this run's transform state has ", expected.state_fingerprint,
+           "): run kiln transform again with this state, or point data.csv.transform_state at the state the shards "
+           "were made with");
+    if (!(shard.schema() == expected)) fail(file, ": its columns differ from the transform state's model inputs");
+    for (int64_t b = 0; b < shard.blocks(); ++b) {
+      io::ExampleBlock block = shard.read_block(b);
+      transform::ModelInputs in;
+      in.batch = block.rows;
+      in.dense = block.dense;
+      for (size_t f = 0; f < block.ids.size(); ++f)
+        in.ids.push_back({expected.ids_features[f], block.ids[f], block.offsets[f], 0});
+      in.label = block.label;
+      parts.push_back(std::move(in));
+    }
+  }
+  return std::make_shared<TransformedSource>(parts);
 }
 
 }  // namespace kiln::models

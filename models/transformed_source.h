@@ -42,4 +42,9 @@ std::shared_ptr<TransformedSource> transform_csv_files(const TransformState& sta
                                                        const io::CsvOptions& options,
                                                        const std::shared_ptr<io::ErrorBudget>& budget);
 
+// Reads example shards (io/example_shard.h, written by kiln transform) into memory; every shard's
+// state fingerprint and schema must be `state`'s, else kiln::Error naming the shard.
+std::shared_ptr<TransformedSource> read_example_shards(const TransformState& state,
+                                                       const std::vector<std::string>& files);
+
 }  // namespace kiln::models
