@@ -102,7 +102,7 @@ def main():
         state = f"{out}/transform_state.pbtxt"
         if seed == 1:
             for split, pattern in (("train", "examples/flights/data/train-*.csv"), ("eval", "examples/flights/data/eval.csv")):
-                subprocess.run([KILN, "transform", "--state", state, "--data", pattern, "--output", f"{w}/{split}"],
+                subprocess.run([KILN, "transform", "--state", state, "--data", pattern, "--output", f"{w}/{split}", "--format", "npy"],
                                check=True, cwd=ROOT, capture_output=True)
             spaces = {}
             cur = None
