@@ -9,7 +9,6 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "io/atomic_file.h"
 #include "io/crc32c.h"
 #include "io/json_text.h"
 
@@ -57,20 +56,15 @@ std::vector<std::pair<std::string, std::string>> example_shard_columns(const Exa
   return cols;
 }
 
-struct ExampleShardWriter::File {
-  explicit File(const std::string& path) : out(path) {}
-  AtomicFileWriter out;
-};
-
 ExampleShardWriter::ExampleShardWriter(const std::string& path, ExampleShardSchema schema)
-    : file_(std::make_unique<File>(path)), schema_(std::move(schema)) {
+    : file_(std::make_unique<AtomicFileWriter>(path)), schema_(std::move(schema)) {
   KILN_CHECK(!schema_.has_label || schema_.label_dtype == DType::f32 || schema_.label_dtype == DType::i32);
-  file_->out.write(kExampleShardMagic, kMagicBytes);
+  file_->write(kExampleShardMagic, kMagicBytes);
 }
 
 ExampleShardWriter::~ExampleShardWriter() = default;
 
-uint64_t ExampleShardWriter::bytes_written() const { return file_->out.bytes_written(); }
+uint64_t ExampleShardWriter::bytes_written() const { return file_->bytes_written(); }
 
 void ExampleShardWriter::append(const ExampleBlock& block) {
   KILN_CHECK(file_, "example shard writer used after commit");
@@ -79,7 +73,7 @@ void ExampleShardWriter::append(const ExampleBlock& block) {
   // The block is assembled in memory first: its CRC covers exactly the bytes written.
   std::string bytes;
   ExampleShardBlockInfo info;
-  info.offset = file_->out.bytes_written();
+  info.offset = file_->bytes_written();
   info.rows = block.rows;
   auto put = [&](const void* data, int64_t count, size_t item) {
     const size_t n = static_cast<size_t>(count) * item;
@@ -102,7 +96,7 @@ void ExampleShardWriter::append(const ExampleBlock& block) {
   if (schema_.has_label) put(block.label.raw(), block.rows, 4);
   info.bytes = bytes.size();
   info.crc32c = crc32c(bytes);
-  file_->out.write(bytes);
+  file_->write(bytes);
   blocks_.push_back(std::move(info));
   rows_ += block.rows;
 }
@@ -134,10 +128,10 @@ void ExampleShardWriter::commit() {
   const uint64_t length = j.size();
   unsigned char le[8];
   for (int k = 0; k < 8; ++k) le[k] = static_cast<unsigned char>(length >> (8 * k));
-  file_->out.write(j);
-  file_->out.write(le, 8);
-  file_->out.write(kExampleShardMagic, kMagicBytes);
-  file_->out.commit();
+  file_->write(j);
+  file_->write(le, 8);
+  file_->write(kExampleShardMagic, kMagicBytes);
+  file_->commit();
   file_.reset();
 }
 

@@ -24,6 +24,7 @@
 
 #include "core/dtype.h"
 #include "core/tensor.h"
+#include "io/atomic_file.h"
 
 namespace kiln::io {
 
@@ -73,8 +74,7 @@ class ExampleShardWriter {
   void commit();
 
  private:
-  struct File;
-  std::unique_ptr<File> file_;
+  std::unique_ptr<AtomicFileWriter> file_;  // null once committed
   ExampleShardSchema schema_;
   std::vector<ExampleShardBlockInfo> blocks_;
   int64_t rows_ = 0;

@@ -1,0 +1,96 @@
+// kiln transform's example shards (docs/example_shards.md), end to end with the real binary.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "tests/e2e/kiln_process.h"
+
+namespace kiln::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string flights() { return source_dir() + "/examples/flights"; }
+
+// The flights state, analyzed from `data` into DIR/NAME.
+void analyze(const TempDir& dir, const std::string& data, const std::string& name) {
+  ASSERT_TRUE(fs::exists(flights() + "/data/eval.csv")) << "run examples/flights/fetch_data.sh first";
+  RunResult r = run_kiln({"analyze", "--spec", flights() + "/feature_spec.pbtxt", "--data", data, "--output", name,
+                          "--quiet"},
+                         dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+RunResult transform(const TempDir& dir, const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"transform", "--state", "state.pbtxt", "--data", flights() + "/data/train-*.csv"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run_kiln(args, dir.path());
+}
+
+// The reader the docs print returns, for every column, what --format npy writes.
+TEST(ExampleShardsE2E, NumpyReaderInTheDocs) {
+  const char* python = std::getenv("KILN_PYTHON");
+  if (!python) GTEST_SKIP() << "KILN_PYTHON (a python with numpy) is not set; scripts/test.sh sets it";
+  TempDir dir;
+  analyze(dir, flights() + "/data/train-*.csv", "state.pbtxt");
+  RunResult r = transform(dir, {"--output", "shards", "--shard_size_mb", "8"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = transform(dir, {"--output", "npy", "--format", "npy"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string cmd = shell_quote(python) + " " + shell_quote(source_dir() + "/tests/tools/example_shard_reader_check.py") +
+                    " " + shell_quote(source_dir() + "/docs/example_shards.md") + " " + shell_quote(dir.path() + "/npy");
+  int shards = 0;
+  for (; fs::exists(dir.path() + "/shards/examples-0000" + std::to_string(shards) + ".kex"); ++shards)
+    cmd += " " + shell_quote(dir.path() + "/shards/examples-0000" + std::to_string(shards) + ".kex");
+  EXPECT_GE(shards, 3) << "8 MiB shards of the 21 MB flights CSV";
+  cmd += " > " + shell_quote(dir.path() + "/check.log") + " 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << slurp(dir.path() + "/check.log");
+}
+
+// Blocks are written in input order whatever the parser threads; a second transform into the
+// same directory is refused.
+TEST(ExampleShardsE2E, TheShardsDoNotDependOnTheThreadCount) {
+  TempDir dir;
+  analyze(dir, flights() + "/data/train-*.csv", "state.pbtxt");
+  ASSERT_EQ(transform(dir, {"--output", "one", "--shards", "3", "--threads", "1"}).exit_code, 0);
+  ASSERT_EQ(transform(dir, {"--output", "two", "--shards", "3", "--threads", "2"}).exit_code, 0);
+  for (const char* shard : {"examples-00000.kex", "examples-00001.kex", "examples-00002.kex"}) {
+    const std::string a = slurp(dir.path() + "/one/" + shard), b = slurp(dir.path() + "/two/" + shard);
+    EXPECT_GT(a.size(), 1000000u) << shard;
+    EXPECT_TRUE(a == b) << shard << " differs between 1 and 2 threads";
+  }
+  RunResult again = transform(dir, {"--output", "one"});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("already holds example shards"), std::string::npos) << again.err;
+}
+
+// Training on shards gives the run CSV gives; shards of another analysis are refused by name.
+TEST(ExampleShardsE2E, TrainingReadsShardsOfItsOwnAnalysisOnly) {
+  TempDir dir;
+  analyze(dir, flights() + "/data/train-*.csv", "state.pbtxt");
+  analyze(dir, flights() + "/data/train-00001.csv", "other.pbtxt");
+  ASSERT_EQ(transform(dir, {"--output", "shards"}).exit_code, 0);
+  auto train = [&](const std::string& out, const std::string& state, const std::string& files) {
+    return run_kiln({"train", "--config", flights() + "/linear.pbtxt", "--set", "epochs=1", "--set",
+                     "max_steps=60", "--set", "output_dir=" + dir.path() + "/" + out, "--set", "data.csv.transform_state=" + state,
+                     "--set", "data.csv.train_files=" + files},
+                    dir.path());
+  };
+  RunResult csv = train("csv", dir.path() + "/state.pbtxt", flights() + "/data/train-*.csv");
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  RunResult kex = train("kex", dir.path() + "/state.pbtxt", dir.path() + "/shards/*.kex");
+  ASSERT_EQ(kex.exit_code, 0) << kex.err;
+  auto eval_line = [](const std::string& out) {
+    const size_t at = out.find("eval rmse");
+    return at == std::string::npos ? std::string("(no eval line)") : out.substr(at, out.find('\n', at) - at);
+  };
+  EXPECT_EQ(eval_line(csv.out + csv.err), eval_line(kex.out + kex.err));
+  EXPECT_NE(eval_line(kex.out + kex.err), "(no eval line)");
+  RunResult other = train("other", dir.path() + "/other.pbtxt", dir.path() + "/shards/*.kex");
+  EXPECT_NE(other.exit_code, 0);
+  EXPECT_NE(other.err.find("examples-00000.kex was transformed with another analysis"), std::string::npos) << other.err;
+}
+
+}  // namespace
+}  // namespace kiln::e2e
