@@ -21,8 +21,8 @@ Action add_evaluate(CLI::App& app) {
   cmd->add_option("--checkpoint", opts->checkpoint, "Checkpoint file (default: newest in OUTPUT_DIR/checkpoints)");
   return [opts] {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
-    run_device(config.device(), config.device_index(), "evaluate", kTrainDeviceChoice);
-    models::Trainer trainer(config, /*evaluation_only=*/true);
+    const Device device = run_device(config.device(), config.device_index(), kTrainDeviceChoice);
+    models::Trainer trainer(config, /*evaluation_only=*/true, device);
     if (!trainer.restore(opts->checkpoint))
       fail("no valid checkpoint in ", config.output_dir(), "/checkpoints: train first (kiln train --config ",
            opts->config, ")");

@@ -30,7 +30,7 @@ Action add_export(CLI::App& app) {
   cmd->add_option("--check_rows", opts->exp.check_rows, "Sample rows for the identity check")->capture_default_str();
   return [opts] {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
-    run_device(config.device(), config.device_index(), "export", kTrainDeviceChoice);
+    opts->exp.device = run_device(config.device(), config.device_index(), kTrainDeviceChoice);
     runtime::ExportResult r = runtime::export_servable(config, opts->exp);
     for (const std::string& d : r.removed_staging)
       std::fprintf(stderr, "removed %s: the staging directory of an export whose process is gone\n", d.c_str());

@@ -49,10 +49,10 @@ Action add_predict(CLI::App& app) {
     if (o->batch < 1) fail("--batch_size must be >= 1");
     ServeConfig choice;
     if (!o->device.empty()) apply_device_flag(o->device, choice);
-    run_device(choice.device(), choice.device_index(), "predict", "pass --device cpu");
+    const Device device = run_device(choice.device(), choice.device_index(), "pass --device cpu");
     if (o->threads > 0) set_cpu_threads(o->threads);
     auto servable = runtime::Servable::load(resolve_version_dir(o->model));
-    runtime::ModelRunner runner(*servable);
+    runtime::ModelRunner runner(*servable, device);
     std::string tmp = o->output + ".tmp";
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) fail("cannot write ", tmp);

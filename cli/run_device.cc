@@ -4,28 +4,12 @@
 
 #include "core/device_choice.h"
 #include "core/error.h"
+#include "models/device_config.h"
 
 namespace kiln::cli {
 
-namespace {
-
-Device::Kind kind_of(DeviceChoice::Kind kind) {
-  switch (kind) {
-    case DeviceChoice::CPU: return Device::Kind::cpu;
-    case DeviceChoice::CUDA: return Device::Kind::cuda;
-    case DeviceChoice::SIM: return Device::Kind::sim;
-  }
-  fail("unknown device ", static_cast<int>(kind));
-}
-
-}  // namespace
-
-Device run_device(DeviceChoice::Kind kind, int index, const std::string& verb, const std::string& how_to_choose) {
-  const Device d = choose_device(kind_of(kind), index, how_to_choose);
-  if (!d.is_cpu())
-    fail("kiln ", verb, " does not run on ", d.to_string(), " yet, only on the CPU (docs/cuda.md says what runs where); ",
-         how_to_choose);
-  return d;
+Device run_device(DeviceChoice::Kind kind, int index, const std::string& how_to_choose) {
+  return models::configured_device(kind, index, how_to_choose);
 }
 
 void apply_device_flag(const std::string& flag, ServeConfig& config) {

@@ -9,9 +9,7 @@
 namespace kiln::cli {
 
 // `how_to_choose` ends the error of an unusable choice ("set device: CPU ..." / "--device cpu").
-// Until models/ and runtime/ run their ops through the device interface (issue 13; the kernels
-// already dispatch), `verb` refuses anything but the CPU, naming what is missing.
-Device run_device(DeviceChoice::Kind kind, int index, const std::string& verb, const std::string& how_to_choose);
+Device run_device(DeviceChoice::Kind kind, int index, const std::string& how_to_choose);
 
 // --device cpu | cuda[:INDEX] | sim[:INDEX] into `config`'s device and device_index.
 void apply_device_flag(const std::string& flag, ServeConfig& config);

@@ -86,7 +86,8 @@ Action add_serve(CLI::App& app) {
     if (config.rest_port() < 0 || config.rest_port() > 65535) fail("--rest_port must be in [0, 65535]");
     if (config.batching().threads() < 1) fail("batching.threads must be >= 1");
     if (!o->device.empty()) apply_device_flag(o->device, config);
-    run_device(config.device(), config.device_index(), "serve", "pass --device cpu or set device: CPU in the config");
+    const Device device =
+        run_device(config.device(), config.device_index(), "pass --device cpu or set device: CPU in the config");
     set_cpu_threads(config.batching().threads());
 
     // Signals are taken synchronously by this thread; every thread started below inherits the mask.
@@ -115,8 +116,9 @@ Action add_serve(CLI::App& app) {
     server.start();
     std::string names;
     for (const auto& n : models.models()) names += (names.empty() ? "" : ", ") + n;
-    std::fprintf(stderr, "kiln serve: listening on http://%s:%d (models: %s; %d I/O threads)%s\n", http.host.c_str(),
-                 server.port(), names.c_str(), http.io_threads, models.ready() ? "" : " — NOT READY: no version loaded yet");
+    std::fprintf(stderr, "kiln serve: listening on http://%s:%d (models: %s on %s; %d I/O threads)%s\n",
+                 http.host.c_str(), server.port(), names.c_str(), device.to_string().c_str(), http.io_threads,
+                 models.ready() ? "" : " — NOT READY: no version loaded yet");
     if (!o->port_file.empty()) io::write_file_atomic(o->port_file, std::to_string(server.port()) + "\n");
 
     int sig = 0;

@@ -30,8 +30,8 @@ Action add_train(CLI::App& app) {
       "docs/distributed.md.");
   return [opts] {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
-    run_device(config.device(), config.device_index(), "train", kTrainDeviceChoice);
-    models::Trainer trainer(config);
+    const Device device = run_device(config.device(), config.device_index(), kTrainDeviceChoice);
+    models::Trainer trainer(config, /*evaluation_only=*/false, device);
     models::TrainResult r = trainer.run();
     if (world().rank() != 0) return 0;  // rank 0 reports for the job
     if (r.already_done) {

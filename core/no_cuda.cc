@@ -2,6 +2,7 @@
 #include "core/allocator.h"
 #include "core/device.h"
 #include "core/device_choice.h"
+#include "core/device_memory_backend.h"
 #include "core/error.h"
 
 namespace kiln {
@@ -12,3 +13,20 @@ Allocator* cuda_allocator(int) { return nullptr; }
 void synchronize_cuda_stream(void*) { fail("this build of kiln has no CUDA backend"); }
 
 }  // namespace kiln
+
+namespace kiln::cuda_memory {
+namespace {
+[[noreturn]] void not_built() { fail("this build of kiln has no CUDA backend"); }
+}  // namespace
+void* stream_create(int) { not_built(); }
+void stream_destroy(void*) {}
+void* event_create(int) { not_built(); }
+void event_destroy(void*) {}
+void event_record(void*, void*) { not_built(); }
+void event_make_wait(void*, void*) { not_built(); }
+void event_synchronize(void*) { not_built(); }
+void copy_async(void*, const void*, size_t, void*) { not_built(); }
+void copy_rows_async(void*, size_t, const void*, size_t, size_t, size_t, void*) { not_built(); }
+void memset_async(void*, int, size_t, void*) { not_built(); }
+Allocator& pinned_allocator() { not_built(); }
+}  // namespace kiln::cuda_memory

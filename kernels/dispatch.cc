@@ -61,6 +61,14 @@ int64_t cuda_read_nnz(const Stream& s, const int64_t* offsets, int64_t batch) {
 #endif
 }
 
-void sim_enqueue(const Stream& s, std::function<void()> body) { sim::SimStream::from(s).enqueue(std::move(body)); }
+void sim_enqueue(const Stream& s, std::function<void()> body) {
+  // The worker runs the CPU code with the caller's thread count (an OpenMP setting is per thread),
+  // so a sim run splits its parallel reductions as the CPU run does and computes the same bits.
+  const int threads = cpu_threads();
+  sim::SimStream::from(s).enqueue([threads, body = std::move(body)] {
+    if (cpu_threads() != threads) set_cpu_threads(threads);
+    body();
+  });
+}
 
 }  // namespace kiln::kernels::detail

@@ -50,7 +50,7 @@ void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const 
                                     slope);
           });
     case Device::Kind::cuda:
-      detail::no_cuda_kernel(kOp, s, "the batch-invariant GEMM (inference) has no CUDA kernel yet");
+      KILN_CUDA_F32(kOp, T, s, cuda::gemm_row_invariant(s, m, n, k, a, lda, b, ldb, c, ldc, bias, act, slope));
   }
   detail::unknown_device(kOp, s);
 }

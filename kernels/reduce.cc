@@ -66,6 +66,20 @@ void scale_inplace(const Stream& s, T* x, int64_t n, T factor) {
 }
 
 template <typename T>
+void add_inplace(const Stream& s, T* x, const T* y, int64_t n) {
+  constexpr const char* kOp = "add_inplace";
+  switch (s.device().kind) {
+    case Device::Kind::cpu: return cpu::add_inplace(s, x, y, n);
+    case Device::Kind::sim:
+      return detail::sim_launch(s, [=, x = sim_arg(kOp, "x", x, n), y = sim_arg(kOp, "y", y, n)] {
+        cpu::add_inplace(Stream::cpu(), x.get(), y.get(), n);
+      });
+    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::add_inplace(s, x, y, n));
+  }
+  detail::unknown_device(kOp, s);
+}
+
+template <typename T>
 int64_t count_argmax_matches(const Stream& s, const T* logits, const int32_t* labels, int64_t rows, int64_t classes) {
   constexpr const char* kOp = "count_argmax_matches";
   switch (s.device().kind) {

@@ -22,6 +22,10 @@ void sum_squares_async(const Stream& s, const T* x, int64_t n, double* out);
 template <typename T>
 void scale_inplace(const Stream& s, T* x, int64_t n, T factor);
 
+// x[i] += y[i] (a value with two consumers sums their gradients).
+template <typename T>
+void add_inplace(const Stream& s, T* x, const T* y, int64_t n);
+
 // Number of rows r whose argmax over logits[r, :] equals labels[r] (first max wins on ties).
 // On a device stream this synchronizes the stream.
 template <typename T>

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/device_memory.h"
 #include "core/error.h"
 #include "kernels/loss.h"
 #include "kernels/reduce.h"
@@ -33,8 +34,8 @@ DType Head<T>::label_dtype() const {
 }
 
 template <typename T>
-double Head<T>::loss(const Stream& s, const Tensor& output, const Tensor& labels, int64_t batch, Tensor* doutput) {
-  Tensor losses = scratch(losses_, Shape{batch}, dtype_of<T>::value);
+Tensor Head<T>::losses(const Stream& s, const Tensor& output, const Tensor& labels, int64_t batch, Tensor* doutput) {
+  Tensor losses = scratch(s, losses_, Shape{batch}, dtype_of<T>::value);
   const T* out = output.template data<T>();
   T* l = losses.template data<T>();
   T scale = static_cast<T>(1.0 / static_cast<double>(batch));
@@ -42,7 +43,7 @@ double Head<T>::loss(const Stream& s, const Tensor& output, const Tensor& labels
   switch (spec_.type()) {
     case HeadSpec::MULTICLASS: {
       const int32_t* y = labels.template data<int32_t>();
-      Tensor probs = scratch(probs_, Shape{batch, classes_}, dtype_of<T>::value);
+      Tensor probs = scratch(s, probs_, Shape{batch, classes_}, dtype_of<T>::value);
       kernels::softmax_cross_entropy_forward<T>(s, out, y, batch, classes_, probs.template data<T>(), l);
       if (d) kernels::softmax_cross_entropy_backward<T>(s, probs.template data<T>(), y, batch, classes_, scale, d);
       break;
@@ -66,9 +67,25 @@ double Head<T>::loss(const Stream& s, const Tensor& output, const Tensor& labels
       break;
     }
   }
+  return losses;
+}
+
+template <typename T>
+double Head<T>::loss(const Stream& s, const Tensor& output, const Tensor& labels, int64_t batch, Tensor* doutput) {
+  return mean_loss(to_host(s, losses(s, output, labels, batch, doutput)));
+}
+
+double mean_loss(const Tensor& host_losses) {
   double sum = 0;
-  for (int64_t i = 0; i < batch; ++i) sum += static_cast<double>(l[i]);
-  return sum / static_cast<double>(batch);
+  const int64_t n = host_losses.numel();
+  if (host_losses.dtype() == DType::f64) {
+    const double* l = host_losses.data<double>();
+    for (int64_t i = 0; i < n; ++i) sum += l[i];
+  } else {
+    const float* l = host_losses.data<float>();
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(l[i]);
+  }
+  return sum / static_cast<double>(n);
 }
 
 template <typename T>

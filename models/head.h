@@ -20,7 +20,10 @@ class Head {
   // Validates the head against the model's per-example output shape.
   Head(const HeadSpec& spec, const Shape& output_shape);
 
-  // Mean loss over the batch; writes d(mean loss)/d(output) into doutput when given.
+  // The per-example losses [batch] on s.device() (a view, valid until the next call); writes
+  // d(mean loss)/d(output) into doutput when given. Queued on s: nothing waits.
+  Tensor losses(const Stream& s, const Tensor& output, const Tensor& labels, int64_t batch, Tensor* doutput);
+  // Their mean, read back to the host (waits for s).
   double loss(const Stream& s, const Tensor& output, const Tensor& labels, int64_t batch, Tensor* doutput);
 
   // The dtype the labels must have.
@@ -33,7 +36,10 @@ class Head {
   Tensor probs_, losses_;
 };
 
-// Accumulates predictions over an evaluation pass.
+// The mean of per-example losses on the host, summed in double in example order.
+double mean_loss(const Tensor& host_losses);
+
+// Accumulates predictions over an evaluation pass, from host tensors (to_host of the output).
 template <typename T>
 class MetricAccumulator {
  public:

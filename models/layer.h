@@ -17,6 +17,9 @@ namespace kiln::models {
 struct Value {
   Tensor data;
   Tensor offsets;
+  // IDS inputs: the number of ids (offsets[batch]) as known on the host; -1 reads it from
+  // `offsets`, which must then be a CPU tensor. Device inputs set it when they are staged.
+  int64_t ids_count = -1;
 };
 
 struct Context {

@@ -4,7 +4,9 @@
 #include <cstring>
 #include <map>
 
+#include "core/device_memory.h"
 #include "core/error.h"
+#include "kernels/reduce.h"
 #include "models/layers/layers.h"
 
 namespace kiln::models {
@@ -39,7 +41,7 @@ const char* kind_name(const LayerSpec& l) {
 }  // namespace
 
 template <typename T>
-Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
+Model<T>::Model(const ModelSpec& spec, const Stream& stream) : spec_(spec) {
   if (spec.inputs().empty()) fail("model.inputs is empty: declare at least one input");
   if (spec.layers().empty()) fail("model.layers is empty");
   std::map<std::string, int> value_of;
@@ -106,7 +108,7 @@ Model<T>::Model(const ModelSpec& spec) : spec_(spec) {
   } else {
     output_ = value_count() - 1;
   }
-  params_.allocate();
+  params_.allocate(stream);
   dense_suffix_offset_.assign(nodes_.size() + 1, params_.dense_count());
   for (int k = static_cast<int>(nodes_.size()) - 1; k >= 0; --k) {
     int64_t lowest = dense_suffix_offset_[k + 1];
@@ -158,16 +160,20 @@ const std::string& Model<T>::output_name() const {
 }
 
 template <typename T>
-void Model<T>::ensure_capacity(int64_t batch) {
+void Model<T>::ensure_capacity(const Stream& s, int64_t batch) {
   if (batch <= capacity_) return;
+  KILN_CHECK(s.device() == params_.stream().device(), "a model on ", params_.stream().device().to_string(),
+             " run with a stream of ", s.device().to_string());
+  if (!s.device().is_cpu()) s.synchronize();  // queued work may still read the buffers replaced below
   int n_inputs = input_count();
   storage_.assign(value_count(), Tensor());
   grad_storage_.assign(value_count(), Tensor());
   for (int v = 0; v < value_count(); ++v) {
-    const Shape& s = v < n_inputs ? input_shapes_[v] : nodes_[v - n_inputs].shape;
-    if (v >= n_inputs) storage_[v] = Tensor::empty(s.with_batch(batch), dtype_of<T>::value);
+    const Shape& shape = v < n_inputs ? input_shapes_[v] : nodes_[v - n_inputs].shape;
+    if (v >= n_inputs) storage_[v] = Tensor::empty(shape.with_batch(batch), dtype_of<T>::value, s.device());
     bool dense_input = v < n_inputs && spec_.inputs(v).kind() == InputSpec::DENSE;
-    if (v >= n_inputs || dense_input) grad_storage_[v] = Tensor::empty(s.with_batch(batch), dtype_of<T>::value);
+    if (v >= n_inputs || dense_input)
+      grad_storage_[v] = Tensor::empty(shape.with_batch(batch), dtype_of<T>::value, s.device());
   }
   capacity_ = batch;
 }
@@ -176,7 +182,7 @@ template <typename T>
 const Tensor& Model<T>::forward(const Context& ctx, const std::vector<Value>& inputs) {
   int n_inputs = input_count();
   if (static_cast<int>(inputs.size()) != n_inputs) fail("model expects ", n_inputs, " inputs, got ", inputs.size());
-  ensure_capacity(ctx.batch);
+  ensure_capacity(ctx.stream, ctx.batch);
   for (int i = 0; i < n_inputs; ++i) {
     const Value& in = inputs[i];
     if (spec_.inputs(i).kind() == InputSpec::DENSE) {
@@ -215,7 +221,7 @@ void Model<T>::backward(const Context& ctx, const Tensor& doutput,
       const Shape& s = v < n_inputs ? input_shapes_[v] : nodes_[v - n_inputs].shape;
       grads_[v] = grad_storage_[v].view(0, s.with_batch(ctx.batch));
     }
-  std::memcpy(grads_[output_].raw(), doutput.raw(), doutput.bytes());
+  copy_async(ctx.stream, grads_[output_], doutput);
   written[output_] = true;
 
   int64_t reported = params_.dense_count();
@@ -228,6 +234,7 @@ void Model<T>::backward(const Context& ctx, const Tensor& doutput,
   std::vector<const Value*> in_ptrs;
   std::vector<Tensor*> din;
   std::vector<Tensor> temps;
+  sum_storage_.resize(value_count());
   for (int k = static_cast<int>(nodes_.size()) - 1; k >= 0; --k) {
     Node& node = nodes_[k];
     int v = n_inputs + k;
@@ -246,7 +253,7 @@ void Model<T>::backward(const Context& ctx, const Tensor& doutput,
         din.push_back(&grads_[u]);
       } else {
         // A second consumer of u: compute into a temporary and add.
-        temps[j] = Tensor::empty(grads_[u].shape(), dtype_of<T>::value);
+        temps[j] = scratch(ctx.stream, sum_storage_[u], grads_[u].shape(), dtype_of<T>::value);
         din.push_back(&temps[j]);
       }
     }
@@ -254,17 +261,15 @@ void Model<T>::backward(const Context& ctx, const Tensor& doutput,
     for (size_t j = 0; j < node.inputs.size(); ++j) {
       if (!din[j]) continue;
       int u = node.inputs[j];
-      if (temps[j].defined()) {
-        T* dst = grads_[u].template data<T>();
-        const T* src = temps[j].template data<T>();
-        for (int64_t i = 0; i < grads_[u].numel(); ++i) dst[i] += src[i];
-      }
+      if (temps[j].defined())
+        kernels::add_inplace<T>(ctx.stream, grads_[u].template data<T>(), temps[j].template data<T>(),
+                                grads_[u].numel());
       written[u] = true;
     }
   }
   report_final(0);
   for (int i = 0; i < n_inputs; ++i)
-    if (!written[i] && grads_[i].defined() && input_gradients_) grads_[i].fill_zero();
+    if (!written[i] && grads_[i].defined() && input_gradients_) zero_async(ctx.stream, grads_[i]);
 }
 
 template <typename T>

@@ -1,7 +1,9 @@
 #pragma once
 // A static model graph built from a ModelSpec: inputs, then layers in spec order (each layer reads
 // earlier layers or inputs, so spec order is a topological order). Activations and their
-// gradients are allocated once for the largest batch seen and viewed per batch.
+// gradients are allocated once for the largest batch seen and viewed per batch. Parameters and
+// activations live on the device of the model's stream; every op goes through kernels/ and
+// core/device_memory.h, so the same graph runs on the CPU, the sim device and CUDA.
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,8 +18,10 @@ namespace kiln::models {
 template <typename T>
 class Model {
  public:
-  // Validates and builds; errors name the layer ("model.layers[2] (conv_b): ...").
-  explicit Model(const ModelSpec& spec);
+  // Validates and builds; errors name the layer ("model.layers[2] (conv_b): ..."). Parameters
+  // and activations are allocated on stream.device(); `stream` (a view) must outlive the model,
+  // and the Contexts given to forward and backward carry the same stream.
+  explicit Model(const ModelSpec& spec, const Stream& stream = Stream::cpu());
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -56,7 +60,7 @@ class Model {
 
  private:
   struct Node;
-  void ensure_capacity(int64_t batch);
+  void ensure_capacity(const Stream& s, int64_t batch);
   int value_count() const;
 
   ModelSpec spec_;
@@ -65,6 +69,7 @@ class Model {
   std::vector<Node> nodes_;
   std::vector<Value> values_;  // inputs, then one per node
   std::vector<Tensor> storage_, grad_storage_, grads_;
+  std::vector<Tensor> sum_storage_;  // per value: a second consumer's gradient, before it is added
   std::vector<int> consumers_;
   std::vector<std::string> param_owner_;
   // Per node k: the lowest flat offset of the dense parameters of nodes k..end.

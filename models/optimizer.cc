@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numbers>
 
+#include "core/device_memory.h"
 #include "core/error.h"
 #include "kernels/optimizer.h"
 #include "kernels/reduce.h"
@@ -17,26 +19,31 @@ Optimizer::Optimizer(const OptimizerConfig& config, ParamRegistry<float>& params
   if (config.beta1() < 0 || config.beta1() >= 1 || config.beta2() < 0 || config.beta2() >= 1)
     fail("optimizer.beta1 and optimizer.beta2 must be in [0, 1)");
   Shape flat{params.dense_count()};
-  slot1_ = Tensor::zeros(flat, DType::f32);
-  if (config.type() != OptimizerConfig::SGD) slot2_ = Tensor::zeros(flat, DType::f32);
+  const Stream& s = params.stream();
+  slot1_ = zeros_on(s, flat, DType::f32);
+  if (config.type() != OptimizerConfig::SGD) slot2_ = zeros_on(s, flat, DType::f32);
   for (int h : params.embedding_handles()) {
-    TableState t{h, Tensor::zeros(params.info(h).shape, DType::f32), {}};
-    if (config.sparse_type() == OptimizerConfig::SPARSE_ADAM) t.slot2 = Tensor::zeros(params.info(h).shape, DType::f32);
+    TableState t{h, zeros_on(s, params.info(h).shape, DType::f32), {}};
+    if (config.sparse_type() == OptimizerConfig::SPARSE_ADAM) t.slot2 = zeros_on(s, params.info(h).shape, DType::f32);
     tables_.push_back(std::move(t));
   }
 }
 
-double Optimizer::step(const Stream& s, float lr) {
+double Optimizer::step(const Stream& s, float lr, bool want_norm) {
   ++steps_;
   int64_t n = params_.dense_count();
   float* p = params_.dense_values().data<float>();
   float* g = params_.dense_grads().data<float>();
-  double sumsq = kernels::sum_squares<float>(s, g, n);
-  for (const TableState& t : tables_) {
-    const SparseGrad<float>& sg = params_.sparse_grad(t.handle);
-    if (sg.count) sumsq += kernels::sum_squares<float>(s, sg.rows.data<float>(), sg.count * params_.info(t.handle).shape[1]);
+  double norm = std::numeric_limits<double>::quiet_NaN();
+  if (want_norm || config_.clip_global_norm() > 0) {
+    double sumsq = kernels::sum_squares<float>(s, g, n);
+    for (const TableState& t : tables_) {
+      const SparseGrad<float>& sg = params_.sparse_grad(t.handle);
+      if (sg.count)
+        sumsq += kernels::sum_squares<float>(s, sg.rows.data<float>(), sg.count * params_.info(t.handle).shape[1]);
+    }
+    norm = std::sqrt(sumsq);
   }
-  double norm = std::sqrt(sumsq);
   if (config_.clip_global_norm() > 0 && norm > config_.clip_global_norm()) {
     float factor = static_cast<float>(config_.clip_global_norm() / norm);
     kernels::scale_inplace<float>(s, g, n, factor);
@@ -90,12 +97,12 @@ std::vector<io::NamedTensor> Optimizer::state() const {
 }
 
 namespace {
-void load_into(const io::CheckpointFile& file, const std::string& name, const Tensor& dst) {
+void load_into(const Stream& s, const io::CheckpointFile& file, const std::string& name, const Tensor& dst) {
   const Tensor* src = file.find(name);
   if (!src) fail("checkpoint lacks ", name, " (was it written with another optimizer?)");
   if (src->shape() != dst.shape() || src->dtype() != dst.dtype())
     fail("checkpoint tensor ", name, " has shape ", src->shape().to_string(), ", expected ", dst.shape().to_string());
-  std::memcpy(dst.raw(), src->raw(), dst.bytes());
+  copy_sync(s, dst, *src);
 }
 }  // namespace
 
@@ -103,12 +110,12 @@ void Optimizer::load_state(const io::CheckpointFile& file) {
   const Tensor* steps = file.find("optimizer/steps");
   if (!steps) fail("checkpoint lacks optimizer/steps");
   steps_ = steps->data<int64_t>()[0];
-  load_into(file, "optimizer/slot1", slot1_);
-  if (slot2_.defined()) load_into(file, "optimizer/slot2", slot2_);
+  load_into(params_.stream(), file, "optimizer/slot1", slot1_);
+  if (slot2_.defined()) load_into(params_.stream(), file, "optimizer/slot2", slot2_);
   for (TableState& t : tables_) {
     std::string base = str_cat("optimizer/table", t.handle);
-    load_into(file, base + "/slot1", t.slot1);
-    if (t.slot2.defined()) load_into(file, base + "/slot2", t.slot2);
+    load_into(params_.stream(), file, base + "/slot1", t.slot1);
+    if (t.slot2.defined()) load_into(params_.stream(), file, base + "/slot2", t.slot2);
   }
 }
 

@@ -16,12 +16,15 @@ namespace kiln::models {
 class Optimizer {
  public:
   Optimizer(const OptimizerConfig& config, ParamRegistry<float>& params);
-  // One update with learning rate `lr`. Returns the global gradient norm before clipping.
-  double step(const Stream& s, float lr);
+  // One update with learning rate `lr`, queued on s (the parameters' stream). Returns the global
+  // gradient norm before clipping when clipping is on or `want_norm` (reading it back waits for
+  // the stream), else NaN.
+  double step(const Stream& s, float lr, bool want_norm = true);
   int64_t steps() const { return steps_; }
   void set_steps(int64_t steps) { steps_ = steps; }  // data-parallel ranks take rank 0's
 
-  // Optimizer state for checkpoints, named "optimizer/...".
+  // Optimizer state for checkpoints, named "optimizer/..." (on the parameters' device except
+  // optimizer/steps, a host tensor).
   std::vector<io::NamedTensor> state() const;
   void load_state(const io::CheckpointFile& file);
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/device_memory.h"
 #include "core/error.h"
 #include "core/philox.h"
 
@@ -32,16 +33,17 @@ typename ParamRegistry<T>::Handle ParamRegistry<T>::add(const std::string& name,
 }
 
 template <typename T>
-void ParamRegistry<T>::allocate() {
+void ParamRegistry<T>::allocate(const Stream& s) {
   KILN_CHECK(!allocated_);
+  stream_ = s;
   DType dt = dtype_of<T>::value;
-  dense_ = Tensor::zeros(Shape{dense_size_}, dt);
-  dense_grad_ = Tensor::zeros(Shape{dense_size_}, dt);
-  state_ = Tensor::zeros(Shape{state_size_}, dt);
+  dense_ = zeros_on(s, Shape{dense_size_}, dt);
+  dense_grad_ = zeros_on(s, Shape{dense_size_}, dt);
+  state_ = zeros_on(s, Shape{state_size_}, dt);
   tables_.resize(infos_.size());
   sparse_.resize(infos_.size());
   for (size_t i = 0; i < infos_.size(); ++i) {
-    if (infos_[i].kind == ParamKind::embedding) tables_[i] = Tensor::zeros(infos_[i].shape, dt);
+    if (infos_[i].kind == ParamKind::embedding) tables_[i] = zeros_on(s, infos_[i].shape, dt);
   }
   allocated_ = true;
 }
@@ -51,7 +53,9 @@ void ParamRegistry<T>::initialize(uint64_t seed) {
   KILN_CHECK(allocated_);
   for (size_t i = 0; i < infos_.size(); ++i) {
     const ParamInfo& p = infos_[i];
-    T* v = value(static_cast<Handle>(i));
+    const Tensor dst = tensor(static_cast<Handle>(i));
+    const Tensor host = dst.device().is_cpu() ? dst : Tensor::empty(dst.shape(), dst.dtype());
+    T* v = host.template data<T>();
     int64_t n = p.shape.numel();
     // Stream ids start past the ones dropout and shuffling use, so streams never overlap.
     PhiloxGenerator rng(seed, 0x1000000ull + i);
@@ -69,7 +73,16 @@ void ParamRegistry<T>::initialize(uint64_t seed) {
       }
       v[j] = static_cast<T>(x);
     }
+    if (!dst.device().is_cpu()) copy_sync(stream_, dst, host);
   }
+}
+
+template <typename T>
+void ParamRegistry<T>::set_element(Handle h, int64_t i, T v) {
+  KILN_CHECK(i >= 0 && i < infos_[h].shape.numel(), "element ", i, " of ", infos_[h].name);
+  Tensor host = Tensor::empty(Shape{1}, dtype_of<T>::value);
+  host.template data<T>()[0] = v;
+  copy_sync(stream_, tensor(h).reshape(Shape{infos_[h].shape.numel()}).view(i, Shape{1}), host);
 }
 
 template <typename T>
@@ -118,7 +131,7 @@ int64_t ParamRegistry<T>::total_count() const {
 
 template <typename T>
 void ParamRegistry<T>::zero_grads() {
-  dense_grad_.fill_zero();
+  zero_async(stream_, dense_grad_);
   for (auto& s : sparse_) s.count = 0;
 }
 

@@ -2,11 +2,13 @@
 // Parameters of a model. Dense trainable parameters share one flat buffer, their gradients a
 // twin buffer, so the optimizer is one fused pass, clipping is one reduction and a checkpoint is
 // a few large writes. Non-trainable state (batch-norm running statistics) has its own buffer.
-// Embedding tables are separate tensors with row-sparse gradients.
+// Embedding tables are separate tensors with row-sparse gradients. Everything lives on the device
+// of the stream given to allocate(); value() and grad() are device pointers for the kernels.
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "core/stream.h"
 #include "core/tensor.h"
 
 namespace kiln::models {
@@ -38,10 +40,15 @@ class ParamRegistry {
   using Handle = int;
   Handle add(const std::string& name, const Shape& shape, ParamKind kind, Init init, int64_t fan_in = 1,
              int64_t fan_out = 1);
-  // Allocates the buffers; called once after every layer is built.
-  void allocate();
-  // Deterministic initialisation from the seed: each parameter draws from its own Philox stream.
+  // Allocates the buffers on s.device(), zeroed; called once after every layer is built. Later
+  // work on them (initialize, zero_grads, set_element) is queued on `s`, which must outlive this.
+  void allocate(const Stream& s);
+  // Deterministic initialisation from the seed: each parameter draws from its own Philox stream
+  // (on the host, then copied to the device: every device starts from the same weights).
   void initialize(uint64_t seed);
+  // Sets element i of parameter h (a copy from the host, waited for).
+  void set_element(Handle h, int64_t i, T v);
+  const Stream& stream() const { return stream_; }
 
   T* value(Handle h) const;
   T* grad(Handle h) const;  // dense only
@@ -68,6 +75,7 @@ class ParamRegistry {
   std::vector<Tensor> tables_;  // indexed by handle; defined for embedding params
   std::vector<SparseGrad<T>> sparse_;
   bool allocated_ = false;
+  Stream stream_;
 };
 
 }  // namespace kiln::models

@@ -18,6 +18,7 @@
 #include "io/event_writer.h"
 #include "kernels/reduce.h"
 #include "models/layers/layers.h"
+#include "models/loss_readback.h"
 #include "models/progress.h"
 #include "proto/checkpoint.pb.h"
 
@@ -44,13 +45,13 @@ std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string&
   return out;
 }
 
-void copy_into(const io::CheckpointFile& file, const std::string& name, const Tensor& dst) {
+void copy_into(const Stream& s, const io::CheckpointFile& file, const std::string& name, const Tensor& dst) {
   const Tensor* src = file.find(name);
   if (!src) fail("checkpoint lacks tensor ", name, " (does it belong to another model?)");
   if (src->shape() != dst.shape() || src->dtype() != dst.dtype())
     fail("checkpoint tensor ", name, " has shape ", src->shape().to_string(), ", the model needs ",
          dst.shape().to_string());
-  std::memcpy(dst.raw(), src->raw(), dst.bytes());
+  copy_sync(s, dst, *src);
 }
 
 std::string format_metrics(const std::map<std::string, double>& m) {
@@ -125,7 +126,7 @@ std::string latest_checkpoint(const std::string& dir) {
   return all.empty() ? "" : all.back().second;
 }
 
-Trainer::Trainer(const TrainConfig& config, bool evaluation_only)
+Trainer::Trainer(const TrainConfig& config, bool evaluation_only, const Device& device)
     : config_(config), checkpoints_(config.checkpoint()), comm_(&world()) {
   if (config.batch_size() <= 0) fail("batch_size must be > 0, got ", config.batch_size());
   if (config.eval_every_steps() < 0)
@@ -135,13 +136,18 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only)
   if (config.threads() > 0) set_cpu_threads(config.threads());
   if (!config.has_model()) fail("model is not set");
   if (!config.model().has_head()) fail("model.head is not set");
+  if (!device.is_cpu() && comm_->size() > 1)
+    fail("data-parallel training on ", device.to_string(), " is not built yet (issue 13: NCCL and the sim ",
+         "communicator); train on one rank there, or on the CPU with mpirun (device: CPU)");
+  stream_ = std::make_unique<DeviceStream>(device);
+  staging_ = std::make_unique<InputStaging>(stream_->view());
   if (config.data().has_idx() && config.model().head().type() != HeadSpec::MULTICLASS)
     fail("model.head.type: IDX image data has class labels and needs a MULTICLASS head");
   // The model reads what the data provides: its inputs are filled in or checked first.
   data_ = load_training_data(config, !evaluation_only);
   bind_model_inputs(data_, *config_.mutable_model());
   if (data_.transform_state) check_label_type(*data_.transform_state, *config_.mutable_model());
-  model_ = std::make_unique<Model<float>>(config_.model());
+  model_ = std::make_unique<Model<float>>(config_.model(), stream_->view());
   if (config.threads() == 0 && !std::getenv("OMP_NUM_THREADS"))
     set_cpu_threads(automatic_threads(model_->macs_per_example(), config.batch_size()));
   head_ = std::make_unique<Head<float>>(config_.model().head(), model_->output_shape());
@@ -158,7 +164,8 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only)
   if (data_.transform_state && config_.model().head().type() == HeadSpec::REGRESSION &&
       data_.transform_state->label().has_numeric()) {
     int bias = model_->find_param(model_->output_name() + "/bias");
-    if (bias >= 0) model_->params().value(bias)[0] = static_cast<float>(data_.transform_state->label().numeric().mean());
+    if (bias >= 0)
+      model_->params().set_element(bias, 0, static_cast<float>(data_.transform_state->label().numeric().mean()));
   }
   optimizer_ = std::make_unique<Optimizer>(config.optimizer(), model_->params());
   if (comm_->size() > 1) comm_->set_collective_timeout(config.distributed().collective_timeout_s());
@@ -173,16 +180,46 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only)
   if (comm_->size() > 1) sync_ = std::make_unique<GradientSync>(*comm_, model_->params(), config.distributed());
 }
 
-Trainer::~Trainer() = default;
+Trainer::~Trainer() {
+  // Tensors free their device memory at once; the stream may still be using some.
+  try {
+    if (stream_) stream_->synchronize();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warning: %s\n", e.what());
+  }
+}
 
-std::vector<Value> Trainer::bind_inputs(const io::Batch& batch) const {
+std::vector<Value> Trainer::stage_inputs(const io::Batch& batch, Tensor* label) {
+  std::vector<Tensor> host;
+  for (const InputBinding& b : data_.inputs) {
+    host.push_back(batch.tensors[b.data]);
+    host.push_back(b.offsets >= 0 ? batch.tensors[b.offsets] : Tensor());
+  }
+  host.push_back(batch.tensors[data_.label]);
+  std::vector<Tensor> staged = staging_->stage(host);
   std::vector<Value> inputs;
-  for (const InputBinding& b : data_.inputs)
-    inputs.push_back({batch.tensors[b.data], b.offsets >= 0 ? batch.tensors[b.offsets] : Tensor()});
+  for (size_t i = 0; i < data_.inputs.size(); ++i) {
+    Value v{staged[2 * i], staged[2 * i + 1]};
+    // The id count is known on the host; a device kernel would have to read it back.
+    if (v.offsets.defined()) v.ids_count = host[2 * i + 1].data<int64_t>()[batch.size];
+    inputs.push_back(std::move(v));
+  }
+  *label = staged.back();
   return inputs;
 }
 
 std::string Trainer::checkpoint_dir() const { return (fs::path(config_.output_dir()) / "checkpoints").string(); }
+
+std::vector<io::NamedTensor> Trainer::host_weights() const {
+  std::vector<io::NamedTensor> tensors;
+  auto& p = model_->params();
+  const Stream& s = stream_->view();
+  tensors.push_back({"params/dense", to_host(s, p.dense_values())});
+  tensors.push_back({"params/state", to_host(s, p.state_values())});
+  for (int h : p.embedding_handles())
+    tensors.push_back({"params/" + model_->param_name(h), to_host(s, p.embedding_table(h))});
+  return tensors;
+}
 
 std::string Trainer::write_checkpoint() {
   fs::create_directories(checkpoint_dir());
@@ -192,12 +229,8 @@ std::string Trainer::write_checkpoint() {
   meta.set_batch_in_epoch(batch_in_epoch_);
   meta.set_evals_without_improvement(evals_without_improvement_);
   if (has_best_) meta.set_best_metric(best_metric_);
-  std::vector<io::NamedTensor> tensors;
-  auto& p = model_->params();
-  tensors.push_back({"params/dense", p.dense_values()});
-  tensors.push_back({"params/state", p.state_values()});
-  for (int h : p.embedding_handles()) tensors.push_back({"params/" + model_->param_name(h), p.embedding_table(h)});
-  for (auto& t : optimizer_->state()) tensors.push_back(std::move(t));
+  std::vector<io::NamedTensor> tensors = host_weights();
+  for (auto& t : optimizer_->state()) tensors.push_back({t.name, to_host(stream_->view(), t.tensor)});
   char name[64];
   std::snprintf(name, sizeof name, "%s%010lld%s", kCheckpointPrefix, static_cast<long long>(step_), kCheckpointSuffix);
   std::string path = (fs::path(checkpoint_dir()) / name).string();
@@ -219,14 +252,22 @@ void Trainer::broadcast_state() {
   for (int h : p.embedding_handles()) tensors.push_back(p.embedding_table(h));
   for (const io::NamedTensor& t : optimizer_->state())
     if (t.name != "optimizer/steps") tensors.push_back(t.tensor);
-  for (const Tensor& t : tensors)
-    if (t.defined() && t.bytes() > 0) comm_->broadcast_in_place(t.raw(), static_cast<int64_t>(t.bytes()), 0);
+  for (const Tensor& t : tensors) {
+    if (!t.defined() || t.bytes() == 0) continue;
+    const Tensor host = to_host(stream_->view(), t);
+    comm_->broadcast_in_place(host.raw(), static_cast<int64_t>(host.bytes()), 0);
+    if (!t.device().is_cpu()) copy_sync(stream_->view(), t, host);
+  }
 }
 
 void Trainer::check_replicas_agree() {
   auto& p = model_->params();
-  uint32_t crc = io::crc32c(p.dense_values().raw(), p.dense_values().bytes());
-  for (int h : p.embedding_handles()) crc = io::crc32c_extend(crc, p.embedding_table(h).raw(), p.embedding_table(h).bytes());
+  const Tensor dense = to_host(stream_->view(), p.dense_values());
+  uint32_t crc = io::crc32c(dense.raw(), dense.bytes());
+  for (int h : p.embedding_handles()) {
+    const Tensor table = to_host(stream_->view(), p.embedding_table(h));
+    crc = io::crc32c_extend(crc, table.raw(), table.bytes());
+  }
   std::vector<std::string> all = comm_->all_gather(std::string(reinterpret_cast<const char*>(&crc), sizeof crc));
   std::string differ;
   for (size_t r = 1; r < all.size(); ++r)
@@ -301,9 +342,9 @@ bool Trainer::restore(const std::string& path_in) {
 void Trainer::load_checkpoint(const io::CheckpointFile& file, const CheckpointMeta& meta, const std::string& path) {
   auto& p = model_->params();
   try {
-    copy_into(file, "params/dense", p.dense_values());
-    copy_into(file, "params/state", p.state_values());
-    for (int h : p.embedding_handles()) copy_into(file, "params/" + model_->param_name(h), p.embedding_table(h));
+    copy_into(stream_->view(), file, "params/dense", p.dense_values());
+    copy_into(stream_->view(), file, "params/state", p.state_values());
+    for (int h : p.embedding_handles()) copy_into(stream_->view(), file, "params/" + model_->param_name(h), p.embedding_table(h));
     optimizer_->load_state(file);
   } catch (const Error& e) {
     // A changed model or optimizer meets an old output_dir: say how to start afresh.
@@ -331,14 +372,25 @@ std::map<std::string, double> Trainer::evaluate() {
   for (int64_t i = 0; i < batches; ++i) {
     io::Batch b = eval.next();
     if (b.size == 0) continue;
-    Context ctx{Stream::cpu(), b.size, false, config_.seed(), step_};
-    const Tensor& out = model_->forward(ctx, bind_inputs(b));
-    const Tensor& label = b.tensors[data_.label];
-    double loss = head_->loss(ctx.stream, out, label, b.size, nullptr);
-    acc.add(ctx.stream, out, label, b.size, loss);
+    Context ctx{stream_->view(), b.size, false, config_.seed(), step_};
+    Tensor label;
+    const Tensor& out = model_->forward(ctx, stage_inputs(b, &label));
+    const Tensor losses = head_->losses(ctx.stream, out, label, b.size, nullptr);
+    // The metrics are computed on the host: one read-back per evaluation batch.
+    const Tensor host_out = to_host(ctx.stream, out), host_losses = to_host(ctx.stream, losses);
+    staging_->release();
+    acc.add(Stream::cpu(), host_out, b.tensors[data_.label], b.size, mean_loss(host_losses));
   }
   acc.reduce(*comm_);
   return acc.result();
+}
+
+Tensor Trainer::predict(const io::Batch& batch, uint64_t seed) {
+  Context ctx{stream_->view(), batch.size, false, seed, 0};
+  Tensor label;
+  const Tensor out = to_host(ctx.stream, model_->forward(ctx, stage_inputs(batch, &label)));
+  staging_->release();
+  return out;
 }
 
 TrainResult Trainer::run() {
@@ -392,32 +444,41 @@ TrainResult Trainer::run() {
   double loss_sum = 0;  // of the global batches' mean losses (this rank's share of each)
   int64_t loss_count = 0;
   auto& params = model_->params();
+  const int64_t log_every = std::max<int64_t>(config_.log_every_steps(), 1);
+  // Losses are read back at log intervals (and before evaluations and checkpoints), not per step.
+  LossReadback losses(stream_->view(), std::min<int64_t>(log_every, 64) * config_.batch_size());
+  auto collect_losses = [&] {
+    const LossReadback::Taken t = losses.take(loss_sum);
+    if (t.bad_step >= 0)
+      fail("training diverged at step ", t.bad_step, ": loss is ", t.bad_loss, " (lower the learning rate?)");
+  };
   while (step_ < total && !result.early_stopped) {
     io::Batch batch = pipeline_->next();
     float lr = learning_rate_at(config_.lr_schedule(), config_.optimizer().learning_rate(), step_, total);
-    Context ctx{Stream::cpu(), batch.size, true, config_.seed(), step_, batch.global_offset};
+    Context ctx{stream_->view(), batch.size, true, config_.seed(), step_, batch.global_offset};
+    const bool log_step = (step_ + 1) % log_every == 0 || step_ + 1 == total;
     if (sync_) sync_->begin_step();
     if (batch.size > 0) {
-      const Tensor& out = model_->forward(ctx, bind_inputs(batch));
-      Tensor d = scratch(doutput, out.shape(), DType::f32);
-      double loss = head_->loss(ctx.stream, out, batch.tensors[data_.label], batch.size, &d);
-      if (!std::isfinite(loss))
-        fail("training diverged at step ", step_, ": loss is ", loss, " (lower the learning rate?)");
+      Tensor label;
+      const Tensor& out = model_->forward(ctx, stage_inputs(batch, &label));
+      Tensor d = scratch(ctx.stream, doutput, out.shape(), DType::f32);
+      losses.add(head_->losses(ctx.stream, out, label, batch.size, &d), step_,
+                 static_cast<double>(batch.size) / static_cast<double>(batch.global_size));
       // This rank's share of the global batch's mean loss, and of its gradient: summed over the
       // ranks, they are the global batch's.
       const double share = static_cast<double>(batch.size) / static_cast<double>(batch.global_size);
       if (share != 1.0) kernels::scale_inplace<float>(ctx.stream, d.data<float>(), d.numel(), static_cast<float>(share));
-      loss_sum += loss * share;
       std::function<void(int64_t)> on_final;
       if (sync_) on_final = [this](int64_t offset) { sync_->dense_final_from(offset); };
       model_->backward(ctx, d, on_final);
+      staging_->release();
     } else {
       // A global batch smaller than the rank count leaves this rank without rows this step.
       params.zero_grads();
       for (int h : params.embedding_handles()) params.sparse_grad(h).count = 0;
     }
     if (sync_) sync_->finish_step();
-    double grad_norm = optimizer_->step(ctx.stream, lr);
+    double grad_norm = optimizer_->step(ctx.stream, lr, log_step);
     ++step_;
     examples += batch.global_size;
     ++loss_count;
@@ -431,7 +492,8 @@ TrainResult Trainer::run() {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     double eps = secs > 0 ? static_cast<double>(examples) / secs : 0;
     result.examples_per_second = eps;
-    if (step_ % std::max<int64_t>(config_.log_every_steps(), 1) == 0 || step_ == total) {
+    if (log_step) {
+      collect_losses();
       comm_->all_reduce_sum(&loss_sum, 1);
       double mean_loss = loss_sum / static_cast<double>(loss_count);
       if (is_chief()) {
@@ -446,6 +508,7 @@ TrainResult Trainer::run() {
     }
     bool do_eval = data_.eval && ((eval_every > 0 ? step_ % eval_every == 0 : epoch_ended) || step_ == total);
     if (do_eval) {
+      collect_losses();  // a diverged run stops before it evaluates or checkpoints
       auto m = evaluate();  // every rank evaluates its share and gets the same totals
       if (is_chief()) {
         append_tune_metrics(step_, m);
@@ -470,10 +533,12 @@ TrainResult Trainer::run() {
       }
     }
     if (checkpoints_.on_cadence(step_, epoch_ended, epoch_) || step_ == total || result.early_stopped) {
+      collect_losses();
       if (comm_->size() > 1) check_replicas_agree();
       if (is_chief()) result.checkpoint = write_checkpoint();
       checkpoints_.restart_timer();
     } else if (is_chief() && checkpoints_.time_due()) {
+      collect_losses();
       // Rank 0's clock alone decides, so the other ranks are not asked: agreeing on it would
       // cost a collective every step. The replicas are compared at the cadence and at the end.
       result.checkpoint = write_checkpoint();

@@ -14,9 +14,11 @@
 #include <string>
 
 #include "core/communicator.h"
+#include "core/device_memory.h"
 #include "models/checkpoint_schedule.h"
 #include "models/gradient_sync.h"
 #include "models/head.h"
+#include "models/input_staging.h"
 #include "models/model.h"
 #include "models/optimizer.h"
 #include "models/training_data.h"
@@ -40,12 +42,19 @@ struct TrainResult {
 class Trainer {
  public:
   // Validates the whole config (model shapes against the data included) before any work.
-  // With evaluation_only the training data is not loaded (restore() then evaluate()).
-  explicit Trainer(const TrainConfig& config, bool evaluation_only = false);
+  // With evaluation_only the training data is not loaded (restore() then evaluate()). The model,
+  // its optimizer state and every step run on `device` (the caller chose it from the config's
+  // device and device_index: core/device_choice.h); checkpoints are the same bytes on every device.
+  explicit Trainer(const TrainConfig& config, bool evaluation_only = false, const Device& device = Device::cpu());
   ~Trainer();
   TrainResult run();
   // Evaluates the current weights on the eval data.
   std::map<std::string, double> evaluate();
+  // The model's weights as checkpoints name them ("params/dense", "params/state",
+  // "params/<layer>/table"), on the host.
+  std::vector<io::NamedTensor> host_weights() const;
+  // The model's output for `batch` in inference mode, on the host (the export's identity check).
+  Tensor predict(const io::Batch& batch, uint64_t seed);
   // Loads `path`, or else the newest checkpoint of output_dir that reads back intact: a corrupt
   // newer one is renamed NAME.corrupt with a warning on stderr naming it. Returns false when no
   // valid checkpoint exists.
@@ -59,7 +68,8 @@ class Trainer {
 
  private:
   std::string checkpoint_dir() const;
-  std::vector<Value> bind_inputs(const io::Batch& batch) const;
+  // The model inputs and the label of `batch`, staged on the device (the same tensors on the CPU).
+  std::vector<Value> stage_inputs(const io::Batch& batch, Tensor* label);
   std::string write_checkpoint();
   void load_checkpoint(const io::CheckpointFile& file, const CheckpointMeta& meta, const std::string& path);
   void prune_checkpoints();
@@ -72,6 +82,9 @@ class Trainer {
   TrainConfig config_;
   CheckpointSchedule checkpoints_;
   Communicator* comm_ = nullptr;
+  // Declared before everything that queues work on it or holds its memory (destroyed after them).
+  std::unique_ptr<DeviceStream> stream_;
+  std::unique_ptr<InputStaging> staging_;
   TrainingData data_;
   std::unique_ptr<Model<float>> model_;
   std::unique_ptr<Head<float>> head_;

@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "core/device.h"
 #include "proto/serve_config.pb.h"
 #include "runtime/metrics.h"
 #include "runtime/servable.h"
@@ -31,10 +32,14 @@ using Clock = std::chrono::steady_clock;
 // competing for the same cores.
 class DeviceExecutor {
  public:
+  explicit DeviceExecutor(const Device& device = Device::cpu()) : device_(device) {}
   std::mutex& lock() { return mutex_; }
+  // Where the models run (ServeConfig's device).
+  const Device& device() const { return device_; }
 
  private:
   std::mutex mutex_;
+  Device device_;
 };
 
 struct BatchOutcome {

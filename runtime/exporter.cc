@@ -43,14 +43,9 @@ std::vector<float> run_training_path(models::Trainer& trainer, std::shared_ptr<c
   opts.shuffle = false;
   io::InputPipeline pipeline(std::move(source), opts);
   std::vector<float> out;
-  const auto& data = trainer.data();
   while (static_cast<int64_t>(out.size()) < rows * trainer.model().output_shape().numel()) {
     io::Batch b = pipeline.next();
-    std::vector<models::Value> inputs;
-    for (const models::InputBinding& x : data.inputs)
-      inputs.push_back({b.tensors[x.data], x.offsets >= 0 ? b.tensors[x.offsets] : Tensor()});
-    models::Context ctx{Stream::cpu(), b.size, false, seed, 0};
-    const Tensor& y = trainer.model().forward(ctx, inputs);
+    const Tensor y = trainer.predict(b, seed);
     out.insert(out.end(), y.data<float>(), y.data<float>() + y.numel());
     if (b.index + 1 == pipeline.batches_per_epoch()) break;
   }
@@ -60,9 +55,9 @@ std::vector<float> run_training_path(models::Trainer& trainer, std::shared_ptr<c
 
 // Runs prepared inputs through the servable in batches of 1, 2, 3, ... rows: dynamic batching
 // puts a request into batches of any size, and its outputs must not depend on that.
-std::vector<float> run_servable_path(const Servable& s, const std::function<transform::ModelInputs(int64_t, int64_t)>& rows,
-                                     int64_t total) {
-  ModelRunner runner(s);
+std::vector<float> run_servable_path(const Servable& s, const Device& device,
+                                     const std::function<transform::ModelInputs(int64_t, int64_t)>& rows, int64_t total) {
+  ModelRunner runner(s, device);
   std::vector<float> out;
   int64_t size = 1;
   for (int64_t begin = 0; begin < total; begin += size, ++size) {
@@ -213,7 +208,7 @@ ExportResult export_servable(const TrainConfig& config, const ExportOptions& opt
   const std::string checkpoints = (fs::path(config.output_dir()) / "checkpoints").string();
   if (options.checkpoint.empty() && models::latest_checkpoint(checkpoints).empty())
     fail("no checkpoint in ", checkpoints, ": train first");
-  models::Trainer trainer(config, /*evaluation_only=*/true);
+  models::Trainer trainer(config, /*evaluation_only=*/true, options.device);
   // The newest valid checkpoint (a corrupt newer one is set aside with a warning), or the one named.
   if (!trainer.restore(options.checkpoint)) fail("no valid checkpoint in ", checkpoints, ": train first");
   const std::string checkpoint = trainer.restored_checkpoint();
@@ -254,9 +249,7 @@ ExportResult export_servable(const TrainConfig& config, const ExportOptions& opt
   try {
     fs::remove_all(staging);
     fs::create_directories(staging);
-    auto& p = trainer.model().params();
-    std::vector<io::NamedTensor> weights{{"params/dense", p.dense_values()}, {"params/state", p.state_values()}};
-    for (int h : p.embedding_handles()) weights.push_back({"params/" + trainer.model().param_name(h), p.embedding_table(h)});
+    const std::vector<io::NamedTensor> weights = trainer.host_weights();
     io::write_checkpoint_file((fs::path(staging) / kWeightsFile).string(), "", weights);
     add_file(m, staging, kWeightsFile);
 
@@ -297,7 +290,7 @@ ExportResult export_servable(const TrainConfig& config, const ExportOptions& opt
           std::vector<int> map;
           for (const std::string& c : servable->columns()) map.push_back(reader.column_index(c));
           transform::BoundCsvRows mapped(chunk, map, rows);
-          serving = run_servable_path(*servable, [&](int64_t begin, int64_t count) {
+          serving = run_servable_path(*servable, options.device, [&](int64_t begin, int64_t count) {
             std::vector<int64_t> part(rows.begin() + begin, rows.begin() + begin + count);
             return servable->prepare(transform::BoundCsvRows(chunk, map, part));
           }, n);
@@ -321,7 +314,7 @@ ExportResult export_servable(const TrainConfig& config, const ExportOptions& opt
       auto servable = Servable::load(staging);
       const int64_t per = servable->tensor_elements();
       const uint8_t* px = raw.data<uint8_t>();
-      serving = run_servable_path(*servable, [&](int64_t begin, int64_t count) {
+      serving = run_servable_path(*servable, options.device, [&](int64_t begin, int64_t count) {
         std::vector<float> v(px + begin * per, px + (begin + count) * per);
         return servable->prepare_tensor(v, count);
       }, n);

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device.h"
 #include "proto/train_config.pb.h"
 
 namespace kiln::runtime {
@@ -28,6 +29,7 @@ struct ExportOptions {
   std::string checkpoint;  // default: newest in OUTPUT_DIR/checkpoints
   int64_t check_rows = 256;
   int warmup_rows = 8;
+  Device device = Device::cpu();  // where both paths of the identity check run
 };
 
 struct ExportResult {

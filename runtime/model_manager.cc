@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "models/device_config.h"
 #include "runtime/exporter.h"
 #include "runtime/json_request.h"
 
@@ -30,7 +31,11 @@ std::string model_name(const ModelConfig& c) {
 
 }  // namespace
 
-ModelManager::ModelManager(const ServeConfig& config, MetricsRegistry& metrics) : config_(config), metrics_(metrics) {
+ModelManager::ModelManager(const ServeConfig& config, MetricsRegistry& metrics)
+    : config_(config),
+      metrics_(metrics),
+      device_(models::configured_device(config.device(), config.device_index(),
+                                        "pass --device cpu or set device: CPU in the config")) {
   if (config.models().empty()) fail("no models to serve: give --model_base_path or a config with models { ... }");
   for (ModelConfig c : config.models()) {
     if (c.base_path().empty()) fail("models: base_path is empty");
@@ -176,7 +181,7 @@ std::shared_ptr<LoadedVersion> ModelManager::load(const ModelConfig& config, int
     v->drift = std::make_unique<DriftMonitor>(v->servable->manifest().transform_state(), v->servable->schema());
   v->batcher = std::make_unique<DynamicBatcher>(v->servable, b,
                                                 std::make_shared<VersionMetrics>(config.name(), version, b.max_batch_size()),
-                                                cpu_);
+                                                device_);
   warm_up(*v);
   v->batcher->set_metrics(v->metrics);
   return v;

@@ -77,7 +77,7 @@ class ModelManager {
 
   ServeConfig config_;
   MetricsRegistry& metrics_;
-  DeviceExecutor cpu_;
+  DeviceExecutor device_;  // the one device every version runs on, one batch at a time
   mutable std::mutex mutex_;  // guards models_' maps (not the loading itself)
   std::map<std::string, Model> models_;
   std::mutex poll_mutex_;     // one scan at a time

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -18,13 +19,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void copy_param(const io::CheckpointFile& file, const std::string& name, const Tensor& dst, const std::string& dir) {
+void copy_param(const Stream& s, const io::CheckpointFile& file, const std::string& name, const Tensor& dst, const std::string& dir) {
   const Tensor* src = file.find(name);
   if (!src) fail("servable ", dir, ": weights lack tensor ", name, " (the manifest's model does not match them)");
   if (src->shape() != dst.shape() || src->dtype() != dst.dtype())
     fail("servable ", dir, ": weight ", name, " has shape ", src->shape().to_string(), ", the model needs ",
          dst.shape().to_string());
-  std::memcpy(dst.raw(), src->raw(), dst.bytes());
+  copy_sync(s, dst, *src);
 }
 
 // Raw source columns of the features, in spec order, with what a client must send for each.
@@ -252,33 +253,62 @@ std::string Servable::class_name(int64_t id) const {
   return std::to_string(id);
 }
 
-ModelRunner::ModelRunner(const Servable& servable) : servable_(servable) {
-  model_ = std::make_unique<models::Model<float>>(servable.manifest().model());
+ModelRunner::ModelRunner(const Servable& servable, const Device& device) : servable_(servable) {
+  stream_ = std::make_unique<DeviceStream>(device);
+  staging_ = std::make_unique<models::InputStaging>(stream_->view());
+  model_ = std::make_unique<models::Model<float>>(servable.manifest().model(), stream_->view());
   auto& p = model_->params();
   const std::string& dir = servable.dir();
-  copy_param(servable.weights(), "params/dense", p.dense_values(), dir);
-  copy_param(servable.weights(), "params/state", p.state_values(), dir);
+  const Stream& s = stream_->view();
+  copy_param(s, servable.weights(), "params/dense", p.dense_values(), dir);
+  copy_param(s, servable.weights(), "params/state", p.state_values(), dir);
   for (int h : p.embedding_handles())
-    copy_param(servable.weights(), "params/" + model_->param_name(h), p.embedding_table(h), dir);
+    copy_param(s, servable.weights(), "params/" + model_->param_name(h), p.embedding_table(h), dir);
   width_ = model_->output_shape().numel();
 }
 
+ModelRunner::~ModelRunner() {
+  try {
+    stream_->synchronize();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warning: %s\n", e.what());
+  }
+}
+
 const float* ModelRunner::run(const transform::ModelInputs& batch) {
-  std::vector<models::Value> inputs;
+  // Host tensors in model input order (data, offsets), staged together.
+  std::vector<Tensor> host;
+  std::vector<int64_t> ids_count;
   const ModelSpec& spec = servable_.manifest().model();
   for (const InputSpec& in : spec.inputs()) {
     if (in.kind() == InputSpec::DENSE) {
-      Shape shape = model_->input_shape(static_cast<int>(inputs.size())).with_batch(batch.batch);
-      inputs.push_back({batch.dense.reshape(shape), Tensor()});
+      Shape shape = model_->input_shape(static_cast<int>(host.size() / 2)).with_batch(batch.batch);
+      host.push_back(batch.dense.reshape(shape));
+      host.push_back(Tensor());
+      ids_count.push_back(-1);
     } else {
       auto it = std::find_if(batch.ids.begin(), batch.ids.end(),
                              [&](const transform::IdsInput& x) { return x.name == in.name(); });
       KILN_CHECK(it != batch.ids.end(), "no ids for model input ", in.name());
-      inputs.push_back({it->ids, it->offsets});
+      host.push_back(it->ids);
+      host.push_back(it->offsets);
+      ids_count.push_back(it->offsets.data<int64_t>()[batch.batch]);
     }
   }
-  models::Context ctx{Stream::cpu(), batch.batch, false, 0, 0};
-  return model_->forward(ctx, inputs).data<float>();
+  const std::vector<Tensor> staged = staging_->stage(host);
+  std::vector<models::Value> inputs;
+  for (size_t i = 0; i < ids_count.size(); ++i) inputs.push_back({staged[2 * i], staged[2 * i + 1], ids_count[i]});
+  models::Context ctx{stream_->view(), batch.batch, false, 0, 0};
+  const Tensor& out = model_->forward(ctx, inputs);
+  if (out.device().is_cpu()) {
+    staging_->release();
+    return out.data<float>();
+  }
+  if (!output_.defined() || output_.numel() < out.numel())
+    output_ = staging_empty(Shape{out.numel()}, DType::f32, out.device());
+  copy_sync(ctx.stream, output_.view(0, Shape{out.numel()}), out.reshape(Shape{out.numel()}));
+  staging_->release();
+  return output_.data<float>();
 }
 
 transform::ModelInputs concat_inputs(const std::vector<const transform::ModelInputs*>& parts) {

@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "core/device_memory.h"
 #include "core/tensor.h"
 #include "io/checkpoint_file.h"
+#include "models/input_staging.h"
 #include "models/model.h"
 #include "proto/servable.pb.h"
 #include "runtime/input_schema.h"
@@ -37,14 +39,22 @@ class Servable;
 // Runs the model on batches. Not thread-safe: one per executor thread.
 class ModelRunner {
  public:
-  explicit ModelRunner(const Servable& servable);
-  // Raw model output [batch, width] of the concatenated inputs, row-major.
+  // The model's weights go to `device`, where every batch runs (inputs staged by
+  // models::InputStaging, the output read back to the host).
+  explicit ModelRunner(const Servable& servable, const Device& device = Device::cpu());
+  ~ModelRunner();
+  // Raw model output [batch, width] of the concatenated inputs, row-major, on the host; valid
+  // until the next run().
   const float* run(const transform::ModelInputs& batch);
   int64_t output_width() const { return width_; }
 
  private:
   const Servable& servable_;
+  // Declared first: destroyed after the model and the staging that queue work on it.
+  std::unique_ptr<DeviceStream> stream_;
+  std::unique_ptr<models::InputStaging> staging_;
   std::unique_ptr<models::Model<float>> model_;
+  Tensor output_;  // host copy of a device output
   int64_t width_ = 1;
 };
 

@@ -77,6 +77,14 @@ void scale_inplace(const Stream& s, T* x, int64_t n, T factor) {
 }
 
 template <typename T>
+void add_inplace(const Stream& s, T* x, const T* y, int64_t n) {
+  KILN_CHECK(s.device().is_cpu());
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) x[i] += y[i];
+  });
+}
+
+template <typename T>
 int64_t count_argmax_matches(const Stream& s, const T* logits, const int32_t* labels, int64_t rows, int64_t classes) {
   KILN_CHECK(s.device().is_cpu());
   if (rows <= 0 || classes <= 0) return 0;

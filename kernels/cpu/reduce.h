@@ -15,6 +15,8 @@ double sum_squares(const Stream& s, const T* x, int64_t n);
 template <typename T>
 void scale_inplace(const Stream& s, T* x, int64_t n, T factor);
 template <typename T>
+void add_inplace(const Stream& s, T* x, const T* y, int64_t n);
+template <typename T>
 int64_t count_argmax_matches(const Stream& s, const T* logits, const int32_t* labels, int64_t rows, int64_t classes);
 
 }  // namespace kiln::kernels::cpu
@@ -25,4 +27,5 @@ int64_t count_argmax_matches(const Stream& s, const T* logits, const int32_t* la
   template void sum_rows<T>(const Stream&, const T*, int64_t, int64_t, T*, bool); \
   template double sum_squares<T>(const Stream&, const T*, int64_t);               \
   template void scale_inplace<T>(const Stream&, T*, int64_t, T);                  \
+  template void add_inplace<T>(const Stream&, T*, const T*, int64_t);            \
   template int64_t count_argmax_matches<T>(const Stream&, const T*, const int32_t*, int64_t, int64_t);

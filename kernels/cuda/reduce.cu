@@ -53,6 +53,12 @@ __global__ void scale_kernel(float* x, int64_t n, float factor) {
     x[i] *= factor;
 }
 
+__global__ void add_kernel(float* x, const float* y, int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    x[i] += y[i];
+}
+
 // Scales by max_norm / norm when norm > max_norm, reading the sum of squares from the device.
 __global__ void clip_kernel(float* x, int64_t n, const double* sum_sq, double max_norm, double* norm_out) {
   const double norm = sqrt(*sum_sq);
@@ -127,6 +133,12 @@ void scale_inplace(const Stream& s, float* x, int64_t n, float factor) {
   if (n <= 0) return;
   kiln::cuda::launch("scale_kernel", scale_kernel, dim3(grid_for(n)), dim3(kThreads), 0, kiln::cuda::raw(s), x, n,
                      factor);
+}
+
+void add_inplace(const Stream& s, float* x, const float* y, int64_t n) {
+  KILN_CHECK(s.device().is_cuda());
+  if (n <= 0) return;
+  kiln::cuda::launch("add_kernel", add_kernel, dim3(grid_for(n)), dim3(kThreads), 0, kiln::cuda::raw(s), x, y, n);
 }
 
 void clip_global_norm(const Stream& s, float* grads, int64_t n, double max_norm, double* norm_out_device) {

@@ -16,6 +16,8 @@ void sum_squares_async(const Stream& s, const float* x, int64_t n, double* out_d
 double sum_squares(const Stream& s, const float* x, int64_t n);
 
 void scale_inplace(const Stream& s, float* x, int64_t n, float factor);
+// x[i] += y[i].
+void add_inplace(const Stream& s, float* x, const float* y, int64_t n);
 
 // Rows whose argmax (first max wins) equals the label; synchronizes the stream.
 int64_t count_argmax_matches(const Stream& s, const float* logits, const int32_t* labels, int64_t rows,

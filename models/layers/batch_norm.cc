@@ -33,8 +33,8 @@ class BatchNormLayer final : public Layer<T> {
     T* y = out.data.template data<T>();
     T eps = static_cast<T>(spec_.epsilon());
     if (ctx.training) {
-      Tensor sm = scratch(save_mean_, Shape{channels_}, dtype_of<T>::value);
-      Tensor si = scratch(save_inv_std_, Shape{channels_}, dtype_of<T>::value);
+      Tensor sm = scratch(ctx.stream, save_mean_, Shape{channels_}, dtype_of<T>::value);
+      Tensor si = scratch(ctx.stream, save_inv_std_, Shape{channels_}, dtype_of<T>::value);
       kernels::batch_norm_forward_training<T>(ctx.stream, rows, channels_, x, reg_->value(gamma_), reg_->value(beta_),
                                               eps, static_cast<T>(spec_.momentum()), y, sm.template data<T>(),
                                               si.template data<T>(), reg_->value(mean_), reg_->value(var_));
@@ -48,7 +48,7 @@ class BatchNormLayer final : public Layer<T> {
                 const std::vector<Tensor*>& din) override {
     KILN_CHECK(ctx.training, "batch_norm backward needs a training forward");
     int64_t rows = ctx.batch * per_example_rows_;
-    T* dx = din[0] ? din[0]->template data<T>() : scratch(dx_, dout.shape(), dtype_of<T>::value).template data<T>();
+    T* dx = din[0] ? din[0]->template data<T>() : scratch(ctx.stream, dx_, dout.shape(), dtype_of<T>::value).template data<T>();
     kernels::batch_norm_backward<T>(ctx.stream, rows, channels_, in[0]->data.template data<T>(),
                                     dout.template data<T>(), reg_->value(gamma_), save_mean_.template data<T>(),
                                     save_inv_std_.template data<T>(), dx, reg_->grad(gamma_), reg_->grad(beta_));

@@ -52,7 +52,7 @@ class Conv2DLayer final : public Layer<T> {
     const T* bias = b_ >= 0 ? reg_->value(b_) : nullptr;
     const T* x = in[0]->data.template data<T>();
     if (act_ == kernels::Activation::gelu) {
-      Tensor z = scratch(pre_, out.data.shape(), dtype_of<T>::value);
+      Tensor z = scratch(ctx.stream, pre_, out.data.shape(), dtype_of<T>::value);
       kernels::conv2d_forward<T>(ctx.stream, s, x, reg_->value(w_), bias, z.template data<T>(), kernels::Activation::none,
                                  0.01f, !ctx.training);
       kernels::activation_forward<T>(ctx.stream, act_, 0, z.template data<T>(), out.data.template data<T>(),
@@ -69,7 +69,7 @@ class Conv2DLayer final : public Layer<T> {
     s.n = ctx.batch;
     const T* dz = dout.template data<T>();
     if (act_ != kernels::Activation::none) {
-      Tensor g = scratch(dz_, dout.shape(), dtype_of<T>::value);
+      Tensor g = scratch(ctx.stream, dz_, dout.shape(), dtype_of<T>::value);
       const T* y = out.data.template data<T>();
       const T* pre = act_ == kernels::Activation::gelu ? pre_.template data<T>() : y;
       kernels::activation_backward<T>(ctx.stream, act_, 0.01f, pre, y, dz, g.template data<T>(), dout.numel());

@@ -34,7 +34,7 @@ class DenseLayer final : public Layer<T> {
     const T* bias = b_ >= 0 ? reg_->value(b_) : nullptr;
     if (act_ == kernels::Activation::gelu) {
       // GELU's derivative needs the pre-activation, so keep it.
-      Tensor z = scratch(pre_, Shape{ctx.batch, units_}, dtype_of<T>::value);
+      Tensor z = scratch(ctx.stream, pre_, Shape{ctx.batch, units_}, dtype_of<T>::value);
       matmul(ctx, x, z.template data<T>(), bias, kernels::Activation::none);
       kernels::activation_forward<T>(ctx.stream, act_, 0, z.template data<T>(), y, ctx.batch * units_);
     } else {
@@ -58,7 +58,7 @@ class DenseLayer final : public Layer<T> {
     int64_t b = ctx.batch;
     const T* dz = dout.template data<T>();
     if (act_ != kernels::Activation::none) {
-      Tensor g = scratch(dz_, Shape{b, units_}, dtype_of<T>::value);
+      Tensor g = scratch(ctx.stream, dz_, Shape{b, units_}, dtype_of<T>::value);
       const T* y = out.data.template data<T>();
       const T* pre = act_ == kernels::Activation::gelu ? pre_.template data<T>() : y;
       kernels::activation_backward<T>(ctx.stream, act_, 0.01f, pre, y, dz, g.template data<T>(), b * units_);

@@ -1,6 +1,5 @@
 // Shape-only and element-wise layers: Flatten, Activation, Dropout, Concat.
-#include <cstring>
-
+#include "core/device_memory.h"
 #include "core/error.h"
 #include "kernels/activation.h"
 #include "kernels/dropout.h"
@@ -9,10 +8,6 @@
 namespace kiln::models {
 namespace {
 
-template <typename T>
-void copy(const Tensor& from, Tensor& to) {
-  std::memcpy(to.raw(), from.raw(), from.bytes());
-}
 
 template <typename T>
 class FlattenLayer final : public Layer<T> {
@@ -21,12 +16,12 @@ class FlattenLayer final : public Layer<T> {
     if (inputs.size() != 1) fail("flatten takes one input");
     return Shape{inputs[0].numel()};
   }
-  void forward(const Context&, const std::vector<const Value*>& in, Value& out) override {
-    copy<T>(in[0]->data, out.data);
+  void forward(const Context& ctx, const std::vector<const Value*>& in, Value& out) override {
+    copy_async(ctx.stream, out.data, in[0]->data);
   }
-  void backward(const Context&, const std::vector<const Value*>&, const Value&, const Tensor& dout,
+  void backward(const Context& ctx, const std::vector<const Value*>&, const Value&, const Tensor& dout,
                 const std::vector<Tensor*>& din) override {
-    if (din[0]) copy<T>(dout, *din[0]);
+    if (din[0]) copy_async(ctx.stream, *din[0], dout);
   }
 };
 
@@ -67,10 +62,10 @@ class DropoutLayer final : public Layer<T> {
   }
   void forward(const Context& ctx, const std::vector<const Value*>& in, Value& out) override {
     if (!ctx.training || rate_ == 0) {
-      copy<T>(in[0]->data, out.data);
+      copy_async(ctx.stream, out.data, in[0]->data);
       return;
     }
-    Tensor mask = scratch(mask_, out.data.shape(), DType::u8);
+    Tensor mask = scratch(ctx.stream, mask_, out.data.shape(), DType::u8);
     // One Philox stream per (step, layer): the GPU path draws the same mask.
     uint64_t stream = (static_cast<uint64_t>(ctx.step) << 12) | static_cast<uint64_t>(index_ & 0xfff);
     const uint64_t first = static_cast<uint64_t>(ctx.row_offset) * static_cast<uint64_t>(out.data.numel() / ctx.batch);
@@ -81,7 +76,7 @@ class DropoutLayer final : public Layer<T> {
                 const std::vector<Tensor*>& din) override {
     if (!din[0]) return;
     if (rate_ == 0) {
-      copy<T>(dout, *din[0]);
+      copy_async(ctx.stream, *din[0], dout);
       return;
     }
     kernels::dropout_backward<T>(ctx.stream, dout.numel(), rate_, mask_.template data<uint8_t>(),
@@ -113,8 +108,8 @@ class ConcatLayer final : public Layer<T> {
     T* y = out.data.template data<T>();
     int64_t col = 0;
     for (size_t i = 0; i < in.size(); ++i) {
-      const T* x = in[i]->data.template data<T>();
-      for (int64_t b = 0; b < ctx.batch; ++b) std::memcpy(y + b * total + col, x + b * widths_[i], widths_[i] * sizeof(T));
+      copy_rows_async(ctx.stream, y + col, total * sizeof(T), in[i]->data.template data<T>(), widths_[i] * sizeof(T),
+                      widths_[i] * sizeof(T), ctx.batch);
       col += widths_[i];
     }
   }
@@ -124,11 +119,9 @@ class ConcatLayer final : public Layer<T> {
     const T* dy = dout.template data<T>();
     int64_t col = 0;
     for (size_t i = 0; i < din.size(); ++i) {
-      if (din[i]) {
-        T* dx = din[i]->template data<T>();
-        for (int64_t b = 0; b < ctx.batch; ++b)
-          std::memcpy(dx + b * widths_[i], dy + b * total + col, widths_[i] * sizeof(T));
-      }
+      if (din[i])
+        copy_rows_async(ctx.stream, din[i]->template data<T>(), widths_[i] * sizeof(T), dy + col, total * sizeof(T),
+                        widths_[i] * sizeof(T), ctx.batch);
       col += widths_[i];
     }
   }

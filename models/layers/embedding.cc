@@ -38,10 +38,14 @@ class EmbeddingLayer final : public Layer<T> {
   void backward(const Context& ctx, const std::vector<const Value*>& in, const Value&, const Tensor& dout,
                 const std::vector<Tensor*>&) override {
     const Value& ids = *in[0];
-    int64_t nnz = ids.offsets.template data<int64_t>()[ctx.batch];
+    int64_t nnz = ids.ids_count;
+    if (nnz < 0) {
+      KILN_CHECK(ids.offsets.device().is_cpu(), "ids staged on ", ids.offsets.device().to_string(), " without ids_count");
+      nnz = ids.offsets.template data<int64_t>()[ctx.batch];
+    }
     SparseGrad<T>& g = reg_->sparse_grad(table_);
-    Tensor uid = scratch(g.unique_ids, Shape{std::max<int64_t>(nnz, 1)}, DType::i64);
-    Tensor rows = scratch(g.rows, Shape{std::max<int64_t>(nnz, 1), spec_.dim()}, dtype_of<T>::value);
+    Tensor uid = scratch(ctx.stream, g.unique_ids, Shape{std::max<int64_t>(nnz, 1)}, DType::i64);
+    Tensor rows = scratch(ctx.stream, g.rows, Shape{std::max<int64_t>(nnz, 1), spec_.dim()}, dtype_of<T>::value);
     g.count = kernels::embedding_backward<T>(ctx.stream, dout.template data<T>(), vocab_, spec_.dim(),
                                              ids.data.template data<int64_t>(), ids.offsets.template data<int64_t>(),
                                              ctx.batch, combiner(), uid.template data<int64_t>(),

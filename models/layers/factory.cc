@@ -32,8 +32,12 @@ int64_t pick_dim(const google::protobuf::RepeatedField<int64_t>& values, int i, 
   return values.size() == 1 ? values[0] : values[i];
 }
 
-Tensor scratch(Tensor& t, const Shape& shape, DType dtype) {
-  if (!t.defined() || t.numel() < shape.numel() || t.dtype() != dtype) t = Tensor::empty(shape, dtype);
+Tensor scratch(const Stream& s, Tensor& t, const Shape& shape, DType dtype) {
+  if (!t.defined() || t.numel() < shape.numel() || t.dtype() != dtype || !(t.device() == s.device())) {
+    // Work queued on a device stream may still use the old buffer, and freeing does not wait.
+    if (t.defined() && !t.device().is_cpu()) s.synchronize();
+    t = Tensor::empty(shape, dtype, s.device());
+  }
   return t.view(0, shape);
 }
 

@@ -31,8 +31,9 @@ Init resolve_init(InitType init, ActivationType activation);
 // The i-th of a repeated [h, w] style option: one value applies to both, none gives `dflt`.
 int64_t pick_dim(const google::protobuf::RepeatedField<int64_t>& values, int i, int64_t dflt);
 
-// Grows `t` to hold at least `shape` (reallocating only when it must) and returns a view of
-// exactly `shape`. Layers use it for per-batch scratch buffers.
-Tensor scratch(Tensor& t, const Shape& shape, DType dtype);
+// Grows `t` to hold at least `shape` on the stream's device (reallocating only when it must, after
+// the stream's queued work is done with the old buffer) and returns a view of exactly `shape`.
+// Layers use it for per-batch scratch buffers.
+Tensor scratch(const Stream& s, Tensor& t, const Shape& shape, DType dtype);
 
 }  // namespace kiln::models

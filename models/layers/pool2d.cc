@@ -39,7 +39,7 @@ class Pool2DLayer final : public Layer<T> {
     const T* x = in[0]->data.template data<T>();
     T* y = out.data.template data<T>();
     if (max_) {
-      Tensor arg = scratch(argmax_, out.data.shape(), DType::i32);
+      Tensor arg = scratch(ctx.stream, argmax_, out.data.shape(), DType::i32);
       kernels::max_pool2d_forward<T>(ctx.stream, s, x, y, arg.template data<int32_t>());
     } else {
       kernels::avg_pool2d_forward<T>(ctx.stream, s, x, y);

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -42,10 +43,32 @@ inline std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
+// With KILN_E2E_DEVICE=sim (or cuda) in the environment, the verbs that compute (train, evaluate,
+// export, predict, serve) run on that device unless the test chose one itself: tests/CMakeLists.txt
+// registers the training and serving suites a second time that way (ctest -L sim), so every one
+// of them also proves the device path against the same expectations.
+inline std::vector<std::string> with_test_device(std::vector<std::string> args) {
+  const char* device = std::getenv("KILN_E2E_DEVICE");
+  if (!device || !*device || args.empty()) return args;
+  for (const std::string& a : args)
+    if (a == "--device" || a.rfind("device=", 0) == 0 || a.rfind("device_index=", 0) == 0) return args;
+  std::string upper = device;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::string& verb = args[0];
+  if (verb == "train" || verb == "evaluate" || verb == "export") {
+    args.push_back("--set");
+    args.push_back("device=" + upper);
+  } else if (verb == "predict" || verb == "serve") {
+    args.push_back("--device");
+    args.push_back(device);
+  }
+  return args;
+}
+
 // Runs kiln with `args` in `dir`, capturing stdout and stderr.
 inline RunResult run_kiln(const std::vector<std::string>& args, const std::string& dir) {
   std::string cmd = "cd " + shell_quote(dir) + " && " + shell_quote(kiln_binary());
-  for (const auto& a : args) cmd += " " + shell_quote(a);
+  for (const auto& a : with_test_device(args)) cmd += " " + shell_quote(a);
   std::string out = dir + "/.stdout", err = dir + "/.stderr";
   cmd += " >" + shell_quote(out) + " 2>" + shell_quote(err);
   int status = std::system(cmd.c_str());
@@ -69,7 +92,7 @@ inline pid_t spawn_kiln(const std::vector<std::string>& args, const std::string&
     std::vector<char*> argv;
     std::string bin = kiln_binary();
     argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
+    std::vector<std::string> copy = with_test_device(args);
     for (auto& a : copy) argv.push_back(a.data());
     argv.push_back(nullptr);
     execv(bin.c_str(), argv.data());
@@ -83,6 +106,9 @@ class TempDir {
  public:
   TempDir() {
     std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    // The sim run of a test (KILN_E2E_DEVICE) runs beside its CPU run: a directory of its own.
+    const char* device = std::getenv("KILN_E2E_DEVICE");
+    if (device && *device) name = std::string(device) + "." + name;
     path_ = std::filesystem::absolute("e2e_tmp/" + name).string();
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);

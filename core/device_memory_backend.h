@@ -1,0 +1,27 @@
+#pragma once
+// The CUDA side of core/device_memory.cc (core/cuda/device_memory.cu; core/no_cuda.cc throws in a
+// build without CUDA). Plain pointers, so that core/device_memory.cc needs no CUDA headers.
+#include <cstddef>
+
+namespace kiln {
+class Allocator;
+}
+
+namespace kiln::cuda_memory {
+
+void* stream_create(int device);  // a blocking cudaStream_t
+void stream_destroy(void* stream);
+void* event_create(int device);   // without timing
+void event_destroy(void* event);
+void event_record(void* event, void* stream);
+void event_make_wait(void* event, void* stream);
+void event_synchronize(void* event);
+// cudaMemcpyDefault: unified addressing tells host from device pointers.
+void copy_async(void* dst, const void* src, size_t bytes, void* stream);
+void copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width, size_t rows,
+                     void* stream);
+void memset_async(void* dst, int value, size_t bytes, void* stream);
+// Page-locked host memory (cudaHostAlloc); its device() is the CPU.
+Allocator& pinned_allocator();
+
+}  // namespace kiln::cuda_memory
