@@ -9,6 +9,10 @@
 
 #include "core/error.h"
 #include "core/stream.h"
+#include "models/layers/layers.h"
+#if KILN_HAVE_NCCL
+#include "core/cuda/nccl_device_communicator.h"
+#endif
 
 namespace kiln::models {
 
@@ -22,6 +26,14 @@ int available_cores() {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::unique_ptr<DeviceCommunicator> device_communicator(Communicator& host, const Device& device) {
+  if (device.is_sim()) return make_sim_communicator(host);
+#if KILN_HAVE_NCCL
+  if (device.is_cuda()) return cuda::make_nccl_device_communicator(host, device.index);
+#endif
+  fail("data-parallel training on ", device.to_string(), " needs NCCL, which this build of kiln lacks");
 }
 }  // namespace
 
@@ -42,11 +54,22 @@ GradientSync::GradientSync(Communicator& comm, ParamRegistry<float>& params, con
   // A communication thread only helps with a core to run on: on a rank pinned to as many cores
   // as it computes with, its all-reduce (MPI polls while it waits) takes time from backward
   // instead of hiding behind it (bench/results/scale.md: CNN efficiency 0.75 vs 0.88).
+  const Device device = params.stream().device();
+  if (!device.is_cpu()) {
+    on_device_ = true;
+    device_comm_ = device_communicator(comm, device);
+    comm_stream_ = std::make_unique<DeviceStream>(device);
+    ready_ = std::make_unique<DeviceEvent>(device);
+    reduced_ = std::make_unique<DeviceEvent>(device);
+    host_sparse_.resize(static_cast<size_t>(params.size()));
+  }
   bool spare_core = available_cores() > cpu_threads();
-  bool threaded = config.overlap() && spare_core && comm.size() > 1 && comm.any_thread_may_call() &&
+  bool threaded = !on_device_ && config.overlap() && spare_core && comm.size() > 1 && comm.any_thread_may_call() &&
                   buckets_.size() > 1;
   threaded_buckets_ = threaded ? buckets_.size() - 1 : 0;
   stats_.threaded_buckets = static_cast<int64_t>(threaded_buckets_);
+  // On a device every bucket above the bottom one is queued while backward runs (with overlap).
+  if (on_device_ && config.overlap()) stats_.threaded_buckets = static_cast<int64_t>(buckets_.size()) - 1;
   if (threaded) thread_ = std::thread([this] { comm_loop(); });
 }
 
@@ -64,10 +87,28 @@ void GradientSync::begin_step() {
   final_from_ = params_.dense_count();
   next_bucket_ = 0;
   done_buckets_ = 0;
+  device_next_ = 0;
   in_step_ = true;
 }
 
+void GradientSync::queue_device_buckets(int64_t offset) {
+  const Stream& compute = params_.stream();
+  const Stream& comm = comm_stream_->view();
+  auto t0 = std::chrono::steady_clock::now();
+  while (device_next_ < buckets_.size() && offset <= buckets_[device_next_].begin) {
+    const Bucket& k = buckets_[device_next_++];
+    ready_->record(compute);
+    ready_->make_wait(comm);
+    device_comm_->all_reduce_sum(comm, params_.dense_grads().data<float>() + k.begin, k.end - k.begin);
+  }
+  stats_.comm_seconds += seconds_since(t0);
+}
+
 void GradientSync::dense_final_from(int64_t offset) {
+  if (on_device_) {
+    if (config_.overlap()) queue_device_buckets(offset);
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (offset >= final_from_) return;
@@ -113,6 +154,40 @@ void GradientSync::comm_loop() {
 
 void GradientSync::finish_step() {
   auto t0 = std::chrono::steady_clock::now();
+  if (on_device_) {
+    queue_device_buckets(0);
+    reduced_->record(comm_stream_->view());
+    reduced_->make_wait(params_.stream());
+    stats_.exposed_seconds += seconds_since(t0);
+    // The exchange below works on host copies of the sparse gradients and the state.
+    auto t1 = std::chrono::steady_clock::now();
+    const Stream& s = params_.stream();
+    for (int h : params_.embedding_handles()) {
+      const SparseGrad<float>& g = params_.sparse_grad(h);
+      const int64_t dim = params_.info(h).shape[1];
+      SparseGrad<float>& m = host_sparse_[static_cast<size_t>(h)];
+      m.count = g.count;
+      if (g.count) {
+        m.unique_ids = to_host(s, g.unique_ids.view(0, Shape{g.count}));
+        m.rows = to_host(s, g.rows.view(0, Shape{g.count, dim}));
+      }
+    }
+    host_state_ = to_host(s, params_.state_values());
+    exchange_sparse_and_state();
+    for (int h : params_.embedding_handles()) {
+      SparseGrad<float>& g = params_.sparse_grad(h);
+      const SparseGrad<float>& m = host_sparse_[static_cast<size_t>(h)];
+      const int64_t dim = params_.info(h).shape[1];
+      g.count = m.count;
+      if (!m.count) continue;
+      copy_sync(s, scratch(s, g.unique_ids, Shape{m.count}, DType::i64), m.unique_ids.view(0, Shape{m.count}));
+      copy_sync(s, scratch(s, g.rows, Shape{m.count, dim}, DType::f32), m.rows.view(0, Shape{m.count, dim}));
+    }
+    if (host_state_.numel()) copy_sync(s, params_.state_values(), host_state_);
+    stats_.sparse_seconds += seconds_since(t1);
+    ++stats_.steps;
+    return;
+  }
   if (threaded_buckets_ > 0) {
     std::unique_lock<std::mutex> lock(mutex_);
     final_from_ = 0;
@@ -187,10 +262,16 @@ void merge_parts(std::vector<Part>& parts, int64_t dim, SparseGrad<float>& g) {
 // All tables travel together (Horovod's tensor fusion): one all-gather for the tables exchanged
 // as (ids, rows), one all-reduce for those exchanged dense plus the state buffer. Per step that
 // is three collectives whatever the table count; latency, not bandwidth, bounds small models.
+SparseGrad<float>& GradientSync::sparse(int handle) {
+  return on_device_ ? host_sparse_[static_cast<size_t>(handle)] : params_.sparse_grad(handle);
+}
+
+const Tensor& GradientSync::state() { return on_device_ ? host_state_ : params_.state_values(); }
+
 void GradientSync::exchange_sparse_and_state() {
   std::vector<int> tables = params_.embedding_handles();
   std::vector<int64_t> counts;
-  for (int h : tables) counts.push_back(params_.sparse_grad(h).count);
+  for (int h : tables) counts.push_back(sparse(h).count);
   if (!counts.empty()) comm_.all_reduce_sum(counts.data(), static_cast<int64_t>(counts.size()));
   std::vector<int> gathered, dense;
   for (size_t i = 0; i < tables.size(); ++i) {
@@ -208,7 +289,7 @@ void GradientSync::exchange_sparse_and_state() {
   if (!gathered.empty()) {
     std::string mine;
     for (int h : gathered) {
-      const SparseGrad<float>& g = params_.sparse_grad(h);
+      const SparseGrad<float>& g = sparse(h);
       const int64_t dim = params_.info(h).shape[1];
       mine.append(reinterpret_cast<const char*>(&g.count), 8);
       if (g.count) {
@@ -232,13 +313,13 @@ void GradientSync::exchange_sparse_and_state() {
                          c, 0});
         at[r] += static_cast<size_t>(8 + c * 8 + c * dim * 4 + ((c * dim) % 2 ? 4 : 0));
       }
-      merge_parts(parts, dim, params_.sparse_grad(h));
+      merge_parts(parts, dim, sparse(h));
     }
   }
 
   // Dense tables: [vocab, dim] summed rows, then [vocab] presence (an id counts where any rank
   // had it, even if its rows sum to 0), per table; then the state buffer.
-  const Tensor& state = params_.state_values();
+  const Tensor& state = this->state();
   const int64_t state_n = state.defined() ? state.numel() : 0;
   if (dense.empty() && state_n == 0) return;
   int64_t total = state_n;
@@ -246,7 +327,7 @@ void GradientSync::exchange_sparse_and_state() {
   fused_.assign(static_cast<size_t>(total), 0.0f);
   float* at = fused_.data();
   for (int h : dense) {
-    const SparseGrad<float>& g = params_.sparse_grad(h);
+    const SparseGrad<float>& g = sparse(h);
     const int64_t vocab = params_.info(h).shape[0], dim = params_.info(h).shape[1];
     float* presence = at + vocab * dim;
     for (int64_t i = 0; i < g.count; ++i) {
@@ -261,7 +342,7 @@ void GradientSync::exchange_sparse_and_state() {
   stats_.sparse_bytes += static_cast<double>(total) * sizeof(float);
   at = fused_.data();
   for (int h : dense) {
-    SparseGrad<float>& g = params_.sparse_grad(h);
+    SparseGrad<float>& g = sparse(h);
     const int64_t vocab = params_.info(h).shape[0], dim = params_.info(h).shape[1];
     const float* presence = at + vocab * dim;
     int64_t count = 0;

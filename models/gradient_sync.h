@@ -12,6 +12,12 @@
 //
 // Callers scale their gradients by local rows / global rows before the sum, so the result is the
 // gradient of the mean loss over the global batch.
+//
+// On a device (parameters on sim or CUDA) the dense buckets are summed by a DeviceCommunicator
+// (NCCL; the sim's stand-in in CI) on a stream of their own, each queued behind an event that
+// marks its gradients final on the compute stream, so the all-reduce overlaps backward with no
+// host thread; the compute stream waits for the last one. The sparse exchange and the state go
+// through host copies with the same code as on the CPU (one copy down and up per step).
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -20,6 +26,8 @@
 #include <vector>
 
 #include "core/communicator.h"
+#include "core/device_communicator.h"
+#include "core/device_memory.h"
 #include "models/param_registry.h"
 #include "proto/train_config.pb.h"
 
@@ -62,6 +70,12 @@ class GradientSync {
   void comm_loop();
   void reduce_bucket(size_t b);
   void exchange_sparse_and_state();
+  // Device mode: queues the all-reduce of every bucket at or above `offset` not queued yet.
+  void queue_device_buckets(int64_t offset);
+  // The sparse gradients and state the exchange works on: the registry's on the CPU, host
+  // copies of them on a device.
+  SparseGrad<float>& sparse(int handle);
+  const Tensor& state();
 
   Communicator& comm_;
   ParamRegistry<float>& params_;
@@ -80,6 +94,15 @@ class GradientSync {
 
   std::vector<float> fused_;  // dense-exchanged tables and the state, all-reduced together
   GradientSyncStats stats_;
+
+  // Device mode.
+  bool on_device_ = false;
+  std::unique_ptr<DeviceCommunicator> device_comm_;
+  std::unique_ptr<DeviceStream> comm_stream_;
+  std::unique_ptr<DeviceEvent> ready_, reduced_;
+  size_t device_next_ = 0;                      // the next bucket to queue this step
+  std::vector<SparseGrad<float>> host_sparse_;  // by handle
+  Tensor host_state_;
 };
 
 }  // namespace kiln::models

@@ -136,9 +136,6 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only, const Device& 
   if (config.threads() > 0) set_cpu_threads(config.threads());
   if (!config.has_model()) fail("model is not set");
   if (!config.model().has_head()) fail("model.head is not set");
-  if (!device.is_cpu() && comm_->size() > 1)
-    fail("data-parallel training on ", device.to_string(), " is not built yet (issue 13: NCCL and the sim ",
-         "communicator); train on one rank there, or on the CPU with mpirun (device: CPU)");
   stream_ = std::make_unique<DeviceStream>(device);
   staging_ = std::make_unique<InputStaging>(stream_->view());
   if (config.data().has_idx() && config.model().head().type() != HeadSpec::MULTICLASS)

@@ -45,7 +45,7 @@ std::string mpirun_command(int ranks, const std::vector<std::string>& args) {
   std::string cmd =
       "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 mpirun -np " +
       std::to_string(ranks) + " --bind-to none " + shell_quote(kiln_binary());
-  for (const auto& a : args) cmd += " " + shell_quote(a);
+  for (const auto& a : with_test_device(args)) cmd += " " + shell_quote(a);
   return cmd;
 }
 

@@ -1,0 +1,28 @@
+#pragma once
+// Collectives over device memory for data parallelism on a device, queued in the order of a
+// stream. On CUDA the NCCL communicator (core/cuda/nccl_communicator.h, in kiln_nccl); on the sim
+// device the host Communicator (MPI under mpirun) standing in for NCCL, so 2-rank data parallelism
+// on a device runs in CI without a GPU. The sim one waits for the stream and runs the collective on
+// the calling thread on the untagged memory: the same result, without NCCL's overlap.
+#include <cstdint>
+#include <memory>
+
+#include "core/communicator.h"
+#include "core/stream.h"
+
+namespace kiln {
+
+class DeviceCommunicator {
+ public:
+  virtual ~DeviceCommunicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // In place, the element-wise sum over the ranks of n floats of device memory at `data`, after
+  // the work queued on `s` so far; later work on `s` sees the sum.
+  virtual void all_reduce_sum(const Stream& s, float* data, int64_t n) = 0;
+};
+
+// The sim device's: `host` (its ranks) does the data movement.
+std::unique_ptr<DeviceCommunicator> make_sim_communicator(Communicator& host);
+
+}  // namespace kiln
