@@ -40,27 +40,16 @@ def peak_gflops(threads):
 
 
 TORCH_CHILD = r'''
-import gzip, sys, time, resource, json
+import sys, time, resource, json
+sys.path.insert(0, sys.argv[6])
 import numpy as np, torch, torch.nn as nn
+from fashion_mnist_torch import build, read_idx
 model_name, steps, threads, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 torch.set_num_threads(threads)
 torch.manual_seed(1)
-def idx(path):
-    with gzip.open(path) as f:
-        data = f.read()
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
-x = torch.from_numpy(idx(sys.argv[5] + "/train-images-idx3-ubyte.gz").copy())
-y = torch.from_numpy(idx(sys.argv[5] + "/train-labels-idx1-ubyte.gz").astype(np.int64))
-if model_name == "mlp":
-    net = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-else:
-    net = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Linear(7 * 7 * 64, 256), nn.ReLU(), nn.Dropout(0.4), nn.Linear(256, 10))
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
+x = torch.from_numpy(read_idx(sys.argv[5] + "/train-images-idx3-ubyte.gz").copy())
+y = torch.from_numpy(read_idx(sys.argv[5] + "/train-labels-idx1-ubyte.gz").astype(np.int64))
+net, opt = build(model_name)
 loss_fn = nn.CrossEntropyLoss()
 net.train()
 n = x.shape[0]
@@ -116,7 +105,7 @@ def main():
         kout, krss = max_rss_of(kcmd)
         keps = float(re.search(r"([0-9.]+) examples/s", kout).group(1))
         tout, trss = max_rss_of([args.torch_python, "-c", TORCH_CHILD, model, str(args.steps), str(args.threads),
-                                 str(args.batch), DATA])
+                                 str(args.batch), DATA, os.path.dirname(os.path.abspath(__file__))])
         t = json.loads(tout.strip().splitlines()[-1])
         f = flops_per_example(model)
         rows.append({"model": model, "kiln_examples_per_s": keps, "torch_examples_per_s": t["examples_per_s"],

@@ -1,5 +1,6 @@
 #include "cli/run_device.h"
 
+#include <cctype>
 #include <cstdlib>
 
 #include "core/device_choice.h"
@@ -10,6 +11,14 @@ namespace kiln::cli {
 
 Device run_device(DeviceChoice::Kind kind, int index, const std::string& how_to_choose) {
   return models::configured_device(kind, index, how_to_choose);
+}
+
+void apply_precision_flag(const std::string& flag, ServeConfig& config) {
+  std::string upper = flag;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  Precision::Kind kind;
+  if (!Precision::Kind_Parse(upper, &kind)) fail("--precision ", flag, ": choose default, fp32, tf32 or bf16");
+  config.set_precision(kind);
 }
 
 void apply_device_flag(const std::string& flag, ServeConfig& config) {

@@ -14,4 +14,7 @@ Device run_device(DeviceChoice::Kind kind, int index, const std::string& how_to_
 // --device cpu | cuda[:INDEX] | sim[:INDEX] into `config`'s device and device_index.
 void apply_device_flag(const std::string& flag, ServeConfig& config);
 
+// --precision default | fp32 | tf32 | bf16 (any case) into `config`'s precision.
+void apply_precision_flag(const std::string& flag, ServeConfig& config);
+
 }  // namespace kiln::cli

@@ -1,5 +1,6 @@
 #include "core/device_memory.h"
 
+#include <cstdio>
 #include <cstring>
 
 #include "core/device_memory_backend.h"
@@ -34,6 +35,15 @@ DeviceStream::DeviceStream(const Device& device) : impl_(std::make_unique<Impl>(
 }
 
 DeviceStream::~DeviceStream() = default;
+
+StreamDrain::~StreamDrain() {
+  if (!stream_) return;
+  try {
+    stream_->synchronize();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "warning: work left on %s failed: %s\n", stream_->device().to_string().c_str(), e.what());
+  }
+}
 
 struct DeviceEvent::Impl {
   Device device;

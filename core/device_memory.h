@@ -30,6 +30,21 @@ class DeviceStream {
   Stream view_;
 };
 
+// Waits for a stream's queued work when destroyed, reporting (not throwing) a failure of it on
+// stderr. Device memory is freed at once when its tensor goes, while queued work may still use
+// it: an owner declares this after every member holding such memory, so it runs first, also when
+// the owner's constructor throws.
+class StreamDrain {
+ public:
+  explicit StreamDrain(const std::unique_ptr<DeviceStream>& stream) : stream_(stream) {}
+  ~StreamDrain();
+  StreamDrain(const StreamDrain&) = delete;
+  StreamDrain& operator=(const StreamDrain&) = delete;
+
+ private:
+  const std::unique_ptr<DeviceStream>& stream_;
+};
+
 // A point in a stream's work (cudaEvent_t). On the CPU every call is a no-op: work is done when
 // the call that queued it returns.
 class DeviceEvent {

@@ -17,6 +17,15 @@ void Stream::synchronize() const {
   }
 }
 
+const char* precision_name(MathPrecision p) {
+  switch (p) {
+    case MathPrecision::fp32: return "fp32";
+    case MathPrecision::tf32: return "tf32";
+    case MathPrecision::bf16: return "bf16";
+  }
+  return "unknown precision";
+}
+
 void set_cpu_threads(int threads) {
   if (threads < 1) fail("threads must be >= 1, got ", threads);
   omp_set_num_threads(threads);

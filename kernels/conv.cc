@@ -4,7 +4,7 @@
 #include "kernels/cpu/conv.h"
 #include "kernels/dispatch.h"
 #if KILN_HAVE_CUDA
-#include "kernels/cuda/conv.h"
+#include "kernels/cuda/precision.h"
 #endif
 
 namespace kiln::kernels {
@@ -29,13 +29,14 @@ void conv2d_forward(const Stream& s, const Conv2dShape& shape, const T* x, const
       return detail::sim_launch(
           s, [=, x = sim_arg(kOp, "x", x, input_elems(shape)), w = sim_arg(kOp, "w", w, weight_elems(shape)),
               bias = sim_arg(kOp, "bias", bias, shape.c_out), y = sim_arg(kOp, "y", y, output_elems(shape))] {
-            cpu::conv2d_forward(Stream::cpu(), shape, x.get(), w.get(), bias.get(), y.get(), act, slope, row_invariant);
+            cpu::conv2d_forward(Stream::cpu().with_precision(s.precision()), shape, x.get(), w.get(), bias.get(),
+                                y.get(), act, slope, row_invariant);
           });
     case Device::Kind::cuda:
       // The CUDA convolution is row-invariant as it stands: one tile shape for every problem, and an
       // output pixel's sum runs over the same K chunks in the same order whatever the batch.
       (void)row_invariant;
-      KILN_CUDA_F32(kOp, T, s, cuda::conv2d_forward<float>(s, shape, x, w, bias, y, act, slope));
+      KILN_CUDA_F32(kOp, T, s, cuda::conv2d_forward_at_precision(s, shape, x, w, bias, y, act, slope));
   }
   detail::unknown_device(kOp, s);
 }
@@ -49,9 +50,9 @@ void conv2d_backward_data(const Stream& s, const Conv2dShape& shape, const T* dy
       return detail::sim_launch(
           s, [=, dy = sim_arg(kOp, "dy", dy, output_elems(shape)), w = sim_arg(kOp, "w", w, weight_elems(shape)),
               dx = sim_arg(kOp, "dx", dx, input_elems(shape))] {
-            cpu::conv2d_backward_data(Stream::cpu(), shape, dy.get(), w.get(), dx.get());
+            cpu::conv2d_backward_data(Stream::cpu().with_precision(s.precision()), shape, dy.get(), w.get(), dx.get());
           });
-    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::conv2d_backward_data<float>(s, shape, dy, w, dx));
+    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::conv2d_backward_data_at_precision(s, shape, dy, w, dx));
   }
   detail::unknown_device(kOp, s);
 }
@@ -66,11 +67,11 @@ void conv2d_backward_weight(const Stream& s, const Conv2dShape& shape, const T* 
       return detail::sim_launch(
           s, [=, x = sim_arg(kOp, "x", x, input_elems(shape)), dy = sim_arg(kOp, "dy", dy, output_elems(shape)),
               dw = sim_arg(kOp, "dw", dw, weight_elems(shape)), dbias = sim_arg(kOp, "dbias", dbias, shape.c_out)] {
-            cpu::conv2d_backward_weight(Stream::cpu(), shape, x.get(), dy.get(), dw.get(), dbias.get(), accumulate);
+            cpu::conv2d_backward_weight(Stream::cpu().with_precision(s.precision()), shape, x.get(), dy.get(),
+                                        dw.get(), dbias.get(), accumulate);
           });
     case Device::Kind::cuda:
-      // f32: dy is already the fp32 copy the bias gradient reads.
-      KILN_CUDA_F32(kOp, T, s, cuda::conv2d_backward_weight<float>(s, shape, x, dy, dw, dy, dbias, accumulate));
+      KILN_CUDA_F32(kOp, T, s, cuda::conv2d_backward_weight_at_precision(s, shape, x, dy, dw, dbias, accumulate));
   }
   detail::unknown_device(kOp, s);
 }

@@ -4,7 +4,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/dispatch.h"
 #if KILN_HAVE_CUDA
-#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/precision.h"
 #endif
 
 namespace kiln::kernels {
@@ -25,13 +25,13 @@ void gemm(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int
           s, [=, a = sim_arg(kOp, "a", a, trans_a ? matrix_extent(k, m, lda) : matrix_extent(m, k, lda)),
               b = sim_arg(kOp, "b", b, trans_b ? matrix_extent(n, k, ldb) : matrix_extent(k, n, ldb)),
               c = sim_arg(kOp, "c", c, matrix_extent(m, n, ldc)), bias = sim_arg(kOp, "bias", bias, n)] {
-            cpu::gemm(Stream::cpu(), trans_a, trans_b, m, n, k, alpha, a.get(), lda, b.get(), ldb, beta, c.get(), ldc,
-                      bias.get(), act, slope);
+            cpu::gemm(Stream::cpu().with_precision(s.precision()), trans_a, trans_b, m, n, k, alpha, a.get(), lda,
+                      b.get(), ldb, beta, c.get(), ldc, bias.get(), act, slope);
           });
     case Device::Kind::cuda:
-      KILN_CUDA_F32(
-          kOp, T, s,
-          cuda::gemm<float>(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, slope));
+      KILN_CUDA_F32(kOp, T, s,
+                    cuda::gemm_at_precision(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias,
+                                            act, slope));
   }
   detail::unknown_device(kOp, s);
 }
@@ -46,11 +46,12 @@ void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const 
       return detail::sim_launch(
           s, [=, a = sim_arg(kOp, "a", a, matrix_extent(m, k, lda)), b = sim_arg(kOp, "b", b, matrix_extent(k, n, ldb)),
               c = sim_arg(kOp, "c", c, matrix_extent(m, n, ldc)), bias = sim_arg(kOp, "bias", bias, n)] {
-            cpu::gemm_row_invariant(Stream::cpu(), m, n, k, a.get(), lda, b.get(), ldb, c.get(), ldc, bias.get(), act,
-                                    slope);
+            cpu::gemm_row_invariant(Stream::cpu().with_precision(s.precision()), m, n, k, a.get(), lda, b.get(), ldb,
+                                    c.get(), ldc, bias.get(), act, slope);
           });
     case Device::Kind::cuda:
-      KILN_CUDA_F32(kOp, T, s, cuda::gemm_row_invariant(s, m, n, k, a, lda, b, ldb, c, ldc, bias, act, slope));
+      KILN_CUDA_F32(kOp, T, s,
+                    cuda::gemm_row_invariant_at_precision(s, m, n, k, a, lda, b, ldb, c, ldc, bias, act, slope));
   }
   detail::unknown_device(kOp, s);
 }

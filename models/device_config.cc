@@ -14,4 +14,44 @@ Device configured_device(DeviceChoice::Kind kind, int index, const std::string& 
   fail("unknown device ", static_cast<int>(kind), "; ", how_to_choose);
 }
 
+namespace {
+MathPrecision math_of(Precision::Kind kind) {
+  switch (kind) {
+    case Precision::TF32: return MathPrecision::tf32;
+    case Precision::BF16: return MathPrecision::bf16;
+    case Precision::DEFAULT:
+    case Precision::FP32: break;
+  }
+  return MathPrecision::fp32;
+}
+}  // namespace
+
+MathPrecision training_precision(Precision::Kind kind, const Device& device) {
+  if (kind == Precision::DEFAULT) return device.is_cuda() ? MathPrecision::tf32 : MathPrecision::fp32;
+  if (kind == Precision::FP32 && device.is_cuda())
+    fail("precision: FP32 is not available on CUDA (Kiln's GPU GEMMs and convolutions run on tensor cores): set ",
+         "precision: TF32 (the default there) or BF16");
+  return math_of(kind);
+}
+
+MathPrecision serving_precision(Precision::Kind requested, Precision::Kind exported, const Device& device) {
+  if (requested != Precision::DEFAULT) {
+    if (requested == Precision::FP32 && device.is_cuda())
+      fail("precision: FP32 is not available on CUDA (Kiln's GPU GEMMs and convolutions run on tensor cores): use ",
+           "--precision tf32 or bf16, or leave it to the exported precision");
+    return math_of(requested);
+  }
+  const MathPrecision p = math_of(exported);
+  return p == MathPrecision::fp32 && device.is_cuda() ? MathPrecision::tf32 : p;
+}
+
+Precision::Kind precision_kind(MathPrecision p) {
+  switch (p) {
+    case MathPrecision::fp32: return Precision::FP32;
+    case MathPrecision::tf32: return Precision::TF32;
+    case MathPrecision::bf16: return Precision::BF16;
+  }
+  return Precision::FP32;
+}
+
 }  // namespace kiln::models

@@ -20,10 +20,12 @@ InputStaging::InputStaging(const Stream& compute) : compute_(compute) {
 }
 
 InputStaging::~InputStaging() {
-  // The streams may still read the slots' buffers.
-  if (copy_) {
+  // The streams may still read the slots' buffers. An error of theirs is the owner's to report.
+  if (!copy_) return;
+  try {
     copy_->synchronize();
     compute_.synchronize();
+  } catch (const std::exception&) {
   }
 }
 

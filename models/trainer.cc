@@ -17,6 +17,7 @@
 #include "io/crc32c.h"
 #include "io/event_writer.h"
 #include "kernels/reduce.h"
+#include "models/device_config.h"
 #include "models/layers/layers.h"
 #include "models/loss_readback.h"
 #include "models/progress.h"
@@ -137,14 +138,15 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only, const Device& 
   if (!config.has_model()) fail("model is not set");
   if (!config.model().has_head()) fail("model.head is not set");
   stream_ = std::make_unique<DeviceStream>(device);
-  staging_ = std::make_unique<InputStaging>(stream_->view());
+  compute_ = stream_->view().with_precision(training_precision(config.precision(), device));
+  staging_ = std::make_unique<InputStaging>(compute_);
   if (config.data().has_idx() && config.model().head().type() != HeadSpec::MULTICLASS)
     fail("model.head.type: IDX image data has class labels and needs a MULTICLASS head");
   // The model reads what the data provides: its inputs are filled in or checked first.
   data_ = load_training_data(config, !evaluation_only);
   bind_model_inputs(data_, *config_.mutable_model());
   if (data_.transform_state) check_label_type(*data_.transform_state, *config_.mutable_model());
-  model_ = std::make_unique<Model<float>>(config_.model(), stream_->view());
+  model_ = std::make_unique<Model<float>>(config_.model(), compute_);
   if (config.threads() == 0 && !std::getenv("OMP_NUM_THREADS"))
     set_cpu_threads(automatic_threads(model_->macs_per_example(), config.batch_size()));
   head_ = std::make_unique<Head<float>>(config_.model().head(), model_->output_shape());
@@ -177,14 +179,7 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only, const Device& 
   if (comm_->size() > 1) sync_ = std::make_unique<GradientSync>(*comm_, model_->params(), config.distributed());
 }
 
-Trainer::~Trainer() {
-  // Tensors free their device memory at once; the stream may still be using some.
-  try {
-    if (stream_) stream_->synchronize();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "warning: %s\n", e.what());
-  }
-}
+Trainer::~Trainer() = default;
 
 std::vector<Value> Trainer::stage_inputs(const io::Batch& batch, Tensor* label) {
   std::vector<Tensor> host;
@@ -210,7 +205,7 @@ std::string Trainer::checkpoint_dir() const { return (fs::path(config_.output_di
 std::vector<io::NamedTensor> Trainer::host_weights() const {
   std::vector<io::NamedTensor> tensors;
   auto& p = model_->params();
-  const Stream& s = stream_->view();
+  const Stream& s = compute_;
   tensors.push_back({"params/dense", to_host(s, p.dense_values())});
   tensors.push_back({"params/state", to_host(s, p.state_values())});
   for (int h : p.embedding_handles())
@@ -227,7 +222,7 @@ std::string Trainer::write_checkpoint() {
   meta.set_evals_without_improvement(evals_without_improvement_);
   if (has_best_) meta.set_best_metric(best_metric_);
   std::vector<io::NamedTensor> tensors = host_weights();
-  for (auto& t : optimizer_->state()) tensors.push_back({t.name, to_host(stream_->view(), t.tensor)});
+  for (auto& t : optimizer_->state()) tensors.push_back({t.name, to_host(compute_, t.tensor)});
   char name[64];
   std::snprintf(name, sizeof name, "%s%010lld%s", kCheckpointPrefix, static_cast<long long>(step_), kCheckpointSuffix);
   std::string path = (fs::path(checkpoint_dir()) / name).string();
@@ -251,18 +246,18 @@ void Trainer::broadcast_state() {
     if (t.name != "optimizer/steps") tensors.push_back(t.tensor);
   for (const Tensor& t : tensors) {
     if (!t.defined() || t.bytes() == 0) continue;
-    const Tensor host = to_host(stream_->view(), t);
+    const Tensor host = to_host(compute_, t);
     comm_->broadcast_in_place(host.raw(), static_cast<int64_t>(host.bytes()), 0);
-    if (!t.device().is_cpu()) copy_sync(stream_->view(), t, host);
+    if (!t.device().is_cpu()) copy_sync(compute_, t, host);
   }
 }
 
 void Trainer::check_replicas_agree() {
   auto& p = model_->params();
-  const Tensor dense = to_host(stream_->view(), p.dense_values());
+  const Tensor dense = to_host(compute_, p.dense_values());
   uint32_t crc = io::crc32c(dense.raw(), dense.bytes());
   for (int h : p.embedding_handles()) {
-    const Tensor table = to_host(stream_->view(), p.embedding_table(h));
+    const Tensor table = to_host(compute_, p.embedding_table(h));
     crc = io::crc32c_extend(crc, table.raw(), table.bytes());
   }
   std::vector<std::string> all = comm_->all_gather(std::string(reinterpret_cast<const char*>(&crc), sizeof crc));
@@ -339,9 +334,9 @@ bool Trainer::restore(const std::string& path_in) {
 void Trainer::load_checkpoint(const io::CheckpointFile& file, const CheckpointMeta& meta, const std::string& path) {
   auto& p = model_->params();
   try {
-    copy_into(stream_->view(), file, "params/dense", p.dense_values());
-    copy_into(stream_->view(), file, "params/state", p.state_values());
-    for (int h : p.embedding_handles()) copy_into(stream_->view(), file, "params/" + model_->param_name(h), p.embedding_table(h));
+    copy_into(compute_, file, "params/dense", p.dense_values());
+    copy_into(compute_, file, "params/state", p.state_values());
+    for (int h : p.embedding_handles()) copy_into(compute_, file, "params/" + model_->param_name(h), p.embedding_table(h));
     optimizer_->load_state(file);
   } catch (const Error& e) {
     // A changed model or optimizer meets an old output_dir: say how to start afresh.
@@ -369,7 +364,7 @@ std::map<std::string, double> Trainer::evaluate() {
   for (int64_t i = 0; i < batches; ++i) {
     io::Batch b = eval.next();
     if (b.size == 0) continue;
-    Context ctx{stream_->view(), b.size, false, config_.seed(), step_};
+    Context ctx{compute_, b.size, false, config_.seed(), step_};
     Tensor label;
     const Tensor& out = model_->forward(ctx, stage_inputs(b, &label));
     const Tensor losses = head_->losses(ctx.stream, out, label, b.size, nullptr);
@@ -383,7 +378,7 @@ std::map<std::string, double> Trainer::evaluate() {
 }
 
 Tensor Trainer::predict(const io::Batch& batch, uint64_t seed) {
-  Context ctx{stream_->view(), batch.size, false, seed, 0};
+  Context ctx{compute_, batch.size, false, seed, 0};
   Tensor label;
   const Tensor out = to_host(ctx.stream, model_->forward(ctx, stage_inputs(batch, &label)));
   staging_->release();
@@ -443,7 +438,7 @@ TrainResult Trainer::run() {
   auto& params = model_->params();
   const int64_t log_every = std::max<int64_t>(config_.log_every_steps(), 1);
   // Losses are read back at log intervals (and before evaluations and checkpoints), not per step.
-  LossReadback losses(stream_->view(), std::min<int64_t>(log_every, 64) * config_.batch_size());
+  LossReadback losses(compute_, std::min<int64_t>(log_every, 64) * config_.batch_size());
   auto collect_losses = [&] {
     const LossReadback::Taken t = losses.take(loss_sum);
     if (t.bad_step >= 0)
@@ -452,7 +447,7 @@ TrainResult Trainer::run() {
   while (step_ < total && !result.early_stopped) {
     io::Batch batch = pipeline_->next();
     float lr = learning_rate_at(config_.lr_schedule(), config_.optimizer().learning_rate(), step_, total);
-    Context ctx{stream_->view(), batch.size, true, config_.seed(), step_, batch.global_offset};
+    Context ctx{compute_, batch.size, true, config_.seed(), step_, batch.global_offset};
     const bool log_step = (step_ + 1) % log_every == 0 || step_ + 1 == total;
     if (sync_) sync_->begin_step();
     if (batch.size > 0) {

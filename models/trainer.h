@@ -64,6 +64,9 @@ class Trainer {
   int64_t step() const { return step_; }
 
   Model<float>& model() { return *model_; }
+  // The precision GEMMs and convolutions run at (TrainConfig.precision resolved for the device).
+  MathPrecision precision() const { return compute_.precision(); }
+  const Device& device() const { return compute_.device(); }
   const TrainingData& data() const { return data_; }
 
  private:
@@ -84,6 +87,7 @@ class Trainer {
   Communicator* comm_ = nullptr;
   // Declared before everything that queues work on it or holds its memory (destroyed after them).
   std::unique_ptr<DeviceStream> stream_;
+  Stream compute_;  // stream_'s view at the configured precision: every op of the model runs on it
   std::unique_ptr<InputStaging> staging_;
   TrainingData data_;
   std::unique_ptr<Model<float>> model_;
@@ -97,6 +101,7 @@ class Trainer {
   double best_metric_ = 0;
   bool has_best_ = false;
   std::string restored_;
+  StreamDrain drain_{stream_};  // last: destroyed first, before the device memory above goes
 };
 
 // Newest checkpoint file in `dir` ("" when none).

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "core/device.h"
+#include "proto/device.pb.h"
 #include "proto/serve_config.pb.h"
 #include "runtime/metrics.h"
 #include "runtime/servable.h"
@@ -32,14 +33,17 @@ using Clock = std::chrono::steady_clock;
 // competing for the same cores.
 class DeviceExecutor {
  public:
-  explicit DeviceExecutor(const Device& device = Device::cpu()) : device_(device) {}
+  explicit DeviceExecutor(const Device& device = Device::cpu(), Precision::Kind precision = Precision::DEFAULT)
+      : device_(device), precision_(precision) {}
   std::mutex& lock() { return mutex_; }
-  // Where the models run (ServeConfig's device).
+  // Where the models run (ServeConfig's device), and ServeConfig's precision.
   const Device& device() const { return device_; }
+  Precision::Kind precision() const { return precision_; }
 
  private:
   std::mutex mutex_;
   Device device_;
+  Precision::Kind precision_;
 };
 
 struct BatchOutcome {

@@ -21,6 +21,7 @@
 #include "io/file_pattern.h"
 #include "io/idx.h"
 #include "io/number_parse.h"
+#include "models/device_config.h"
 #include "models/trainer.h"
 #include "models/transformed_source.h"
 #include "proto/checkpoint.pb.h"
@@ -227,6 +228,7 @@ ExportResult export_servable(const TrainConfig& config, const ExportOptions& opt
                                         : options.name);
   m.set_version(result.version);
   *m.mutable_model() = trainer.model().spec();
+  m.set_precision(models::precision_kind(trainer.precision()));
   const auto& data = trainer.data();
   if (data.transform_state) {
     *m.mutable_transform_state() = *data.transform_state;

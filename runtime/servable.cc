@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/config_file.h"
+#include "models/device_config.h"
 #include "transform/csv_rows.h"
 
 namespace kiln::runtime {
@@ -253,13 +254,16 @@ std::string Servable::class_name(int64_t id) const {
   return std::to_string(id);
 }
 
-ModelRunner::ModelRunner(const Servable& servable, const Device& device) : servable_(servable) {
+ModelRunner::ModelRunner(const Servable& servable, const Device& device, Precision::Kind precision)
+    : servable_(servable) {
   stream_ = std::make_unique<DeviceStream>(device);
-  staging_ = std::make_unique<models::InputStaging>(stream_->view());
-  model_ = std::make_unique<models::Model<float>>(servable.manifest().model(), stream_->view());
+  const Precision::Kind exported = servable.manifest().has_precision() ? servable.manifest().precision() : Precision::FP32;
+  compute_ = stream_->view().with_precision(models::serving_precision(precision, exported, device));
+  staging_ = std::make_unique<models::InputStaging>(compute_);
+  model_ = std::make_unique<models::Model<float>>(servable.manifest().model(), compute_);
   auto& p = model_->params();
   const std::string& dir = servable.dir();
-  const Stream& s = stream_->view();
+  const Stream& s = compute_;
   copy_param(s, servable.weights(), "params/dense", p.dense_values(), dir);
   copy_param(s, servable.weights(), "params/state", p.state_values(), dir);
   for (int h : p.embedding_handles())
@@ -267,13 +271,7 @@ ModelRunner::ModelRunner(const Servable& servable, const Device& device) : serva
   width_ = model_->output_shape().numel();
 }
 
-ModelRunner::~ModelRunner() {
-  try {
-    stream_->synchronize();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "warning: %s\n", e.what());
-  }
-}
+ModelRunner::~ModelRunner() = default;
 
 const float* ModelRunner::run(const transform::ModelInputs& batch) {
   // Host tensors in model input order (data, offsets), staged together.
@@ -298,7 +296,7 @@ const float* ModelRunner::run(const transform::ModelInputs& batch) {
   const std::vector<Tensor> staged = staging_->stage(host);
   std::vector<models::Value> inputs;
   for (size_t i = 0; i < ids_count.size(); ++i) inputs.push_back({staged[2 * i], staged[2 * i + 1], ids_count[i]});
-  models::Context ctx{stream_->view(), batch.batch, false, 0, 0};
+  models::Context ctx{compute_, batch.batch, false, 0, 0};
   const Tensor& out = model_->forward(ctx, inputs);
   if (out.device().is_cpu()) {
     staging_->release();

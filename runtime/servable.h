@@ -40,22 +40,28 @@ class Servable;
 class ModelRunner {
  public:
   // The model's weights go to `device`, where every batch runs (inputs staged by
-  // models::InputStaging, the output read back to the host).
-  explicit ModelRunner(const Servable& servable, const Device& device = Device::cpu());
+  // models::InputStaging, the output read back to the host), its GEMMs and convolutions at the
+  // precision the version was exported with unless `precision` says otherwise
+  // (models::serving_precision).
+  explicit ModelRunner(const Servable& servable, const Device& device = Device::cpu(),
+                       Precision::Kind precision = Precision::DEFAULT);
   ~ModelRunner();
   // Raw model output [batch, width] of the concatenated inputs, row-major, on the host; valid
   // until the next run().
   const float* run(const transform::ModelInputs& batch);
   int64_t output_width() const { return width_; }
+  MathPrecision precision() const { return compute_.precision(); }
 
  private:
   const Servable& servable_;
   // Declared first: destroyed after the model and the staging that queue work on it.
   std::unique_ptr<DeviceStream> stream_;
+  Stream compute_;
   std::unique_ptr<models::InputStaging> staging_;
   std::unique_ptr<models::Model<float>> model_;
   Tensor output_;  // host copy of a device output
   int64_t width_ = 1;
+  StreamDrain drain_{stream_};  // last: destroyed first, before the device memory above goes
 };
 
 class Servable {

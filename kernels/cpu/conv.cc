@@ -9,6 +9,8 @@
 #include "core/thread_pool.h"
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/precision.h"
+#include "kernels/cpu/reduce.h"
 #include "kernels/cpu/reduce.h"
 
 namespace kiln::kernels::cpu {
@@ -346,6 +348,10 @@ void conv2d_forward(const Stream& s, const Conv2dShape& c, const T* x, const T* 
                     float slope, bool row_invariant) {
   check_shape(s, c);
   if (c.n == 0) return;
+  if (rounds<T>(s))
+    return cpu::conv2d_forward<T>(Stream::cpu(), c, rounded(s.precision(), x, c.n * c.h * c.w * c.c_in, 0),
+                                  rounded(s.precision(), w, c.kh * c.kw * c.c_in * c.c_out, 1), bias, y, act, slope,
+                                  row_invariant);
   const Geometry g = geometry<T>(c);
   if (is_pointwise(c)) {
     if (row_invariant)
@@ -386,6 +392,10 @@ template <typename T>
 void conv2d_backward_data(const Stream& s, const Conv2dShape& c, const T* dy, const T* w, T* dx) {
   check_shape(s, c);
   if (c.n == 0) return;
+  if (rounds<T>(s))
+    return cpu::conv2d_backward_data<T>(Stream::cpu(), c,
+                                        rounded(s.precision(), dy, c.n * c.out_h() * c.out_w() * c.c_out, 0),
+                                        rounded(s.precision(), w, c.kh * c.kw * c.c_in * c.c_out, 1), dx);
   const Geometry g = geometry<T>(c);
   if (is_pointwise(c)) {
     cpu::gemm<T>(s, false, true, g.rows, c.c_in, c.c_out, T(1), dy, c.c_out, w, c.c_out, T(0), dx, c.c_in);
@@ -409,6 +419,14 @@ template <typename T>
 void conv2d_backward_weight(const Stream& s, const Conv2dShape& c, const T* x, const T* dy, T* dw, T* dbias,
                             bool accumulate) {
   check_shape(s, c);
+  if (rounds<T>(s) && c.n > 0) {
+    // The weight gradient from rounded operands; the bias gradient from the fp32 dy, as on the GPU.
+    const int64_t rows = c.n * c.out_h() * c.out_w();
+    cpu::conv2d_backward_weight<T>(Stream::cpu(), c, rounded(s.precision(), x, c.n * c.h * c.w * c.c_in, 0),
+                                   rounded(s.precision(), dy, rows * c.c_out, 1), dw, nullptr, accumulate);
+    if (dbias) cpu::sum_rows<T>(Stream::cpu(), dy, rows, c.c_out, dbias, accumulate);
+    return;
+  }
   const Geometry g = geometry<T>(c);
   const int64_t wsize = g.k * c.c_out;
   if (c.n == 0) {

@@ -1,4 +1,5 @@
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/precision.h"
 
 #include <dnnl.h>
 
@@ -95,6 +96,12 @@ void gemm(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const T* bias, Activation act, float slope) {
   check_args(s, trans_a, trans_b, m, n, k, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
+  if (rounds<T>(s) && k > 0) {
+    const int64_t na = trans_a ? (k - 1) * lda + m : (m - 1) * lda + k;
+    const int64_t nb = trans_b ? (n - 1) * ldb + k : (k - 1) * ldb + n;
+    return cpu::gemm<T>(Stream::cpu(), trans_a, trans_b, m, n, k, alpha, rounded(s.precision(), a, na, 0), lda,
+                        rounded(s.precision(), b, nb, 1), ldb, beta, c, ldc, bias, act, slope);
+  }
   if (k == 0 || alpha == T(0)) {
     scale_c(m, n, beta, c, ldc);
   } else if constexpr (std::is_same_v<T, float>) {

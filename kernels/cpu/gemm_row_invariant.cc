@@ -11,6 +11,7 @@
 #include "core/thread_pool.h"
 #include "kernels/cpu/act_impl.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/precision.h"
 
 namespace kiln::kernels::cpu {
 
@@ -86,6 +87,9 @@ void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const 
   KILN_CHECK(m >= 0 && n >= 0 && k >= 0, "gemm dims ", m, "x", n, "x", k);
   KILN_CHECK(lda >= std::max<int64_t>(1, k) && ldb >= std::max<int64_t>(1, n) && ldc >= std::max<int64_t>(1, n));
   if (m == 0 || n == 0) return;
+  if (rounds<T>(s) && k > 0)  // element-wise rounding keeps the rows independent
+    return cpu::gemm_row_invariant<T>(Stream::cpu(), m, n, k, rounded(s.precision(), a, (m - 1) * lda + k, 0), lda,
+                                      rounded(s.precision(), b, (k - 1) * ldb + n, 1), ldb, c, ldc, bias, act, slope);
   const int64_t grain = std::max<int64_t>(kRows, 16384 / std::max<int64_t>(1, n * k) * kRows);
   detail::with_activation<T>(act, slope, [&](auto f) {
     parallel_for(m, grain, [&](int64_t r0, int64_t r1) {

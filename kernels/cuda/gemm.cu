@@ -92,12 +92,14 @@ void gemm_kiln(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n
     dispatch_layout<SmallTile<kBytes>, E>(stream, trans_a, trans_b, m, n, k, a, lda, b, ldb, ep);
 }
 
-void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+template <typename E>
+void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const E* a, int64_t lda, const E* b,
                         int64_t ldb, float* c, int64_t ldc, const float* bias, Activation act, float slope) {
   check_args(s, false, false, m, n, k, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
   const GemmEpilogue ep{c, ldc, 1.0f, 0.0f, bias, act, slope, reinterpret_cast<uintptr_t>(c) % 8 == 0 && ldc % 2 == 0};
-  dispatch_layout<SmallTile<4>, float>(kiln::cuda::raw(s), false, false, m, n, k, a, lda, b, ldb, ep);
+  constexpr int kBytes = static_cast<int>(sizeof(E));
+  dispatch_layout<SmallTile<kBytes>, E>(kiln::cuda::raw(s), false, false, m, n, k, a, lda, b, ldb, ep);
 }
 
 template <typename E>
@@ -114,7 +116,9 @@ void gemm(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int
   template void gemm<E>(const Stream&, bool, bool, int64_t, int64_t, int64_t, float, const E*, int64_t, const E*,    \
                         int64_t, float, float*, int64_t, const float*, Activation, float);                           \
   template void gemm_kiln<E>(const Stream&, bool, bool, int64_t, int64_t, int64_t, float, const E*, int64_t,         \
-                             const E*, int64_t, float, float*, int64_t, const float*, Activation, float);
+                             const E*, int64_t, float, float*, int64_t, const float*, Activation, float);   \
+  template void gemm_row_invariant<E>(const Stream&, int64_t, int64_t, int64_t, const E*, int64_t, const E*, int64_t, \
+                                      float*, int64_t, const float*, Activation, float);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(__nv_bfloat16)
 #undef KILN_INSTANTIATE

@@ -40,7 +40,8 @@ void gemm_cublaslt(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64
 // C = act(A B + bias), A [m, k], B [k, n], on Kiln's kernel with one tile shape whatever m: a row
 // of C is computed by the same instructions in the same order in a batch of any size, so
 // inference answers do not depend on how requests were batched (kernels::gemm_row_invariant).
-void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+template <typename E>
+void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const E* a, int64_t lda, const E* b,
                         int64_t ldb, float* c, int64_t ldc, const float* bias, Activation act, float slope);
 
 // c[i, j] = act(c[i, j] + bias[j]) over an m x n block (bias may be null): the epilogue of the

@@ -100,5 +100,45 @@ TEST(DeviceE2E, BabyweightTrainsEvaluatesExportsAndPredictsOnSimAsOnCpu) {
   EXPECT_EQ(on_cpu, slurp(dir.path() + "/p_sim.jsonl"));
 }
 
+// precision: BF16 rounds the GEMM inputs as the GPU does, on the CPU and sim alike; the servable
+// records it and prediction uses it unless told otherwise.
+TEST(DeviceE2E, Bf16TrainsAlikeOnSimAndCpuAndTheServableKeepsIt) {
+  TempDir dir;
+  const std::string ex = source_dir() + "/examples/babyweight";
+  const std::vector<std::string> data{"max_steps=150", "data.csv.train_files=" + ex + "/data/train-*.csv",
+                                      "data.csv.eval_files=" + ex + "/data/eval.csv",
+                                      "data.csv.feature_spec_file=" + ex + "/feature_spec.pbtxt"};
+  std::vector<std::string> bf16 = data;
+  bf16.push_back("precision=BF16");
+  const std::string config = ex + "/wide_deep.pbtxt";
+  RunResult cpu = train_on("CPU", config, dir.path(), bf16);
+  RunResult sim = train_on("SIM", config, dir.path(), bf16);
+  EXPECT_EQ(eval_lines(cpu.out), eval_lines(sim.out));
+  EXPECT_TRUE(final_checkpoint(dir.path() + "/CPU") == final_checkpoint(dir.path() + "/SIM"));
+  fs::create_directories(dir.path() + "/fp32");
+  RunResult fp32 = train_on("CPU", config, dir.path() + "/fp32", data);
+  EXPECT_NE(eval_lines(fp32.out), eval_lines(cpu.out)) << "BF16 changed nothing";
+
+  std::vector<std::string> x{"export", "--config", config, "--set", "output_dir=SIM", "--set", "device=SIM",
+                             "--model_base_path", "models/bw"};
+  for (const std::string& s : bf16) x.insert(x.end(), {"--set", s});
+  RunResult e = run_kiln(x, dir.path());
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_NE(slurp(dir.path() + "/models/bw/1/servable.pbtxt").find("precision: BF16"), std::string::npos);
+  auto predict = [&](const std::string& device, const std::string& precision) {
+    const std::string out = "p_" + device + precision + ".jsonl";
+    std::vector<std::string> args{"predict", "--model", "models/bw", "--input", ex + "/data/eval.csv", "--output", out,
+                                  "--device", device};
+    if (!precision.empty()) args.insert(args.end(), {"--precision", precision});
+    RunResult p = run_kiln(args, dir.path());
+    EXPECT_EQ(p.exit_code, 0) << p.err;
+    return slurp(dir.path() + "/" + out);
+  };
+  const std::string as_exported = predict("cpu", "");
+  EXPECT_EQ(as_exported, predict("sim", ""));
+  EXPECT_EQ(as_exported, predict("cpu", "bf16"));
+  EXPECT_NE(as_exported, predict("cpu", "fp32"));
+}
+
 }  // namespace
 }  // namespace kiln::e2e
