@@ -1,15 +1,29 @@
 #include "cli/run_device.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "core/device_choice.h"
 #include "core/error.h"
 #include "models/device_config.h"
+#include "models/kernel_library_config.h"
 
 namespace kiln::cli {
 
 Device run_device(DeviceChoice::Kind kind, int index, const std::string& how_to_choose) {
   return models::configured_device(kind, index, how_to_choose);
+}
+
+void apply_kernel_library(KernelChoice::Library library,
+                          const google::protobuf::RepeatedPtrField<KernelChoice>& overrides) {
+  for (const std::string& w : models::apply_kernel_library(library, overrides))
+    std::fprintf(stderr, "warning: %s\n", w.c_str());
+}
+
+void apply_kernel_library_flag(const std::string& flag, ServeConfig& config) {
+  if (flag == "kiln") config.set_kernel_library(KernelChoice::KILN);
+  else if (flag == "vendor") config.set_kernel_library(KernelChoice::VENDOR);
+  else fail("--kernel_library ", flag, ": must be kiln or vendor");
 }
 
 void apply_device_flag(const std::string& flag, ServeConfig& config) {

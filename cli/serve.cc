@@ -40,7 +40,7 @@ Action add_serve(CLI::App& app) {
       "features; the recorded transform runs in the server. New versions in a base path are loaded, warmed up and "
       "swapped in without failing requests. SIGTERM drains in-flight requests and exits. See docs/serving.md.");
   struct Options {
-    std::string config_file, base_path, name, host, port_file, device;
+    std::string config_file, base_path, name, host, port_file, device, kernel_library;
     int port = -1, io_threads = -1, max_batch = -1, threads = -1;
     int64_t delay_us = -1;
     double poll = -1, grace = -1;
@@ -63,6 +63,8 @@ Action add_serve(CLI::App& app) {
                   "On SIGTERM, seconds to keep accepting (readiness already 503) before the drain (default 5)");
   cmd->add_option("--port_file", o->port_file, "Write the bound port to this file once serving (for scripts)");
   cmd->add_option("--device", o->device, "cpu, cuda[:INDEX] or sim[:INDEX] (default: the config's device, else cpu)");
+  cmd->add_option("--kernel_library", o->kernel_library,
+                  "kiln or vendor: the kernels on CUDA (default: the config's kernel_library, else kiln)");
   return [o] {
     google::protobuf::SetLogHandler(&protobuf_log_line);
     ServeConfig config;
@@ -86,8 +88,10 @@ Action add_serve(CLI::App& app) {
     if (config.rest_port() < 0 || config.rest_port() > 65535) fail("--rest_port must be in [0, 65535]");
     if (config.batching().threads() < 1) fail("batching.threads must be >= 1");
     if (!o->device.empty()) apply_device_flag(o->device, config);
+    if (!o->kernel_library.empty()) apply_kernel_library_flag(o->kernel_library, config);
     const Device device =
         run_device(config.device(), config.device_index(), "pass --device cpu or set device: CPU in the config");
+    apply_kernel_library(config.kernel_library(), config.kernel_library_overrides());
     set_cpu_threads(config.batching().threads());
 
     // Signals are taken synchronously by this thread; every thread started below inherits the mask.

@@ -3,8 +3,10 @@
 
 #include "kernels/cpu/conv.h"
 #include "kernels/dispatch.h"
+#include "kernels/kernel_library.h"
 #if KILN_HAVE_CUDA
 #include "kernels/cuda/conv.h"
+#include "kernels/cuda/vendor.h"
 #endif
 
 namespace kiln::kernels {
@@ -33,9 +35,12 @@ void conv2d_forward(const Stream& s, const Conv2dShape& shape, const T* x, const
           });
     case Device::Kind::cuda:
       // The CUDA convolution is row-invariant as it stands: one tile shape for every problem, and an
-      // output pixel's sum runs over the same K chunks in the same order whatever the batch.
-      (void)row_invariant;
-      KILN_CUDA_F32(kOp, T, s, cuda::conv2d_forward<float>(s, shape, x, w, bias, y, act, slope));
+      // output pixel's sum runs over the same K chunks in the same order whatever the batch. cuDNN
+      // picks its algorithm by shape, so the row-invariant (inference) path stays on Kiln's kernel.
+      KILN_CUDA_F32(kOp, T, s,
+                    use_vendor("conv2d") && !row_invariant
+                        ? cuda::cudnn_conv2d_forward(s, shape, x, w, bias, y, act, slope)
+                        : cuda::conv2d_forward<float>(s, shape, x, w, bias, y, act, slope));
   }
   detail::unknown_device(kOp, s);
 }
@@ -51,7 +56,10 @@ void conv2d_backward_data(const Stream& s, const Conv2dShape& shape, const T* dy
               dx = sim_arg(kOp, "dx", dx, input_elems(shape))] {
             cpu::conv2d_backward_data(Stream::cpu(), shape, dy.get(), w.get(), dx.get());
           });
-    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::conv2d_backward_data<float>(s, shape, dy, w, dx));
+    case Device::Kind::cuda:
+      KILN_CUDA_F32(kOp, T, s,
+                    use_vendor("conv2d") ? cuda::cudnn_conv2d_backward_data(s, shape, dy, w, dx)
+                                         : cuda::conv2d_backward_data<float>(s, shape, dy, w, dx));
   }
   detail::unknown_device(kOp, s);
 }
@@ -70,7 +78,10 @@ void conv2d_backward_weight(const Stream& s, const Conv2dShape& shape, const T* 
           });
     case Device::Kind::cuda:
       // f32: dy is already the fp32 copy the bias gradient reads.
-      KILN_CUDA_F32(kOp, T, s, cuda::conv2d_backward_weight<float>(s, shape, x, dy, dw, dy, dbias, accumulate));
+      KILN_CUDA_F32(kOp, T, s,
+                    use_vendor("conv2d")
+                        ? cuda::cudnn_conv2d_backward_weight(s, shape, x, dy, dw, dbias, accumulate)
+                        : cuda::conv2d_backward_weight<float>(s, shape, x, dy, dw, dy, dbias, accumulate));
   }
   detail::unknown_device(kOp, s);
 }

@@ -3,6 +3,7 @@
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/dispatch.h"
+#include "kernels/kernel_library.h"
 #if KILN_HAVE_CUDA
 #include "kernels/cuda/gemm.h"
 #endif
@@ -29,9 +30,13 @@ void gemm(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int
                       bias.get(), act, slope);
           });
     case Device::Kind::cuda:
-      KILN_CUDA_F32(
-          kOp, T, s,
-          cuda::gemm<float>(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, slope));
+      // VENDOR: cuBLASLt. KILN: cuda::gemm, Kiln's kernel unless KILN_GEMM_BACKEND says otherwise.
+      KILN_CUDA_F32(kOp, T, s,
+                    use_vendor("gemm")
+                        ? cuda::gemm_cublaslt<float>(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                                                     bias, act, slope)
+                        : cuda::gemm<float>(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias,
+                                            act, slope));
   }
   detail::unknown_device(kOp, s);
 }
@@ -50,6 +55,8 @@ void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const 
                                     slope);
           });
     case Device::Kind::cuda:
+      // Kiln's kernel whatever the kernel library: cuBLASLt may pick its algorithm by m, and a row's
+      // answer must not depend on the batch size.
       KILN_CUDA_F32(kOp, T, s, cuda::gemm_row_invariant(s, m, n, k, a, lda, b, ldb, c, ldc, bias, act, slope));
   }
   detail::unknown_device(kOp, s);
