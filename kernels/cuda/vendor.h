@@ -11,6 +11,9 @@
 
 namespace kiln::kernels::cuda {
 
+// Whether this build has cuDNN (else the functions below throw).
+bool have_cudnn();
+
 // y = act(conv(x, w) + bias); bias may be null. cuDNN's convolution with its default math (TF32 on
 // the tensor cores), then Kiln's bias_activation epilogue.
 void cudnn_conv2d_forward(const Stream& s, const Conv2dShape& shape, const float* x, const float* w, const float* bias,

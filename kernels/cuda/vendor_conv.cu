@@ -20,6 +20,8 @@ namespace kiln::kernels::cuda {
 
 #if KILN_HAVE_CUDNN
 
+bool have_cudnn() { return true; }
+
 namespace {
 
 // out[j, i] = in[i, j] for in [rows, cols]: HWIO -> KRSC.
@@ -173,6 +175,8 @@ void cudnn_conv2d_backward_weight(const Stream& s, const Conv2dShape& c, const f
 }
 
 #else
+
+bool have_cudnn() { return false; }
 
 namespace {
 
