@@ -22,6 +22,7 @@ Action add_evaluate(CLI::App& app) {
   return [opts] {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
     const Device device = run_device(config.device(), config.device_index(), kTrainDeviceChoice);
+    apply_kernel_library(config.kernel_library(), config.kernel_library_overrides());
     models::Trainer trainer(config, /*evaluation_only=*/true, device);
     if (!trainer.restore(opts->checkpoint))
       fail("no valid checkpoint in ", config.output_dir(), "/checkpoints: train first (kiln train --config ",

@@ -31,6 +31,7 @@ Action add_export(CLI::App& app) {
   return [opts] {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
     opts->exp.device = run_device(config.device(), config.device_index(), kTrainDeviceChoice);
+    apply_kernel_library(config.kernel_library(), config.kernel_library_overrides());
     runtime::ExportResult r = runtime::export_servable(config, opts->exp);
     for (const std::string& d : r.removed_staging)
       std::fprintf(stderr, "removed %s: the staging directory of an export whose process is gone\n", d.c_str());

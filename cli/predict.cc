@@ -34,7 +34,7 @@ Action add_predict(CLI::App& app) {
   auto* cmd = app.add_subcommand("predict", "Predict offline: raw rows (CSV or JSON Lines) through an exported servable");
   cmd->footer("One JSON object per input row, in order, with the same outputs and bits as kiln serve. See docs/serving.md.");
   struct Options {
-    std::string model, input, output, device, precision;
+    std::string model, input, output, device, precision, kernel_library;
     int64_t batch = 256;
     int threads = 0;
   };
@@ -47,12 +47,15 @@ Action add_predict(CLI::App& app) {
   cmd->add_option("--device", o->device, "cpu, cuda[:INDEX] or sim[:INDEX] (default cpu)");
   cmd->add_option("--precision", o->precision,
                   "GEMMs and convolutions at fp32, tf32 or bf16 (default: as the version was exported)");
+  cmd->add_option("--kernel_library", o->kernel_library, "kiln or vendor: the kernels on CUDA (default kiln)");
   return [o] {
     if (o->batch < 1) fail("--batch_size must be >= 1");
     ServeConfig choice;
     if (!o->device.empty()) apply_device_flag(o->device, choice);
     if (!o->precision.empty()) apply_precision_flag(o->precision, choice);
+    if (!o->kernel_library.empty()) apply_kernel_library_flag(o->kernel_library, choice);
     const Device device = run_device(choice.device(), choice.device_index(), "pass --device cpu");
+    apply_kernel_library(choice.kernel_library(), choice.kernel_library_overrides());
     if (o->threads > 0) set_cpu_threads(o->threads);
     auto servable = runtime::Servable::load(resolve_version_dir(o->model));
     runtime::ModelRunner runner(*servable, device, choice.precision());

@@ -1,11 +1,13 @@
 #include "cli/run_device.h"
 
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 
 #include "core/device_choice.h"
 #include "core/error.h"
 #include "models/device_config.h"
+#include "models/kernel_library_config.h"
 
 namespace kiln::cli {
 
@@ -19,6 +21,18 @@ void apply_precision_flag(const std::string& flag, ServeConfig& config) {
   Precision::Kind kind;
   if (!Precision::Kind_Parse(upper, &kind)) fail("--precision ", flag, ": choose default, fp32, tf32 or bf16");
   config.set_precision(kind);
+}
+
+void apply_kernel_library(KernelChoice::Library library,
+                          const google::protobuf::RepeatedPtrField<KernelChoice>& overrides) {
+  for (const std::string& w : models::apply_kernel_library(library, overrides))
+    std::fprintf(stderr, "warning: %s\n", w.c_str());
+}
+
+void apply_kernel_library_flag(const std::string& flag, ServeConfig& config) {
+  if (flag == "kiln") config.set_kernel_library(KernelChoice::KILN);
+  else if (flag == "vendor") config.set_kernel_library(KernelChoice::VENDOR);
+  else fail("--kernel_library ", flag, ": must be kiln or vendor");
 }
 
 void apply_device_flag(const std::string& flag, ServeConfig& config) {

@@ -11,6 +11,14 @@ namespace kiln::cli {
 // `how_to_choose` ends the error of an unusable choice ("set device: CPU ..." / "--device cpu").
 Device run_device(DeviceChoice::Kind kind, int index, const std::string& how_to_choose);
 
+// A config's kernel_library and kernel_library_overrides, applied to the process
+// (models/kernel_library_config.h); prints the warnings to stderr.
+void apply_kernel_library(KernelChoice::Library library,
+                          const google::protobuf::RepeatedPtrField<KernelChoice>& overrides);
+
+// --kernel_library kiln | vendor into `config`'s kernel_library.
+void apply_kernel_library_flag(const std::string& flag, ServeConfig& config);
+
 // --device cpu | cuda[:INDEX] | sim[:INDEX] into `config`'s device and device_index.
 void apply_device_flag(const std::string& flag, ServeConfig& config);
 

@@ -40,7 +40,7 @@ Action add_serve(CLI::App& app) {
       "features; the recorded transform runs in the server. New versions in a base path are loaded, warmed up and "
       "swapped in without failing requests. SIGTERM drains in-flight requests and exits. See docs/serving.md.");
   struct Options {
-    std::string config_file, base_path, name, host, port_file, device, precision;
+    std::string config_file, base_path, name, host, port_file, device, precision, kernel_library;
     int port = -1, io_threads = -1, max_batch = -1, threads = -1;
     int64_t delay_us = -1;
     double poll = -1, grace = -1;
@@ -66,6 +66,8 @@ Action add_serve(CLI::App& app) {
   cmd->add_option("--precision", o->precision,
                   "GEMMs and convolutions at fp32, tf32 or bf16 (default: as each version was exported; "
                   "docs/cuda.md)");
+  cmd->add_option("--kernel_library", o->kernel_library,
+                  "kiln or vendor: the kernels on CUDA (default: the config's kernel_library, else kiln)");
   return [o] {
     google::protobuf::SetLogHandler(&protobuf_log_line);
     ServeConfig config;
@@ -90,8 +92,10 @@ Action add_serve(CLI::App& app) {
     if (config.batching().threads() < 1) fail("batching.threads must be >= 1");
     if (!o->device.empty()) apply_device_flag(o->device, config);
     if (!o->precision.empty()) apply_precision_flag(o->precision, config);
+    if (!o->kernel_library.empty()) apply_kernel_library_flag(o->kernel_library, config);
     const Device device =
         run_device(config.device(), config.device_index(), "pass --device cpu or set device: CPU in the config");
+    apply_kernel_library(config.kernel_library(), config.kernel_library_overrides());
     set_cpu_threads(config.batching().threads());
 
     // Signals are taken synchronously by this thread; every thread started below inherits the mask.

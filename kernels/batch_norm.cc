@@ -3,8 +3,10 @@
 
 #include "kernels/cpu/batch_norm.h"
 #include "kernels/dispatch.h"
+#include "kernels/kernel_library.h"
 #if KILN_HAVE_CUDA
 #include "kernels/cuda/batch_norm.h"
+#include "kernels/cuda/vendor.h"
 #endif
 
 namespace kiln::kernels {
@@ -35,8 +37,11 @@ void batch_norm_forward_training(const Stream& s, int64_t rows, int64_t channels
     }
     case Device::Kind::cuda:
       KILN_CUDA_F32(kOp, T, s,
-                    cuda::batch_norm_forward_training(s, rows, channels, x, gamma, beta, eps, momentum, y, save_mean,
-                                                      save_inv_std, running_mean, running_var));
+                    use_vendor("batch_norm")
+                        ? cuda::cudnn_batch_norm_forward_training(s, rows, channels, x, gamma, beta, eps, momentum, y,
+                                                                  save_mean, save_inv_std, running_mean, running_var)
+                        : cuda::batch_norm_forward_training(s, rows, channels, x, gamma, beta, eps, momentum, y,
+                                                            save_mean, save_inv_std, running_mean, running_var));
   }
   detail::unknown_device(kOp, s);
 }
@@ -59,9 +64,12 @@ void batch_norm_forward_inference(const Stream& s, int64_t rows, int64_t channel
           });
     }
     case Device::Kind::cuda:
-      KILN_CUDA_F32(
-          kOp, T, s,
-          cuda::batch_norm_forward_inference(s, rows, channels, x, gamma, beta, running_mean, running_var, eps, y));
+      KILN_CUDA_F32(kOp, T, s,
+                    use_vendor("batch_norm")
+                        ? cuda::cudnn_batch_norm_forward_inference(s, rows, channels, x, gamma, beta, running_mean,
+                                                                   running_var, eps, y)
+                        : cuda::batch_norm_forward_inference(s, rows, channels, x, gamma, beta, running_mean,
+                                                             running_var, eps, y));
   }
   detail::unknown_device(kOp, s);
 }
@@ -85,9 +93,12 @@ void batch_norm_backward(const Stream& s, int64_t rows, int64_t channels, const 
           });
     }
     case Device::Kind::cuda:
-      KILN_CUDA_F32(
-          kOp, T, s,
-          cuda::batch_norm_backward(s, rows, channels, x, dy, gamma, save_mean, save_inv_std, dx, dgamma, dbeta));
+      KILN_CUDA_F32(kOp, T, s,
+                    use_vendor("batch_norm")
+                        ? cuda::cudnn_batch_norm_backward(s, rows, channels, x, dy, gamma, save_mean, save_inv_std, dx,
+                                                          dgamma, dbeta)
+                        : cuda::batch_norm_backward(s, rows, channels, x, dy, gamma, save_mean, save_inv_std, dx,
+                                                    dgamma, dbeta));
   }
   detail::unknown_device(kOp, s);
 }

@@ -3,8 +3,10 @@
 
 #include "kernels/cpu/conv.h"
 #include "kernels/dispatch.h"
+#include "kernels/kernel_library.h"
 #if KILN_HAVE_CUDA
 #include "kernels/cuda/precision.h"
+#include "kernels/cuda/vendor.h"
 #endif
 
 namespace kiln::kernels {
@@ -16,6 +18,12 @@ namespace {
 int64_t input_elems(const Conv2dShape& c) { return c.n * c.h * c.w * c.c_in; }
 int64_t weight_elems(const Conv2dShape& c) { return c.kh * c.kw * c.c_in * c.c_out; }
 int64_t output_elems(const Conv2dShape& c) { return c.n * c.out_h() * c.out_w() * c.c_out; }
+
+// cuDNN takes the convolutions when VENDOR is chosen for them and the stream is at TF32 (cuDNN's
+// fp32 math on tensor cores); at BF16 Kiln's bf16 kernels run.
+[[maybe_unused]] bool vendor_conv(const Stream& s) {
+  return use_vendor("conv2d") && s.precision() == MathPrecision::tf32;
+}
 
 }  // namespace
 
@@ -34,9 +42,13 @@ void conv2d_forward(const Stream& s, const Conv2dShape& shape, const T* x, const
           });
     case Device::Kind::cuda:
       // The CUDA convolution is row-invariant as it stands: one tile shape for every problem, and an
-      // output pixel's sum runs over the same K chunks in the same order whatever the batch.
-      (void)row_invariant;
-      KILN_CUDA_F32(kOp, T, s, cuda::conv2d_forward_at_precision(s, shape, x, w, bias, y, act, slope));
+      // output pixel's sum runs over the same K chunks in the same order whatever the batch. cuDNN
+      // picks its algorithm by shape, so the row-invariant (inference) path stays on Kiln's kernel;
+      // VENDOR applies at TF32, BF16 runs Kiln's bf16 kernels.
+      KILN_CUDA_F32(kOp, T, s,
+                    vendor_conv(s) && !row_invariant
+                        ? cuda::cudnn_conv2d_forward(s, shape, x, w, bias, y, act, slope)
+                        : cuda::conv2d_forward_at_precision(s, shape, x, w, bias, y, act, slope));
   }
   detail::unknown_device(kOp, s);
 }
@@ -52,7 +64,10 @@ void conv2d_backward_data(const Stream& s, const Conv2dShape& shape, const T* dy
               dx = sim_arg(kOp, "dx", dx, input_elems(shape))] {
             cpu::conv2d_backward_data(Stream::cpu().with_precision(s.precision()), shape, dy.get(), w.get(), dx.get());
           });
-    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::conv2d_backward_data_at_precision(s, shape, dy, w, dx));
+    case Device::Kind::cuda:
+      KILN_CUDA_F32(kOp, T, s,
+                    vendor_conv(s) ? cuda::cudnn_conv2d_backward_data(s, shape, dy, w, dx)
+                                   : cuda::conv2d_backward_data_at_precision(s, shape, dy, w, dx));
   }
   detail::unknown_device(kOp, s);
 }
@@ -71,7 +86,9 @@ void conv2d_backward_weight(const Stream& s, const Conv2dShape& shape, const T* 
                                         dw.get(), dbias.get(), accumulate);
           });
     case Device::Kind::cuda:
-      KILN_CUDA_F32(kOp, T, s, cuda::conv2d_backward_weight_at_precision(s, shape, x, dy, dw, dbias, accumulate));
+      KILN_CUDA_F32(kOp, T, s,
+                    vendor_conv(s) ? cuda::cudnn_conv2d_backward_weight(s, shape, x, dy, dw, dbias, accumulate)
+                                   : cuda::conv2d_backward_weight_at_precision(s, shape, x, dy, dw, dbias, accumulate));
   }
   detail::unknown_device(kOp, s);
 }

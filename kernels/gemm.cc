@@ -3,6 +3,7 @@
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/dispatch.h"
+#include "kernels/kernel_library.h"
 #if KILN_HAVE_CUDA
 #include "kernels/cuda/precision.h"
 #endif
@@ -29,9 +30,13 @@ void gemm(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int
                       b.get(), ldb, beta, c.get(), ldc, bias.get(), act, slope);
           });
     case Device::Kind::cuda:
+      // VENDOR at TF32: cuBLASLt. Otherwise Kiln's kernels at the stream's precision.
       KILN_CUDA_F32(kOp, T, s,
-                    cuda::gemm_at_precision(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias,
-                                            act, slope));
+                    use_vendor("gemm") && s.precision() == MathPrecision::tf32
+                        ? cuda::gemm_cublaslt<float>(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                                                     bias, act, slope)
+                        : cuda::gemm_at_precision(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                                                  bias, act, slope));
   }
   detail::unknown_device(kOp, s);
 }
@@ -50,6 +55,8 @@ void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const 
                                     c.get(), ldc, bias.get(), act, slope);
           });
     case Device::Kind::cuda:
+      // Kiln's kernel whatever the kernel library: cuBLASLt may pick its algorithm by m, and a row's
+      // answer must not depend on the batch size.
       KILN_CUDA_F32(kOp, T, s,
                     cuda::gemm_row_invariant_at_precision(s, m, n, k, a, lda, b, ldb, c, ldc, bias, act, slope));
   }

@@ -1,0 +1,122 @@
+// kernel_library VENDOR on every device (tests/kernels/device_test_util.h): on cpu and sim it
+// changes nothing (the same bits as Kiln's kernels); on CUDA the vendor paths (cuBLASLt GEMM,
+// cuDNN convolution and batch norm) agree with the CPU within the TF32 tolerance.
+#include "kernels/batch_norm.h"
+#include "kernels/conv.h"
+#include "kernels/gemm.h"
+#include "kernels/kernel_library.h"
+#include "tests/kernels/device_test_util.h"
+
+namespace kiln {
+namespace {
+
+using test::DeviceRunner;
+using test::random_vec;
+
+class KernelLibraryDevices : public test::DeviceTest {
+ protected:
+  void TearDown() override { kernels::reset_kernel_library(); }
+
+  // run() on the CPU with Kiln's kernels, then on this device with VENDOR everywhere.
+  void expect_vendor_same_as_kiln_cpu(const std::function<std::vector<double>(DeviceRunner&)>& run, double cuda_tol) {
+    kernels::reset_kernel_library();
+    DeviceRunner ref(Device::Kind::cpu);
+    const std::vector<double> want = run(ref);
+    kernels::set_kernel_library(kernels::KernelLibrary::vendor);
+    DeviceRunner dev(GetParam());
+    const std::vector<double> got = run(dev);
+    ASSERT_EQ(got.size(), want.size());
+    if (on_cuda()) {
+      EXPECT_REL_NEAR(got, want, cuda_tol);
+      return;
+    }
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_EQ(std::memcmp(&got[i], &want[i], sizeof(double)), 0) << "output " << i << ": " << got[i] << " vs " << want[i];
+  }
+};
+
+TEST_P(KernelLibraryDevices, Gemm) {
+  const int64_t m = 37, n = 29, k = 41;
+  const auto a = random_vec<float>(k * m, 1), b = random_vec<float>(n * k, 2), c0 = random_vec<float>(m * n, 3),
+             bias = random_vec<float>(n, 4);
+  expect_vendor_same_as_kiln_cpu(
+      [&](DeviceRunner& d) {
+        float* c = d.upload(c0);
+        // A transposed, B transposed, accumulating into C, with the fused epilogue.
+        kernels::gemm<float>(d.stream(), true, true, m, n, k, 0.5f, d.upload(a), m, d.upload(b), k, 1.0f, c, n,
+                             d.upload(bias), kernels::Activation::relu, 0.0f);
+        return d.download(c, m * n);
+      },
+      1e-2);
+}
+
+TEST_P(KernelLibraryDevices, Convolution) {
+  kernels::Conv2dShape c;
+  c.n = 2, c.h = 9, c.w = 7, c.c_in = 5, c.c_out = 6, c.kh = 3, c.kw = 2, c.pad_h = 1, c.pad_w = 1, c.stride_h = 2;
+  const int64_t nx = c.n * c.h * c.w * c.c_in, nw = c.kh * c.kw * c.c_in * c.c_out;
+  const int64_t ny = c.n * c.out_h() * c.out_w() * c.c_out;
+  const auto x = random_vec<float>(nx, 5), w = random_vec<float>(nw, 6), bias = random_vec<float>(c.c_out, 7),
+             dy = random_vec<float>(ny, 8), dw0 = random_vec<float>(nw, 9), db0 = random_vec<float>(c.c_out, 10);
+  expect_vendor_same_as_kiln_cpu(
+      [&](DeviceRunner& d) {
+        const Stream s = d.stream();
+        const float* xd = d.upload(x);
+        const float* wd = d.upload(w);
+        float* y = d.alloc<float>(ny);
+        float* dx = d.alloc<float>(nx);
+        float* dw = d.upload(dw0);
+        float* dbias = d.upload(db0);
+        kernels::conv2d_forward<float>(s, c, xd, wd, d.upload(bias), y, kernels::Activation::leaky_relu, 0.1f);
+        const float* dyd = d.upload(dy);
+        kernels::conv2d_backward_data<float>(s, c, dyd, wd, dx);
+        kernels::conv2d_backward_weight<float>(s, c, xd, dyd, dw, dbias, /*accumulate=*/true);
+        std::vector<double> out = d.download(y, ny);
+        test::append(out, d.download(dx, nx));
+        test::append(out, d.download(dw, nw));
+        test::append(out, d.download(dbias, c.c_out));
+        return out;
+      },
+      1e-2);
+}
+
+TEST_P(KernelLibraryDevices, BatchNorm) {
+  const int64_t rows = 300, ch = 7;
+  const auto x = random_vec<float>(rows * ch, 11, -2.0, 2.0), dy = random_vec<float>(rows * ch, 12);
+  const auto gamma = random_vec<float>(ch, 13, 0.5, 1.5), beta = random_vec<float>(ch, 14);
+  expect_vendor_same_as_kiln_cpu(
+      [&](DeviceRunner& d) {
+        const Stream s = d.stream();
+        const float* xd = d.upload(x);
+        const float* gd = d.upload(gamma);
+        const float* bd = d.upload(beta);
+        float* y = d.alloc<float>(rows * ch);
+        float* mean = d.alloc<float>(ch);
+        float* inv = d.alloc<float>(ch);
+        float* rmean = d.upload(std::vector<float>(ch, 0.0f));
+        float* rvar = d.upload(std::vector<float>(ch, 1.0f));
+        kernels::batch_norm_forward_training<float>(s, rows, ch, xd, gd, bd, 1e-5f, 0.1f, y, mean, inv, rmean, rvar);
+        float* yi = d.alloc<float>(rows * ch);
+        kernels::batch_norm_forward_inference<float>(s, rows, ch, xd, gd, bd, rmean, rvar, 1e-5f, yi);
+        float* dx = d.alloc<float>(rows * ch);
+        float* dgamma = d.upload(std::vector<float>(ch, 0.25f));
+        float* dbeta = d.upload(std::vector<float>(ch, -0.5f));
+        kernels::batch_norm_backward<float>(s, rows, ch, xd, d.upload(dy), gd, mean, inv, dx, dgamma, dbeta);
+        std::vector<double> out = d.download(y, rows * ch);
+        for (auto [p, count] : {std::pair<const float*, int64_t>{mean, ch},
+                                {inv, ch},
+                                {rmean, ch},
+                                {rvar, ch},
+                                {yi, rows * ch},
+                                {dx, rows * ch},
+                                {dgamma, ch},
+                                {dbeta, ch}})
+          test::append(out, d.download(p, count));
+        return out;
+      },
+      1e-4);
+}
+
+KILN_DEVICE_TEST_SUITE(KernelLibraryDevices);
+
+}  // namespace
+}  // namespace kiln
