@@ -127,13 +127,22 @@ print(f"{dst}: {n} examples of {src}")
 PY
 }
 
+# Writes the Fashion-MNIST subset (TRAIN_ROWS training, EVAL_ROWS test examples) into DIR.
+write_fmnist_subset() {
+  local src="${KILN_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}" dir="$1" f
+  for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    [ -f "$src/$f.gz" ] || { echo "no $src/$f.gz (set KILN_FASHION_MNIST)"; return 1; }
+  done
+  mkdir -p "$dir" &&
+    idx_subset "$src/train-images-idx3-ubyte.gz" "$dir/train-images-idx3-ubyte.gz" "$TRAIN_ROWS" &&
+    idx_subset "$src/train-labels-idx1-ubyte.gz" "$dir/train-labels-idx1-ubyte.gz" "$TRAIN_ROWS" &&
+    idx_subset "$src/t10k-images-idx3-ubyte.gz" "$dir/t10k-images-idx3-ubyte.gz" "$EVAL_ROWS" &&
+    idx_subset "$src/t10k-labels-idx1-ubyte.gz" "$dir/t10k-labels-idx1-ubyte.gz" "$EVAL_ROWS" ||
+    { echo "writing the Fashion-MNIST subset into $dir failed"; return 1; }
+}
+
 # Builds build-cuda/cli/kiln (CUDA, sm_90) and writes build-gpu-kiln/.
 prepare_kiln_bundle() {
-  local src="${KILN_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}"
-  local f
-  for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
-    [ -f "$src/$f.gz" ] || { echo "prepare: no $src/$f.gz (set KILN_FASHION_MNIST)"; return 1; }
-  done
   echo "prepare: building kiln with CUDA (sm_90) in $KILN_BUILD"
   cmake -S "$ROOT" -B "$KILN_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON -DKILN_CUDA=ON \
     -DCMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc" -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null &&
@@ -156,20 +165,26 @@ prepare_kiln_bundle() {
     cp -L "$path" "$stage/lib/$so" || return 1
   done <<<"$libs"
   rm -rf "$KILN_CARRY"
-  mkdir -p "$KILN_CARRY/fashion-mnist"
+  mkdir -p "$KILN_CARRY"
   (cd "$stage" && find . -type f -printf '%s\t%P\n' | LC_ALL=C sort -k2) >"$KILN_CARRY/MANIFEST"
   echo "prepare: compressing $(du -sb "$stage" | cut -f1) bytes (bin/kiln and lib/: $(ls "$stage/lib" | tr '\n' ' '))"
   tar -C "$stage" -cf - bin lib | xz -9 -T "$JOBS" >"$KILN_CARRY/kiln.tar.xz" || { echo "prepare: xz failed"; return 1; }
   rm -rf "$stage"
   kiln_source_stamp >"$KILN_CARRY/KILN_STAMP"
-  idx_subset "$src/train-images-idx3-ubyte.gz" "$KILN_CARRY/fashion-mnist/train-images-idx3-ubyte.gz" "$TRAIN_ROWS" &&
-    idx_subset "$src/train-labels-idx1-ubyte.gz" "$KILN_CARRY/fashion-mnist/train-labels-idx1-ubyte.gz" "$TRAIN_ROWS" &&
-    idx_subset "$src/t10k-images-idx3-ubyte.gz" "$KILN_CARRY/fashion-mnist/t10k-images-idx3-ubyte.gz" "$EVAL_ROWS" &&
-    idx_subset "$src/t10k-labels-idx1-ubyte.gz" "$KILN_CARRY/fashion-mnist/t10k-labels-idx1-ubyte.gz" "$EVAL_ROWS" ||
-    { echo "prepare: writing the Fashion-MNIST subset failed"; return 1; }
+  write_fmnist_subset "$KILN_CARRY/fashion-mnist"
 }
 
+if [ "${1:-}" = "--subset" ]; then
+  write_fmnist_subset "${2:?usage: scripts/gpu_check.sh --subset DIR}"
+  exit $?
+fi
+
 if [ "${1:-}" = "--prepare" ]; then
+  # A missing dataset fails before the builds.
+  for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    [ -f "${KILN_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}/$f.gz" ] ||
+      { echo "prepare: no Fashion-MNIST file $f.gz (set KILN_FASHION_MNIST)"; exit 1; }
+  done
   src="$(find_gtest)" || { echo "no GoogleTest sources found (set KILN_GTEST_SRC)"; exit 1; }
   if [ "$src" != "$DEPS/googletest" ]; then
     rm -rf "$DEPS/googletest"
