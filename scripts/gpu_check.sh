@@ -3,9 +3,11 @@
 #
 #   tier 1 (fits 3 minutes on an H100 with a prepared build): every CUDA unit test with
 #          KILN_REQUIRE_GPU=1 (a test that cannot reach the GPU fails instead of skipping), the
-#          NCCL communicator with one rank, then - once `kiln` runs on device CUDA (today it
-#          refuses, and the steps say 'not yet available') - one epoch of the Fashion-MNIST CNN
-#          on cuda vs cpu and a serve smoke test on cuda.
+#          NCCL communicator with one rank, one epoch of the Fashion-MNIST CNN on cuda and on the
+#          cpu (the carried subset: 10,000 training and 2,000 test images) with the two loss curves
+#          side by side and eval accuracy within 0.02, and a serve smoke test: export on cuda,
+#          `kiln serve --device cuda` answers 64 test images exactly as `kiln predict --device cuda`
+#          and within KILN_GPU_CHECK_PROB_TOL (0.01) of `kiln predict --device cpu` per probability.
 #   tier 2: compute-sanitizer memcheck over the kernel tests, racecheck / synccheck / initcheck on
 #          small cases, the kernel benchmarks against cuBLASLt / cuDNN (through PyTorch), and the
 #          training benchmark against PyTorch (bench/train_gpu_vs_pytorch.py; 'missing' if absent).
@@ -17,16 +19,28 @@
 #   scripts/gpu_check.sh OUTDIR     run the tiers chosen by KILN_GPU_CHECK_TIER (1, 2 or all; default all)
 #   scripts/gpu_check.sh --prepare  on a CPU machine: build the standalone project here and put what
 #                                   the GPU machine needs in build-gpu-prebuilt/ (stripped binaries and
-#                                   a stamp of the sources) and build-gpu-deps/ (GoogleTest sources,
-#                                   for a rebuild there); prints their size (must stay under 64 MiB).
-#                                   Carry build-gpu-prebuilt and build-gpu-deps to the GPU machine.
+#                                   a stamp of the sources), build-gpu-deps/ (GoogleTest sources, for a
+#                                   rebuild there) and build-gpu-kiln/ (kiln.tar.xz: a stripped kiln
+#                                   built with CUDA for sm_90 in build-cuda/ and the shared libraries
+#                                   the GPU image lacks; KILN_STAMP; the Fashion-MNIST subset); prints
+#                                   the sizes with the working tree's (must stay under 60 of 64 MiB).
+#                                   Carry build-gpu-prebuilt, build-gpu-deps and build-gpu-kiln.
+#   scripts/gpu_check.sh --subset DIR  write the Fashion-MNIST subset alone into DIR.
 #
 # The prebuilt binaries are used when the sources still match their stamp; otherwise the GPU
-# machine builds tests/cuda/gpu_check into build-gpu-check/ (2-4 minutes there).
+# machine builds tests/cuda/gpu_check into build-gpu-check/ (2-4 minutes there). kiln cannot be
+# rebuilt there (no oneDNN, protobuf, OpenMPI, simdjson there): a kiln bundle whose KILN_STAMP
+# differs from the sources fails the kiln steps; rerun --prepare after changing kiln's sources.
+# The bundle is unpacked into build-gpu-kiln-run/ and run with LD_LIBRARY_PATH naming its lib/,
+# then CUDA_HOME's libraries (else PyTorch's nvidia wheels) for libcudart and libcublasLt.
 # Environment: KILN_GPU_CHECK_TIER, KILN_GTEST_SRC (GoogleTest source tree), JOBS (default: all
 # cores), KILN_GPU_CHECK_SKIP="memcheck peers ..." (steps to skip), CUDA_HOME (default
-# /usr/local/cuda), KILN_BIN (a kiln binary built with CUDA; default build-cuda/cli/kiln),
-# KILN_FASHION_MNIST (directory of the four Fashion-MNIST .gz files).
+# /usr/local/cuda), KILN_BIN (a kiln to use instead of the bundle), KILN_FASHION_MNIST (directory
+# of the four Fashion-MNIST .gz files: the source of the subset for --prepare; for a run, the data
+# instead of the carried subset), KILN_GPU_CHECK_TRAIN_ROWS / KILN_GPU_CHECK_EVAL_ROWS (subset
+# size, default 10000 / 2000), KILN_GPU_CHECK_LOG_EVERY (steps between loss values, default 10),
+# KILN_GPU_CHECK_PROB_TOL (default 0.01), KILN_GPU_CHECK_DEVICE (default CUDA; SIM runs the kiln
+# steps on a machine without a GPU: tests/scripts/gpu_check_tier1_sim.sh, CTest GpuCheck.Tier1OnSim).
 set -u
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
@@ -234,7 +248,8 @@ REPORT="$OUT/report.md"
 START=$(date +%s)
 CURRENT_TIER=0
 STOPPED=""  # the step the current tier stopped at
-# Exit code a step uses for "not yet available" (kiln does not run on cuda yet, no data, no binary).
+# Exit code a step uses for "not yet available" (today only bench/train_gpu_vs_pytorch.py, which
+# does not exist yet). kiln refusing the device, or no kiln or data, is a failure.
 NOT_YET=75
 
 skip() { case " ${KILN_GPU_CHECK_SKIP:-} " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -362,7 +377,9 @@ kiln_setup() {
       rm -rf "$KILN_RUN" && mkdir -p "$KILN_RUN" || return 1
       # tar's xz filter, else Python's lzma (either is on the GPU image).
       if ! tar -C "$KILN_RUN" -xJf "$archive" 2>/dev/null; then
-        python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$archive" "$KILN_RUN" ||
+        python3 -c 'import sys, tarfile
+kw = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2], **kw)' "$archive" "$KILN_RUN" ||
           { echo "cannot unpack $archive into $KILN_RUN"; return 1; }
       fi
       echo "$sum" >"$KILN_RUN/ARCHIVE_SUM"
