@@ -178,6 +178,8 @@ prepare_kiln_bundle() {
     [ -n "$so" ] || continue
     cp -L "$path" "$stage/lib/$so" || return 1
   done <<<"$libs"
+  LD_LIBRARY_PATH="$stage/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$stage/bin/kiln" --version >/dev/null ||
+    { echo "prepare: the staged kiln in $stage does not start"; return 1; }
   rm -rf "$KILN_CARRY"
   mkdir -p "$KILN_CARRY"
   (cd "$stage" && find . -type f -printf '%s\t%P\n' | LC_ALL=C sort -k2) >"$KILN_CARRY/MANIFEST"
@@ -398,11 +400,11 @@ tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2], **kw)' "$archive" "$KI
   for lib in $(ldd "$KILN" 2>/dev/null | awk '$3 == "not" {print $1}'); do
     found="$(python3 -c 'import nvidia; print("\n".join(nvidia.__path__))' 2>/dev/null |
       while read -r d; do find "$d" -name "$lib" 2>/dev/null; done | head -1)"
-    [ -n "$found" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$(dirname "$found")"
+    [ -n "$found" ] && LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$(dirname "$found")"
   done
   export LD_LIBRARY_PATH
   if ldd "$KILN" | grep 'not found'; then
-    echo "$KILN: the libraries above are missing (LD_LIBRARY_PATH=$LD_LIBRARY_PATH)"
+    echo "$KILN: the libraries above are missing (LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-})"
     return 1
   fi
   local version
