@@ -5,6 +5,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/kernel_library.h"
 #if KILN_HAVE_CUDA
+#include "kernels/cuda/gemm.h"
 #include "kernels/cuda/precision.h"
 #endif
 
