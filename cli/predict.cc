@@ -58,7 +58,7 @@ Action add_predict(CLI::App& app) {
     apply_kernel_library(choice.kernel_library(), choice.kernel_library_overrides());
     if (o->threads > 0) set_cpu_threads(o->threads);
     auto servable = runtime::Servable::load(resolve_version_dir(o->model));
-    runtime::ModelRunner runner(*servable, device, choice.precision());
+    runtime::ModelRunner runner(*servable, device, choice.precision(), /*graphs=*/true, o->batch);
     std::string tmp = o->output + ".tmp";
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) fail("cannot write ", tmp);
@@ -129,8 +129,12 @@ Action add_predict(CLI::App& app) {
     out.close();
     if (!out) fail("writing ", tmp, " failed");
     fs::rename(tmp, o->output);
-    std::fprintf(stderr, "kiln predict: %lld rows -> %s (model %s version %lld)\n", static_cast<long long>(rows),
-                 o->output.c_str(), servable->name().c_str(), static_cast<long long>(servable->version()));
+    std::fprintf(stderr, "kiln predict: %lld rows -> %s (model %s version %lld on %s%s)\n", static_cast<long long>(rows),
+                 o->output.c_str(), servable->name().c_str(), static_cast<long long>(servable->version()),
+                 device.to_string().c_str(),
+                 runner.graph_launches() ? str_cat("; ", runner.graph_launches(), " batches as ", runner.graphs_captured(),
+                                                   " captured graphs").c_str()
+                                         : "");
     return 0;
   };
 }

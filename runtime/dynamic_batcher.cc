@@ -41,7 +41,8 @@ DynamicBatcher::DynamicBatcher(std::shared_ptr<const Servable> servable, const B
   if (config_.max_batch_size() <= 0) fail("batching.max_batch_size must be > 0, got ", config_.max_batch_size());
   if (config_.max_queue_size() <= 0) fail("batching.max_queue_size must be > 0, got ", config_.max_queue_size());
   if (config_.max_queue_delay_us() < 0) fail("batching.max_queue_delay_us must be >= 0");
-  runner_ = std::make_unique<ModelRunner>(*servable_, device_.device(), device_.precision());
+  runner_ = std::make_unique<ModelRunner>(*servable_, device_.device(), device_.precision(), device_.graphs(),
+                                          config_.max_batch_size());
   thread_ = std::thread([this] { loop(); });
 }
 

@@ -33,17 +33,20 @@ using Clock = std::chrono::steady_clock;
 // competing for the same cores.
 class DeviceExecutor {
  public:
-  explicit DeviceExecutor(const Device& device = Device::cpu(), Precision::Kind precision = Precision::DEFAULT)
-      : device_(device), precision_(precision) {}
+  explicit DeviceExecutor(const Device& device = Device::cpu(), Precision::Kind precision = Precision::DEFAULT,
+                          bool graphs = false)
+      : device_(device), precision_(precision), graphs_(graphs) {}
   std::mutex& lock() { return mutex_; }
   // Where the models run (ServeConfig's device), and ServeConfig's precision.
   const Device& device() const { return device_; }
   Precision::Kind precision() const { return precision_; }
+  bool graphs() const { return graphs_; }
 
  private:
   std::mutex mutex_;
   Device device_;
   Precision::Kind precision_;
+  bool graphs_;
 };
 
 struct BatchOutcome {

@@ -58,7 +58,8 @@ std::vector<float> run_training_path(models::Trainer& trainer, std::shared_ptr<c
 // puts a request into batches of any size, and its outputs must not depend on that.
 std::vector<float> run_servable_path(const Servable& s, const Device& device,
                                      const std::function<transform::ModelInputs(int64_t, int64_t)>& rows, int64_t total) {
-  ModelRunner runner(s, device);
+  // Graphs on sim and CUDA, as the server runs them (batches of 1, 2, 3, ... fill every bucket).
+  ModelRunner runner(s, device, Precision::DEFAULT, /*graphs=*/true, 32);
   std::vector<float> out;
   int64_t size = 1;
   for (int64_t begin = 0; begin < total; begin += size, ++size) {
@@ -310,7 +311,8 @@ ExportResult export_servable(const TrainConfig& config, const ExportOptions& opt
       const std::string images = eval ? idx.eval_images() : idx.train_images();
       what = images;
       Tensor raw = io::read_idx(images);
-      const int64_t n = std::min<int64_t>(options.check_rows, raw.shape()[0]);
+      // The rows the training path reads: max_eval_examples / max_train_examples may cut the file.
+      const int64_t n = std::min({options.check_rows, raw.shape()[0], source->size()});
       training = run_training_path(trainer, source, n, config.batch_size(), config.seed());
       write_manifest();
       auto servable = Servable::load(staging);

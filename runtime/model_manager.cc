@@ -36,7 +36,7 @@ ModelManager::ModelManager(const ServeConfig& config, MetricsRegistry& metrics)
       metrics_(metrics),
       device_(models::configured_device(config.device(), config.device_index(),
                                         "pass --device cpu or set device: CPU in the config"),
-              config.precision()) {
+              config.precision(), config.graphs()) {
   if (config.models().empty()) fail("no models to serve: give --model_base_path or a config with models { ... }");
   for (ModelConfig c : config.models()) {
     if (c.base_path().empty()) fail("models: base_path is empty");

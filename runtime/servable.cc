@@ -254,7 +254,14 @@ std::string Servable::class_name(int64_t id) const {
   return std::to_string(id);
 }
 
-ModelRunner::ModelRunner(const Servable& servable, const Device& device, Precision::Kind precision)
+struct ModelRunner::Captured {
+  Tensor input;   // [bucket, width] on the device: the graph reads it
+  Tensor output;  // the graph's output, [bucket, output width]
+  DeviceGraph graph;
+};
+
+ModelRunner::ModelRunner(const Servable& servable, const Device& device, Precision::Kind precision, bool graphs,
+                         int64_t max_batch)
     : servable_(servable) {
   stream_ = std::make_unique<DeviceStream>(device);
   const Precision::Kind exported = servable.manifest().has_precision() ? servable.manifest().precision() : Precision::FP32;
@@ -269,11 +276,72 @@ ModelRunner::ModelRunner(const Servable& servable, const Device& device, Precisi
   for (int h : p.embedding_handles())
     copy_param(s, servable.weights(), "params/" + model_->param_name(h), p.embedding_table(h), dir);
   width_ = model_->output_shape().numel();
+  const ModelSpec& spec = servable.manifest().model();
+  graphs_ = graphs && DeviceGraph::supported(compute_) && spec.inputs_size() == 1 &&
+            spec.inputs(0).kind() == InputSpec::DENSE;
+  max_bucket_ = 1;
+  while (max_bucket_ < std::max<int64_t>(max_batch, 1)) max_bucket_ *= 2;
+  if (!graphs_) max_bucket_ = 0;
 }
 
 ModelRunner::~ModelRunner() = default;
 
+const float* ModelRunner::copy_out(const Tensor& out, int64_t rows) {
+  const int64_t n = rows * width_;
+  if (!output_.defined() || output_.numel() < n) output_ = staging_empty(Shape{n}, DType::f32, out.device());
+  copy_sync(compute_, output_.view(0, Shape{n}), out.reshape(Shape{out.numel()}).view(0, Shape{n}));
+  return output_.data<float>();
+}
+
+const float* ModelRunner::run_graph(const transform::ModelInputs& batch) {
+  int64_t bucket = 1;
+  while (bucket < batch.batch) bucket *= 2;
+  const int64_t in_width = model_->input_shape(0).numel();
+  if (bucket > max_bucket_) {
+    // A larger batch than the graphs were sized for: the model's buffers grow, which frees what
+    // the captured graphs read.
+    captured_.clear();
+    max_bucket_ = bucket;
+  }
+  if (captured_.empty()) {
+    // Warm-up at the largest bucket: every activation and scratch buffer reaches its final size,
+    // so no capture below allocates.
+    Tensor zeros = zeros_on(compute_, Shape{max_bucket_, in_width}, DType::f32);
+    models::Context ctx{compute_, max_bucket_, false, 0, 0};
+    model_->forward(ctx, {{zeros.reshape(model_->input_shape(0).with_batch(max_bucket_)), Tensor()}});
+    compute_.synchronize();
+  }
+  auto it = captured_.find(bucket);
+  if (it == captured_.end()) {
+    auto c = std::make_unique<Captured>();
+    c->input = zeros_on(compute_, model_->input_shape(0).with_batch(bucket), DType::f32);
+    compute_.synchronize();
+    models::Context ctx{compute_, bucket, false, 0, 0};
+    DeviceGraph::begin_capture(compute_);
+    try {
+      c->output = model_->forward(ctx, {{c->input, Tensor()}});
+    } catch (...) {
+      DeviceGraph::end_capture(compute_);
+      throw;
+    }
+    c->graph = DeviceGraph::end_capture(compute_);
+    ++graphs_captured_;
+    it = captured_.emplace(bucket, std::move(c)).first;
+  }
+  Captured& c = *it->second;
+  // The batch's rows into the graph's input (the rows past it keep finite values of earlier
+  // batches: each row's answer depends on its own input only).
+  const std::vector<Tensor> staged = staging_->stage({batch.dense.reshape(Shape{batch.batch * in_width})});
+  copy_async(compute_, c.input.reshape(Shape{bucket * in_width}).view(0, Shape{batch.batch * in_width}), staged[0]);
+  c.graph.launch(compute_);
+  ++graph_launches_;
+  const float* out = copy_out(c.output, batch.batch);
+  staging_->release();
+  return out;
+}
+
 const float* ModelRunner::run(const transform::ModelInputs& batch) {
+  if (graphs_ && batch.batch > 0) return run_graph(batch);
   // Host tensors in model input order (data, offsets), staged together.
   std::vector<Tensor> host;
   std::vector<int64_t> ids_count;
@@ -302,11 +370,9 @@ const float* ModelRunner::run(const transform::ModelInputs& batch) {
     staging_->release();
     return out.data<float>();
   }
-  if (!output_.defined() || output_.numel() < out.numel())
-    output_ = staging_empty(Shape{out.numel()}, DType::f32, out.device());
-  copy_sync(ctx.stream, output_.view(0, Shape{out.numel()}), out.reshape(Shape{out.numel()}));
+  const float* answer = copy_out(out, batch.batch);
   staging_->release();
-  return output_.data<float>();
+  return answer;
 }
 
 transform::ModelInputs concat_inputs(const std::vector<const transform::ModelInputs*>& parts) {

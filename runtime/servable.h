@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/device_graph.h"
 #include "core/device_memory.h"
 #include "core/tensor.h"
 #include "io/checkpoint_file.h"
@@ -43,16 +44,29 @@ class ModelRunner {
   // models::InputStaging, the output read back to the host), its GEMMs and convolutions at the
   // precision the version was exported with unless `precision` says otherwise
   // (models::serving_precision).
+  //
+  // Graphs (`graphs`, on sim and CUDA, for models without IDS inputs, whose embedding lookups
+  // read the id count back): a batch runs as one captured forward pass of its batch-size bucket
+  // (the next power of two), its rows padded to the bucket. The first batch warms the model up at
+  // the largest bucket (max_batch rounded up) so no capture allocates; rows are independent
+  // (row-invariant kernels), so padding changes no answer. A batch above max_batch runs eagerly
+  // and raises the maximum (the graphs are captured again).
   explicit ModelRunner(const Servable& servable, const Device& device = Device::cpu(),
-                       Precision::Kind precision = Precision::DEFAULT);
+                       Precision::Kind precision = Precision::DEFAULT, bool graphs = false, int64_t max_batch = 64);
   ~ModelRunner();
   // Raw model output [batch, width] of the concatenated inputs, row-major, on the host; valid
   // until the next run().
   const float* run(const transform::ModelInputs& batch);
   int64_t output_width() const { return width_; }
   MathPrecision precision() const { return compute_.precision(); }
+  // Batches run as a captured graph so far, and graphs captured.
+  int64_t graph_launches() const { return graph_launches_; }
+  int64_t graphs_captured() const { return graphs_captured_; }
 
  private:
+  struct Captured;
+  const float* run_graph(const transform::ModelInputs& batch);
+  const float* copy_out(const Tensor& out, int64_t rows);
   const Servable& servable_;
   // Declared first: destroyed after the model and the staging that queue work on it.
   std::unique_ptr<DeviceStream> stream_;
@@ -61,6 +75,10 @@ class ModelRunner {
   std::unique_ptr<models::Model<float>> model_;
   Tensor output_;  // host copy of a device output
   int64_t width_ = 1;
+  bool graphs_ = false;
+  int64_t max_bucket_ = 0;                                // 0 until warmed up
+  std::map<int64_t, std::unique_ptr<Captured>> captured_;  // by bucket
+  int64_t graph_launches_ = 0, graphs_captured_ = 0;
   StreamDrain drain_{stream_};  // last: destroyed first, before the device memory above goes
 };
 

@@ -64,6 +64,26 @@ void memset_async(void* dst, int value, size_t bytes, void* stream) {
   if (bytes) KILN_CUDA_CHECK(cudaMemsetAsync(dst, value, bytes, raw(stream)));
 }
 
+void graph_begin_capture(void* stream) {
+  KILN_CUDA_CHECK(cudaStreamBeginCapture(raw(stream), cudaStreamCaptureModeGlobal));
+}
+
+void* graph_end_capture(void* stream) {
+  cudaGraph_t graph = nullptr;
+  KILN_CUDA_CHECK(cudaStreamEndCapture(raw(stream), &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  KILN_CUDA_CHECK(made);
+  return exec;
+}
+
+void graph_launch(void* exec, void* stream) {
+  KILN_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec), raw(stream)));
+}
+
+void graph_destroy(void* exec) { cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec)); }
+
 Allocator& pinned_allocator() {
   static PinnedAllocator allocator;
   return allocator;

@@ -3,11 +3,17 @@
 #include <array>
 #include <memory>
 
+#include "core/error.h"
 #include "core/sim/sim_memory.h"
+#include "core/sim/sim_stream.h"
 
 namespace kiln::sim {
 
-void* SimAllocator::allocate(size_t bytes) { return sim_memory().allocate(bytes); }
+void* SimAllocator::allocate(size_t bytes) {
+  if (sim_streams_capturing() > 0)
+    throw Error("sim device memory allocated while a stream captures a graph (CUDA forbids cudaMalloc then)");
+  return sim_memory().allocate(bytes);
+}
 
 void SimAllocator::deallocate(void* ptr, size_t) { sim_memory().free(ptr); }
 

@@ -109,10 +109,40 @@ void SimStream::enqueue(std::function<void()> task) { push(Task{std::move(task),
 
 void SimStream::enqueue_control(std::function<void()> task) { push(Task{std::move(task), true}); }
 
+namespace {
+std::atomic<int> g_capturing{0};
+}  // namespace
+
+int sim_streams_capturing() { return g_capturing.load(); }
+
+void SimStream::begin_capture() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  KILN_CHECK(!capturing_, "a sim stream began a graph capture twice");
+  capturing_ = true;
+  captured_.clear();
+  ++g_capturing;
+}
+
+std::vector<SimStream::Recorded> SimStream::end_capture() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  KILN_CHECK(capturing_, "end_capture on a sim stream that is not capturing");
+  capturing_ = false;
+  --g_capturing;
+  return std::exchange(captured_, {});
+}
+
+void SimStream::replay(const std::vector<Recorded>& tasks) {
+  for (const Recorded& t : tasks) push(Task{t.run, t.control});
+}
+
 void SimStream::push(Task task) {
   KILN_CHECK(task.run, "empty task queued on a sim stream");
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (capturing_) {
+      captured_.push_back({std::move(task.run), task.control});
+      return;
+    }
     queue_.push_back(std::move(task));
     ++enqueued_;
   }
@@ -123,6 +153,7 @@ void SimStream::synchronize() {
   KILN_CHECK(std::this_thread::get_id() != worker_.get_id(),
              "a task of a sim stream synchronized its own stream (it would wait for itself)");
   std::unique_lock<std::mutex> lock(mutex_);
+  if (capturing_) throw Error("synchronize() on a sim stream that is capturing a graph (CUDA forbids it)");
   const uint64_t target = enqueued_;
   progress_.wait(lock, [&] { return completed_ >= target; });
   if (std::exception_ptr error = std::exchange(error_, nullptr)) std::rethrow_exception(error);

@@ -35,6 +35,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/stream.h"
 
@@ -52,6 +53,8 @@ std::optional<SimJitter> parse_sim_jitter(const std::string& text);
 void set_sim_jitter(std::optional<SimJitter> jitter);
 // The jitter new streams get: initially parsed from KILN_SIM_JITTER (a malformed value throws).
 std::optional<SimJitter> sim_jitter();
+// Sim streams capturing a graph right now (allocation is refused while any does).
+int sim_streams_capturing();
 
 class SimStream {
  public:
@@ -82,6 +85,18 @@ class SimStream {
   // True when every task queued so far has run (cudaStreamQuery). Never throws a task's error.
   bool idle() const;
 
+  // Graph capture (cudaStreamBeginCapture / EndCapture): between the two, queued tasks are
+  // recorded instead of run; end_capture() returns them, and replay() queues them again, with
+  // the arguments and memory they were captured with. While a stream captures, synchronize() on
+  // it throws and allocating sim memory throws (sim_allocator.h), as CUDA forbids both.
+  struct Recorded {
+    std::function<void()> run;
+    bool control = false;
+  };
+  void begin_capture();
+  std::vector<Recorded> end_capture();
+  void replay(const std::vector<Recorded>& tasks);
+
  private:
   struct Task {
     std::function<void()> run;
@@ -102,6 +117,8 @@ class SimStream {
   uint64_t completed_ = 0;
   std::exception_ptr error_;         // first failure since the last synchronize()
   bool stopping_ = false;
+  bool capturing_ = false;
+  std::vector<Recorded> captured_;
   std::thread worker_;               // started last in the constructor
 };
 

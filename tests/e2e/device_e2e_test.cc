@@ -100,6 +100,40 @@ TEST(DeviceE2E, BabyweightTrainsEvaluatesExportsAndPredictsOnSimAsOnCpu) {
   EXPECT_EQ(on_cpu, slurp(dir.path() + "/p_sim.jsonl"));
 }
 
+// An image model served on sim runs as captured graphs per batch-size bucket, padded, and
+// answers exactly as the CPU does.
+TEST(DeviceE2E, ImageModelPredictsThroughGraphsOnSimAsOnCpu) {
+  if (!fashion_mnist_installed()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh)";
+  TempDir dir;
+  const std::string config = source_dir() + "/examples/fashion_mnist/mlp.pbtxt";
+  train_on("CPU", config, dir.path(), {"max_steps=30", "data.idx.max_eval_examples=100"});
+  RunResult x = run_kiln({"export", "--config", config, "--set", "output_dir=CPU", "--set", "device=SIM",
+                          "--set", "data.idx.max_eval_examples=100", "--model_base_path", "models/mlp"},
+                         dir.path());
+  ASSERT_EQ(x.exit_code, 0) << x.err;
+  std::string rows;
+  for (int r = 0; r < 75; ++r) {
+    rows += "[";
+    for (int i = 0; i < 784; ++i) rows += std::to_string((r * 7 + i * 13) % 256) + (i < 783 ? "," : "]\n");
+  }
+  dir.file("rows.jsonl", rows);
+  std::string out[2];
+  for (int d = 0; d < 2; ++d) {
+    const std::string device = d ? "sim" : "cpu";
+    RunResult p = run_kiln({"predict", "--model", "models/mlp", "--input", "rows.jsonl", "--output", device + ".jsonl",
+                            "--device", device, "--batch_size", "20"},
+                           dir.path());
+    ASSERT_EQ(p.exit_code, 0) << p.err;
+    // 75 rows in batches of 20: three of bucket 32, one of 15 rows in bucket 16.
+    if (d) {
+      EXPECT_NE(p.err.find("4 batches as 2 captured graphs"), std::string::npos) << p.err;
+    }
+    out[d] = slurp(dir.path() + "/" + device + ".jsonl");
+  }
+  EXPECT_NE(out[0].find("probabilities"), std::string::npos);
+  EXPECT_EQ(out[0], out[1]);
+}
+
 // precision: BF16 rounds the GEMM inputs as the GPU does, on the CPU and sim alike; the servable
 // records it and prediction uses it unless told otherwise.
 TEST(DeviceE2E, Bf16TrainsAlikeOnSimAndCpuAndTheServableKeepsIt) {
