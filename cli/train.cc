@@ -42,9 +42,11 @@ Action add_train(CLI::App& app) {
       if (!r.checkpoint.empty()) std::printf("checkpoint %s\n", r.checkpoint.c_str());
       return 0;
     }
-    std::printf("trained %lld steps (%lld epochs)%s, %.0f examples/s\n", static_cast<long long>(r.steps),
+    std::printf("trained %lld steps (%lld epochs)%s, %.0f examples/s%s\n", static_cast<long long>(r.steps),
                 static_cast<long long>(r.epochs_completed), r.early_stopped ? ", stopped early" : "",
-                r.examples_per_second);
+                r.examples_per_second,
+                r.graph_steps ? str_cat(" (", r.graph_steps, " steps as a captured graph on ", device.to_string(), ")").c_str()
+                              : "");
     for (const auto& [k, v] : r.final_eval) std::printf("eval %s %.6f\n", k.c_str(), v);
     if (!r.checkpoint.empty()) std::printf("checkpoint %s\n", r.checkpoint.c_str());
     if (r.ranks > 1 && r.sync.steps > 0) {

@@ -13,17 +13,20 @@ using detail::sim_arg;
 
 template <typename T>
 void dropout_forward(const Stream& s, int64_t n, float rate, uint64_t seed, uint64_t stream, const T* x, T* y,
-                     uint8_t* mask, uint64_t first) {
+                     uint8_t* mask, uint64_t first, const uint64_t* stream_base) {
   constexpr const char* kOp = "dropout_forward";
   switch (s.device().kind) {
-    case Device::Kind::cpu: return cpu::dropout_forward(s, n, rate, seed, stream, x, y, mask, first);
+    case Device::Kind::cpu:
+      return cpu::dropout_forward(s, n, rate, seed, stream + (stream_base ? *stream_base : 0), x, y, mask, first);
     case Device::Kind::sim:
-      return detail::sim_launch(
-          s, [=, x = sim_arg(kOp, "x", x, n), y = sim_arg(kOp, "y", y, n), mask = sim_arg(kOp, "mask", mask, n)] {
-            cpu::dropout_forward(Stream::cpu(), n, rate, seed, stream, x.get(), y.get(), mask.get(), first);
-          });
+      return detail::sim_launch(s, [=, x = sim_arg(kOp, "x", x, n), y = sim_arg(kOp, "y", y, n),
+                                    mask = sim_arg(kOp, "mask", mask, n),
+                                    base = sim_arg(kOp, "stream_base", stream_base, 1)] {
+        const uint64_t key = stream + (base.get() ? *base.get() : 0);
+        cpu::dropout_forward(Stream::cpu(), n, rate, seed, key, x.get(), y.get(), mask.get(), first);
+      });
     case Device::Kind::cuda:
-      KILN_CUDA_F32(kOp, T, s, cuda::dropout_forward(s, n, rate, seed, stream, x, y, mask, first));
+      KILN_CUDA_F32(kOp, T, s, cuda::dropout_forward(s, n, rate, seed, stream, x, y, mask, first, stream_base));
   }
   detail::unknown_device(kOp, s);
 }
@@ -43,7 +46,13 @@ void dropout_backward(const Stream& s, int64_t n, float rate, const uint8_t* mas
   detail::unknown_device(kOp, s);
 }
 
-KILN_DROPOUT_INSTANTIATE(float)
-KILN_DROPOUT_INSTANTIATE(double)
+// The dispatch takes stream_base, the CPU code does not (kernels/cpu/dropout.h's macro is its own).
+#define KILN_INSTANTIATE(T)                                                                                   \
+  template void dropout_forward<T>(const Stream&, int64_t, float, uint64_t, uint64_t, const T*, T*, uint8_t*, \
+                                   uint64_t, const uint64_t*);                                                \
+  template void dropout_backward<T>(const Stream&, int64_t, float, const uint8_t*, const T*, T*);
+KILN_INSTANTIATE(float)
+KILN_INSTANTIATE(double)
+#undef KILN_INSTANTIATE
 
 }  // namespace kiln::kernels

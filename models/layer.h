@@ -31,6 +31,9 @@ struct Context {
   // Where this batch's rows start in the global batch (data-parallel ranks); keys dropout so
   // the ranks together draw one process's masks.
   int64_t row_offset = 0;
+  // A captured training step (a graph) reads its step from device memory: step << 12, which
+  // dropout adds to its per-layer stream id. Null: `step` is used.
+  const uint64_t* step_key = nullptr;
 };
 
 template <typename T>

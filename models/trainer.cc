@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/device_graph.h"
 #include "io/checkpoint_file.h"
 #include "io/crc32c.h"
 #include "io/event_writer.h"
@@ -181,13 +182,73 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only, const Device& 
 
 Trainer::~Trainer() = default;
 
-std::vector<Value> Trainer::stage_inputs(const io::Batch& batch, Tensor* label) {
+std::vector<Tensor> Trainer::host_inputs(const io::Batch& batch) const {
   std::vector<Tensor> host;
   for (const InputBinding& b : data_.inputs) {
     host.push_back(batch.tensors[b.data]);
     host.push_back(b.offsets >= 0 ? batch.tensors[b.offsets] : Tensor());
   }
   host.push_back(batch.tensors[data_.label]);
+  return host;
+}
+
+struct Trainer::StepGraph {
+  std::vector<Tensor> inputs;  // fixed device copies of host_inputs(): the graph reads them
+  Tensor step_key;             // u64 on the device: step << 12, for dropout
+  Tensor key_ring;             // host: the values copied into step_key, one slot per step
+  Tensor losses;               // the per-example losses the graph writes
+  DeviceGraph graph;
+};
+
+bool Trainer::graphs_allowed() const {
+  return config_.graphs() && DeviceGraph::supported(compute_) && comm_->size() == 1 &&
+         model_->params().embedding_handles().empty() && config_.optimizer().clip_global_norm() <= 0;
+}
+
+Tensor Trainer::run_step_graph(const io::Batch& batch, Tensor& doutput) {
+  const std::vector<Tensor> host = host_inputs(batch);
+  if (!step_graph_) {
+    // Captured once, after an eager step of this batch size sized every buffer: nothing below
+    // allocates while the stream captures.
+    auto g = std::make_unique<StepGraph>();
+    for (const Tensor& h : host) g->inputs.push_back(h.defined() ? zeros_on(compute_, h.shape(), h.dtype()) : Tensor());
+    g->step_key = zeros_on(compute_, Shape{1}, DType::i64);
+    g->key_ring = staging_empty(Shape{1024}, DType::i64, compute_.device());
+    compute_.synchronize();
+    Context ctx{compute_, batch.size, true, config_.seed(), 0, 0};
+    ctx.step_key = reinterpret_cast<const uint64_t*>(g->step_key.data<int64_t>());
+    std::vector<Value> inputs;
+    for (size_t i = 0; i < data_.inputs.size(); ++i) inputs.push_back({g->inputs[2 * i], g->inputs[2 * i + 1]});
+    DeviceGraph::begin_capture(compute_);
+    try {
+      const Tensor& out = model_->forward(ctx, inputs);
+      Tensor d = scratch(compute_, doutput, out.shape(), DType::f32);
+      g->losses = head_->losses(compute_, out, g->inputs.back(), batch.size, &d);
+      model_->backward(ctx, d);
+    } catch (...) {
+      DeviceGraph::end_capture(compute_);
+      throw;
+    }
+    g->graph = DeviceGraph::end_capture(compute_);
+    step_graph_ = std::move(g);
+  }
+  StepGraph& g = *step_graph_;
+  const std::vector<Tensor> staged = staging_->stage(host);
+  for (size_t i = 0; i < staged.size(); ++i)
+    if (staged[i].defined()) copy_async(compute_, g.inputs[i], staged[i]);
+  // The step's dropout key through a host slot the stream reads when it gets there; the slot is
+  // rewritten 1024 steps later, long after (losses are read back at least every 64 steps).
+  const int64_t slot = step_ % g.key_ring.numel();
+  g.key_ring.data<int64_t>()[slot] = step_ << 12;
+  copy_async(compute_, g.step_key, g.key_ring.view(slot, Shape{1}));
+  g.graph.launch(compute_);
+  staging_->release();
+  ++step_graph_launches_;
+  return g.losses;
+}
+
+std::vector<Value> Trainer::stage_inputs(const io::Batch& batch, Tensor* label) {
+  const std::vector<Tensor> host = host_inputs(batch);
   std::vector<Tensor> staged = staging_->stage(host);
   std::vector<Value> inputs;
   for (size_t i = 0; i < data_.inputs.size(); ++i) {
@@ -444,13 +505,18 @@ TrainResult Trainer::run() {
     if (t.bad_step >= 0)
       fail("training diverged at step ", t.bad_step, ": loss is ", t.bad_loss, " (lower the learning rate?)");
   };
+  // Full batches run as one captured graph after an eager one (docs/cuda.md, "Graphs").
+  const bool use_graph = graphs_allowed();
+  bool warmed_up = false;
   while (step_ < total && !result.early_stopped) {
     io::Batch batch = pipeline_->next();
     float lr = learning_rate_at(config_.lr_schedule(), config_.optimizer().learning_rate(), step_, total);
     Context ctx{compute_, batch.size, true, config_.seed(), step_, batch.global_offset};
     const bool log_step = (step_ + 1) % log_every == 0 || step_ + 1 == total;
     if (sync_) sync_->begin_step();
-    if (batch.size > 0) {
+    if (use_graph && batch.size == config_.batch_size() && warmed_up) {
+      losses.add(run_step_graph(batch, doutput), step_, 1.0);
+    } else if (batch.size > 0) {
       Tensor label;
       const Tensor& out = model_->forward(ctx, stage_inputs(batch, &label));
       Tensor d = scratch(ctx.stream, doutput, out.shape(), DType::f32);
@@ -464,6 +530,7 @@ TrainResult Trainer::run() {
       if (sync_) on_final = [this](int64_t offset) { sync_->dense_final_from(offset); };
       model_->backward(ctx, d, on_final);
       staging_->release();
+      warmed_up = warmed_up || batch.size == config_.batch_size();
     } else {
       // A global batch smaller than the rank count leaves this rank without rows this step.
       params.zero_grads();
@@ -501,7 +568,11 @@ TrainResult Trainer::run() {
     bool do_eval = data_.eval && ((eval_every > 0 ? step_ % eval_every == 0 : epoch_ended) || step_ == total);
     if (do_eval) {
       collect_losses();  // a diverged run stops before it evaluates or checkpoints
-      auto m = evaluate();  // every rank evaluates its share and gets the same totals
+      auto m = evaluate();
+      // Evaluation batches may have grown the model's buffers, which frees what a captured step
+      // reads: capture again after the next eager full step.
+      step_graph_.reset();
+      warmed_up = false;  // every rank evaluates its share and gets the same totals
       if (is_chief()) {
         append_tune_metrics(step_, m);
         for (const auto& [k, v] : m) events->add_scalar("eval/" + k, v, step_);
@@ -544,6 +615,7 @@ TrainResult Trainer::run() {
   result.epochs_completed = epoch_;
   if (step_ == start_step) result.examples_per_second = 0;
   if (sync_) result.sync = sync_->stats();
+  result.graph_steps = step_graph_launches_;
   return result;
 }
 

@@ -37,6 +37,7 @@ struct TrainResult {
   std::string checkpoint;  // the last checkpoint written
   int ranks = 1;
   GradientSyncStats sync;  // data-parallel runs only
+  int64_t graph_steps = 0;  // steps run as a captured graph
 };
 
 class Trainer {
@@ -73,6 +74,14 @@ class Trainer {
   std::string checkpoint_dir() const;
   // The model inputs and the label of `batch`, staged on the device (the same tensors on the CPU).
   std::vector<Value> stage_inputs(const io::Batch& batch, Tensor* label);
+  // The host tensors stage_inputs stages: per input its data and offsets (or none), then the label.
+  std::vector<Tensor> host_inputs(const io::Batch& batch) const;
+  // Whether full training steps may run as a captured graph (TrainConfig.graphs, the device, the
+  // model and the run allow it), and one such step: forward, loss and backward replayed on this
+  // batch's inputs; returns the per-example losses.
+  bool graphs_allowed() const;
+  Tensor run_step_graph(const io::Batch& batch, Tensor& doutput);
+  struct StepGraph;
   std::string write_checkpoint();
   void load_checkpoint(const io::CheckpointFile& file, const CheckpointMeta& meta, const std::string& path);
   void prune_checkpoints();
@@ -101,6 +110,8 @@ class Trainer {
   double best_metric_ = 0;
   bool has_best_ = false;
   std::string restored_;
+  std::unique_ptr<StepGraph> step_graph_;
+  int64_t step_graph_launches_ = 0;
   StreamDrain drain_{stream_};  // last: destroyed first, before the device memory above goes
 };
 

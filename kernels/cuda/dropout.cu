@@ -12,8 +12,10 @@ namespace {
 
 // One thread per Philox block: stream elements 4q .. 4q+3 use the four words of block q; this
 // call's element i is stream element first + i.
-__global__ void dropout_forward_kernel(int64_t n, float rate, float scale, uint64_t seed, uint64_t stream,
-                                       uint64_t first, const float* x, float* y, uint8_t* mask) {
+__global__ void dropout_forward_kernel(int64_t n, float rate, float scale, uint64_t seed, uint64_t stream_offset,
+                                       const uint64_t* stream_base, uint64_t first, const float* x, float* y,
+                                       uint8_t* mask) {
+  const uint64_t stream = stream_offset + (stream_base ? *stream_base : 0);
   const uint64_t q0 = first >> 2;
   const int64_t blocks = static_cast<int64_t>(((first + static_cast<uint64_t>(n) + 3) >> 2) - q0);
   KILN_GRID_STRIDE(qi, blocks) {
@@ -45,7 +47,7 @@ __global__ void dropout_backward_kernel(int64_t n, float scale, const uint8_t* m
 }  // namespace
 
 void dropout_forward(const Stream& s, int64_t n, float rate, uint64_t seed, uint64_t stream, const float* x, float* y,
-                     uint8_t* mask, uint64_t first) {
+                     uint8_t* mask, uint64_t first, const uint64_t* stream_base) {
   KILN_CHECK(s.device().is_cuda());
   KILN_CHECK(rate >= 0.0f && rate <= 1.0f, "dropout rate ", rate);
   if (n <= 0) return;
@@ -57,7 +59,7 @@ void dropout_forward(const Stream& s, int64_t n, float rate, uint64_t seed, uint
   }
   const float scale = rate < 1.0f ? 1.0f / (1.0f - rate) : 0.0f;
   kiln::cuda::launch("dropout_forward_kernel", dropout_forward_kernel, dim3(elementwise_blocks(n / 4 + 2)),
-                     dim3(kElementwiseThreads), 0, st, n, rate, scale, seed, stream, first, x, y, mask);
+                     dim3(kElementwiseThreads), 0, st, n, rate, scale, seed, stream, stream_base, first, x, y, mask);
 }
 
 void dropout_backward(const Stream& s, int64_t n, float rate, const uint8_t* mask, const float* dy, float* dx) {

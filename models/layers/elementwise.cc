@@ -67,10 +67,13 @@ class DropoutLayer final : public Layer<T> {
     }
     Tensor mask = scratch(ctx.stream, mask_, out.data.shape(), DType::u8);
     // One Philox stream per (step, layer): the GPU path draws the same mask.
-    uint64_t stream = (static_cast<uint64_t>(ctx.step) << 12) | static_cast<uint64_t>(index_ & 0xfff);
+    // With ctx.step_key (a captured step) the step part comes from device memory, so each replay
+    // draws its own masks: the same streams either way.
+    const uint64_t layer = static_cast<uint64_t>(index_ & 0xfff);
+    uint64_t stream = ctx.step_key ? layer : (static_cast<uint64_t>(ctx.step) << 12) | layer;
     const uint64_t first = static_cast<uint64_t>(ctx.row_offset) * static_cast<uint64_t>(out.data.numel() / ctx.batch);
     kernels::dropout_forward<T>(ctx.stream, out.data.numel(), rate_, ctx.seed, stream, in[0]->data.template data<T>(),
-                                out.data.template data<T>(), mask.template data<uint8_t>(), first);
+                                out.data.template data<T>(), mask.template data<uint8_t>(), first, ctx.step_key);
   }
   void backward(const Context& ctx, const std::vector<const Value*>&, const Value&, const Tensor& dout,
                 const std::vector<Tensor*>& din) override {

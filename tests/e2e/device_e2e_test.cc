@@ -100,6 +100,32 @@ TEST(DeviceE2E, BabyweightTrainsEvaluatesExportsAndPredictsOnSimAsOnCpu) {
   EXPECT_EQ(on_cpu, slurp(dir.path() + "/p_sim.jsonl"));
 }
 
+// On sim, full training batches run as one captured graph (forward, loss, backward) after an
+// eager one, and per epoch again after each evaluation; the CNN (batch norm, dropout keyed by the
+// step from device memory) ends bit-identical to the eager run and to the CPU.
+TEST(DeviceE2E, TrainingStepsAsACapturedGraphEqualEagerSteps) {
+  if (!fashion_mnist_installed()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh)";
+  TempDir dir;
+  const std::string config = source_dir() + "/examples/fashion_mnist/cnn.pbtxt";
+  const std::vector<std::string> data{"epochs=2", "data.idx.max_train_examples=3000",
+                                      "data.idx.max_eval_examples=300"};
+  RunResult graphs = train_on("SIM", config, dir.path(), data);
+  // 3000 rows in batches of 128: 23 full and one of 56 per epoch; the first full one of each
+  // epoch runs eagerly (it sizes the buffers; evaluation may have grown them), the partial one too.
+  EXPECT_NE(graphs.out.find("(44 steps as a captured graph on sim)"), std::string::npos) << graphs.out;
+  fs::create_directories(dir.path() + "/eager");
+  std::vector<std::string> eager_sets = data;
+  eager_sets.push_back("graphs=false");
+  RunResult eager = train_on("SIM", config, dir.path() + "/eager", eager_sets);
+  EXPECT_EQ(eager.out.find("captured graph"), std::string::npos) << eager.out;
+  fs::create_directories(dir.path() + "/cpu");
+  RunResult cpu = train_on("CPU", config, dir.path() + "/cpu", data);
+  EXPECT_EQ(eval_lines(graphs.out), eval_lines(eager.out));
+  const std::string graph_ckpt = final_checkpoint(dir.path() + "/SIM");
+  EXPECT_TRUE(graph_ckpt == final_checkpoint(dir.path() + "/eager/SIM")) << "graph and eager steps differ";
+  EXPECT_TRUE(graph_ckpt == final_checkpoint(dir.path() + "/cpu/CPU")) << "sim and cpu differ";
+}
+
 // An image model served on sim runs as captured graphs per batch-size bucket, padded, and
 // answers exactly as the CPU does.
 TEST(DeviceE2E, ImageModelPredictsThroughGraphsOnSimAsOnCpu) {
