@@ -1,6 +1,7 @@
 #pragma once
-// Which kernels an op family runs on a CUDA stream: Kiln's own (the default) or the vendor
-// libraries (cuBLASLt GEMM, cuDNN convolution and batch norm), chosen for the whole process and
+// Which kernels an op family runs on a CUDA stream: Kiln's own (the default) or VENDOR: the
+// vendor libraries (cuBLASLt GEMM, cuDNN convolution and batch norm) and, for activation, pooling
+// and reduce, plain reference kernels (kernels/cuda/reference.h), chosen for the whole process and
 // per op family, so a misbehaving custom kernel can be switched off from the config without a
 // rebuild (docs/cuda.md, "Kernel libraries").
 //
@@ -25,8 +26,8 @@ const char* kernel_library_name(KernelLibrary library);
 // gemm, loss, optimizer, pooling, reduce.
 std::span<const std::string_view> kernel_op_families();
 
-// Whether VENDOR changes what runs on CUDA for this family; for the others Kiln's kernel runs
-// whatever is chosen (kiln::Error for an unknown family).
+// Whether VENDOR changes what runs on CUDA for this family (a vendor library or reference kernels);
+// for the others Kiln's kernel runs whatever is chosen (kiln::Error for an unknown family).
 bool has_vendor_kernels(std::string_view op);
 
 // The library for op family `op`: its override if it has one, else the process-wide default.

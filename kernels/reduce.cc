@@ -3,8 +3,10 @@
 
 #include "kernels/cpu/reduce.h"
 #include "kernels/dispatch.h"
+#include "kernels/kernel_library.h"
 #if KILN_HAVE_CUDA
 #include "kernels/cuda/reduce.h"
+#include "kernels/cuda/reference.h"
 #endif
 
 namespace kiln::kernels {
@@ -20,7 +22,10 @@ void sum_rows(const Stream& s, const T* x, int64_t rows, int64_t cols, T* out, b
       return detail::sim_launch(s, [=, x = sim_arg(kOp, "x", x, rows * cols), out = sim_arg(kOp, "out", out, cols)] {
         cpu::sum_rows(Stream::cpu(), x.get(), rows, cols, out.get(), accumulate);
       });
-    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::sum_rows(s, x, rows, cols, out, accumulate));
+    case Device::Kind::cuda:
+      KILN_CUDA_F32(kOp, T, s,
+                    use_vendor("reduce") ? cuda::reference::sum_rows(s, x, rows, cols, out, accumulate)
+                                         : cuda::sum_rows(s, x, rows, cols, out, accumulate));
   }
   detail::unknown_device(kOp, s);
 }
@@ -33,7 +38,10 @@ double sum_squares(const Stream& s, const T* x, int64_t n) {
     case Device::Kind::sim:
       return detail::sim_launch_sync(
           s, [=, x = sim_arg(kOp, "x", x, n)] { return cpu::sum_squares(Stream::cpu(), x.get(), n); });
-    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::sum_squares(s, x, n));
+    case Device::Kind::cuda:
+      KILN_CUDA_F32(kOp, T, s,
+                    use_vendor("reduce") ? cuda::reference::sum_squares(s, x, n)
+                                         : cuda::sum_squares(s, x, n));
   }
   detail::unknown_device(kOp, s);
 }
@@ -47,7 +55,10 @@ void sum_squares_async(const Stream& s, const T* x, int64_t n, double* out) {
       return detail::sim_launch(s, [=, x = sim_arg(kOp, "x", x, n), out = sim_arg(kOp, "out", out, 1)] {
         *out.get() = cpu::sum_squares(Stream::cpu(), x.get(), n);
       });
-    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::sum_squares_async(s, x, n, out));
+    case Device::Kind::cuda:
+      KILN_CUDA_F32(kOp, T, s,
+                    use_vendor("reduce") ? cuda::reference::sum_squares_async(s, x, n, out)
+                                         : cuda::sum_squares_async(s, x, n, out));
   }
   detail::unknown_device(kOp, s);
 }
@@ -60,7 +71,10 @@ void scale_inplace(const Stream& s, T* x, int64_t n, T factor) {
     case Device::Kind::sim:
       return detail::sim_launch(
           s, [=, x = sim_arg(kOp, "x", x, n)] { cpu::scale_inplace(Stream::cpu(), x.get(), n, factor); });
-    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::scale_inplace(s, x, n, factor));
+    case Device::Kind::cuda:
+      KILN_CUDA_F32(kOp, T, s,
+                    use_vendor("reduce") ? cuda::reference::scale_inplace(s, x, n, factor)
+                                         : cuda::scale_inplace(s, x, n, factor));
   }
   detail::unknown_device(kOp, s);
 }
@@ -74,7 +88,10 @@ void add_inplace(const Stream& s, T* x, const T* y, int64_t n) {
       return detail::sim_launch(s, [=, x = sim_arg(kOp, "x", x, n), y = sim_arg(kOp, "y", y, n)] {
         cpu::add_inplace(Stream::cpu(), x.get(), y.get(), n);
       });
-    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::add_inplace(s, x, y, n));
+    case Device::Kind::cuda:
+      KILN_CUDA_F32(kOp, T, s,
+                    use_vendor("reduce") ? cuda::reference::add_inplace(s, x, y, n)
+                                         : cuda::add_inplace(s, x, y, n));
   }
   detail::unknown_device(kOp, s);
 }

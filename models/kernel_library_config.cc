@@ -33,7 +33,7 @@ std::vector<std::string> apply_kernel_library(
     }
     if (!seen.insert(c.op()).second) fail(field, ".op: '", c.op(), "' is overridden twice");
     if (c.library() == KernelChoice::VENDOR && !vendor_kernels)
-      warnings.push_back(field + ": '" + c.op() + "' has no vendor kernels on CUDA; Kiln's kernel runs");
+      warnings.push_back(field + ": '" + c.op() + "' has no vendor or reference kernels on CUDA; Kiln's kernel runs");
     chosen.emplace_back(c.op(), to_library(c.library()));
   }
   kernels::reset_kernel_library();

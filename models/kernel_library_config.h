@@ -11,7 +11,8 @@ namespace kiln::models {
 
 // kiln::Error naming the field ("kernel_library_overrides[1].op: ...") for an op that is not an
 // op family, an empty op or one given twice. Returns a warning for each override that asks for
-// VENDOR on a family with no vendor kernels (Kiln's kernel runs there).
+// VENDOR on a family with neither vendor nor reference kernels (dropout, embedding, loss,
+// optimizer: Kiln's kernel runs there).
 std::vector<std::string> apply_kernel_library(
     KernelChoice::Library library, const google::protobuf::RepeatedPtrField<KernelChoice>& overrides);
 

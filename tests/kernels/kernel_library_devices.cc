@@ -1,10 +1,15 @@
 // kernel_library VENDOR on every device (tests/kernels/device_test_util.h): on cpu and sim it
 // changes nothing (the same bits as Kiln's kernels); on CUDA the vendor paths (cuBLASLt GEMM,
-// cuDNN convolution and batch norm) agree with the CPU within the TF32 tolerance.
+// cuDNN convolution and batch norm) agree with the CPU within the TF32 tolerance, and the
+// reference kernels (kernels/cuda/reference.h: activation, pooling, reduce) within the tolerance
+// of those families' own device tests.
+#include "kernels/activation.h"
 #include "kernels/batch_norm.h"
 #include "kernels/conv.h"
 #include "kernels/gemm.h"
 #include "kernels/kernel_library.h"
+#include "kernels/pooling.h"
+#include "kernels/reduce.h"
 #include "tests/kernels/device_test_util.h"
 
 namespace kiln {
@@ -114,6 +119,92 @@ TEST_P(KernelLibraryDevices, BatchNorm) {
         return out;
       },
       1e-4);
+}
+
+TEST_P(KernelLibraryDevices, PoolingReference) {
+  // Padding, overlapping windows (max backward sums several outputs into one input), a window
+  // partly in the padding, and ties (values rounded to a coarse grid) for the argmax order.
+  kernels::Pool2dShape p;
+  p.n = 2, p.h = 7, p.w = 6, p.c = 3, p.kh = 3, p.kw = 2, p.stride_h = 2, p.stride_w = 1, p.pad_h = 1, p.pad_w = 1;
+  const int64_t nx = p.n * p.h * p.w * p.c, ny = p.n * p.out_h() * p.out_w() * p.c;
+  std::vector<float> x = random_vec<float>(nx, 21);
+  for (float& v : x) v = static_cast<float>(static_cast<int>(v * 4.0f)) / 4.0f;
+  const auto dy = random_vec<float>(ny, 22);
+  const int64_t hw = p.h * p.w;
+  expect_vendor_same_as_kiln_cpu(
+      [&](DeviceRunner& d) {
+        const Stream s = d.stream();
+        const float* xd = d.upload(x);
+        const float* dyd = d.upload(dy);
+        float* y = d.alloc<float>(ny);
+        int32_t* argmax = d.alloc<int32_t>(ny);
+        float* dx = d.alloc<float>(nx);
+        kernels::max_pool2d_forward<float>(s, p, xd, y, argmax);
+        kernels::max_pool2d_backward<float>(s, p, dyd, argmax, dx);
+        std::vector<double> out = d.download(y, ny);
+        test::append(out, d.download(argmax, ny));
+        test::append(out, d.download(dx, nx));
+        kernels::avg_pool2d_forward<float>(s, p, xd, y);
+        kernels::avg_pool2d_backward<float>(s, p, dyd, dx);
+        test::append(out, d.download(y, ny));
+        test::append(out, d.download(dx, nx));
+        float* g = d.alloc<float>(p.n * p.c);
+        kernels::global_avg_pool_forward<float>(s, p.n, hw, p.c, xd, g);
+        kernels::global_avg_pool_backward<float>(s, p.n, hw, p.c, g, dx);
+        test::append(out, d.download(g, p.n * p.c));
+        test::append(out, d.download(dx, nx));
+        return out;
+      },
+      1e-5);
+}
+
+TEST_P(KernelLibraryDevices, ReduceReference) {
+  // More than one 16384-element chunk, so the chunk partials are added as the CPU adds them.
+  const int64_t rows = 3000, cols = 7, n = rows * cols;
+  const auto x = random_vec<float>(n, 23), y0 = random_vec<float>(n, 24), acc0 = random_vec<float>(cols, 25);
+  expect_vendor_same_as_kiln_cpu(
+      [&](DeviceRunner& d) {
+        const Stream s = d.stream();
+        float* xd = d.upload(x);
+        float* sums = d.upload(acc0);
+        kernels::sum_rows<float>(s, xd, rows, cols, sums, /*accumulate=*/true);
+        float* fresh = d.alloc<float>(cols);
+        kernels::sum_rows<float>(s, xd, rows, cols, fresh, /*accumulate=*/false);
+        std::vector<double> out = d.download(sums, cols);
+        test::append(out, d.download(fresh, cols));
+        out.push_back(kernels::sum_squares<float>(s, xd, n));
+        double* sq = d.alloc<double>(1);
+        kernels::sum_squares_async<float>(s, xd, n - 5, sq);
+        test::append(out, d.download(sq, 1));
+        kernels::scale_inplace<float>(s, xd, n, 0.75f);
+        kernels::add_inplace<float>(s, xd, d.upload(y0), n);
+        test::append(out, d.download(xd, n));
+        return out;
+      },
+      1e-5);
+}
+
+TEST_P(KernelLibraryDevices, ActivationReference) {
+  const int64_t n = 1000;
+  std::vector<float> x = random_vec<float>(n, 26, -4.0, 4.0);
+  x[0] = 0.0f, x[1] = -0.0f;
+  const auto dy = random_vec<float>(n, 27);
+  for (kernels::Activation act : test::all_activations()) {
+    SCOPED_TRACE(static_cast<int>(act));
+    expect_vendor_same_as_kiln_cpu(
+        [&](DeviceRunner& d) {
+          const Stream s = d.stream();
+          const float* xd = d.upload(x);
+          float* y = d.alloc<float>(n);
+          float* dx = d.alloc<float>(n);
+          kernels::activation_forward<float>(s, act, 0.1f, xd, y, n);
+          kernels::activation_backward<float>(s, act, 0.1f, xd, y, d.upload(dy), dx, n);
+          std::vector<double> out = d.download(y, n);
+          test::append(out, d.download(dx, n));
+          return out;
+        },
+        1e-5);
+  }
 }
 
 KILN_DEVICE_TEST_SUITE(KernelLibraryDevices);

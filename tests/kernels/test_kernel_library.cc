@@ -53,9 +53,13 @@ TEST_F(KernelLibraryTest, UnknownFamilyListsTheFamilies) {
   }
 }
 
-TEST_F(KernelLibraryTest, VendorKernelsExistForGemmConvolutionAndBatchNorm) {
+TEST_F(KernelLibraryTest, VendorKernelsExistForVendorLibrariesAndReferenceKernels) {
+  // cuBLASLt and cuDNN for gemm, conv2d and batch_norm; kernels/cuda/reference.h for the others
+  // that have them.
   for (std::string_view op : kernels::kernel_op_families())
-    EXPECT_EQ(kernels::has_vendor_kernels(op), op == "gemm" || op == "conv2d" || op == "batch_norm") << op;
+    EXPECT_EQ(kernels::has_vendor_kernels(op), op == "gemm" || op == "conv2d" || op == "batch_norm" ||
+                                                   op == "activation" || op == "pooling" || op == "reduce")
+        << op;
   EXPECT_STREQ(kernels::kernel_library_name(KernelLibrary::vendor), "vendor");
   EXPECT_STREQ(kernels::kernel_library_name(KernelLibrary::kiln), "kiln");
 }
