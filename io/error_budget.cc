@@ -15,10 +15,10 @@ std::string format_bad_row(const BadRow& row) {
 
 ErrorBudget::ErrorBudget(int64_t max_bad_rows) : max_(max_bad_rows) {}
 
-void ErrorBudget::add(const BadRow& row, const std::string& category) {
+void ErrorBudget::add(const BadRow& row, const std::string& category, int64_t rows) {
   std::lock_guard<std::mutex> lock(mutex_);
-  ++count_;
-  ++left_out_[category.empty() ? "malformed CSV row" : category];
+  count_ += rows;
+  left_out_[category.empty() ? "malformed CSV row" : category] += rows;
   if (first_.size() < kKeep) first_.push_back(row);
   if (max_ < 0 || count_ <= max_) return;
   std::string message = format_bad_row(row);

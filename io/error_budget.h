@@ -27,8 +27,9 @@ class ErrorBudget {  // thread-safe
 
   // Records one bad row, counted under `category` ("malformed CSV row" when empty); throws
   // kiln::Error "FILE:LINE:COL: REASON" plus a hint naming csv.max_bad_rows once the count
-  // exceeds the budget.
-  void add(const BadRow& row, const std::string& category = {});
+  // exceeds the budget. `rows` > 1 records one problem that costs that many rows (a corrupt
+  // block of an example shard): they are skipped together or not at all.
+  void add(const BadRow& row, const std::string& category = {}, int64_t rows = 1);
   // A row left out on purpose (a missing label under label_missing SKIP, a DROP_ROW feature):
   // counted under `category` (n rows), never against the budget.
   void skip(const std::string& category, int64_t n = 1);

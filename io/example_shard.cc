@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "io/crc32c.h"
+#include "io/error_budget.h"
 #include "io/json_text.h"
 
 namespace kiln::io {
@@ -20,6 +21,8 @@ constexpr size_t kMagicBytes = sizeof(kExampleShardMagic);
 constexpr size_t kTrailerBytes = 8 + kMagicBytes;  // footer length, magic
 // A footer larger than this is not one Kiln wrote (about 100 bytes per block).
 constexpr uint64_t kMaxFooterBytes = 256ull << 20;
+
+constexpr char kChecksumMismatch[] = "checksum mismatch (the file is corrupt)";
 
 uint64_t padded(uint64_t bytes) { return (bytes + 7) / 8 * 8; }
 
@@ -216,13 +219,35 @@ ExampleShardReader::~ExampleShardReader() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-ExampleBlock ExampleShardReader::read_block(int64_t i) const {
+std::string ExampleShardReader::block_name(int64_t i) const {
+  const ExampleShardBlockInfo& info = blocks_[static_cast<size_t>(i)];
+  return str_cat("block ", i, " (bytes ", info.offset, "..", info.offset + info.bytes, ", ", info.rows, " rows)");
+}
+
+std::optional<std::string> ExampleShardReader::read_checked(int64_t i) const {
   KILN_CHECK(i >= 0 && i < blocks(), "block ", i, " of ", path_, " does not exist");
   const ExampleShardBlockInfo& info = blocks_[static_cast<size_t>(i)];
-  const std::string where = path_ + ": block " + std::to_string(i) + " (bytes " + std::to_string(info.offset) + ".." +
-                            std::to_string(info.offset + info.bytes) + ")";
-  const std::string bytes = read_at(fd_, path_, info.offset, info.bytes);
-  if (crc32c(bytes) != info.crc32c) fail(where, ": checksum mismatch (the file is corrupt)");
+  std::string bytes = read_at(fd_, path_, info.offset, info.bytes);
+  if (crc32c(bytes) != info.crc32c) return std::nullopt;
+  return bytes;
+}
+
+ExampleBlock ExampleShardReader::read_block(int64_t i) const {
+  const std::optional<std::string> bytes = read_checked(i);
+  if (!bytes) fail(path_, ": ", block_name(i), ": ", kChecksumMismatch);
+  return decode(i, *bytes);
+}
+
+std::optional<ExampleBlock> ExampleShardReader::read_block_or_skip(int64_t i, ErrorBudget& budget) const {
+  const std::optional<std::string> bytes = read_checked(i);
+  if (bytes) return decode(i, *bytes);
+  budget.add(BadRow{path_, 0, 0, block_name(i) + ": " + kChecksumMismatch}, kCorruptBlockRows, block_info(i).rows);
+  return std::nullopt;
+}
+
+ExampleBlock ExampleShardReader::decode(int64_t i, const std::string& bytes) const {
+  const ExampleShardBlockInfo& info = blocks_[static_cast<size_t>(i)];
+  const std::string where = path_ + ": " + block_name(i);
   ExampleBlock block;
   block.rows = info.rows;
   size_t column = 0;

@@ -15,10 +15,12 @@
 // Columns of a block with R rows: "dense" f32 [R, width]; for each ids feature F, "F.lengths" i32
 // [R] (ids per example) then "F.ids" i64 [sum of lengths]; "label" f32 or i32 [R] (absent when
 // the schema has no label). A file without its closing magic is incomplete (a killed writer) and
-// is refused whole; each block's CRC32C is checked when it is read.
+// is refused whole; each block's CRC32C is checked when it is read, and a corrupt block is an
+// error or, within an error budget, skipped with its rows counted as bad.
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,8 +30,12 @@
 
 namespace kiln::io {
 
+class ErrorBudget;
+
 inline constexpr char kExampleShardMagic[8] = {'K', 'I', 'L', 'N', 'E', 'X', '0', '1'};
 inline constexpr int kExampleShardVersion = 1;
+// The error-budget category of the rows of skipped corrupt blocks.
+inline constexpr char kCorruptBlockRows[] = "row in a corrupt block";
 
 struct ExampleShardSchema {
   int64_t dense_width = 0;
@@ -95,8 +101,20 @@ class ExampleShardReader {
   const ExampleShardBlockInfo& block_info(int64_t i) const { return blocks_[static_cast<size_t>(i)]; }
   // Reads block i and checks its CRC32C; a mismatch is kiln::Error naming the file and block.
   ExampleBlock read_block(int64_t i) const;
+  // As read_block, but a checksum mismatch is charged to `budget` (all the block's rows, under
+  // kCorruptBlockRows) and gives nullopt: the caller skips the block. Past the budget it is the
+  // budget's error, naming the file, the block and csv.max_bad_rows. Only the checksum is
+  // forgiven: a block that matches its checksum but not its footer entry means the footer is
+  // wrong, and the shard cannot be trusted at all.
+  std::optional<ExampleBlock> read_block_or_skip(int64_t i, ErrorBudget& budget) const;
+  // "block I (bytes A..B, R rows)", for messages.
+  std::string block_name(int64_t i) const;
 
  private:
+  // Reads block i's bytes; nullopt when they do not match the block's checksum.
+  std::optional<std::string> read_checked(int64_t i) const;
+  ExampleBlock decode(int64_t i, const std::string& bytes) const;
+
   std::string path_;
   int fd_ = -1;
   ExampleShardSchema schema_;

@@ -65,13 +65,20 @@ FeatureSpec load_feature_spec(const CsvData& csv) {
   return spec;
 }
 
+// csv.max_bad_rows is how much bad input a run tolerates, not part of the analysis: a run may
+// raise it (to skip a corrupt shard block, say) and keep the state and the shards made with it.
+FeatureSpec without_budget(FeatureSpec spec) {
+  spec.mutable_csv()->clear_max_bad_rows();
+  return spec;
+}
+
 TransformState load_or_analyze_state(const TrainConfig& config, const FeatureSpec& spec,
                                      const std::vector<std::string>& train_files, bool may_analyze) {
   std::string path = transform_state_path(config);
   TransformState state;
   if (std::filesystem::exists(path)) {
     io::load_config(path, state);
-    if (!google::protobuf::util::MessageDifferencer::Equals(state.spec(), spec))
+    if (!google::protobuf::util::MessageDifferencer::Equals(without_budget(state.spec()), without_budget(spec)))
       fail("transform state ", path, " was analyzed with a different feature spec: delete it to analyze again, or set ",
            "data.csv.transform_state");
     return state;
@@ -120,9 +127,9 @@ void load_csv(const TrainConfig& config, bool need_train, TrainingData& data) {
   // Each split that left rows out reports them by reason, with the rows it used (rank 0 under
   // mpirun).
   auto transform = [&](const char* split, const std::vector<std::string>& files) {
-    if (example_shards(split, files)) return read_example_shards(state, files);
     auto budget = std::make_shared<io::ErrorBudget>(spec.csv().max_bad_rows());
-    auto source = transform_csv_files(state, files, opts, budget);
+    auto source = example_shards(split, files) ? read_example_shards(state, files, *budget)
+                                               : transform_csv_files(state, files, opts, budget);
     if (world().rank() == 0 && !budget->left_out().empty())
       std::fprintf(stderr, "%s data: %lld rows used, %s\n", split, static_cast<long long>(source->size()),
                    io::describe_left_out(budget->left_out()).c_str());

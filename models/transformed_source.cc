@@ -1,9 +1,11 @@
 #include "models/transformed_source.h"
 
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
 
+#include "core/communicator.h"
 #include "core/error.h"
 #include "io/example_shard.h"
 #include "transform/csv_rows.h"
@@ -99,7 +101,8 @@ std::shared_ptr<TransformedSource> transform_csv_files(const TransformState& sta
 }
 
 std::shared_ptr<TransformedSource> read_example_shards(const TransformState& state,
-                                                       const std::vector<std::string>& files) {
+                                                       const std::vector<std::string>& files,
+                                                       io::ErrorBudget& budget) {
   const io::ExampleShardSchema expected = transform::example_shard_schema(state);
   std::vector<transform::ModelInputs> parts;
   for (const std::string& file : files) {
@@ -111,7 +114,15 @@ std::shared_ptr<TransformedSource> read_example_shards(const TransformState& sta
            "were made with");
     if (!(shard.schema() == expected)) fail(file, ": its columns differ from the transform state's model inputs");
     for (int64_t b = 0; b < shard.blocks(); ++b) {
-      io::ExampleBlock block = shard.read_block(b);
+      std::optional<io::ExampleBlock> read = shard.read_block_or_skip(b, budget);
+      if (!read) {
+        // Every rank reads every shard: rank 0 speaks for them.
+        if (world().rank() == 0)
+          std::fprintf(stderr, "kiln: warning: %s: %s: checksum mismatch (the file is corrupt); skipped its rows\n",
+                       file.c_str(), shard.block_name(b).c_str());
+        continue;
+      }
+      io::ExampleBlock& block = *read;
       transform::ModelInputs in;
       in.batch = block.rows;
       in.dense = block.dense;

@@ -43,8 +43,11 @@ std::shared_ptr<TransformedSource> transform_csv_files(const TransformState& sta
                                                        const std::shared_ptr<io::ErrorBudget>& budget);
 
 // Reads example shards (io/example_shard.h, written by kiln transform) into memory; every shard's
-// state fingerprint and schema must be `state`'s, else kiln::Error naming the shard.
+// state fingerprint and schema must be `state`'s, else kiln::Error naming the shard. A corrupt
+// block is charged to `budget` (csv.max_bad_rows, like malformed CSV rows) and skipped with a
+// warning naming the file, block and byte range; past the budget it is the budget's error.
 std::shared_ptr<TransformedSource> read_example_shards(const TransformState& state,
-                                                       const std::vector<std::string>& files);
+                                                       const std::vector<std::string>& files,
+                                                       io::ErrorBudget& budget);
 
 }  // namespace kiln::models

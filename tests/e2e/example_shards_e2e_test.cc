@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "tests/e2e/kiln_process.h"
 
@@ -90,6 +91,74 @@ TEST(ExampleShardsE2E, TrainingReadsShardsOfItsOwnAnalysisOnly) {
   RunResult other = train("other", dir.path() + "/other.pbtxt", dir.path() + "/shards/*.kex");
   EXPECT_NE(other.exit_code, 0);
   EXPECT_NE(other.err.find("examples-00000.kex was transformed with another analysis"), std::string::npos) << other.err;
+}
+
+// The number after the next `"key":` from `at` in `text`; `at` moves past it.
+int64_t number_after(const std::string& text, size_t& at, const std::string& key) {
+  at = text.find("\"" + key + "\":", at);
+  if (at == std::string::npos) {
+    ADD_FAILURE() << key << " not found";
+    return -1;
+  }
+  at += key.size() + 3;
+  return std::stoll(text.substr(at, 20));
+}
+
+// A flipped byte in one block of a shard: training fails naming the file and the block; with
+// csv.max_bad_rows raised to the block's rows it skips the block, says so, and reports its rows
+// left out; one row less and it fails naming the setting.
+TEST(ExampleShardsE2E, ACorruptBlockFailsTrainingOrIsSkippedWithinTheBudget) {
+  TempDir dir;
+  analyze(dir, flights() + "/data/train-*.csv", "state.pbtxt");
+  ASSERT_EQ(transform(dir, {"--output", "shards", "--shards", "1"}).exit_code, 0);
+  const std::string shard = dir.path() + "/shards/examples-00000.kex";
+  const std::string bytes = slurp(shard);
+  size_t at = bytes.rfind("{\"format\":\"kiln-example-shard\"");
+  ASSERT_NE(at, std::string::npos);
+  const int64_t total = number_after(bytes, at, "rows");
+  at = bytes.find("\"blocks\":[", at);
+  ASSERT_NE(at, std::string::npos);
+  const int64_t offset = number_after(bytes, at, "offset"), block_bytes = number_after(bytes, at, "bytes");
+  const int64_t rows = number_after(bytes, at, "rows");
+  ASSERT_EQ(offset, 8);
+  ASSERT_GT(rows, 1000);
+  ASSERT_LT(rows, total) << "the flights shard holds several blocks";
+  {
+    std::fstream f(shard, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(offset + 1000);
+    f.put(static_cast<char>(bytes[static_cast<size_t>(offset) + 1000] ^ 0x40));
+  }
+  // The flights spec with an error budget (csv.max_bad_rows is not part of the analysis).
+  auto train = [&](int64_t max_bad_rows) {
+    const std::string spec = dir.file("spec" + std::to_string(max_bad_rows) + ".pbtxt",
+                                      slurp(flights() + "/feature_spec.pbtxt") +
+                                          "\ncsv { max_bad_rows: " + std::to_string(max_bad_rows) + " }\n");
+    return run_kiln({"train", "--config", flights() + "/linear.pbtxt", "--set", "epochs=1", "--set", "max_steps=20",
+                     "--set", "output_dir=" + dir.path() + "/run" + std::to_string(max_bad_rows), "--set",
+                     "data.csv.transform_state=" + dir.path() + "/state.pbtxt", "--set",
+                     "data.csv.feature_spec_file=" + spec, "--set", "data.csv.train_files=" + shard},
+                    dir.path());
+  };
+  const std::string block = shard + ": block 0 (bytes 8.." + std::to_string(offset + block_bytes) + ", " +
+                            std::to_string(rows) + " rows): checksum mismatch";
+  RunResult strict = train(0);
+  EXPECT_NE(strict.exit_code, 0);
+  EXPECT_NE(strict.err.find(block), std::string::npos) << strict.err;
+  EXPECT_NE(strict.err.find("csv.max_bad_rows is 0"), std::string::npos) << strict.err;
+
+  RunResult short_by_one = train(rows - 1);
+  EXPECT_NE(short_by_one.exit_code, 0);
+  EXPECT_NE(short_by_one.err.find(block), std::string::npos) << short_by_one.err;
+  EXPECT_NE(short_by_one.err.find("more than " + std::to_string(rows - 1) + " malformed rows; raise csv.max_bad_rows"),
+            std::string::npos)
+      << short_by_one.err;
+
+  RunResult lenient = train(rows);
+  ASSERT_EQ(lenient.exit_code, 0) << lenient.err;
+  EXPECT_NE(lenient.err.find("kiln: warning: " + block), std::string::npos) << lenient.err;
+  const std::string report = "train data: " + std::to_string(total - rows) + " rows used, " + std::to_string(rows) +
+                             " rows left out: " + std::to_string(rows) + " row in a corrupt block\n";
+  EXPECT_NE(lenient.err.find(report), std::string::npos) << "expected: " << report << lenient.err;
 }
 
 }  // namespace

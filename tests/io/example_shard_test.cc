@@ -4,9 +4,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/error_budget.h"
 #include "tests/io/temp_dir.h"
 
 namespace kiln::io {
@@ -96,14 +99,19 @@ std::string written_shard(const testing::TempDir& dir) {
   return dir.file("a.kex");
 }
 
-TEST(ExampleShard, ACorruptBlockIsNamedWithItsFile) {
-  testing::TempDir dir;
-  const std::string path = written_shard(dir);
-  const uint64_t offset = ExampleShardReader(path).block_info(1).offset;
+// Flips a byte inside block `b` of the shard at `path`; returns the block's offset.
+uint64_t corrupt_block(const std::string& path, int64_t b) {
+  const uint64_t offset = ExampleShardReader(path).block_info(b).offset;
   std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
   f.seekp(static_cast<std::streamoff>(offset + 3));
   f.put('\x7f');
-  f.close();
+  return offset;
+}
+
+TEST(ExampleShard, ACorruptBlockIsNamedWithItsFile) {
+  testing::TempDir dir;
+  const std::string path = written_shard(dir);
+  const uint64_t offset = corrupt_block(path, 1);
   ExampleShardReader r(path);
   expect_equal(block(5, 0), r.read_block(0));  // the other block is intact
   try {
@@ -116,6 +124,54 @@ TEST(ExampleShard, ACorruptBlockIsNamedWithItsFile) {
   }
 }
 
+// The message of the kiln::Error `f` throws ("" when it throws none).
+template <typename F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Within csv.max_bad_rows a corrupt block is skipped whole and its rows counted; a budget that
+// cannot take all its rows (0 by default) is an error naming the file, the block and the setting.
+TEST(ExampleShard, ACorruptBlockIsSkippedWithinTheErrorBudget) {
+  testing::TempDir dir;
+  const std::string path = written_shard(dir);
+  const uint64_t offset = corrupt_block(path, 1);
+  ExampleShardReader r(path);
+  const std::string block1 = path + ": block 1 (bytes " + std::to_string(offset) + ".." +
+                             std::to_string(offset + r.block_info(1).bytes) + ", 6 rows): checksum mismatch";
+
+  ErrorBudget none(0);
+  ASSERT_TRUE(r.read_block_or_skip(0, none).has_value());  // an intact block costs nothing
+  EXPECT_EQ(none.count(), 0);
+  std::string e = error_of([&] { r.read_block_or_skip(1, none); });
+  EXPECT_NE(e.find(block1), std::string::npos) << e;
+  EXPECT_NE(e.find("csv.max_bad_rows is 0"), std::string::npos) << e;
+
+  ErrorBudget small(5);  // fewer than the block's 6 rows: the block is not half skipped
+  e = error_of([&] { r.read_block_or_skip(1, small); });
+  EXPECT_NE(e.find(block1), std::string::npos) << e;
+  EXPECT_NE(e.find("more than 5 malformed rows; raise csv.max_bad_rows"), std::string::npos) << e;
+
+  for (int64_t max : {6, -1}) {
+    ErrorBudget budget(max);
+    std::optional<ExampleBlock> b0 = r.read_block_or_skip(0, budget);
+    ASSERT_TRUE(b0.has_value());
+    expect_equal(block(5, 0), *b0);
+    EXPECT_FALSE(r.read_block_or_skip(1, budget).has_value()) << max;
+    EXPECT_EQ(budget.count(), 6) << max;
+    EXPECT_EQ(budget.left_out(), (std::map<std::string, int64_t>{{kCorruptBlockRows, 6}})) << max;
+    ASSERT_EQ(budget.first().size(), 1u);
+    EXPECT_EQ(format_bad_row(budget.first()[0]).find(block1), 0u) << format_bad_row(budget.first()[0]);
+  }
+}
+
+// A truncated shard has lost its footer, the index of its blocks: it is an error whatever the
+// budget (training never opens it with one).
 TEST(ExampleShard, ATruncatedShardIsRefusedWhole) {
   testing::TempDir dir;
   const std::string path = written_shard(dir);
