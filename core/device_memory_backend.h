@@ -21,7 +21,7 @@ void copy_async(void* dst, const void* src, size_t bytes, void* stream);
 void copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width, size_t rows,
                      void* stream);
 void memset_async(void* dst, int value, size_t bytes, void* stream);
-// Graphs: stream capture (global mode), instantiation into a cudaGraphExec_t, launch, destroy.
+// Graphs: stream capture (thread-local mode), instantiation into a cudaGraphExec_t, launch, destroy.
 void graph_begin_capture(void* stream);
 void* graph_end_capture(void* stream);
 void graph_launch(void* exec, void* stream);

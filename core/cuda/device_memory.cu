@@ -65,7 +65,7 @@ void memset_async(void* dst, int value, size_t bytes, void* stream) {
 }
 
 void graph_begin_capture(void* stream) {
-  KILN_CUDA_CHECK(cudaStreamBeginCapture(raw(stream), cudaStreamCaptureModeGlobal));
+  KILN_CUDA_CHECK(cudaStreamBeginCapture(raw(stream), cudaStreamCaptureModeThreadLocal));
 }
 
 void* graph_end_capture(void* stream) {

@@ -110,24 +110,25 @@ void SimStream::enqueue(std::function<void()> task) { push(Task{std::move(task),
 void SimStream::enqueue_control(std::function<void()> task) { push(Task{std::move(task), true}); }
 
 namespace {
-std::atomic<int> g_capturing{0};
+// Per host thread, as CUDA's thread-local capture mode: only the capturing thread may not allocate.
+thread_local int t_capturing = 0;
 }  // namespace
 
-int sim_streams_capturing() { return g_capturing.load(); }
+int sim_streams_capturing() { return t_capturing; }
 
 void SimStream::begin_capture() {
   std::lock_guard<std::mutex> lock(mutex_);
   KILN_CHECK(!capturing_, "a sim stream began a graph capture twice");
   capturing_ = true;
   captured_.clear();
-  ++g_capturing;
+  ++t_capturing;
 }
 
 std::vector<SimStream::Recorded> SimStream::end_capture() {
   std::lock_guard<std::mutex> lock(mutex_);
   KILN_CHECK(capturing_, "end_capture on a sim stream that is not capturing");
   capturing_ = false;
-  --g_capturing;
+  --t_capturing;
   return std::exchange(captured_, {});
 }
 

@@ -53,7 +53,8 @@ std::optional<SimJitter> parse_sim_jitter(const std::string& text);
 void set_sim_jitter(std::optional<SimJitter> jitter);
 // The jitter new streams get: initially parsed from KILN_SIM_JITTER (a malformed value throws).
 std::optional<SimJitter> sim_jitter();
-// Sim streams capturing a graph right now (allocation is refused while any does).
+// Sim streams the calling thread is capturing a graph on (it may not allocate while it does,
+// as under CUDA's thread-local capture mode).
 int sim_streams_capturing();
 
 class SimStream {
@@ -88,7 +89,8 @@ class SimStream {
   // Graph capture (cudaStreamBeginCapture / EndCapture): between the two, queued tasks are
   // recorded instead of run; end_capture() returns them, and replay() queues them again, with
   // the arguments and memory they were captured with. While a stream captures, synchronize() on
-  // it throws and allocating sim memory throws (sim_allocator.h), as CUDA forbids both.
+  // it throws, and so does allocating sim memory on the thread that began the capture
+  // (sim_allocator.h), as CUDA forbids both. begin and end on the same thread.
   struct Recorded {
     std::function<void()> run;
     bool control = false;
