@@ -5,8 +5,10 @@
 
 #include "kernels/cpu/optimizer.h"
 #include "kernels/dispatch.h"
+#include "kernels/kernel_library.h"
 #if KILN_HAVE_CUDA
 #include "kernels/cuda/optimizer.h"
+#include "kernels/cuda/reference.h"
 #endif
 
 namespace kiln::kernels {
@@ -24,7 +26,10 @@ void sgd_update(const Stream& s, int64_t n, T* params, const T* grads, T* veloci
                                  velocity = sim_arg(kOp, "velocity", velocity, n)] {
                                   cpu::sgd_update(Stream::cpu(), n, params.get(), grads.get(), velocity.get(), h);
                                 });
-    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::sgd_update(s, n, params, grads, velocity, h));
+    case Device::Kind::cuda:
+      KILN_CUDA_F32(kOp, T, s,
+                    use_vendor("optimizer") ? cuda::reference::sgd_update(s, n, params, grads, velocity, h)
+                                            : cuda::sgd_update(s, n, params, grads, velocity, h));
   }
   detail::unknown_device(kOp, s);
 }
@@ -40,7 +45,10 @@ void adam_update(const Stream& s, int64_t n, T* params, const T* grads, T* m, T*
                                  m = sim_arg(kOp, "m", m, n), v = sim_arg(kOp, "v", v, n)] {
                                   cpu::adam_update(Stream::cpu(), n, params.get(), grads.get(), m.get(), v.get(), h);
                                 });
-    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::adam_update(s, n, params, grads, m, v, h));
+    case Device::Kind::cuda:
+      KILN_CUDA_F32(kOp, T, s,
+                    use_vendor("optimizer") ? cuda::reference::adam_update(s, n, params, grads, m, v, h)
+                                            : cuda::adam_update(s, n, params, grads, m, v, h));
   }
   detail::unknown_device(kOp, s);
 }

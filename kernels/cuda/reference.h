@@ -10,6 +10,7 @@
 
 #include "core/stream.h"
 #include "kernels/activation.h"
+#include "kernels/optimizer.h"
 #include "kernels/pooling.h"
 
 namespace kiln::kernels::cuda::reference {
@@ -39,5 +40,11 @@ void add_inplace(const Stream& s, float* x, const float* y, int64_t n);
 void activation_forward(const Stream& s, Activation act, float slope, const float* x, float* y, int64_t n);
 void activation_backward(const Stream& s, Activation act, float slope, const float* x, const float* y,
                          const float* dy, float* dx, int64_t n);
+
+// optimizer (kernels/optimizer.h), dense updates: one thread per parameter, the CPU's formulas
+// (built with -fmad=false: the CPU's bits). The row-sparse updates stay Kiln's kernels.
+void sgd_update(const Stream& s, int64_t n, float* params, const float* grads, float* velocity, const SgdHyper& h);
+void adam_update(const Stream& s, int64_t n, float* params, const float* grads, float* m, float* v,
+                 const AdamHyper& h);
 
 }  // namespace kiln::kernels::cuda::reference

@@ -8,6 +8,7 @@
 #include "kernels/conv.h"
 #include "kernels/gemm.h"
 #include "kernels/kernel_library.h"
+#include "kernels/optimizer.h"
 #include "kernels/pooling.h"
 #include "kernels/reduce.h"
 #include "tests/kernels/device_test_util.h"
@@ -201,6 +202,42 @@ TEST_P(KernelLibraryDevices, ActivationReference) {
           kernels::activation_backward<float>(s, act, 0.1f, xd, y, d.upload(dy), dx, n);
           std::vector<double> out = d.download(y, n);
           test::append(out, d.download(dx, n));
+          return out;
+        },
+        1e-5);
+  }
+}
+
+TEST_P(KernelLibraryDevices, OptimizerReference) {
+  const int64_t n = 3000;
+  const auto p0 = random_vec<float>(n, 28), g = random_vec<float>(n, 29), m0 = random_vec<float>(n, 30);
+  const auto v0 = random_vec<float>(n, 31, 0.0, 1.0);
+  for (bool nesterov : {false, true}) {
+    SCOPED_TRACE(nesterov ? "sgd nesterov" : "sgd");
+    expect_vendor_same_as_kiln_cpu(
+        [&](DeviceRunner& d) {
+          float* p = d.upload(p0);
+          float* vel = d.upload(m0);
+          kernels::sgd_update<float>(d.stream(), n, p, d.upload(g), vel, {0.05f, 0.9f, 1e-3f, nesterov});
+          std::vector<double> out = d.download(p, n);
+          test::append(out, d.download(vel, n));
+          return out;
+        },
+        1e-5);
+  }
+  for (bool decoupled : {false, true}) {
+    SCOPED_TRACE(decoupled ? "adamw" : "adam");
+    expect_vendor_same_as_kiln_cpu(
+        [&](DeviceRunner& d) {
+          float* p = d.upload(p0);
+          float* m = d.upload(m0);
+          float* v = d.upload(v0);
+          kernels::AdamHyper h;
+          h.lr = 1e-2f, h.weight_decay = 0.01f, h.decoupled_weight_decay = decoupled, h.step = 3;
+          kernels::adam_update<float>(d.stream(), n, p, d.upload(g), m, v, h);
+          std::vector<double> out = d.download(p, n);
+          test::append(out, d.download(m, n));
+          test::append(out, d.download(v, n));
           return out;
         },
         1e-5);

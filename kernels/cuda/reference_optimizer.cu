@@ -1,0 +1,59 @@
+// Reference dense optimizer updates (kernels/cuda/reference.h): one thread per parameter, the
+// formulas of kernels/cpu/optimizer.cc (Adam's bias corrections computed once in double on the
+// host, as the CPU does).
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/cuda/reference.h"
+#include "kernels/cuda/reference_launch.cuh"
+
+namespace kiln::kernels::cuda::reference {
+
+namespace {
+
+__global__ void ref_sgd(int64_t n, float* p, const float* g, float* vel, float lr, float mom, float wd, bool nesterov) {
+  KILN_GRID_STRIDE(i, n) {
+    const float grad = g[i] + wd * p[i];
+    if (!vel) {
+      p[i] -= lr * grad;
+      continue;
+    }
+    vel[i] = mom * vel[i] + grad;
+    p[i] -= nesterov ? lr * (grad + mom * vel[i]) : lr * vel[i];
+  }
+}
+
+__global__ void ref_adam(int64_t n, float* p, const float* g, float* m, float* v, float lr, float b1, float b2,
+                         float eps, float wd, bool decoupled, float inv_bc1, float inv_bc2) {
+  KILN_GRID_STRIDE(i, n) {
+    float grad = g[i];
+    if (!decoupled) grad += wd * p[i];
+    m[i] = b1 * m[i] + (1.0f - b1) * grad;
+    v[i] = b2 * v[i] + (1.0f - b2) * grad * grad;
+    const float mhat = m[i] * inv_bc1, vhat = v[i] * inv_bc2;
+    if (decoupled) p[i] -= lr * wd * p[i];
+    p[i] -= lr * mhat / (sqrtf(vhat) + eps);
+  }
+}
+
+}  // namespace
+
+void sgd_update(const Stream& s, int64_t n, float* params, const float* grads, float* velocity, const SgdHyper& h) {
+  KILN_CHECK(s.device().is_cuda());
+  KILN_CHECK(velocity || (h.momentum == 0.0f && !h.nesterov), "sgd with momentum needs a velocity buffer");
+  launch_per_output(s, "ref_sgd", ref_sgd, n, n, params, grads, velocity, h.lr, h.momentum, h.weight_decay,
+                    h.nesterov);
+}
+
+void adam_update(const Stream& s, int64_t n, float* params, const float* grads, float* m, float* v,
+                 const AdamHyper& h) {
+  KILN_CHECK(s.device().is_cuda());
+  KILN_CHECK(h.step >= 1, "adam step is 1-based, got ", h.step);
+  const double step = static_cast<double>(h.step);
+  const float inv_bc1 = static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(h.beta1), step)));
+  const float inv_bc2 = static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(h.beta2), step)));
+  launch_per_output(s, "ref_adam", ref_adam, n, n, params, grads, m, v, h.lr, h.beta1, h.beta2, h.eps,
+                    h.weight_decay, h.decoupled_weight_decay, inv_bc1, inv_bc2);
+}
+
+}  // namespace kiln::kernels::cuda::reference
