@@ -3,8 +3,10 @@
 
 #include "kernels/cpu/loss.h"
 #include "kernels/dispatch.h"
+#include "kernels/kernel_library.h"
 #if KILN_HAVE_CUDA
 #include "kernels/cuda/loss.h"
+#include "kernels/cuda/reference.h"
 #endif
 
 namespace kiln::kernels {
@@ -26,7 +28,10 @@ void softmax_cross_entropy_forward(const Stream& s, const T* logits, const int32
                                                losses.get());
           });
     case Device::Kind::cuda:
-      KILN_CUDA_F32(kOp, T, s, cuda::softmax_cross_entropy_forward(s, logits, labels, batch, classes, probs, losses));
+      KILN_CUDA_F32(kOp, T, s,
+                    use_vendor("loss")
+                        ? cuda::reference::softmax_cross_entropy_forward(s, logits, labels, batch, classes, probs, losses)
+                        : cuda::softmax_cross_entropy_forward(s, logits, labels, batch, classes, probs, losses));
   }
   detail::unknown_device(kOp, s);
 }
@@ -47,7 +52,10 @@ void softmax_cross_entropy_backward(const Stream& s, const T* probs, const int32
           });
     case Device::Kind::cuda:
       KILN_CUDA_F32(kOp, T, s,
-                    cuda::softmax_cross_entropy_backward(s, probs, labels, batch, classes, grad_scale, dlogits));
+                    use_vendor("loss") ? cuda::reference::softmax_cross_entropy_backward(s, probs, labels, batch, classes,
+                                                                                         grad_scale, dlogits)
+                                       : cuda::softmax_cross_entropy_backward(s, probs, labels, batch, classes,
+                                                                              grad_scale, dlogits));
   }
   detail::unknown_device(kOp, s);
 }
@@ -72,7 +80,12 @@ void elementwise_loss(const char* op, const Stream& s, CpuFn cpu_fn, [[maybe_unu
 }
 
 #if KILN_HAVE_CUDA
-#define KILN_CUDA_LOSS(name) [](auto&&... a) { cuda::name(a...); }
+// VENDOR: the reference kernel (kernels/cuda/reference.h).
+#define KILN_CUDA_LOSS(name)                                         \
+  [](auto&&... a) {                                                  \
+    if (use_vendor("loss")) return cuda::reference::name(a...);      \
+    cuda::name(a...);                                                \
+  }
 #else
 #define KILN_CUDA_LOSS(name) nullptr
 #endif

@@ -41,6 +41,21 @@ void activation_forward(const Stream& s, Activation act, float slope, const floa
 void activation_backward(const Stream& s, Activation act, float slope, const float* x, const float* y,
                          const float* dy, float* dx, int64_t n);
 
+// loss (kernels/loss.h): the CPU's formulas (CUDA's expf/log1pf may differ from the CPU's by an
+// ulp); softmax cross-entropy forward one thread per row, summing in double in class order.
+void softmax_cross_entropy_forward(const Stream& s, const float* logits, const int32_t* labels, int64_t batch,
+                                   int64_t classes, float* probs, float* losses);
+void softmax_cross_entropy_backward(const Stream& s, const float* probs, const int32_t* labels, int64_t batch,
+                                    int64_t classes, float grad_scale, float* dlogits);
+void mse_forward(const Stream& s, const float* pred, const float* target, int64_t n, float* losses);
+void mse_backward(const Stream& s, const float* pred, const float* target, int64_t n, float grad_scale, float* dpred);
+void huber_forward(const Stream& s, const float* pred, const float* target, int64_t n, float delta, float* losses);
+void huber_backward(const Stream& s, const float* pred, const float* target, int64_t n, float delta, float grad_scale,
+                    float* dpred);
+void logistic_forward(const Stream& s, const float* logits, const float* target, int64_t n, float* losses);
+void logistic_backward(const Stream& s, const float* logits, const float* target, int64_t n, float grad_scale,
+                       float* dlogits);
+
 // optimizer (kernels/optimizer.h), dense updates: one thread per parameter, the CPU's formulas
 // (built with -fmad=false: the CPU's bits). The row-sparse updates stay Kiln's kernels.
 void sgd_update(const Stream& s, int64_t n, float* params, const float* grads, float* velocity, const SgdHyper& h);

@@ -8,6 +8,7 @@
 #include "kernels/conv.h"
 #include "kernels/gemm.h"
 #include "kernels/kernel_library.h"
+#include "kernels/loss.h"
 #include "kernels/optimizer.h"
 #include "kernels/pooling.h"
 #include "kernels/reduce.h"
@@ -242,6 +243,37 @@ TEST_P(KernelLibraryDevices, OptimizerReference) {
         },
         1e-5);
   }
+}
+
+TEST_P(KernelLibraryDevices, LossReference) {
+  const int64_t batch = 37, classes = 11;
+  const auto logits = random_vec<float>(batch * classes, 32, -6.0, 6.0), pred = random_vec<float>(batch, 33, -4.0, 4.0);
+  const auto target = random_vec<float>(batch, 34, 0.0, 1.0);
+  std::vector<int32_t> labels(batch);
+  for (int64_t r = 0; r < batch; ++r) labels[r] = static_cast<int32_t>((r * 7) % classes);
+  expect_vendor_same_as_kiln_cpu(
+      [&](DeviceRunner& d) {
+        const Stream s = d.stream();
+        float* probs = d.alloc<float>(batch * classes);
+        float* dlogits = d.alloc<float>(batch * classes);
+        float* out = d.alloc<float>(batch * 7);
+        const int32_t* l = d.upload(labels);
+        const float* p = d.upload(pred);
+        const float* t = d.upload(target);
+        kernels::softmax_cross_entropy_forward<float>(s, d.upload(logits), l, batch, classes, probs, out);
+        kernels::softmax_cross_entropy_backward<float>(s, probs, l, batch, classes, 0.5f, dlogits);
+        kernels::mse_forward<float>(s, p, t, batch, out + batch);
+        kernels::mse_backward<float>(s, p, t, batch, 0.5f, out + 2 * batch);
+        kernels::huber_forward<float>(s, p, t, batch, 1.0f, out + 3 * batch);
+        kernels::huber_backward<float>(s, p, t, batch, 1.0f, 0.5f, out + 4 * batch);
+        kernels::logistic_forward<float>(s, p, t, batch, out + 5 * batch);
+        kernels::logistic_backward<float>(s, p, t, batch, 0.5f, out + 6 * batch);
+        std::vector<double> all = d.download(out, batch * 7);
+        test::append(all, d.download(probs, batch * classes));
+        test::append(all, d.download(dlogits, batch * classes));
+        return all;
+      },
+      1e-5);
 }
 
 KILN_DEVICE_TEST_SUITE(KernelLibraryDevices);
