@@ -15,8 +15,9 @@ constexpr std::array<std::string_view, 10> kFamilies = {"activation", "batch_nor
 // The families whose CUDA case runs something else under VENDOR: a vendor library (batch_norm,
 // conv2d, gemm) or the reference kernels of kernels/cuda/reference.h (docs/cuda.md lists what
 // each runs).
-constexpr std::array<std::string_view, 8> kVendorFamilies = {"activation", "batch_norm", "conv2d", "gemm",
-                                                             "loss",       "optimizer",  "pooling", "reduce"};
+constexpr std::array<std::string_view, 9> kVendorFamilies = {"activation", "batch_norm", "conv2d",
+                                                             "dropout",    "gemm",       "loss",
+                                                             "optimizer",  "pooling",    "reduce"};
 
 // Per family: 0 for no override, else 1 + the KernelLibrary it was set to.
 std::atomic<uint8_t> g_default{static_cast<uint8_t>(KernelLibrary::kiln)};

@@ -56,6 +56,12 @@ void logistic_forward(const Stream& s, const float* logits, const float* target,
 void logistic_backward(const Stream& s, const float* logits, const float* target, int64_t n, float grad_scale,
                        float* dlogits);
 
+// dropout (kernels/dropout.h) forward: one thread per element, the CPU's Philox draws and formula
+// (built with -fmad=false: the CPU's masks and bits). rate 0 draws too (every element is kept).
+// The backward, dy * mask * scale per element, is Kiln's kernel already in this form.
+void dropout_forward(const Stream& s, int64_t n, float rate, uint64_t seed, uint64_t stream, const float* x, float* y,
+                     uint8_t* mask, uint64_t first, const uint64_t* stream_base);
+
 // optimizer (kernels/optimizer.h), dense updates: one thread per parameter, the CPU's formulas
 // (built with -fmad=false: the CPU's bits). The row-sparse updates stay Kiln's kernels.
 void sgd_update(const Stream& s, int64_t n, float* params, const float* grads, float* velocity, const SgdHyper& h);

@@ -6,6 +6,7 @@
 #include "kernels/activation.h"
 #include "kernels/batch_norm.h"
 #include "kernels/conv.h"
+#include "kernels/dropout.h"
 #include "kernels/gemm.h"
 #include "kernels/kernel_library.h"
 #include "kernels/loss.h"
@@ -274,6 +275,27 @@ TEST_P(KernelLibraryDevices, LossReference) {
         return all;
       },
       1e-5);
+}
+
+TEST_P(KernelLibraryDevices, DropoutReference) {
+  const int64_t n = 1001;
+  const auto x = random_vec<float>(n, 35), dy = random_vec<float>(n, 36);
+  for (float rate : {0.0f, 0.3f, 1.0f}) {
+    SCOPED_TRACE(rate);
+    expect_vendor_same_as_kiln_cpu(
+        [&](DeviceRunner& d) {
+          float* y = d.alloc<float>(n);
+          float* dx = d.alloc<float>(n);
+          uint8_t* mask = d.alloc<uint8_t>(n);
+          kernels::dropout_forward<float>(d.stream(), n, rate, 11, (5ull << 12) | 3, d.upload(x), y, mask, 7);
+          kernels::dropout_backward<float>(d.stream(), n, rate, mask, d.upload(dy), dx);
+          std::vector<double> out = d.download(y, n);
+          test::append(out, d.download(dx, n));
+          test::append(out, d.download(mask, n));
+          return out;
+        },
+        0.0);
+  }
 }
 
 KILN_DEVICE_TEST_SUITE(KernelLibraryDevices);

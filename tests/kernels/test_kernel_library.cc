@@ -59,7 +59,7 @@ TEST_F(KernelLibraryTest, VendorKernelsExistForVendorLibrariesAndReferenceKernel
   for (std::string_view op : kernels::kernel_op_families())
     EXPECT_EQ(kernels::has_vendor_kernels(op), op == "gemm" || op == "conv2d" || op == "batch_norm" ||
                                                    op == "activation" || op == "pooling" || op == "reduce" ||
-                                                   op == "optimizer" || op == "loss")
+                                                   op == "optimizer" || op == "loss" || op == "dropout")
         << op;
   EXPECT_STREQ(kernels::kernel_library_name(KernelLibrary::vendor), "vendor");
   EXPECT_STREQ(kernels::kernel_library_name(KernelLibrary::kiln), "kiln");

@@ -65,14 +65,14 @@ TEST_F(KernelLibraryConfig, GlobalAndPerOp) {
 TEST_F(KernelLibraryConfig, VendorForAFamilyWithoutVendorKernelsWarns) {
   // pooling has reference kernels behind VENDOR (kernels/cuda/reference.h): no warning.
   const TrainConfig c = parse(R"(kernel_library_overrides { op: "gemm" library: VENDOR }
-                                 kernel_library_overrides { op: "dropout" library: VENDOR }
+                                 kernel_library_overrides { op: "embedding" library: VENDOR }
                                  kernel_library_overrides { op: "pooling" library: VENDOR })");
   const auto warnings = models::apply_kernel_library(c.kernel_library(), c.kernel_library_overrides());
   ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("kernel_library_overrides[1]: 'dropout' has no vendor or reference kernels"),
+  EXPECT_NE(warnings[0].find("kernel_library_overrides[1]: 'embedding' has no vendor or reference kernels"),
             std::string::npos)
       << warnings[0];
-  EXPECT_EQ(kernels::kernel_library("dropout"), KernelLibrary::vendor);
+  EXPECT_EQ(kernels::kernel_library("embedding"), KernelLibrary::vendor);
 }
 
 TEST_F(KernelLibraryConfig, BadEntriesNameTheFieldAndChangeNothing) {
