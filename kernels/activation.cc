@@ -3,10 +3,8 @@
 
 #include "kernels/cpu/activation.h"
 #include "kernels/dispatch.h"
-#include "kernels/kernel_library.h"
 #if KILN_HAVE_CUDA
 #include "kernels/cuda/activation.h"
-#include "kernels/cuda/reference.h"
 #endif
 
 namespace kiln::kernels {
@@ -20,10 +18,7 @@ void activation_forward(const Stream& s, Activation act, float slope, const T* x
       return detail::sim_launch(s, [=, x = detail::sim_arg(kOp, "x", x, n), y = detail::sim_arg(kOp, "y", y, n)] {
         cpu::activation_forward(Stream::cpu(), act, slope, x.get(), y.get(), n);
       });
-    case Device::Kind::cuda:
-      KILN_CUDA_F32(kOp, T, s,
-                    use_vendor("activation") ? cuda::reference::activation_forward(s, act, slope, x, y, n)
-                                             : cuda::activation_forward(s, act, slope, x, y, n));
+    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::activation_forward(s, act, slope, x, y, n));
   }
   detail::unknown_device(kOp, s);
 }
@@ -44,10 +39,7 @@ void activation_backward(const Stream& s, Activation act, float slope, const T* 
         cpu::activation_backward(Stream::cpu(), act, slope, x.get(), y.get(), dy.get(), dx.get(), n);
       });
     }
-    case Device::Kind::cuda:
-      KILN_CUDA_F32(kOp, T, s,
-                    use_vendor("activation") ? cuda::reference::activation_backward(s, act, slope, x, y, dy, dx, n)
-                                             : cuda::activation_backward(s, act, slope, x, y, dy, dx, n));
+    case Device::Kind::cuda: KILN_CUDA_F32(kOp, T, s, cuda::activation_backward(s, act, slope, x, y, dy, dx, n));
   }
   detail::unknown_device(kOp, s);
 }

@@ -3,10 +3,8 @@
 
 #include "kernels/cpu/dropout.h"
 #include "kernels/dispatch.h"
-#include "kernels/kernel_library.h"
 #if KILN_HAVE_CUDA
 #include "kernels/cuda/dropout.h"
-#include "kernels/cuda/reference.h"
 #endif
 
 namespace kiln::kernels {
@@ -28,10 +26,7 @@ void dropout_forward(const Stream& s, int64_t n, float rate, uint64_t seed, uint
         cpu::dropout_forward(Stream::cpu(), n, rate, seed, key, x.get(), y.get(), mask.get(), first);
       });
     case Device::Kind::cuda:
-      KILN_CUDA_F32(kOp, T, s,
-                    use_vendor("dropout")
-                        ? cuda::reference::dropout_forward(s, n, rate, seed, stream, x, y, mask, first, stream_base)
-                        : cuda::dropout_forward(s, n, rate, seed, stream, x, y, mask, first, stream_base));
+      KILN_CUDA_F32(kOp, T, s, cuda::dropout_forward(s, n, rate, seed, stream, x, y, mask, first, stream_base));
   }
   detail::unknown_device(kOp, s);
 }

@@ -12,9 +12,10 @@ namespace {
 
 constexpr std::array<std::string_view, 10> kFamilies = {"activation", "batch_norm", "conv2d", "dropout", "embedding",
                                                         "gemm",       "loss",       "optimizer", "pooling", "reduce"};
-// The families whose CUDA case runs something else under VENDOR: a vendor library (batch_norm,
-// conv2d, gemm) or the reference kernels of kernels/cuda/reference.h (docs/cuda.md lists what
-// each runs).
+// The families VENDOR covers: a vendor library (batch_norm, conv2d, gemm), the reference kernels of
+// kernels/cuda/reference.h (reduce, softmax cross-entropy, Adam), or Kiln's kernels where they are
+// already in reference form (activation, dropout, pooling, the other losses, SGD). Only embedding's
+// sorted backward has nothing behind VENDOR (docs/cuda.md lists what each runs).
 constexpr std::array<std::string_view, 9> kVendorFamilies = {"activation", "batch_norm", "conv2d",
                                                              "dropout",    "gemm",       "loss",
                                                              "optimizer",  "pooling",    "reduce"};

@@ -27,9 +27,7 @@ void sgd_update(const Stream& s, int64_t n, T* params, const T* grads, T* veloci
                                   cpu::sgd_update(Stream::cpu(), n, params.get(), grads.get(), velocity.get(), h);
                                 });
     case Device::Kind::cuda:
-      KILN_CUDA_F32(kOp, T, s,
-                    use_vendor("optimizer") ? cuda::reference::sgd_update(s, n, params, grads, velocity, h)
-                                            : cuda::sgd_update(s, n, params, grads, velocity, h));
+      KILN_CUDA_F32(kOp, T, s, cuda::sgd_update(s, n, params, grads, velocity, h));
   }
   detail::unknown_device(kOp, s);
 }

@@ -40,8 +40,8 @@ double sum_squares(const Stream& s, const T* x, int64_t n) {
           s, [=, x = sim_arg(kOp, "x", x, n)] { return cpu::sum_squares(Stream::cpu(), x.get(), n); });
     case Device::Kind::cuda:
       KILN_CUDA_F32(kOp, T, s,
-                    use_vendor("reduce") ? cuda::reference::sum_squares(s, x, n)
-                                         : cuda::sum_squares(s, x, n));
+                    cuda::sum_squares_with(
+                        s, use_vendor("reduce") ? cuda::reference::sum_squares_async : cuda::sum_squares_async, x, n));
   }
   detail::unknown_device(kOp, s);
 }
@@ -72,9 +72,7 @@ void scale_inplace(const Stream& s, T* x, int64_t n, T factor) {
       return detail::sim_launch(
           s, [=, x = sim_arg(kOp, "x", x, n)] { cpu::scale_inplace(Stream::cpu(), x.get(), n, factor); });
     case Device::Kind::cuda:
-      KILN_CUDA_F32(kOp, T, s,
-                    use_vendor("reduce") ? cuda::reference::scale_inplace(s, x, n, factor)
-                                         : cuda::scale_inplace(s, x, n, factor));
+      KILN_CUDA_F32(kOp, T, s, cuda::scale_inplace(s, x, n, factor));
   }
   detail::unknown_device(kOp, s);
 }
@@ -89,9 +87,7 @@ void add_inplace(const Stream& s, T* x, const T* y, int64_t n) {
         cpu::add_inplace(Stream::cpu(), x.get(), y.get(), n);
       });
     case Device::Kind::cuda:
-      KILN_CUDA_F32(kOp, T, s,
-                    use_vendor("reduce") ? cuda::reference::add_inplace(s, x, y, n)
-                                         : cuda::add_inplace(s, x, y, n));
+      KILN_CUDA_F32(kOp, T, s, cuda::add_inplace(s, x, y, n));
   }
   detail::unknown_device(kOp, s);
 }

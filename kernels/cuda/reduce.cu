@@ -119,9 +119,12 @@ void sum_squares_async(const Stream& s, const float* x, int64_t n, double* out_d
                      static_cast<const double*>(partial.get()), chunks, out_device);
 }
 
-double sum_squares(const Stream& s, const float* x, int64_t n) {
+double sum_squares(const Stream& s, const float* x, int64_t n) { return sum_squares_with(s, sum_squares_async, x, n); }
+
+double sum_squares_with(const Stream& s, void (*async)(const Stream&, const float*, int64_t, double*), const float* x,
+                        int64_t n) {
   kiln::cuda::DeviceArray<double> out(1, kiln::cuda::raw(s));
-  sum_squares_async(s, x, n, out.get());
+  async(s, x, n, out.get());
   double host = 0.0;
   KILN_CUDA_CHECK(cudaMemcpyAsync(&host, out.get(), sizeof(double), cudaMemcpyDeviceToHost, kiln::cuda::raw(s)));
   KILN_CUDA_CHECK(cudaStreamSynchronize(kiln::cuda::raw(s)));

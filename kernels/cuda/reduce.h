@@ -14,6 +14,10 @@ void sum_rows(const Stream& s, const float* x, int64_t rows, int64_t cols, float
 void sum_squares_async(const Stream& s, const float* x, int64_t n, double* out_device);
 // The same, returned to the host (synchronizes the stream).
 double sum_squares(const Stream& s, const float* x, int64_t n);
+// The sum of squares read back to the host (synchronizes the stream), computed by `async`
+// (sum_squares_async, or the reference one of kernels/cuda/reference.h).
+double sum_squares_with(const Stream& s, void (*async)(const Stream&, const float*, int64_t, double*), const float* x,
+                        int64_t n);
 
 void scale_inplace(const Stream& s, float* x, int64_t n, float factor);
 // x[i] += y[i].

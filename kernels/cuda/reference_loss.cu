@@ -1,6 +1,7 @@
-// Reference losses (kernels/cuda/reference.h): the formulas of kernels/cpu/loss.cc, one thread per
-// row (softmax cross-entropy forward: the row's exponentials summed in double in class order, as
-// the CPU sums them) or per element. A label outside [0, classes) gives NaN, as Kiln's kernel does.
+// Reference softmax cross-entropy (kernels/cuda/reference.h): kernels/cpu/loss.cc's formulas, the
+// forward one thread per row (the row's exponentials summed in double in class order, as the CPU
+// sums them), the backward per element. A label outside [0, classes) gives NaN, as Kiln's kernel
+// does.
 #include <cmath>
 
 #include "core/error.h"
@@ -44,41 +45,6 @@ __global__ void ref_softmax_ce_backward(const float* probs, const int32_t* label
   }
 }
 
-__global__ void ref_mse_forward(const float* pred, const float* target, int64_t n, float* out) {
-  KILN_GRID_STRIDE(i, n) {
-    const float d = pred[i] - target[i];
-    out[i] = d * d;
-  }
-}
-__global__ void ref_mse_backward(const float* pred, const float* target, int64_t n, float grad_scale, float* out) {
-  KILN_GRID_STRIDE(i, n) out[i] = (pred[i] - target[i]) * (2.0f * grad_scale);
-}
-__global__ void ref_huber_forward(const float* pred, const float* target, int64_t n, float delta, float* out) {
-  KILN_GRID_STRIDE(i, n) {
-    const float a = fabsf(pred[i] - target[i]);
-    out[i] = a <= delta ? 0.5f * a * a : delta * (a - 0.5f * delta);
-  }
-}
-__global__ void ref_huber_backward(const float* pred, const float* target, int64_t n, float delta, float grad_scale,
-                                   float* out) {
-  KILN_GRID_STRIDE(i, n) out[i] = fminf(fmaxf(pred[i] - target[i], -delta), delta) * grad_scale;
-}
-__global__ void ref_logistic_forward(const float* logits, const float* target, int64_t n, float* out) {
-  KILN_GRID_STRIDE(i, n) {
-    const float x = logits[i];
-    out[i] = fmaxf(x, 0.0f) - x * target[i] + log1pf(expf(-fabsf(x)));
-  }
-}
-__global__ void ref_logistic_backward(const float* logits, const float* target, int64_t n, float grad_scale,
-                                      float* out) {
-  KILN_GRID_STRIDE(i, n) {
-    const float x = logits[i];
-    const float z = expf(-fabsf(x));
-    const float sig = x >= 0.0f ? 1.0f / (1.0f + z) : z / (1.0f + z);
-    out[i] = (sig - target[i]) * grad_scale;
-  }
-}
-
 void check(const Stream& s) { KILN_CHECK(s.device().is_cuda()); }
 
 }  // namespace
@@ -96,31 +62,4 @@ void softmax_cross_entropy_backward(const Stream& s, const float* probs, const i
   launch_per_output(s, "ref_softmax_ce_backward", ref_softmax_ce_backward, batch * classes, probs, labels, batch,
                     classes, grad_scale, dlogits);
 }
-void mse_forward(const Stream& s, const float* pred, const float* target, int64_t n, float* losses) {
-  check(s);
-  launch_per_output(s, "ref_mse_forward", ref_mse_forward, n, pred, target, n, losses);
-}
-void mse_backward(const Stream& s, const float* pred, const float* target, int64_t n, float grad_scale, float* dpred) {
-  check(s);
-  launch_per_output(s, "ref_mse_backward", ref_mse_backward, n, pred, target, n, grad_scale, dpred);
-}
-void huber_forward(const Stream& s, const float* pred, const float* target, int64_t n, float delta, float* losses) {
-  check(s);
-  launch_per_output(s, "ref_huber_forward", ref_huber_forward, n, pred, target, n, delta, losses);
-}
-void huber_backward(const Stream& s, const float* pred, const float* target, int64_t n, float delta, float grad_scale,
-                    float* dpred) {
-  check(s);
-  launch_per_output(s, "ref_huber_backward", ref_huber_backward, n, pred, target, n, delta, grad_scale, dpred);
-}
-void logistic_forward(const Stream& s, const float* logits, const float* target, int64_t n, float* losses) {
-  check(s);
-  launch_per_output(s, "ref_logistic_forward", ref_logistic_forward, n, logits, target, n, losses);
-}
-void logistic_backward(const Stream& s, const float* logits, const float* target, int64_t n, float grad_scale,
-                       float* dlogits) {
-  check(s);
-  launch_per_output(s, "ref_logistic_backward", ref_logistic_backward, n, logits, target, n, grad_scale, dlogits);
-}
-
 }  // namespace kiln::kernels::cuda::reference

@@ -1,6 +1,6 @@
-// Reference dense optimizer updates (kernels/cuda/reference.h): one thread per parameter, the
-// formulas of kernels/cpu/optimizer.cc (Adam's bias corrections computed once in double on the
-// host, as the CPU does).
+// Reference Adam/AdamW (kernels/cuda/reference.h): one thread per parameter, without the vector
+// loads of Kiln's kernel, the formulas of kernels/cpu/optimizer.cc (the bias corrections computed
+// once in double on the host, as the CPU does).
 #include <cmath>
 
 #include "core/error.h"
@@ -10,18 +10,6 @@
 namespace kiln::kernels::cuda::reference {
 
 namespace {
-
-__global__ void ref_sgd(int64_t n, float* p, const float* g, float* vel, float lr, float mom, float wd, bool nesterov) {
-  KILN_GRID_STRIDE(i, n) {
-    const float grad = g[i] + wd * p[i];
-    if (!vel) {
-      p[i] -= lr * grad;
-      continue;
-    }
-    vel[i] = mom * vel[i] + grad;
-    p[i] -= nesterov ? lr * (grad + mom * vel[i]) : lr * vel[i];
-  }
-}
 
 __global__ void ref_adam(int64_t n, float* p, const float* g, float* m, float* v, float lr, float b1, float b2,
                          float eps, float wd, bool decoupled, float inv_bc1, float inv_bc2) {
@@ -37,13 +25,6 @@ __global__ void ref_adam(int64_t n, float* p, const float* g, float* m, float* v
 }
 
 }  // namespace
-
-void sgd_update(const Stream& s, int64_t n, float* params, const float* grads, float* velocity, const SgdHyper& h) {
-  KILN_CHECK(s.device().is_cuda());
-  KILN_CHECK(velocity || (h.momentum == 0.0f && !h.nesterov), "sgd with momentum needs a velocity buffer");
-  launch_per_output(s, "ref_sgd", ref_sgd, n, n, params, grads, velocity, h.lr, h.momentum, h.weight_decay,
-                    h.nesterov);
-}
 
 void adam_update(const Stream& s, int64_t n, float* params, const float* grads, float* m, float* v,
                  const AdamHyper& h) {

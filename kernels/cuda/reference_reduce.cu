@@ -49,14 +49,6 @@ __global__ void ref_squares_total(const double* partial, int64_t chunks, double*
   *out = total;
 }
 
-__global__ void ref_scale(float* x, int64_t n, float factor) {
-  KILN_GRID_STRIDE(i, n) x[i] *= factor;
-}
-
-__global__ void ref_add(float* x, const float* y, int64_t n) {
-  KILN_GRID_STRIDE(i, n) x[i] += y[i];
-}
-
 }  // namespace
 
 void sum_rows(const Stream& s, const float* x, int64_t rows, int64_t cols, float* out, bool accumulate) {
@@ -74,25 +66,6 @@ void sum_squares_async(const Stream& s, const float* x, int64_t n, double* out_d
   launch_per_output(s, "ref_squares_partial", ref_squares_partial, chunks, x, n, chunks, partial.get());
   launch_single(s, "ref_squares_total", ref_squares_total, static_cast<const double*>(partial.get()), chunks,
                 out_device);
-}
-
-double sum_squares(const Stream& s, const float* x, int64_t n) {
-  kiln::cuda::DeviceArray<double> out(1, kiln::cuda::raw(s));
-  sum_squares_async(s, x, n, out.get());
-  double host = 0.0;
-  KILN_CUDA_CHECK(cudaMemcpyAsync(&host, out.get(), sizeof(double), cudaMemcpyDeviceToHost, kiln::cuda::raw(s)));
-  KILN_CUDA_CHECK(cudaStreamSynchronize(kiln::cuda::raw(s)));
-  return host;
-}
-
-void scale_inplace(const Stream& s, float* x, int64_t n, float factor) {
-  KILN_CHECK(s.device().is_cuda());
-  launch_per_output(s, "ref_scale", ref_scale, n, x, n, factor);
-}
-
-void add_inplace(const Stream& s, float* x, const float* y, int64_t n) {
-  KILN_CHECK(s.device().is_cuda());
-  launch_per_output(s, "ref_add", ref_add, n, x, y, n);
 }
 
 }  // namespace kiln::kernels::cuda::reference

@@ -1,8 +1,8 @@
 // kernel_library VENDOR on every device (tests/kernels/device_test_util.h): on cpu and sim it
 // changes nothing (the same bits as Kiln's kernels); on CUDA the vendor paths (cuBLASLt GEMM,
-// cuDNN convolution and batch norm) agree with the CPU within the TF32 tolerance, and the
-// reference kernels (kernels/cuda/reference.h: activation, pooling, reduce) within the tolerance
-// of those families' own device tests.
+// cuDNN convolution and batch norm) agree with the CPU within the TF32 tolerance, and every other
+// family (the reference kernels of kernels/cuda/reference.h, or Kiln's kernels where they are
+// already in that form) within the tolerance of that family's own device tests.
 #include "kernels/activation.h"
 #include "kernels/batch_norm.h"
 #include "kernels/conv.h"
@@ -124,7 +124,7 @@ TEST_P(KernelLibraryDevices, BatchNorm) {
       1e-4);
 }
 
-TEST_P(KernelLibraryDevices, PoolingReference) {
+TEST_P(KernelLibraryDevices, PoolingUnderVendor) {
   // Padding, overlapping windows (max backward sums several outputs into one input), a window
   // partly in the padding, and ties (values rounded to a coarse grid) for the argmax order.
   kernels::Pool2dShape p;
@@ -161,7 +161,7 @@ TEST_P(KernelLibraryDevices, PoolingReference) {
       1e-5);
 }
 
-TEST_P(KernelLibraryDevices, ReduceReference) {
+TEST_P(KernelLibraryDevices, ReduceUnderVendor) {
   // More than one 16384-element chunk, so the chunk partials are added as the CPU adds them.
   const int64_t rows = 3000, cols = 7, n = rows * cols;
   const auto x = random_vec<float>(n, 23), y0 = random_vec<float>(n, 24), acc0 = random_vec<float>(cols, 25);
@@ -187,7 +187,7 @@ TEST_P(KernelLibraryDevices, ReduceReference) {
       1e-5);
 }
 
-TEST_P(KernelLibraryDevices, ActivationReference) {
+TEST_P(KernelLibraryDevices, ActivationUnderVendor) {
   const int64_t n = 1000;
   std::vector<float> x = random_vec<float>(n, 26, -4.0, 4.0);
   x[0] = 0.0f, x[1] = -0.0f;
@@ -210,7 +210,7 @@ TEST_P(KernelLibraryDevices, ActivationReference) {
   }
 }
 
-TEST_P(KernelLibraryDevices, OptimizerReference) {
+TEST_P(KernelLibraryDevices, OptimizerUnderVendor) {
   const int64_t n = 3000;
   const auto p0 = random_vec<float>(n, 28), g = random_vec<float>(n, 29), m0 = random_vec<float>(n, 30);
   const auto v0 = random_vec<float>(n, 31, 0.0, 1.0);
@@ -246,7 +246,7 @@ TEST_P(KernelLibraryDevices, OptimizerReference) {
   }
 }
 
-TEST_P(KernelLibraryDevices, LossReference) {
+TEST_P(KernelLibraryDevices, LossUnderVendor) {
   const int64_t batch = 37, classes = 11;
   const auto logits = random_vec<float>(batch * classes, 32, -6.0, 6.0), pred = random_vec<float>(batch, 33, -4.0, 4.0);
   const auto target = random_vec<float>(batch, 34, 0.0, 1.0);
@@ -277,7 +277,7 @@ TEST_P(KernelLibraryDevices, LossReference) {
       1e-5);
 }
 
-TEST_P(KernelLibraryDevices, DropoutReference) {
+TEST_P(KernelLibraryDevices, DropoutUnderVendor) {
   const int64_t n = 1001;
   const auto x = random_vec<float>(n, 35), dy = random_vec<float>(n, 36);
   for (float rate : {0.0f, 0.3f, 1.0f}) {
