@@ -21,7 +21,7 @@ Action add_evaluate(CLI::App& app) {
   cmd->add_option("--checkpoint", opts->checkpoint, "Checkpoint file (default: newest in OUTPUT_DIR/checkpoints)");
   return [opts] {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
-    const Device device = run_device(config.device(), config.device_index(), kTrainDeviceChoice);
+    const Device device = models::configured_device(config.device(), config.device_index(), kTrainDeviceChoice);
     apply_kernel_library(config.kernel_library(), config.kernel_library_overrides());
     models::Trainer trainer(config, /*evaluation_only=*/true, device);
     if (!trainer.restore(opts->checkpoint))

@@ -30,7 +30,7 @@ Action add_export(CLI::App& app) {
   cmd->add_option("--check_rows", opts->exp.check_rows, "Sample rows for the identity check")->capture_default_str();
   return [opts] {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
-    opts->exp.device = run_device(config.device(), config.device_index(), kTrainDeviceChoice);
+    opts->exp.device = models::configured_device(config.device(), config.device_index(), kTrainDeviceChoice);
     apply_kernel_library(config.kernel_library(), config.kernel_library_overrides());
     runtime::ExportResult r = runtime::export_servable(config, opts->exp);
     for (const std::string& d : r.removed_staging)

@@ -54,7 +54,7 @@ Action add_predict(CLI::App& app) {
     if (!o->device.empty()) apply_device_flag(o->device, choice);
     if (!o->precision.empty()) apply_precision_flag(o->precision, choice);
     if (!o->kernel_library.empty()) apply_kernel_library_flag(o->kernel_library, choice);
-    const Device device = run_device(choice.device(), choice.device_index(), "pass --device cpu");
+    const Device device = models::configured_device(choice.device(), choice.device_index(), "pass --device cpu");
     apply_kernel_library(choice.kernel_library(), choice.kernel_library_overrides());
     if (o->threads > 0) set_cpu_threads(o->threads);
     auto servable = runtime::Servable::load(resolve_version_dir(o->model));

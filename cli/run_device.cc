@@ -11,10 +11,6 @@
 
 namespace kiln::cli {
 
-Device run_device(DeviceChoice::Kind kind, int index, const std::string& how_to_choose) {
-  return models::configured_device(kind, index, how_to_choose);
-}
-
 void apply_precision_flag(const std::string& flag, ServeConfig& config) {
   std::string upper = flag;
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

@@ -1,15 +1,14 @@
 #pragma once
-// The device a verb runs on, decided once, before any data is read (core/device_choice.h).
+// How a verb runs: its device (models::configured_device, decided once, before any data is read),
+// the kernel library and the command-line flags that set them.
 #include <string>
 
 #include "core/device.h"
+#include "models/device_config.h"
 #include "proto/device.pb.h"
 #include "proto/serve_config.pb.h"
 
 namespace kiln::cli {
-
-// `how_to_choose` ends the error of an unusable choice ("set device: CPU ..." / "--device cpu").
-Device run_device(DeviceChoice::Kind kind, int index, const std::string& how_to_choose);
 
 // A config's kernel_library and kernel_library_overrides, applied to the process
 // (models/kernel_library_config.h); prints the warnings to stderr.

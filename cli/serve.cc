@@ -94,7 +94,7 @@ Action add_serve(CLI::App& app) {
     if (!o->precision.empty()) apply_precision_flag(o->precision, config);
     if (!o->kernel_library.empty()) apply_kernel_library_flag(o->kernel_library, config);
     const Device device =
-        run_device(config.device(), config.device_index(), "pass --device cpu or set device: CPU in the config");
+        models::configured_device(config.device(), config.device_index(), "pass --device cpu or set device: CPU in the config");
     apply_kernel_library(config.kernel_library(), config.kernel_library_overrides());
     set_cpu_threads(config.batching().threads());
 

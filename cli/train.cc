@@ -30,7 +30,7 @@ Action add_train(CLI::App& app) {
       "docs/distributed.md.");
   return [opts] {
     TrainConfig config = load_train_config(opts->config, opts->overrides);
-    const Device device = run_device(config.device(), config.device_index(), kTrainDeviceChoice);
+    const Device device = models::configured_device(config.device(), config.device_index(), kTrainDeviceChoice);
     apply_kernel_library(config.kernel_library(), config.kernel_library_overrides());
     models::Trainer trainer(config, /*evaluation_only=*/false, device);
     models::TrainResult r = trainer.run();

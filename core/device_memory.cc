@@ -155,19 +155,11 @@ void copy_rows_async(const Stream& s, void* dst, size_t dst_pitch, const void* s
 }
 
 void zero_async(const Stream& s, const Tensor& t) {
-  check_side(s, t, "fill");
+  KILN_CHECK(t.device() == s.device(), "fill of a tensor on ", t.device().to_string(), " with a stream of ",
+             s.device().to_string());
   if (t.bytes() == 0) return;
-  if (t.device().is_cpu()) {
-    if (s.device().is_sim())
-      sim::SimStream::from(s).enqueue([t] { std::memset(t.raw(), 0, t.bytes()); });
-    else {
-      s.synchronize();
-      std::memset(t.raw(), 0, t.bytes());
-    }
-    return;
-  }
   switch (s.device().kind) {
-    case Device::Kind::cpu: return;  // unreachable: checked above
+    case Device::Kind::cpu: std::memset(t.raw(), 0, t.bytes()); return;
     case Device::Kind::sim: return sim::memset_async(sim::SimStream::from(s), t.raw(), 0, t.bytes());
     case Device::Kind::cuda: return cuda_memory::memset_async(t.raw(), 0, t.bytes(), s.handle());
   }

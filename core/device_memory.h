@@ -75,7 +75,7 @@ void copy_sync(const Stream& s, const Tensor& dst, const Tensor& src);
 // both on s.device() (cudaMemcpy2DAsync).
 void copy_rows_async(const Stream& s, void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width,
                      size_t rows);
-// Sets every byte of t (on s.device()) to zero.
+// Sets every byte of t, which lives on s.device(), to zero.
 void zero_async(const Stream& s, const Tensor& t);
 // The data of t on the host: t itself when it is a CPU tensor, else a copy (waits for `s`).
 Tensor to_host(const Stream& s, const Tensor& t);

@@ -180,10 +180,11 @@ void GradientSync::finish_step() {
       const int64_t dim = params_.info(h).shape[1];
       g.count = m.count;
       if (!m.count) continue;
-      copy_sync(s, scratch(s, g.unique_ids, Shape{m.count}, DType::i64), m.unique_ids.view(0, Shape{m.count}));
-      copy_sync(s, scratch(s, g.rows, Shape{m.count, dim}, DType::f32), m.rows.view(0, Shape{m.count, dim}));
+      copy_async(s, scratch(s, g.unique_ids, Shape{m.count}, DType::i64), m.unique_ids.view(0, Shape{m.count}));
+      copy_async(s, scratch(s, g.rows, Shape{m.count, dim}, DType::f32), m.rows.view(0, Shape{m.count, dim}));
     }
-    if (host_state_.numel()) copy_sync(s, params_.state_values(), host_state_);
+    if (host_state_.numel()) copy_async(s, params_.state_values(), host_state_);
+    s.synchronize();  // one wait for every upload: the host copies are rewritten next step
     stats_.sparse_seconds += seconds_since(t1);
     ++stats_.steps;
     return;
