@@ -30,7 +30,6 @@ void LossReadback::drain() {
       pending_.bad_loss = loss;
     }
     weighted_.push_back(loss * e.share);
-    ++pending_.steps;
   }
   entries_.clear();
   used_ = 0;

@@ -22,7 +22,6 @@ class LossReadback {
   void add(const Tensor& losses, int64_t step, double share);
 
   struct Taken {
-    int64_t steps = 0;
     // The first step whose mean loss is not finite, and that loss; -1 when all were finite.
     int64_t bad_step = -1;
     double bad_loss = 0;

@@ -24,7 +24,7 @@ std::string final_checkpoint(const std::string& dir) {
   return found.empty() ? "" : slurp(found);
 }
 
-// The "eval ..." lines `kiln train` prints.
+// The "eval ..." lines `kiln train` prints (there must be some: equal empty strings prove nothing).
 std::string eval_lines(const std::string& out) {
   std::string lines;
   size_t at = 0;
@@ -33,6 +33,7 @@ std::string eval_lines(const std::string& out) {
     lines += out.substr(at, end - at + 1);
     at = end;
   }
+  EXPECT_FALSE(lines.empty()) << "no eval lines in:\n" << out;
   return lines;
 }
 
