@@ -58,8 +58,12 @@ std::vector<float> run_training_path(models::Trainer& trainer, std::shared_ptr<c
 // puts a request into batches of any size, and its outputs must not depend on that.
 std::vector<float> run_servable_path(const Servable& s, const Device& device,
                                      const std::function<transform::ModelInputs(int64_t, int64_t)>& rows, int64_t total) {
-  // Graphs on sim and CUDA, as the server runs them (batches of 1, 2, 3, ... fill every bucket).
-  ModelRunner runner(s, device, Precision::DEFAULT, /*graphs=*/true, 32);
+  // Graphs on sim and CUDA, as the server runs them (batches of 1, 2, 3, ... fill every bucket),
+  // sized for the largest batch below.
+  int64_t largest = 0;
+  for (int64_t covered = 0; covered < total; covered += ++largest) {
+  }
+  ModelRunner runner(s, device, Precision::DEFAULT, /*graphs=*/true, largest);
   std::vector<float> out;
   int64_t size = 1;
   for (int64_t begin = 0; begin < total; begin += size, ++size) {
