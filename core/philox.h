@@ -51,12 +51,22 @@ struct Philox4x32 {
 class PhiloxGenerator {
  public:
   PhiloxGenerator(uint64_t seed, uint64_t stream) : seed_(seed), stream_(stream) {}
-  uint32_t next_u32() { return Philox4x32::word(seed_, stream_, index_++); }
+  // Word i of the stream, as Philox4x32::word gives it; a block of four is computed once and its
+  // words handed out in turn (4x fewer rounds for sequential draws, the same values).
+  uint32_t next_u32() {
+    const uint64_t counter = index_ >> 2;
+    if (counter != block_counter_ || !block_valid_) {
+      block_ = Philox4x32::generate(seed_, stream_, counter);
+      block_counter_ = counter;
+      block_valid_ = true;
+    }
+    return block_[index_++ & 3];
+  }
   uint64_t next_u64() {
     uint64_t hi = next_u32();
     return (hi << 32) | next_u32();
   }
-  float uniform() { return Philox4x32::uniform(seed_, stream_, index_++); }
+  float uniform() { return static_cast<float>(next_u32() >> 8) * (1.0f / 16777216.0f); }
   // Standard normal via Box-Muller (two uniforms, one output: simple and stream-stable).
   double normal();
   // Uniform integer in [0, n), unbiased (rejection).
@@ -66,6 +76,9 @@ class PhiloxGenerator {
 
  private:
   uint64_t seed_, stream_, index_ = 0;
+  Philox4x32::Block block_{};
+  uint64_t block_counter_ = 0;
+  bool block_valid_ = false;
 };
 
 }  // namespace kiln

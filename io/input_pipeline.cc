@@ -60,17 +60,25 @@ void ArraySource::gather(const int64_t* indices, int64_t count, std::vector<Tens
   }
 }
 
-InputPipeline::InputPipeline(std::shared_ptr<const ExampleSource> source, PipelineOptions options)
+ExampleBatches::ExampleBatches(std::shared_ptr<const ExampleSource> source, PipelineOptions options)
     : source_(std::move(source)), options_(options) {
   if (!source_) fail("input pipeline needs an example source");
   if (options_.batch_size < 1) fail("input pipeline batch_size must be at least 1, got ", options_.batch_size);
-  if (options_.prefetch < 0) fail("input pipeline prefetch must be 0 or more, got ", options_.prefetch);
   if (options_.shard_count < 1 || options_.shard_index < 0 || options_.shard_index >= options_.shard_count)
     fail("input pipeline shard ", options_.shard_index, " of ", options_.shard_count, " does not exist");
   signature_ = source_->signature();
   const int64_t n = source_->size();
   batches_per_epoch_ = options_.drop_remainder ? n / options_.batch_size
                                                : (n + options_.batch_size - 1) / options_.batch_size;
+}
+
+InputPipeline::InputPipeline(std::shared_ptr<const ExampleSource> source, PipelineOptions options)
+    : InputPipeline(std::make_shared<ExampleBatches>(std::move(source), options), options.prefetch) {}
+
+InputPipeline::InputPipeline(std::shared_ptr<BatchSource> batches, int prefetch)
+    : batches_(std::move(batches)), prefetch_(prefetch) {
+  if (prefetch_ < 0) fail("input pipeline prefetch must be 0 or more, got ", prefetch_);
+  batches_per_epoch_ = batches_->batches_per_epoch();
 }
 
 InputPipeline::~InputPipeline() {
@@ -104,7 +112,7 @@ void InputPipeline::seek(int64_t epoch, int64_t batch_index) {
   wanted_.notify_all();
 }
 
-const std::vector<int64_t>& InputPipeline::order(int64_t epoch) {
+const std::vector<int64_t>& ExampleBatches::order(int64_t epoch) {
   if (order_epoch_ != epoch) {
     order_.resize(static_cast<size_t>(source_->size()));
     std::iota(order_.begin(), order_.end(), int64_t{0});
@@ -118,7 +126,10 @@ const std::vector<int64_t>& InputPipeline::order(int64_t epoch) {
   return order_;
 }
 
-Batch InputPipeline::make_batch(int64_t epoch, int64_t index) {
+Batch ExampleBatches::make_batch(int64_t epoch, int64_t index) {
+  if (batches_per_epoch_ == 0)
+    fail("input pipeline has no batches: ", source_->size(), " examples, batch size ", options_.batch_size,
+         options_.drop_remainder ? " with drop_remainder" : "");
   const std::vector<int64_t>& perm = order(epoch);
   const int64_t global_begin = index * options_.batch_size;
   const int64_t global_count = std::min<int64_t>(options_.batch_size, source_->size() - global_begin);
@@ -140,7 +151,7 @@ void InputPipeline::producer_loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     wanted_.wait(lock, [this] {
-      return stop_ || (!error_pending_ && queue_.size() < static_cast<size_t>(options_.prefetch));
+      return stop_ || (!error_pending_ && queue_.size() < static_cast<size_t>(prefetch_));
     });
     if (stop_) return;
     const int64_t epoch = produce_epoch_, index = produce_index_;
@@ -148,7 +159,7 @@ void InputPipeline::producer_loop() {
     lock.unlock();
     Item item;
     try {
-      item.batch = make_batch(epoch, index);
+      item.batch = batches_->make_batch(epoch, index);
     } catch (...) {
       item.error = std::current_exception();
       item.batch.epoch = epoch;
@@ -167,11 +178,12 @@ void InputPipeline::producer_loop() {
 }
 
 Batch InputPipeline::next() {
-  if (batches_per_epoch_ == 0)
-    fail("input pipeline has no batches: ", source_->size(), " examples, batch size ", options_.batch_size,
-         options_.drop_remainder ? " with drop_remainder" : "");
-  if (options_.prefetch == 0) {
-    Batch batch = make_batch(produce_epoch_, produce_index_);  // a throw leaves the position alone
+  if (batches_per_epoch_ == 0) {
+    batches_->make_batch(0, 0);  // the source says why it has none
+    fail("input pipeline has no batches");
+  }
+  if (prefetch_ == 0) {
+    Batch batch = batches_->make_batch(produce_epoch_, produce_index_);  // a throw leaves the position alone
     advance(produce_epoch_, produce_index_);
     return batch;
   }

@@ -71,12 +71,44 @@ struct PipelineOptions {
   int shard_count = 1;
 };
 
-// Batch tensors are freshly allocated for every batch, so a consumer may keep a Batch for as long
-// as it likes. If gather throws, next() rethrows it and the stream stays at that batch (the next
+// Where batches come from: batch `index` of `epoch`, a pure function of the two, so a stream can
+// be positioned anywhere (resume). make_batch is called from one thread at a time.
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual int64_t batches_per_epoch() const = 0;
+  virtual Batch make_batch(int64_t epoch, int64_t index) = 0;
+};
+
+// Batches of a random-access ExampleSource: each epoch a permutation of all examples, cut into
+// global batches, each cut into the shards' slices (PipelineOptions).
+class ExampleBatches final : public BatchSource {
+ public:
+  ExampleBatches(std::shared_ptr<const ExampleSource> source, PipelineOptions options);
+  int64_t batches_per_epoch() const override { return batches_per_epoch_; }
+  Batch make_batch(int64_t epoch, int64_t index) override;
+
+ private:
+  const std::vector<int64_t>& order(int64_t epoch);
+
+  std::shared_ptr<const ExampleSource> source_;
+  PipelineOptions options_;
+  std::vector<std::pair<Shape, DType>> signature_;
+  int64_t batches_per_epoch_ = 0;
+  // The permutation of the most recent epoch.
+  int64_t order_epoch_ = -1;
+  std::vector<int64_t> order_;
+};
+
+// Runs a BatchSource ahead of its consumer on a background thread (prefetch batches). Batch
+// tensors are freshly allocated for every batch, so a consumer may keep a Batch for as long as it
+// likes. If make_batch throws, next() rethrows it and the stream stays at that batch (the next
 // call retries it). next() and seek() are meant for one consumer thread.
 class InputPipeline {
  public:
   InputPipeline(std::shared_ptr<const ExampleSource> source, PipelineOptions options);
+  // prefetch: batches prepared ahead; 0 builds each batch inside next().
+  InputPipeline(std::shared_ptr<BatchSource> batches, int prefetch);
   ~InputPipeline();  // stops the prefetch thread cleanly
   InputPipeline(const InputPipeline&) = delete;
   InputPipeline& operator=(const InputPipeline&) = delete;
@@ -93,19 +125,12 @@ class InputPipeline {
     Batch batch;
     std::exception_ptr error;
   };
-  Batch make_batch(int64_t epoch, int64_t index);
-  const std::vector<int64_t>& order(int64_t epoch);
   void producer_loop();
   void advance(int64_t& epoch, int64_t& index) const;
 
-  std::shared_ptr<const ExampleSource> source_;
-  PipelineOptions options_;
-  std::vector<std::pair<Shape, DType>> signature_;
+  std::shared_ptr<BatchSource> batches_;  // used by the producing thread only
+  int prefetch_ = 2;
   int64_t batches_per_epoch_ = 0;
-
-  // The permutation of the most recent epoch; used by the producing thread only.
-  int64_t order_epoch_ = -1;
-  std::vector<int64_t> order_;
 
   std::mutex mutex_;
   std::condition_variable produced_;  // the queue gained an item

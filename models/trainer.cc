@@ -30,6 +30,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// One line on how the training data is streamed (rank 0 speaks for every rank).
+void report_streaming(const ShardTable& table, const ShardBatches& batches) {
+  const int64_t used = batches.examples_per_epoch() * table.ranks();
+  std::string ranks;
+  if (table.ranks() > 1)
+    ranks = str_cat("; ", table.ranks(), " ranks read their own blocks, ", batches.examples_per_epoch(),
+                    " rows each per epoch (", table.total_rows() - used, " left out for equal steps)");
+  std::fprintf(stderr, "training data: streaming %lld rows from %zu example shards, a window of %lld examples at a time%s\n",
+               static_cast<long long>(table.total_rows()), table.files(),
+               static_cast<long long>(batches.window_examples()), ranks.c_str());
+}
+
 constexpr const char* kCheckpointPrefix = "ckpt-";
 constexpr const char* kCheckpointSuffix = ".kckpt";
 
@@ -157,7 +169,7 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only, const Device& 
     if (std::find(known.begin(), known.end(), es.metric()) == known.end())
       fail("early_stopping.metric: unknown metric '", es.metric(), "' (loss, accuracy, auc, rmse or mae)");
   }
-  if (!es.metric().empty() && !data_.eval) fail("early_stopping needs eval data");
+  if (!es.metric().empty() && !data_.has_eval()) fail("early_stopping needs eval data");
   model_->initialize(config.seed());
   // A regression output starts at the label's mean (from the analysis) instead of 0, so the
   // first epochs are not spent learning the offset.
@@ -170,13 +182,25 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only, const Device& 
   optimizer_ = std::make_unique<Optimizer>(config.optimizer(), model_->params());
   if (comm_->size() > 1) comm_->set_collective_timeout(config.distributed().collective_timeout_s());
   if (evaluation_only) return;
-  io::PipelineOptions opts;
-  opts.batch_size = config.batch_size() * comm_->size();  // the global batch
-  opts.shuffle = config.shuffle();
-  opts.seed = config.seed();
-  opts.shard_index = comm_->rank();
-  opts.shard_count = comm_->size();
-  pipeline_ = std::make_unique<io::InputPipeline>(data_.train, opts);
+  if (data_.train_stream) {
+    ShardStreamOptions so;
+    so.batch_size = config.batch_size();
+    so.shuffle = config.shuffle();
+    so.seed = config.seed();
+    so.shuffle_buffer = config.data().csv().shuffle_buffer();
+    auto batches = std::make_shared<ShardBatches>(data_.train_stream, so);
+    input_layout_ = str_cat(data_.train_stream->layout(), "; window ", batches->window_examples(), " examples");
+    if (is_chief()) report_streaming(*data_.train_stream, *batches);
+    pipeline_ = std::make_unique<io::InputPipeline>(std::move(batches), 2);
+  } else {
+    io::PipelineOptions opts;
+    opts.batch_size = config.batch_size() * comm_->size();  // the global batch
+    opts.shuffle = config.shuffle();
+    opts.seed = config.seed();
+    opts.shard_index = comm_->rank();
+    opts.shard_count = comm_->size();
+    pipeline_ = std::make_unique<io::InputPipeline>(data_.train, opts);
+  }
   if (comm_->size() > 1) sync_ = std::make_unique<GradientSync>(*comm_, model_->params(), config.distributed());
 }
 
@@ -282,6 +306,7 @@ std::string Trainer::write_checkpoint() {
   meta.set_batch_in_epoch(batch_in_epoch_);
   meta.set_evals_without_improvement(evals_without_improvement_);
   if (has_best_) meta.set_best_metric(best_metric_);
+  meta.set_input_layout(input_layout_);
   std::vector<io::NamedTensor> tensors = host_weights();
   for (auto& t : optimizer_->state()) tensors.push_back({t.name, to_host(compute_, t.tensor)});
   char name[64];
@@ -407,19 +432,38 @@ void Trainer::load_checkpoint(const io::CheckpointFile& file, const CheckpointMe
   step_ = meta.step();
   epoch_ = meta.epoch();
   batch_in_epoch_ = meta.batch_in_epoch();
+  if (pipeline_ && meta.input_layout() != input_layout_)
+    std::fprintf(stderr,
+                 "kiln: warning: the training input differs from the one %s was written with (then: %s; now: %s): "
+                 "resuming at epoch %lld, batch %lld of this input\n",
+                 path.c_str(), meta.input_layout().empty() ? "in memory" : meta.input_layout().c_str(),
+                 input_layout_.empty() ? "in memory" : input_layout_.c_str(), static_cast<long long>(meta.epoch()),
+                 static_cast<long long>(meta.batch_in_epoch()));
   evals_without_improvement_ = meta.evals_without_improvement();
   best_metric_ = meta.best_metric();
   has_best_ = meta.has_best_metric();
 }
 
 std::map<std::string, double> Trainer::evaluate() {
-  if (!data_.eval) fail("no eval data configured (data.idx.eval_images / eval_labels)");
-  io::PipelineOptions opts;
-  opts.batch_size = std::max<int64_t>(config_.batch_size(), 256) * comm_->size();
-  opts.shuffle = false;
-  opts.shard_index = comm_->rank();
-  opts.shard_count = comm_->size();
-  io::InputPipeline eval(data_.eval, opts);
+  if (!data_.has_eval()) fail("no eval data configured (data.idx.eval_images / eval_labels)");
+  std::unique_ptr<io::InputPipeline> pipeline;
+  if (data_.eval_stream) {
+    // Each rank evaluates its own blocks, every example once.
+    ShardStreamOptions so;
+    so.batch_size = std::max<int64_t>(config_.batch_size(), 256);
+    so.shuffle = false;
+    so.shuffle_buffer = config_.data().csv().shuffle_buffer();
+    so.equal_steps = false;
+    pipeline = std::make_unique<io::InputPipeline>(std::make_shared<ShardBatches>(data_.eval_stream, so), 2);
+  } else {
+    io::PipelineOptions opts;
+    opts.batch_size = std::max<int64_t>(config_.batch_size(), 256) * comm_->size();
+    opts.shuffle = false;
+    opts.shard_index = comm_->rank();
+    opts.shard_count = comm_->size();
+    pipeline = std::make_unique<io::InputPipeline>(data_.eval, opts);
+  }
+  io::InputPipeline& eval = *pipeline;
   MetricAccumulator<float> acc(config_.model().head());
   int64_t batches = eval.batches_per_epoch();
   for (int64_t i = 0; i < batches; ++i) {
@@ -565,7 +609,7 @@ TrainResult Trainer::run() {
       loss_sum = 0;
       loss_count = 0;
     }
-    bool do_eval = data_.eval && ((eval_every > 0 ? step_ % eval_every == 0 : epoch_ended) || step_ == total);
+    bool do_eval = data_.has_eval() && ((eval_every > 0 ? step_ % eval_every == 0 : epoch_ended) || step_ == total);
     if (do_eval) {
       collect_losses();  // a diverged run stops before it evaluates or checkpoints
       auto m = evaluate();

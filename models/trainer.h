@@ -103,6 +103,7 @@ class Trainer {
   std::unique_ptr<Head<float>> head_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<io::InputPipeline> pipeline_;
+  std::string input_layout_;  // streamed training input (CheckpointMeta.input_layout); empty in memory
   std::unique_ptr<GradientSync> sync_;  // data-parallel runs only
   // Position of the next batch and early-stopping state; saved in every checkpoint.
   int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0;

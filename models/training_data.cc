@@ -14,6 +14,7 @@
 #include "models/transformed_source.h"
 #include "transform/csv_rows.h"
 #include "transform/dataset_analysis.h"
+#include "transform/example_shard_writing.h"
 #include "transform/transformer.h"
 
 #include <google/protobuf/text_format.h>
@@ -110,6 +111,27 @@ bool example_shards(const char* split, const std::vector<std::string>& files) {
   return shards != 0;
 }
 
+// Whether a split's files are streamed (data.csv.reading): example shards above in_memory_max_mb
+// under AUTO, example shards always under STREAMING; CSV never.
+bool streamed(const CsvData& csv, const char* split, const std::vector<std::string>& files) {
+  const bool shards = example_shards(split, files);
+  switch (csv.reading()) {
+    case CsvData::IN_MEMORY: return false;
+    case CsvData::STREAMING:
+      // Evaluation CSV (small, as a rule) is read into memory beside streamed training shards.
+      if (!shards && std::string_view(split) == "train")
+        fail("data.csv.reading is STREAMING, which streams example shards, but data.csv.train_files are CSV: turn "
+             "them into shards with kiln transform (docs/data.md), or set reading: AUTO");
+      return shards;
+    default: break;
+  }
+  if (!shards) return false;
+  if (csv.in_memory_max_mb() < 0) fail("data.csv.in_memory_max_mb must be 0 or more, got ", csv.in_memory_max_mb());
+  uintmax_t bytes = 0;
+  for (const std::string& f : files) bytes += std::filesystem::file_size(f);
+  return bytes > static_cast<uintmax_t>(csv.in_memory_max_mb()) << 20;
+}
+
 void load_csv(const TrainConfig& config, bool need_train, TrainingData& data) {
   const CsvData& csv = config.data().csv();
   FeatureSpec spec = load_feature_spec(csv);
@@ -135,8 +157,23 @@ void load_csv(const TrainConfig& config, bool need_train, TrainingData& data) {
                    io::describe_left_out(budget->left_out()).c_str());
     return source;
   };
-  if (need_train) data.train = transform("train", train_files);
-  if (!eval_files.empty()) data.eval = transform("eval", eval_files);
+  auto stream = [&](const std::vector<std::string>& files) {
+    auto budget = std::make_shared<io::ErrorBudget>(spec.csv().max_bad_rows());
+    return std::make_shared<const ShardTable>(transform::example_shard_schema(state), files, world().rank(),
+                                              world().size(), budget);
+  };
+  if (need_train) {
+    if (streamed(csv, "train", train_files))
+      data.train_stream = stream(train_files);
+    else
+      data.train = transform("train", train_files);
+  }
+  if (!eval_files.empty()) {
+    if (streamed(csv, "eval", eval_files))
+      data.eval_stream = stream(eval_files);
+    else
+      data.eval = transform("eval", eval_files);
+  }
   data.model_inputs = transform::model_inputs(state);
   int t = 1;
   data.inputs.push_back({0, -1});

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "io/input_pipeline.h"
+#include "models/shard_stream.h"
 #include "proto/train_config.pb.h"
 #include "proto/transform_state.pb.h"
 
@@ -18,10 +19,15 @@ struct InputBinding {
 struct TrainingData {
   std::shared_ptr<const io::ExampleSource> train;
   std::shared_ptr<const io::ExampleSource> eval;  // null when the config names no eval data
+  // Example shards streamed instead of held (data.csv.reading): this rank's blocks; the split's
+  // ExampleSource above is null then.
+  std::shared_ptr<const ShardTable> train_stream, eval_stream;
   std::vector<InputBinding> inputs;               // per model input, in ModelSpec order
   int label = 0;                                  // batch tensor holding the label
   std::vector<InputSpec> model_inputs;            // what the data provides (fills empty model.inputs)
   std::optional<TransformState> transform_state;  // CSV data only
+
+  bool has_eval() const { return eval || eval_stream; }
 };
 
 // Loads the data and checks it against the model's inputs; errors name the config field.

@@ -8,6 +8,7 @@
 #include "core/communicator.h"
 #include "core/error.h"
 #include "io/example_shard.h"
+#include "models/shard_stream.h"
 #include "transform/csv_rows.h"
 #include "transform/example_shard_writing.h"
 
@@ -107,12 +108,7 @@ std::shared_ptr<TransformedSource> read_example_shards(const TransformState& sta
   std::vector<transform::ModelInputs> parts;
   for (const std::string& file : files) {
     io::ExampleShardReader shard(file);
-    if (shard.schema().state_fingerprint != expected.state_fingerprint)
-      fail(file, " was transformed with another analysis (state fingerprint ", shard.schema().state_fingerprint,
-           ", this run's transform state has ", expected.state_fingerprint,
-           "): run kiln transform again with this state, or point data.csv.transform_state at the state the shards "
-           "were made with");
-    if (!(shard.schema() == expected)) fail(file, ": its columns differ from the transform state's model inputs");
+    check_shard_schema(shard, expected);
     for (int64_t b = 0; b < shard.blocks(); ++b) {
       std::optional<io::ExampleBlock> read = shard.read_block_or_skip(b, budget);
       if (!read) {

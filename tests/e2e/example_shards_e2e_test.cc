@@ -1,10 +1,18 @@
 // kiln transform's example shards (docs/example_shards.md), end to end with the real binary.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <thread>
 
+#include "io/checkpoint_file.h"
 #include "tests/e2e/kiln_process.h"
 
 namespace kiln::e2e {
@@ -159,6 +167,86 @@ TEST(ExampleShardsE2E, ACorruptBlockFailsTrainingOrIsSkippedWithinTheBudget) {
   const std::string report = "train data: " + std::to_string(total - rows) + " rows used, " + std::to_string(rows) +
                              " rows left out: " + std::to_string(rows) + " row in a corrupt block\n";
   EXPECT_NE(lenient.err.find(report), std::string::npos) << "expected: " << report << lenient.err;
+}
+
+
+// The training losses a run printed (progress lines "step N/M epoch E loss L ..."), by step.
+std::map<int64_t, std::string> logged_losses(const std::string& log) {
+  std::map<int64_t, std::string> losses;
+  size_t at = 0;
+  while ((at = log.find("step ", at)) != std::string::npos) {
+    const size_t end = log.find('\n', at);
+    const std::string line = log.substr(at, end - at);
+    at = end;
+    long long step = 0, total = 0, epoch = 0;
+    char loss[64];
+    if (std::sscanf(line.c_str(), "step %lld/%lld epoch %lld loss %63s", &step, &total, &epoch, loss) == 4)
+      losses[step] = loss;
+  }
+  return losses;
+}
+
+// Streamed shards (data.csv.reading STREAMING, windows far smaller than the data): a kill -9 in the
+// middle of an epoch resumes at the same example, so the resumed run logs the losses and ends
+// with the weights of a run that was never interrupted.
+TEST(ExampleShardsE2E, AStreamedRunKilledMidEpochResumesAtTheSameExample) {
+  TempDir dir;
+  analyze(dir, flights() + "/data/train-*.csv", "state.pbtxt");
+  ASSERT_EQ(transform(dir, {"--output", "shards", "--shards", "3"}).exit_code, 0);
+  auto args = [&](const std::string& out) {
+    return std::vector<std::string>{
+        "train", "--config", flights() + "/wide_deep.pbtxt", "--set", "data.csv.train_files=" + dir.path() + "/shards/*.kex",
+        "--set", "data.csv.transform_state=" + dir.path() + "/state.pbtxt", "--set",
+        "data.csv.feature_spec_file=" + flights() + "/feature_spec.pbtxt", "--set", "data.csv.reading=STREAMING", "--set", "data.csv.shuffle_buffer=30000", "--set", "max_steps=1500", "--set",
+        "checkpoint.every_steps=100", "--set", "checkpoint.keep_last=30", "--set", "log_every_steps=50", "--set",
+        "threads=1", "--set", "output_dir=" + dir.path() + "/" + out};
+  };
+  RunResult whole = run_kiln(args("whole"), dir.path());
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  EXPECT_NE(whole.err.find("training data: streaming 294617 rows from 3 example shards, a window of 30208 examples"),
+            std::string::npos)
+      << whole.err;
+
+  // Killed as soon as its step-300 checkpoint appears: in the first epoch (1151 batches), far
+  // from its end.
+  const std::string log = dir.path() + "/killed.log";
+  const pid_t pid = spawn_kiln(args("killed"), dir.path(), log);
+  const std::string third = dir.path() + "/killed/checkpoints/ckpt-0000000300.kckpt";
+  const std::string last = dir.path() + "/killed/checkpoints/ckpt-0000001500.kckpt";
+  int status = 0;
+  bool exited = false;
+  for (int i = 0; i < 60000 && !fs::exists(third); ++i) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  ASSERT_FALSE(exited) << slurp(log);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  waitpid(pid, &status, 0);
+  ASSERT_FALSE(fs::exists(last)) << "the run ended before it was killed";
+  RunResult resumed = run_kiln(args("killed"), dir.path());
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  long long from = 0;
+  const size_t at = resumed.err.find("resumed from ");
+  ASSERT_NE(at, std::string::npos) << resumed.err;
+  ASSERT_EQ(std::sscanf(resumed.err.c_str() + resumed.err.find(" at step ", at), " at step %lld", &from), 1);
+  EXPECT_GE(from, 300);
+  EXPECT_LT(from, 1151) << "resumed in the first epoch";
+  const std::map<int64_t, std::string> a = logged_losses(whole.err), b = logged_losses(resumed.err);
+  ASSERT_FALSE(b.empty()) << resumed.err;
+  EXPECT_GT(b.begin()->first, from);
+  for (const auto& [step, loss] : b) EXPECT_EQ(a.count(step) ? a.at(step) : "(not logged)", loss) << "step " << step;
+  const io::CheckpointFile x = io::read_checkpoint_file(dir.path() + "/whole/checkpoints/ckpt-0000001500.kckpt");
+  const io::CheckpointFile y = io::read_checkpoint_file(last);
+  ASSERT_EQ(x.tensors.size(), y.tensors.size());
+  for (const io::NamedTensor& t : x.tensors) {
+    const Tensor* u = y.find(t.name);
+    ASSERT_TRUE(u) << t.name;
+    EXPECT_TRUE(u->bytes() == t.tensor.bytes() && std::memcmp(u->raw(), t.tensor.raw(), t.tensor.bytes()) == 0)
+        << t.name << " differs between the resumed and the uninterrupted run";
+  }
 }
 
 }  // namespace
