@@ -58,7 +58,7 @@ int main(int argc, char** argv) try {
     pipeline = std::make_unique<io::InputPipeline>(models::read_example_shards(state, files, *budget), opts);
   } else {
     auto table = std::make_shared<const models::ShardTable>(transform::example_shard_schema(state), files, 0, 1, budget);
-    models::ShardStreamOptions so;
+    models::StreamOptions so;
     so.batch_size = batch_size;
     so.shuffle_buffer = shuffle_buffer;
     pipeline = std::make_unique<io::InputPipeline>(std::make_shared<models::ShardBatches>(table, so), prefetch);

@@ -10,18 +10,6 @@
 
 namespace kiln::models {
 
-namespace {
-
-// Philox streams of the stream's draws: one per (purpose, epoch, rank, window), distinct for any
-// realistic counts (epochs < 2^24, ranks < 2^12, windows < 2^26).
-uint64_t draw_stream(uint64_t purpose, int64_t epoch, int rank, int64_t window) {
-  return (purpose << 62) ^ (static_cast<uint64_t>(epoch) << 38) ^ (static_cast<uint64_t>(rank) << 26) ^
-         static_cast<uint64_t>(window);
-}
-constexpr uint64_t kBlockOrder = 1, kWindowOrder = 2;
-
-}  // namespace
-
 void check_shard_schema(const io::ExampleShardReader& shard, const io::ExampleShardSchema& expected) {
   if (shard.schema().state_fingerprint != expected.state_fingerprint)
     fail(shard.path(), " was transformed with another analysis (state fingerprint ", shard.schema().state_fingerprint,
@@ -109,50 +97,39 @@ std::optional<transform::ModelInputs> ShardTable::read(size_t b) const {
   return in;
 }
 
-ShardBatches::ShardBatches(std::shared_ptr<const ShardTable> table, ShardStreamOptions options)
-    : table_(std::move(table)), options_(options) {
-  if (options_.batch_size < 1) fail("batch_size must be at least 1, got ", options_.batch_size);
-  if (options_.shuffle_buffer < 1)
-    fail("data.csv.shuffle_buffer must be at least 1 example, got ", options_.shuffle_buffer);
-  const io::ExampleShardSchema& schema = table_->schema();
-  signature_.emplace_back(Shape{schema.dense_width}, DType::f32);
-  for (size_t c = 0; c < schema.ids_features.size(); ++c) {
-    signature_.emplace_back(Shape{}, DType::i64);  // ids and offsets: TransformedSource::gather sizes them
-    signature_.emplace_back(Shape{}, DType::i64);
-  }
-  signature_.emplace_back(Shape{}, schema.has_label ? schema.label_dtype : DType::f32);
-  epoch_rows_ = options_.equal_steps ? table_->min_rank_rows() : table_->rows();
-  if (options_.equal_steps && epoch_rows_ == 0)
-    fail("the example shards hold ", table_->total_rows(), " rows in ", table_->files(), " files, too few for ",
-         table_->ranks(), " ranks to get some each");
-  // Whole batches per window, so no batch spans two windows.
-  const int64_t b = options_.batch_size;
-  window_ = std::max<int64_t>(1, (options_.shuffle_buffer + b - 1) / b) * b;
-  windows_per_epoch_ = (epoch_rows_ + window_ - 1) / window_;
-  batches_per_epoch_ = (epoch_rows_ + b - 1) / b;
+namespace {
+
+int64_t epoch_rows(const ShardTable& table, const StreamOptions& options) {
+  const int64_t rows = options.equal_steps ? table.min_rank_rows() : table.rows();
+  if (options.equal_steps && rows == 0)
+    fail("the example shards hold ", table.total_rows(), " rows in ", table.files(), " files, too few for ",
+         table.ranks(), " ranks to get some each");
+  return rows;
 }
+
+}  // namespace
+
+ShardBatches::ShardBatches(std::shared_ptr<const ShardTable> table, StreamOptions options)
+    : WindowedBatches(table->schema(), options, table->rank(), table->ranks(), epoch_rows(*table, options)),
+      table_(std::move(table)) {}
 
 ShardBatches::~ShardBatches() {
   if (ahead_.valid()) ahead_.wait();
 }
 
-ShardBatches::Window ShardBatches::load(int64_t epoch, int64_t index, std::shared_ptr<ExampleRecords> reuse) const {
+StreamWindow ShardBatches::load(int64_t epoch, int64_t index, std::shared_ptr<ExampleRecords> spare) const {
   const std::vector<ShardTable::Block>& blocks = table_->blocks();
   std::vector<size_t> visit(blocks.size());
   std::iota(visit.begin(), visit.end(), size_t{0});
   if (options_.shuffle) {
-    PhiloxGenerator gen(options_.seed, draw_stream(kBlockOrder, epoch, table_->rank(), 0));
+    PhiloxGenerator gen(options_.seed, stream_draw(kSourceOrderDraw, epoch, rank_, 0));
     for (size_t i = visit.size(); i > 1; --i) std::swap(visit[i - 1], visit[gen.below(i)]);
   }
-  Window w;
+  const int64_t begin = index * window_, end = std::min(begin + window_, epoch_rows_);
+  StreamWindow w;
   w.epoch = epoch;
   w.index = index;
-  const io::ExampleShardSchema& schema = table_->schema();
-  w.examples = reuse ? std::move(reuse) : std::make_shared<ExampleRecords>(schema);
-  w.examples->clear();
-  const int64_t begin = index * window_, end = std::min(begin + window_, epoch_rows_);
-  // One id per feature is the common case (a vocabulary or bucket); more grow the bytes as needed.
-  w.examples->reserve(end - begin, schema.dense_width * 4 + static_cast<int64_t>(schema.ids_features.size()) * 12 + 4);
+  w.examples = window_memory(std::move(spare), end - begin);
   int64_t at = 0;  // epoch position of the current block's first row
   for (size_t v = 0; v < visit.size() && at < end; ++v) {
     const ShardTable::Block& block = blocks[visit[v]];
@@ -165,13 +142,7 @@ ShardBatches::Window ShardBatches::load(int64_t epoch, int64_t index, std::share
     }
     at += rows;
   }
-  // A corrupt block skipped within the budget leaves the window short: its last batches are too.
-  w.order.resize(static_cast<size_t>(w.examples->size()));
-  std::iota(w.order.begin(), w.order.end(), int64_t{0});
-  if (options_.shuffle) {
-    PhiloxGenerator gen(options_.seed, draw_stream(kWindowOrder, epoch, table_->rank(), index));
-    for (size_t i = w.order.size(); i > 1; --i) std::swap(w.order[i - 1], w.order[gen.below(i)]);
-  }
+  permute(w);
   return w;
 }
 
@@ -185,14 +156,14 @@ void ShardBatches::read_ahead(int64_t epoch, int64_t index) {
   ahead_epoch_ = epoch;
   ahead_index_ = index;
   ahead_ = std::async(std::launch::async,
-                      [this, epoch, index, reuse = std::move(spare_)] { return load(epoch, index, reuse); });
+                      [this, epoch, index, spare = std::move(spare_)] { return load(epoch, index, spare); });
 }
 
-const ShardBatches::Window& ShardBatches::window(int64_t epoch, int64_t index) {
+const StreamWindow& ShardBatches::window(int64_t epoch, int64_t index) {
   if (current_.epoch != epoch || current_.index != index) {
     // The old window's memory goes to the next read (batches handed out hold copies).
     if (current_.examples) spare_ = std::move(current_.examples);
-    current_ = Window{};
+    current_ = StreamWindow{};
     if (ahead_.valid() && ahead_epoch_ == epoch && ahead_index_ == index) {
       ahead_epoch_ = ahead_index_ = -1;
       current_ = ahead_.get();  // rethrows what the background read threw
@@ -202,25 +173,6 @@ const ShardBatches::Window& ShardBatches::window(int64_t epoch, int64_t index) {
   }
   read_ahead(epoch, index);
   return current_;
-}
-
-io::Batch ShardBatches::make_batch(int64_t epoch, int64_t index) {
-  KILN_CHECK(index >= 0 && index < batches_per_epoch_, "batch ", index, " of ", batches_per_epoch_);
-  const int64_t first = index * options_.batch_size;
-  const int64_t nominal = std::min(options_.batch_size, epoch_rows_ - first);
-  const Window& w = window(epoch, first / window_);
-  const int64_t n = static_cast<int64_t>(w.order.size());
-  const int64_t lo = std::min(first - w.index * window_, n), hi = std::min(lo + nominal, n);
-  io::Batch batch;
-  batch.epoch = epoch;
-  batch.index = index;
-  batch.size = hi - lo;
-  // Every rank's batch has the same nominal size in training: the global batch is ranks times it.
-  batch.global_size = options_.equal_steps ? nominal * table_->ranks() : batch.size;
-  batch.global_offset = options_.equal_steps ? nominal * table_->rank() : 0;
-  for (const auto& [shape, dtype] : signature_) batch.tensors.push_back(Tensor::empty(shape.with_batch(batch.size), dtype));
-  if (batch.size > 0) w.examples->gather(w.order.data() + lo, batch.size, batch.tensors);
-  return batch;
 }
 
 }  // namespace kiln::models

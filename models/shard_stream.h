@@ -21,8 +21,7 @@
 
 #include "io/error_budget.h"
 #include "io/example_shard.h"
-#include "io/input_pipeline.h"
-#include "models/example_records.h"
+#include "models/windowed_batches.h"
 #include "transform/transformer.h"
 
 namespace kiln::models {
@@ -77,46 +76,24 @@ class ShardTable {
   mutable std::set<size_t> corrupt_;  // blocks already charged and warned about
 };
 
-struct ShardStreamOptions {
-  int64_t batch_size = 32;  // this rank's
-  bool shuffle = true;
-  uint64_t seed = 0;
-  int64_t shuffle_buffer = 131072;  // examples per window (rounded up to whole batches)
-  // Training: every rank runs the same number of batches per epoch, each taking the fewest rows
-  // any rank has (ranks differ by at most one row, which the others leave out), so no rank waits
-  // at an epoch's end for one that has no batch left. Evaluation: every example
-  // of the rank, once; ranks may run different numbers of batches.
-  bool equal_steps = true;
-};
-
-class ShardBatches final : public io::BatchSource {
+// Windows of example shards: each epoch this rank's blocks in an order drawn from (seed, epoch,
+// rank); the next window read on a background thread while batches come from the current one.
+class ShardBatches final : public WindowedBatches {
  public:
-  ShardBatches(std::shared_ptr<const ShardTable> table, ShardStreamOptions options);
+  ShardBatches(std::shared_ptr<const ShardTable> table, StreamOptions options);
   ~ShardBatches() override;  // waits for a window being read
-  int64_t batches_per_epoch() const override { return batches_per_epoch_; }
-  io::Batch make_batch(int64_t epoch, int64_t index) override;
-  int64_t examples_per_epoch() const { return epoch_rows_; }
-  int64_t window_examples() const { return window_; }
 
  private:
-  struct Window {
-    int64_t epoch = -1, index = -1;
-    std::shared_ptr<ExampleRecords> examples;
-    std::vector<int64_t> order;  // window positions in the order batches take them
-  };
-  // Reads a window from disk into `reuse` (a window no longer wanted) or new memory; any thread.
-  Window load(int64_t epoch, int64_t index, std::shared_ptr<ExampleRecords> reuse) const;
-  const Window& window(int64_t epoch, int64_t index);
+  const StreamWindow& window(int64_t epoch, int64_t index) override;
+  // Reads a window from disk into `spare` (a window no longer wanted) or new memory; any thread.
+  StreamWindow load(int64_t epoch, int64_t index, std::shared_ptr<ExampleRecords> spare) const;
   void read_ahead(int64_t epoch, int64_t index);
 
   std::shared_ptr<const ShardTable> table_;
-  ShardStreamOptions options_;
-  std::vector<std::pair<Shape, DType>> signature_;
-  int64_t epoch_rows_ = 0, window_ = 0, windows_per_epoch_ = 0, batches_per_epoch_ = 0;
-  Window current_;
+  StreamWindow current_;
   std::shared_ptr<ExampleRecords> spare_;  // the previous window's memory, for the next read
   int64_t ahead_epoch_ = -1, ahead_index_ = -1;
-  std::future<Window> ahead_;  // the next window, read in the background
+  std::future<StreamWindow> ahead_;  // the next window, read in the background
 };
 
 }  // namespace kiln::models

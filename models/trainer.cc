@@ -31,15 +31,15 @@ namespace fs = std::filesystem;
 namespace {
 
 // One line on how the training data is streamed (rank 0 speaks for every rank).
-void report_streaming(const ShardTable& table, const ShardBatches& batches) {
-  const int64_t used = batches.examples_per_epoch() * table.ranks();
-  std::string ranks;
-  if (table.ranks() > 1)
-    ranks = str_cat("; ", table.ranks(), " ranks read their own blocks, ", batches.examples_per_epoch(),
-                    " rows each per epoch (", table.total_rows() - used, " left out for equal steps)");
-  std::fprintf(stderr, "training data: streaming %lld rows from %zu example shards, a window of %lld examples at a time%s\n",
-               static_cast<long long>(table.total_rows()), table.files(),
-               static_cast<long long>(batches.window_examples()), ranks.c_str());
+void report_streaming(int64_t rows, const std::string& from, const WindowedBatches& batches, int ranks) {
+  std::string split;
+  if (ranks > 1)
+    split = str_cat("; ", ranks, " ranks read their own ", from.find("CSV") != std::string::npos ? "files" : "blocks",
+                    ", ", batches.examples_per_epoch(), " rows each per epoch (",
+                    rows - batches.examples_per_epoch() * ranks, " left out for equal steps)");
+  std::fprintf(stderr, "training data: streaming %lld rows from %s, a window of %lld examples at a time%s\n",
+               static_cast<long long>(rows), from.c_str(), static_cast<long long>(batches.window_examples()),
+               split.c_str());
 }
 
 constexpr const char* kCheckpointPrefix = "ckpt-";
@@ -182,15 +182,28 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only, const Device& 
   optimizer_ = std::make_unique<Optimizer>(config.optimizer(), model_->params());
   if (comm_->size() > 1) comm_->set_collective_timeout(config.distributed().collective_timeout_s());
   if (evaluation_only) return;
-  if (data_.train_stream) {
-    ShardStreamOptions so;
+  if (data_.train_stream || data_.train_csv_stream) {
+    StreamOptions so;
     so.batch_size = config.batch_size();
     so.shuffle = config.shuffle();
     so.seed = config.seed();
     so.shuffle_buffer = config.data().csv().shuffle_buffer();
-    auto batches = std::make_shared<ShardBatches>(data_.train_stream, so);
-    input_layout_ = str_cat(data_.train_stream->layout(), "; window ", batches->window_examples(), " examples");
-    if (is_chief()) report_streaming(*data_.train_stream, *batches);
+    std::shared_ptr<WindowedBatches> batches;
+    if (data_.train_stream) {
+      const ShardTable& table = *data_.train_stream;
+      batches = std::make_shared<ShardBatches>(data_.train_stream, so);
+      input_layout_ = table.layout();
+      if (is_chief())
+        report_streaming(table.total_rows(), str_cat(table.files(), " example shards"), *batches, table.ranks());
+    } else {
+      auto csv = std::make_shared<CsvBatches>(data_.train_csv_stream, so, *comm_);
+      input_layout_ = csv->layout();
+      if (is_chief())
+        report_streaming(csv->total_rows(), str_cat(csv->files(), " CSV files (transformed as read)"), *csv,
+                         comm_->size());
+      batches = csv;
+    }
+    input_layout_ += str_cat("; window ", batches->window_examples(), " examples");
     pipeline_ = std::make_unique<io::InputPipeline>(std::move(batches), 2);
   } else {
     io::PipelineOptions opts;
@@ -449,7 +462,7 @@ std::map<std::string, double> Trainer::evaluate() {
   std::unique_ptr<io::InputPipeline> pipeline;
   if (data_.eval_stream) {
     // Each rank evaluates its own blocks, every example once.
-    ShardStreamOptions so;
+    StreamOptions so;
     so.batch_size = std::max<int64_t>(config_.batch_size(), 256);
     so.shuffle = false;
     so.shuffle_buffer = config_.data().csv().shuffle_buffer();

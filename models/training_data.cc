@@ -111,21 +111,17 @@ bool example_shards(const char* split, const std::vector<std::string>& files) {
   return shards != 0;
 }
 
-// Whether a split's files are streamed (data.csv.reading): example shards above in_memory_max_mb
-// under AUTO, example shards always under STREAMING; CSV never.
+// Whether a split's files are streamed (data.csv.reading): under AUTO when they total more than
+// in_memory_max_mb, always under STREAMING; evaluation CSV is always read into memory.
 bool streamed(const CsvData& csv, const char* split, const std::vector<std::string>& files) {
   const bool shards = example_shards(split, files);
+  const bool eval_csv = !shards && std::string_view(split) == "eval";
   switch (csv.reading()) {
     case CsvData::IN_MEMORY: return false;
-    case CsvData::STREAMING:
-      // Evaluation CSV (small, as a rule) is read into memory beside streamed training shards.
-      if (!shards && std::string_view(split) == "train")
-        fail("data.csv.reading is STREAMING, which streams example shards, but data.csv.train_files are CSV: turn "
-             "them into shards with kiln transform (docs/data.md), or set reading: AUTO");
-      return shards;
+    case CsvData::STREAMING: return !eval_csv;
     default: break;
   }
-  if (!shards) return false;
+  if (eval_csv) return false;
   if (csv.in_memory_max_mb() < 0) fail("data.csv.in_memory_max_mb must be 0 or more, got ", csv.in_memory_max_mb());
   uintmax_t bytes = 0;
   for (const std::string& f : files) bytes += std::filesystem::file_size(f);
@@ -163,10 +159,18 @@ void load_csv(const TrainConfig& config, bool need_train, TrainingData& data) {
                                               world().size(), budget);
   };
   if (need_train) {
-    if (streamed(csv, "train", train_files))
-      data.train_stream = stream(train_files);
-    else
+    if (!streamed(csv, "train", train_files)) {
       data.train = transform("train", train_files);
+    } else if (train_shards) {
+      data.train_stream = stream(train_files);
+    } else {
+      auto source = std::make_shared<CsvStreamSource>();
+      source->state = state;
+      source->files = train_files;
+      source->options = opts;
+      source->budget = std::make_shared<io::ErrorBudget>(spec.csv().max_bad_rows());
+      data.train_csv_stream = source;
+    }
   }
   if (!eval_files.empty()) {
     if (streamed(csv, "eval", eval_files))

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "io/input_pipeline.h"
+#include "models/csv_stream.h"
 #include "models/shard_stream.h"
 #include "proto/train_config.pb.h"
 #include "proto/transform_state.pb.h"
@@ -22,6 +23,7 @@ struct TrainingData {
   // Example shards streamed instead of held (data.csv.reading): this rank's blocks; the split's
   // ExampleSource above is null then.
   std::shared_ptr<const ShardTable> train_stream, eval_stream;
+  std::shared_ptr<const CsvStreamSource> train_csv_stream;  // training CSV streamed
   std::vector<InputBinding> inputs;               // per model input, in ModelSpec order
   int label = 0;                                  // batch tensor holding the label
   std::vector<InputSpec> model_inputs;            // what the data provides (fills empty model.inputs)

@@ -233,6 +233,44 @@ TEST(DistributedTrainE2E, StreamedShardsEachRankReadsItsOwnBlocks) {
   }
 }
 
+// Streamed CSV under mpirun: each rank reads its own files (flights' seven: four and three), both
+// run the steps of the rank with fewer rows, and the run is deterministic for seed and ranks.
+TEST(DistributedTrainE2E, StreamedCsvEachRankReadsItsOwnFiles) {
+  if (!have_mpirun()) GTEST_SKIP() << "mpirun (OpenMPI) is not installed";
+  ASSERT_TRUE(fs::exists(flights("data/eval.csv"))) << "run examples/flights/fetch_data.sh first";
+  TempDir dir;
+  auto args = [&](const std::string& out) {
+    return flights_args(dir.path() + "/" + out,
+                        {"data.csv.train_files=" + flights("data/train-*.csv"), "data.csv.reading=STREAMING",
+                         "data.csv.shuffle_buffer=40000", "max_steps=700", "eval_every_steps=350"});
+  };
+  RunResult a = run_mpi(2, args("a"), dir.path());
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  size_t at = a.err.find("2 ranks read their own files, ");
+  ASSERT_NE(at, std::string::npos) << a.err;
+  long long per_rank = 0, left_out = 0;
+  ASSERT_EQ(std::sscanf(a.err.c_str() + at, "2 ranks read their own files, %lld rows each per epoch (%lld left out",
+                        &per_rank, &left_out),
+            2)
+      << a.err;
+  EXPECT_EQ(2 * per_rank + left_out, 294617);
+  EXPECT_LT(per_rank, 294617 / 2) << "three files of seven are fewer rows than four";
+  const long long per_epoch = (per_rank + 255) / 256;
+  EXPECT_LT(per_epoch, 700) << "the run crosses an epoch's end";
+  RunResult b = run_mpi(2, args("b"), dir.path());
+  ASSERT_EQ(b.exit_code, 0) << b.out << b.err;
+  EXPECT_TRUE(bit_identical(final_checkpoint(dir.path() + "/a", 700), final_checkpoint(dir.path() + "/b", 700)))
+      << "two runs with the same seed and ranks differ";
+  // Fewer files than ranks: a clear error before any step.
+  RunResult one_file = run_mpi(2,
+                               flights_args(dir.path() + "/c", {"data.csv.train_files=" + flights("data/train-00000.csv"),
+                                                                "data.csv.reading=STREAMING"}),
+                               dir.path());
+  EXPECT_NE(one_file.exit_code, 0);
+  EXPECT_NE(one_file.err.find("1 CSV file cannot be streamed by 2 ranks (each reads its own files)"), std::string::npos)
+      << one_file.err;
+}
+
 TEST(DistributedTrainE2E, ImageModelTwoRanksEqualOneProcess) {
   if (!have_mpirun()) GTEST_SKIP() << "mpirun (OpenMPI) is not installed";
   if (!fashion_mnist_installed()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";

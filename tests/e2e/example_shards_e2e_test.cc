@@ -186,24 +186,25 @@ std::map<int64_t, std::string> logged_losses(const std::string& log) {
   return losses;
 }
 
-// Streamed shards (data.csv.reading STREAMING, windows far smaller than the data): a kill -9 in the
-// middle of an epoch resumes at the same example, so the resumed run logs the losses and ends
-// with the weights of a run that was never interrupted.
-TEST(ExampleShardsE2E, AStreamedRunKilledMidEpochResumesAtTheSameExample) {
-  TempDir dir;
-  analyze(dir, flights() + "/data/train-*.csv", "state.pbtxt");
-  ASSERT_EQ(transform(dir, {"--output", "shards", "--shards", "3"}).exit_code, 0);
+// Streamed training data (data.csv.reading STREAMING, windows far smaller than the data): a kill
+// -9 in the middle of an epoch resumes at the same example, so the resumed run logs the losses and
+// ends with the weights of a run that was never interrupted.
+void kill_mid_epoch_and_resume(const TempDir& dir, const std::string& train_files, const std::string& streaming,
+                               const std::vector<std::string>& extra = {}) {
   auto args = [&](const std::string& out) {
-    return std::vector<std::string>{
-        "train", "--config", flights() + "/wide_deep.pbtxt", "--set", "data.csv.train_files=" + dir.path() + "/shards/*.kex",
+    std::vector<std::string> a{
+        "train", "--config", flights() + "/wide_deep.pbtxt", "--set", "data.csv.train_files=" + train_files,
         "--set", "data.csv.transform_state=" + dir.path() + "/state.pbtxt", "--set",
-        "data.csv.feature_spec_file=" + flights() + "/feature_spec.pbtxt", "--set", "data.csv.reading=STREAMING", "--set", "data.csv.shuffle_buffer=30000", "--set", "max_steps=1500", "--set",
-        "checkpoint.every_steps=100", "--set", "checkpoint.keep_last=30", "--set", "log_every_steps=50", "--set",
-        "threads=1", "--set", "output_dir=" + dir.path() + "/" + out};
+        "data.csv.feature_spec_file=" + flights() + "/feature_spec.pbtxt", "--set", "data.csv.reading=STREAMING",
+        "--set", "data.csv.shuffle_buffer=30000", "--set", "max_steps=1500", "--set", "checkpoint.every_steps=100",
+        "--set", "checkpoint.keep_last=30", "--set", "log_every_steps=50", "--set", "threads=1", "--set",
+        "output_dir=" + dir.path() + "/" + out};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
   };
   RunResult whole = run_kiln(args("whole"), dir.path());
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
-  EXPECT_NE(whole.err.find("training data: streaming 294617 rows from 3 example shards, a window of 30208 examples"),
+  EXPECT_NE(whole.err.find("training data: streaming 294617 rows from " + streaming + ", a window of 30208 examples"),
             std::string::npos)
       << whole.err;
 
@@ -247,6 +248,23 @@ TEST(ExampleShardsE2E, AStreamedRunKilledMidEpochResumesAtTheSameExample) {
     EXPECT_TRUE(u->bytes() == t.tensor.bytes() && std::memcmp(u->raw(), t.tensor.raw(), t.tensor.bytes()) == 0)
         << t.name << " differs between the resumed and the uninterrupted run";
   }
+}
+
+TEST(ExampleShardsE2E, AStreamedRunKilledMidEpochResumesAtTheSameExample) {
+  TempDir dir;
+  analyze(dir, flights() + "/data/train-*.csv", "state.pbtxt");
+  ASSERT_EQ(transform(dir, {"--output", "shards", "--shards", "3"}).exit_code, 0);
+  kill_mid_epoch_and_resume(dir, dir.path() + "/shards/*.kex", "3 example shards");
+}
+
+// The same for CSV transformed as it is read (a counting pass first; the resume parses the
+// epoch's rows before the position again), with two parse threads: each run ends while the
+// next epoch's reader waits to hand over a window.
+TEST(ExampleShardsE2E, AStreamedCsvRunKilledMidEpochResumesAtTheSameExample) {
+  TempDir dir;
+  analyze(dir, flights() + "/data/train-*.csv", "state.pbtxt");
+  kill_mid_epoch_and_resume(dir, flights() + "/data/train-*.csv", "7 CSV files (transformed as read)",
+                            {"--set", "data.csv.threads=2"});
 }
 
 }  // namespace

@@ -103,7 +103,7 @@ struct Shards {
 
 TEST(ShardStream, AnEpochVisitsEveryExampleOnceInANewOrder) {
   Shards s;
-  ShardStreamOptions o;
+  StreamOptions o;
   o.batch_size = 32;
   o.shuffle_buffer = 100;
   o.seed = 5;
@@ -131,7 +131,7 @@ TEST(ShardStream, AnEpochVisitsEveryExampleOnceInANewOrder) {
 // A window's examples come from the few blocks it covers: memory holds a window, not the data.
 TEST(ShardStream, AWindowDrawsFromItsOwnBlocksOnly) {
   Shards s;
-  ShardStreamOptions o;
+  StreamOptions o;
   o.batch_size = 25;
   o.shuffle_buffer = 100;  // two blocks of 50
   ShardBatches stream(table(s.files), o);
@@ -147,7 +147,7 @@ TEST(ShardStream, AWindowDrawsFromItsOwnBlocksOnly) {
 // the uninterrupted one does, prefetching included.
 TEST(ShardStream, SeekingResumesAtTheSameExample) {
   Shards s;
-  ShardStreamOptions o;
+  StreamOptions o;
   o.batch_size = 30;
   o.shuffle_buffer = 90;
   io::InputPipeline whole(std::make_shared<ShardBatches>(table(s.files), o), 2);
@@ -162,7 +162,7 @@ TEST(ShardStream, SeekingResumesAtTheSameExample) {
 // batches per epoch; evaluation covers every example once.
 TEST(ShardStream, RanksReadTheirOwnBlocksAndRunEqualSteps) {
   Shards s;
-  ShardStreamOptions o;
+  StreamOptions o;
   o.batch_size = 64;
   o.shuffle_buffer = 128;
   auto t0 = table(s.files, 0, 2), t1 = table(s.files, 1, 2);
@@ -210,7 +210,7 @@ TEST(ShardStream, TooFewRowsForTheRanksIsAClearError) {
   TempDir dir;
   const std::string f = dir.file("one.kex");
   write_shard(f, 0, {1});
-  ShardStreamOptions o;
+  StreamOptions o;
   try {
     ShardBatches stream(table({f}, 0, 2), o);
     FAIL() << "no error";
@@ -231,7 +231,7 @@ TEST(ShardStream, ACorruptBlockFailsOrIsSkippedWithinTheBudget) {
     file.seekp(static_cast<std::streamoff>(at));
     file.put('\x7f');
   }
-  ShardStreamOptions o;
+  StreamOptions o;
   o.batch_size = 50;
   o.shuffle = false;
   o.shuffle_buffer = 50;
