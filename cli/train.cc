@@ -16,12 +16,17 @@ Action add_train(CLI::App& app) {
   struct Options {
     std::string config;
     std::vector<std::string> overrides;
+    std::string warm_start;
   };
   auto opts = std::make_shared<Options>();
   cmd->add_option("--config", opts->config, "TrainConfig file (.pbtxt or .json)")->required();
   cmd->add_option("--set", opts->overrides,
                   "Override a config field: path.to.field=value (repeatable), e.g. --set epochs=3 "
                   "--set model.layers[0].conv2d.filters=16");
+  cmd->add_option("--warm_start_from", opts->warm_start,
+                  "Start from an earlier model's weights (same as --set warm_start_from=DIR): a training output_dir, a "
+                  "checkpoint, or an exported servable version; embedding rows follow their tokens into the new "
+                  "vocabulary (docs/warm_start.md)");
   cmd->footer(
       "Writes checkpoints to OUTPUT_DIR/checkpoints (atomic; the last checkpoint.keep_last kept) at the end and every\n"
       "checkpoint.every_steps / every_epochs / every_seconds (default 600 s), TensorBoard scalars to OUTPUT_DIR/events,\n"
@@ -29,7 +34,9 @@ Action add_train(CLI::App& app) {
       "Data-parallel: mpirun -np N kiln train ... (or srun) trains on N ranks, batch_size per rank; see\n"
       "docs/distributed.md.");
   return [opts] {
-    TrainConfig config = load_train_config(opts->config, opts->overrides);
+    std::vector<std::string> overrides = opts->overrides;
+    if (!opts->warm_start.empty()) overrides.push_back("warm_start_from=" + opts->warm_start);
+    TrainConfig config = load_train_config(opts->config, overrides);
     const Device device = models::configured_device(config.device(), config.device_index(), kTrainDeviceChoice);
     apply_kernel_library(config.kernel_library(), config.kernel_library_overrides());
     models::Trainer trainer(config, /*evaluation_only=*/false, device);

@@ -22,6 +22,11 @@
 #include "models/layers/layers.h"
 #include "models/loss_readback.h"
 #include "models/progress.h"
+#include "models/warm_start.h"
+#include "io/atomic_file.h"
+#include "transform/state_fingerprint.h"
+
+#include <google/protobuf/text_format.h>
 #include "proto/checkpoint.pb.h"
 
 namespace kiln::models {
@@ -179,6 +184,7 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only, const Device& 
     if (bias >= 0)
       model_->params().set_element(bias, 0, static_cast<float>(data_.transform_state->label().numeric().mean()));
   }
+  if (!evaluation_only && !config.warm_start_from().empty()) apply_warm_start();
   optimizer_ = std::make_unique<Optimizer>(config.optimizer(), model_->params());
   if (comm_->size() > 1) comm_->set_collective_timeout(config.distributed().collective_timeout_s());
   if (evaluation_only) return;
@@ -298,6 +304,22 @@ std::vector<Value> Trainer::stage_inputs(const io::Batch& batch, Tensor* label) 
   return inputs;
 }
 
+void Trainer::apply_warm_start() {
+  if (config_.resume() && !latest_checkpoint(checkpoint_dir()).empty()) {
+    if (is_chief())
+      std::fprintf(stderr, "warm start: not applied, %s holds checkpoints to resume from (resume: false starts afresh)\n",
+                   checkpoint_dir().c_str());
+    return;
+  }
+  const WarmStartSource source = load_warm_start(config_.warm_start_from());
+  const WarmStartReport r = warm_start(*model_, config_.model(), data_.transform_state, source);
+  if (!is_chief()) return;
+  for (const std::string& w : r.warnings) std::fprintf(stderr, "kiln: warning: warm start: %s\n", w.c_str());
+  for (const std::string& n : r.notes) std::fprintf(stderr, "warm start: %s\n", n.c_str());
+  std::fprintf(stderr, "warm start from %s: %d parameters carried, %d remapped to the new ids, %d initialised afresh\n",
+               source.what.c_str(), r.carried, r.remapped, r.reinitialized);
+}
+
 std::string Trainer::checkpoint_dir() const { return (fs::path(config_.output_dir()) / "checkpoints").string(); }
 
 std::vector<io::NamedTensor> Trainer::host_weights() const {
@@ -320,6 +342,28 @@ std::string Trainer::write_checkpoint() {
   meta.set_evals_without_improvement(evals_without_improvement_);
   if (has_best_) meta.set_best_metric(best_metric_);
   meta.set_input_layout(input_layout_);
+  // The config, less where the run happens to run: a checkpoint is the same bytes on every device
+  // and in every output directory.
+  TrainConfig recorded = config_;
+  for (int field : {TrainConfig::kOutputDirFieldNumber, TrainConfig::kDeviceFieldNumber,
+                    TrainConfig::kDeviceIndexFieldNumber, TrainConfig::kGraphsFieldNumber,
+                    TrainConfig::kKernelLibraryFieldNumber, TrainConfig::kKernelLibraryOverridesFieldNumber})
+    recorded.GetReflection()->ClearField(&recorded, TrainConfig::descriptor()->FindFieldByNumber(field));
+  std::string config_text;
+  google::protobuf::TextFormat::PrintToString(recorded, &config_text);
+  meta.set_config_text(config_text);
+  if (data_.transform_state) {
+    // The state beside the checkpoints, once: a warm start maps embedding rows with it even after
+    // the state file the config names was analyzed again.
+    const std::string fingerprint = transform::state_fingerprint(*data_.transform_state);
+    meta.set_transform_state_fingerprint(fingerprint);
+    const std::string state_file = checkpoint_state_file(checkpoint_dir(), fingerprint);
+    if (!fs::exists(state_file)) {
+      std::string text;
+      google::protobuf::TextFormat::PrintToString(*data_.transform_state, &text);
+      io::write_file_atomic(state_file, text);
+    }
+  }
   std::vector<io::NamedTensor> tensors = host_weights();
   for (auto& t : optimizer_->state()) tensors.push_back({t.name, to_host(compute_, t.tensor)});
   char name[64];

@@ -72,6 +72,8 @@ class Trainer {
 
  private:
   std::string checkpoint_dir() const;
+  // Starts from TrainConfig.warm_start_from's weights unless the run resumes (models/warm_start.h).
+  void apply_warm_start();
   // The model inputs and the label of `batch`, staged on the device (the same tensors on the CPU).
   std::vector<Value> stage_inputs(const io::Batch& batch, Tensor* label);
   // The host tensors stage_inputs stages: per input its data and offsets (or none), then the label.
