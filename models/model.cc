@@ -155,6 +155,16 @@ int Model<T>::find_param(const std::string& name) const {
 }
 
 template <typename T>
+const std::string& Model<T>::layer_name(int i) const {
+  return nodes_[static_cast<size_t>(i)].name;
+}
+
+template <typename T>
+const Shape& Model<T>::layer_shape(int i) const {
+  return nodes_[static_cast<size_t>(i)].shape;
+}
+
+template <typename T>
 const std::string& Model<T>::output_name() const {
   return nodes_[output_ - input_shapes_.size()].name;
 }

@@ -57,6 +57,10 @@ class Model {
   int find_param(const std::string& name) const;
   // The name of the layer feeding the head.
   const std::string& output_name() const;
+  // The name of layer i of the spec (its own, or the default "<kind>_<i>").
+  const std::string& layer_name(int i) const;
+  // The per-example shape of layer i's output.
+  const Shape& layer_shape(int i) const;
 
  private:
   struct Node;

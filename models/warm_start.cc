@@ -10,6 +10,7 @@
 #include "core/device_memory.h"
 #include "core/error.h"
 #include "io/config_file.h"
+#include "models/model_weights.h"
 #include "models/trainer.h"
 #include "models/training_data.h"
 #include "proto/checkpoint.pb.h"
@@ -157,18 +158,7 @@ WarmStartReport warm_start(Model<float>& model, const ModelSpec& spec, const std
                            const WarmStartSource& source) {
   // The earlier model, rebuilt on the host from its spec and loaded with its weights.
   Model<float> old(source.model, Stream::cpu());
-  {
-    auto load = [&](const std::string& name, const Tensor& dst) {
-      const Tensor* t = source.weights.find(name);
-      if (!t || t->shape() != dst.shape())
-        fail("warm_start_from: ", source.what, ": its weights do not fit its model spec (", name, ")");
-      copy_sync(Stream::cpu(), dst, *t);
-    };
-    auto& p = old.params();
-    load("params/dense", p.dense_values());
-    load("params/state", p.state_values());
-    for (int h : p.embedding_handles()) load("params/" + old.param_name(h), p.embedding_table(h));
-  }
+  load_model_weights(old, source.weights, str_cat("warm_start_from: ", source.what));
   WarmStartReport report;
   auto& params = model.params();
   const Stream& s = params.stream();

@@ -11,6 +11,7 @@ packages=(
   zlib1g-dev
   libsqlite3-dev libeigen3-dev
   libboost1.81-dev libsimdjson-dev
+  libonnx-dev
   clang libclang-rt-14-dev
   dataset-fashion-mnist
   python3 python3-venv
