@@ -16,5 +16,11 @@ template <typename T>
 void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
                         int64_t ldb, T* c, int64_t ldc, const T* bias = nullptr, Activation act = Activation::none,
                         float slope = 0.01f);
+// Whether this CPU runs the row-invariant GEMM's AVX-512 tiles (chosen at run time; else AVX2).
+bool row_invariant_avx512_available();
+// The bare product c = a b (no bias, one thread) with the AVX-512 or the AVX2 tiles, for tests
+// that check the two give the same bits.
+void sgemm_row_invariant_isa(bool avx512, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                             int64_t ldb, float* c, int64_t ldc);
 
 }  // namespace kiln::kernels::cpu
