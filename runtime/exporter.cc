@@ -274,9 +274,17 @@ ExportResult export_servable(const TrainConfig& config, const ExportOptions& opt
     if (data.transform_state) {
       const TransformState& state = *data.transform_state;
       const CsvData& csv = config.data().csv();
-      std::vector<std::string> patterns(csv.eval_files().begin(), csv.eval_files().end());
-      if (patterns.empty()) patterns.assign(csv.train_files().begin(), csv.train_files().end());
-      std::vector<std::string> files = io::expand_file_patterns(patterns);
+      // Raw CSV rows go through both paths: example shards (.kex) hold transformed rows only.
+      std::vector<std::string> files;
+      for (const auto* split : {&csv.eval_files(), &csv.train_files()}) {
+        if (!files.empty() || split->empty()) continue;
+        for (const std::string& f : io::expand_file_patterns({split->begin(), split->end()}))
+          if (fs::path(f).extension() != ".kex") files.push_back(f);
+      }
+      if (files.empty())
+        fail("export: the identity check runs raw CSV rows through the training path and the servable, but "
+             "data.csv.eval_files and train_files are example shards (transformed rows): name a CSV file of the "
+             "same data, e.g. --set data.csv.eval_files=eval.csv");
       io::CsvOptions opts = transform::csv_options(state.spec().csv(), 1);
       opts.chunk_bytes = 1 << 20;
       auto budget = std::make_shared<io::ErrorBudget>(-1);

@@ -170,6 +170,31 @@ TEST(ExampleShardsE2E, ACorruptBlockFailsTrainingOrIsSkippedWithinTheBudget) {
 }
 
 
+// Export's identity check needs raw rows: a model trained on shards exports with a CSV eval file,
+// and without one the error says what to name.
+TEST(ExampleShardsE2E, ExportOfAModelTrainedOnShardsNeedsACsvFile) {
+  TempDir dir;
+  analyze(dir, flights() + "/data/train-*.csv", "state.pbtxt");
+  ASSERT_EQ(transform(dir, {"--output", "shards", "--shards", "2"}).exit_code, 0);
+  auto verb = [&](const std::string& v, const std::string& eval, std::vector<std::string> extra) {
+    std::vector<std::string> a{v, "--config", flights() + "/linear.pbtxt", "--set", "max_steps=20", "--set",
+                               "output_dir=" + dir.path() + "/run", "--set", "data.csv.transform_state=" + dir.path() +
+                               "/state.pbtxt", "--set", "data.csv.train_files=" + dir.path() + "/shards/*.kex", "--set",
+                               "data.csv.eval_files=" + eval};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_kiln(a, dir.path());
+  };
+  ASSERT_EQ(verb("train", dir.path() + "/shards/examples-00000.kex", {}).exit_code, 0);
+  RunResult no_csv = verb("export", dir.path() + "/shards/examples-00000.kex", {"--model_base_path", "models/a"});
+  EXPECT_NE(no_csv.exit_code, 0);
+  EXPECT_NE(no_csv.err.find("name a CSV file of the same data, e.g. --set data.csv.eval_files=eval.csv"),
+            std::string::npos)
+      << no_csv.err;
+  RunResult with_csv = verb("export", flights() + "/data/eval.csv", {"--model_base_path", "models/b"});
+  ASSERT_EQ(with_csv.exit_code, 0) << with_csv.err;
+  EXPECT_NE(with_csv.out.find("rows bit-identical"), std::string::npos) << with_csv.out;
+}
+
 // The training losses a run printed (progress lines "step N/M epoch E loss L ..."), by step.
 std::map<int64_t, std::string> logged_losses(const std::string& log) {
   std::map<int64_t, std::string> losses;
