@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/config_file.h"
+#include "tuning/postgres_db.h"
 #include "tuning/study_driver.h"
 #include "tuning/study_report.h"
 #include "tuning/study_spec.h"
@@ -23,7 +24,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct TuneOptions {
-  std::string config, study_dir, report, csv, png;
+  std::string config, study_dir, report, csv, png, storage;
   std::vector<std::string> overrides;
   bool resume = false, quiet = false;
 };
@@ -38,7 +39,7 @@ std::string self_binary() {
 
 int report(const TuneOptions& o) {
   std::string dir = fs::absolute(o.report).lexically_normal().string();
-  tuning::StudyStore store(dir);
+  tuning::StudyStore store(dir, o.storage);
   StudySpec spec = store.spec();
   std::vector<tuning::Trial> trials = store.trials();
   std::fputs(tuning::study_report_text(spec, trials).c_str(), stdout);
@@ -78,18 +79,18 @@ int run(const TuneOptions& o) {
   std::string dir = fs::absolute(o.study_dir.empty() ? "runs/tune/" + spec.name() : o.study_dir).lexically_normal().string();
   if (!spec.train_config().empty()) spec.set_train_config(fs::absolute(spec.train_config()).lexically_normal().string());
   auto already_holds_one = [&] { fail(dir, " already holds a study; pass --resume to continue it, or choose another --study-dir"); };
-  bool exists = tuning::StudyStore::holds_study(dir);
+  bool exists = tuning::StudyStore::holds_study(dir, o.storage);
   if (exists && !o.resume) already_holds_one();
   // --resume with --config also starts a study that was never created (or whose creation was
   // interrupted), so a driver restarted by a supervisor after a kill -9 goes on either way.
   if (!exists && o.resume && o.config.empty())
     fail("no study to resume in ", dir, "; run kiln tune --config STUDY --study-dir ", dir, " to create it");
-  if (!exists && !tuning::StudyStore::create(dir, spec, fs::current_path().string())) {
+  if (!exists && !tuning::StudyStore::create(dir, spec, fs::current_path().string(), o.storage)) {
     if (!o.resume) already_holds_one();
     exists = true;  // another driver created it meanwhile: join it
   }
   if (exists) {
-    tuning::StudyStore store(dir);
+    tuning::StudyStore store(dir, o.storage);
     StudySpec stored = store.spec();
     StudySpec wanted = stored;
     if (!o.config.empty()) {
@@ -103,10 +104,13 @@ int run(const TuneOptions& o) {
   }
   tuning::DriverOptions d;
   d.study_dir = dir;
+  d.storage = o.storage;
   d.kiln_binary = self_binary();
   d.quiet = o.quiet;
   int rc = tuning::run_study(d);
-  if (rc != 130) std::printf("report: kiln tune --report %s\n", dir.c_str());
+  if (rc != 130)
+    std::printf("report: kiln tune --report %s%s\n", dir.c_str(),
+                o.storage.empty() ? "" : str_cat(" --storage ", tuning::redact_url(o.storage)).c_str());
   return rc;
 }
 
@@ -118,6 +122,11 @@ Action add_tune(CLI::App& app) {
   cmd->add_option("--config", o->config, "StudySpec file (.pbtxt or .json): goal, metric, parameters, budget, trial command");
   cmd->add_option("--set", o->overrides, "Override a spec field: path.to.field=value (repeatable), e.g. --set max_trials=40");
   cmd->add_option("--study-dir", o->study_dir, "Where the study lives (study.db, trials/N/); default runs/tune/NAME");
+  cmd->add_option("--storage", o->storage,
+                  "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE: keep the study in PostgreSQL, shared by drivers on "
+                  "several machines (each with the same --study-dir name for its trials' files); default: "
+                  "STUDY_DIR/study.db (SQLite). See docs/tuning.md")
+      ->envname("KILN_TUNE_STORAGE");
   cmd->add_flag("--resume", o->resume,
                 "Continue the study in --study-dir: trials a dead driver left are adopted (finished or still running) or run again");
   cmd->add_option("--report", o->report, "Print the study in DIR and write DIR/report.csv and DIR/report.png")->type_name("DIR");

@@ -12,6 +12,7 @@ packages=(
   libsqlite3-dev libeigen3-dev
   libboost1.81-dev libsimdjson-dev
   libonnx-dev
+  libpq-dev postgresql
   clang libclang-rt-14-dev
   dataset-fashion-mnist
   python3 python3-venv

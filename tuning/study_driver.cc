@@ -72,7 +72,7 @@ struct RunningTrial {
 class Driver {
  public:
   explicit Driver(const DriverOptions& o)
-      : opt_(o), store_(o.study_dir), spec_(store_.spec()), space_(spec_), suggester_(make_suggester(spec_)) {}
+      : opt_(o), store_(o.study_dir, o.storage), spec_(store_.spec()), space_(spec_), suggester_(make_suggester(spec_)) {}
 
   int run() {
     InterruptGuard guard;

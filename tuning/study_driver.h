@@ -22,7 +22,8 @@
 namespace kiln::tuning {
 
 struct DriverOptions {
-  std::string study_dir;    // absolute; holds study.db (created by the caller)
+  std::string study_dir;    // absolute; holds study.db (created by the caller) and trials/N/
+  std::string storage;      // a postgresql:// URL holding the study instead of study.db; "" = SQLite
   std::string kiln_binary;  // what {kiln} expands to
   bool quiet = false;       // no table, only the summary
   double poll_seconds = 0.05;

@@ -9,7 +9,9 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "tuning/postgres_db.h"
 #include "tuning/search_space.h"
+#include "tuning/sqlite_db.h"
 #include "tuning/study_spec.h"
 #include "tuning/trial_process.h"
 
@@ -103,9 +105,9 @@ std::string StudyStore::database_path(const std::string& study_dir) { return stu
 namespace {
 
 bool database_holds_study(SqliteDb& db) {
-  SqliteDb::Statement t(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'study'");
+  StudyDb::Statement t(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'study'");
   if (!t.step() || t.int64(0) == 0) return false;
-  SqliteDb::Statement s(db, "SELECT COUNT(*) FROM study");
+  StudyDb::Statement s(db, "SELECT COUNT(*) FROM study");
   return s.step() && s.int64(0) > 0;
 }
 
@@ -127,19 +129,82 @@ void remove_stale_temporaries(const std::string& study_dir) {
   }
 }
 
+// The study's one row.
+void insert_study(StudyDb& db, const StudySpec& spec, const std::string& text, const std::string& working_dir) {
+  StudyDb::Statement(db, "INSERT INTO study(id, name, spec, working_dir, created) VALUES (1, ?1, ?2, ?3, ?4)")
+      .bind(1, spec.name())
+      .bind(2, text)
+      .bind(3, working_dir)
+      .bind(4, now_seconds())
+      .run();
+}
+
+// The study tables in PostgreSQL's types: 64-bit integers, doubles, and generated ids.
+std::string postgres_schema() {
+  std::string sql = kSchema;
+  auto replace_all = [&](const std::string& from, const std::string& to) {
+    for (size_t at = sql.find(from); at != std::string::npos; at = sql.find(from, at + to.size())) sql.replace(at, from.size(), to);
+  };
+  replace_all("id INTEGER PRIMARY KEY,", "id BIGSERIAL PRIMARY KEY,");
+  replace_all("INTEGER", "BIGINT");
+  replace_all("REAL", "DOUBLE PRECISION");
+  return sql;
+}
+
+bool is_postgres(const std::string& storage) {
+  if (storage.empty()) return false;
+  if (storage.rfind("postgresql://", 0) == 0 || storage.rfind("postgres://", 0) == 0) return true;
+  fail("--storage ", redact_url(storage), ": not a postgresql:// URL (leave it out for SQLite in the study directory)");
+}
+
+// One transaction: the schema, its tables and the study, or nothing (PostgreSQL's DDL is
+// transactional). An advisory lock on the schema's name makes a second creator wait and then
+// find the study.
+bool create_in_postgres(const std::string& storage, const std::string& study_dir, const StudySpec& spec,
+                        const std::string& working_dir, const std::string& text) {
+  const std::string schema = study_schema(study_dir);
+  PostgresDb db(storage, schema);
+  db.exec("BEGIN");
+  try {
+    StudyDb::Statement(db, "SELECT pg_advisory_xact_lock(hashtext(?1::text))").bind(1, "kiln study " + schema).run();
+    if (db.schema_has_study()) {
+      db.exec("ROLLBACK");
+      return false;
+    }
+    db.exec("CREATE SCHEMA IF NOT EXISTS \"" + schema + "\"");
+    db.exec(postgres_schema());
+    insert_study(db, spec, text, working_dir);
+    db.exec("COMMIT");
+  } catch (...) {
+    try {
+      db.exec("ROLLBACK");
+    } catch (...) {
+    }
+    throw;
+  }
+  return true;
+}
+
 }  // namespace
 
-bool StudyStore::holds_study(const std::string& study_dir) {
+bool StudyStore::holds_study(const std::string& study_dir, const std::string& storage) {
+  if (is_postgres(storage)) return PostgresDb(storage, study_schema(study_dir)).schema_has_study();
   std::string path = database_path(study_dir);
   if (!fs::exists(path)) return false;
   SqliteDb db(path);
   return database_holds_study(db);
 }
 
-bool StudyStore::create(const std::string& study_dir, const StudySpec& spec, const std::string& working_dir) {
+bool StudyStore::create(const std::string& study_dir, const StudySpec& spec, const std::string& working_dir,
+                        const std::string& storage) {
   std::error_code ec;
   fs::create_directories(study_dir, ec);
   if (ec) fail("cannot create study directory ", study_dir, ": ", ec.message());
+  if (is_postgres(storage)) {
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(spec, &text);
+    return create_in_postgres(storage, study_dir, spec, working_dir, text);
+  }
   const std::string path = database_path(study_dir);
   if (holds_study(study_dir)) return false;
   remove_stale_temporaries(study_dir);
@@ -152,12 +217,7 @@ bool StudyStore::create(const std::string& study_dir, const StudySpec& spec, con
       SqliteDb db(temp);
       db.write_transaction([&] {
         db.exec(kSchema);
-        SqliteDb::Statement(db, "INSERT INTO study(id, name, spec, working_dir, created) VALUES (1, ?1, ?2, ?3, ?4)")
-            .bind(1, spec.name())
-            .bind(2, text)
-            .bind(3, working_dir)
-            .bind(4, now_seconds())
-            .run();
+        insert_study(db, spec, text, working_dir);
       });
       // Everything into the main file: the rename below moves that file alone.
       db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
@@ -178,23 +238,32 @@ bool StudyStore::create(const std::string& study_dir, const StudySpec& spec, con
   return true;
 }
 
-StudyStore::StudyStore(const std::string& study_dir) : db_(existing_database_path(study_dir)) {
-  if (!database_holds_study(db_)) fail(db_.path(), " holds no study");
+StudyStore::StudyStore(const std::string& study_dir, const std::string& storage) {
+  if (is_postgres(storage)) {
+    auto db = std::make_unique<PostgresDb>(storage, study_schema(study_dir));
+    if (!db->schema_has_study()) fail("no study in ", db->where());
+    db_ = std::move(db);
+  } else {
+    auto db = std::make_unique<SqliteDb>(existing_database_path(study_dir));
+    if (!database_holds_study(*db)) fail(db->path(), " holds no study");
+    db_ = std::move(db);
+  }
   // Reading leaves an older study as it is (a report may be on a read-only copy); the first
   // claim adds the column.
   suggestion_column_ = has_suggestion_column();
 }
 
 bool StudyStore::has_suggestion_column() {
-  SqliteDb::Statement s(db_, "SELECT COUNT(*) FROM pragma_table_info('trials') WHERE name = ?1");
+  if (db_->dialect() == StudyDb::Dialect::kPostgres) return true;  // PostgreSQL studies were created with it
+  StudyDb::Statement s(*db_, "SELECT COUNT(*) FROM pragma_table_info('trials') WHERE name = ?1");
   s.bind(1, kSuggestionColumn);
   return s.step() && s.int64(0) > 0;
 }
 
 void StudyStore::add_suggestion_column() {
   // Checked again under the write lock: another driver may have added it since.
-  db_.write_transaction([&] {
-    if (!has_suggestion_column()) db_.exec(str_cat("ALTER TABLE trials ADD COLUMN ", kSuggestionColumn, " REAL"));
+  db_->write_transaction([&] {
+    if (!has_suggestion_column()) db_->exec(str_cat("ALTER TABLE trials ADD COLUMN ", kSuggestionColumn, " REAL"));
   });
   suggestion_column_ = true;
 }
@@ -205,9 +274,9 @@ std::string StudyStore::trial_columns() const {
 
 StudySpec StudyStore::spec() {
   if (spec_loaded_) return spec_;
-  SqliteDb::Statement s(db_, "SELECT spec FROM study WHERE id = 1");
-  if (!s.step()) fail(db_.path(), " holds no study");
-  if (!google::protobuf::TextFormat::ParseFromString(s.text(0), &spec_)) fail(db_.path(), ": the stored spec does not parse");
+  StudyDb::Statement s(*db_, "SELECT spec FROM study WHERE id = 1");
+  if (!s.step()) fail(db_->where(), " holds no study");
+  if (!google::protobuf::TextFormat::ParseFromString(s.text(0), &spec_)) fail(db_->where(), ": the stored spec does not parse");
   spec_loaded_ = true;
   return spec_;
 }
@@ -215,38 +284,37 @@ StudySpec StudyStore::spec() {
 void StudyStore::update_spec(const StudySpec& spec) {
   std::string text;
   google::protobuf::TextFormat::PrintToString(spec, &text);
-  SqliteDb::Statement(db_, "UPDATE study SET spec = ?1 WHERE id = 1").bind(1, text).run();
+  StudyDb::Statement(*db_, "UPDATE study SET spec = ?1 WHERE id = 1").bind(1, text).run();
   spec_ = spec;
   spec_loaded_ = true;
 }
 
 std::string StudyStore::working_dir() {
-  SqliteDb::Statement s(db_, "SELECT working_dir FROM study WHERE id = 1");
-  if (!s.step()) fail(db_.path(), " holds no study");
+  StudyDb::Statement s(*db_, "SELECT working_dir FROM study WHERE id = 1");
+  if (!s.step()) fail(db_->where(), " holds no study");
   return s.text(0);
 }
 
 int64_t StudyStore::register_driver() {
   pid_t pid = getpid();
   double now = now_seconds();
-  SqliteDb::Statement(db_, "INSERT INTO drivers(host, pid, pid_start, started, heartbeat) VALUES (?1, ?2, ?3, ?4, ?4)")
-      .bind(1, host_name())
-      .bind(2, static_cast<int64_t>(pid))
-      .bind(3, process_start_time(pid))
-      .bind(4, now)
-      .run();
-  return db_.last_insert_rowid();
+  StudyDb::Statement s(*db_,
+                      "INSERT INTO drivers(host, pid, pid_start, started, heartbeat) VALUES (?1, ?2, ?3, ?4, ?4) "
+                      "RETURNING id");
+  s.bind(1, host_name()).bind(2, static_cast<int64_t>(pid)).bind(3, process_start_time(pid)).bind(4, now);
+  if (!s.step()) fail(db_->where(), ": no id for the new driver");
+  return s.int64(0);
 }
 
 void StudyStore::heartbeat(int64_t driver_id) {
-  SqliteDb::Statement(db_, "UPDATE drivers SET heartbeat = ?1 WHERE id = ?2").bind(1, now_seconds()).bind(2, driver_id).run();
+  StudyDb::Statement(*db_, "UPDATE drivers SET heartbeat = ?1 WHERE id = ?2").bind(1, now_seconds()).bind(2, driver_id).run();
 }
 
 void StudyStore::unregister_driver(int64_t driver_id) {
-  SqliteDb::Statement(db_, "UPDATE drivers SET ended = ?1 WHERE id = ?2").bind(1, now_seconds()).bind(2, driver_id).run();
+  StudyDb::Statement(*db_, "UPDATE drivers SET ended = ?1 WHERE id = ?2").bind(1, now_seconds()).bind(2, driver_id).run();
 }
 
-Trial StudyStore::read_trial(SqliteDb::Statement& s) const {
+Trial StudyStore::read_trial(StudyDb::Statement& s) const {
   Trial t;
   t.id = s.int64(0);
   t.number = s.int64(1);
@@ -267,7 +335,7 @@ Trial StudyStore::read_trial(SqliteDb::Statement& s) const {
 }
 
 std::vector<Trial> StudyStore::trials_locked() {
-  SqliteDb::Statement s(db_, "SELECT " + trial_columns() + " FROM trials ORDER BY number");
+  StudyDb::Statement s(*db_, "SELECT " + trial_columns() + " FROM trials ORDER BY number");
   std::vector<Trial> out;
   while (s.step()) out.push_back(read_trial(s));
   return out;
@@ -276,10 +344,10 @@ std::vector<Trial> StudyStore::trials_locked() {
 std::vector<Trial> StudyStore::trials() { return trials_locked(); }
 
 StudyStore::Reclaimed StudyStore::reclaim_orphans(int64_t driver_id, const AdoptFn& adopt, double stale_seconds) {
-  return db_.write_transaction([&] {
+  return db_->write_transaction([&] {
     std::string host = host_name();
     double now = now_seconds();
-    SqliteDb::Statement s(db_,
+    StudyDb::Statement s(*db_,
                           "SELECT t.id, d.host, d.pid, d.pid_start, d.heartbeat, d.ended FROM trials t "
                           "LEFT JOIN drivers d ON t.driver_id = d.id WHERE t.state = 'RUNNING'");
     std::vector<std::pair<int64_t, bool>> orphans;  // (trial id, its driver ran on this host)
@@ -298,12 +366,12 @@ StudyStore::Reclaimed StudyStore::reclaim_orphans(int64_t driver_id, const Adopt
     }
     Reclaimed out;
     for (auto [id, local] : orphans) {
-      SqliteDb::Statement q(db_, "SELECT " + trial_columns() + " FROM trials WHERE id = ?1");
+      StudyDb::Statement q(*db_, "SELECT " + trial_columns() + " FROM trials WHERE id = ?1");
       q.bind(1, id);
       if (!q.step()) continue;
       Trial t = read_trial(q);
       if (adopt && driver_id > 0 && adopt(t, local)) {
-        SqliteDb::Statement(db_, "UPDATE trials SET driver_id = ?1, pid = ?3, pid_start = ?4 WHERE id = ?2")
+        StudyDb::Statement(*db_, "UPDATE trials SET driver_id = ?1, pid = ?3, pid_start = ?4 WHERE id = ?2")
             .bind(1, driver_id)
             .bind(2, id)
             .bind(3, t.pid)
@@ -312,7 +380,7 @@ StudyStore::Reclaimed StudyStore::reclaim_orphans(int64_t driver_id, const Adopt
         out.adopted.push_back(std::move(t));
         continue;
       }
-      SqliteDb::Statement(db_, "UPDATE trials SET state = 'QUEUED', reason = ?1 WHERE id = ?2")
+      StudyDb::Statement(*db_, "UPDATE trials SET state = 'QUEUED', reason = ?1 WHERE id = ?2")
           .bind(1, "requeued: its driver ended while it ran")
           .bind(2, id)
           .run();
@@ -327,7 +395,7 @@ ClaimOutcome StudyStore::claim_trial(int64_t driver_id, Suggester& suggester, Tr
   int64_t budget = spec.max_trials();
   if (budget == 0) budget = static_cast<int64_t>(SearchSpace(spec).cardinality(UINT64_MAX).value_or(0));
   if (!suggestion_column_) add_suggestion_column();
-  return db_.write_transaction([&] {
+  return db_->write_transaction([&] {
     std::vector<Trial> all = trials_locked();
     int running = 0, failed = 0;
     const Trial* queued = nullptr;
@@ -355,7 +423,7 @@ ClaimOutcome StudyStore::claim_trial(int64_t driver_id, Suggester& suggester, Tr
     if (failed >= effective_max_failed_trials(spec)) return ClaimOutcome::kTooManyFailures;
     if (running >= spec.max_parallel_trials()) return ClaimOutcome::kParallelLimit;
     if (queued) {
-      SqliteDb::Statement(db_, "UPDATE trials SET state = 'RUNNING', driver_id = ?1, attempts = attempts + 1, pid = NULL, "
+      StudyDb::Statement(*db_, "UPDATE trials SET state = 'RUNNING', driver_id = ?1, attempts = attempts + 1, pid = NULL, "
                                "pid_start = NULL WHERE id = ?2")
           .bind(1, driver_id)
           .bind(2, queued->id)
@@ -372,17 +440,13 @@ ClaimOutcome StudyStore::claim_trial(int64_t driver_id, Suggester& suggester, Tr
     const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - asked).count();
     if (!next) return ClaimOutcome::kSpaceExhausted;
     double now = now_seconds();
-    SqliteDb::Statement(db_,
-                        "INSERT INTO trials(number, state, params, created, attempts, driver_id, suggestion_seconds) "
-                        "VALUES (?1, 'RUNNING', ?2, ?3, 1, ?4, ?5)")
-        .bind(1, history.trial_number)
-        .bind(2, assignment_to_json(*next))
-        .bind(3, now)
-        .bind(4, driver_id)
-        .bind(5, took)
-        .run();
+    StudyDb::Statement insert(*db_,
+                              "INSERT INTO trials(number, state, params, created, attempts, driver_id, "
+                              "suggestion_seconds) VALUES (?1, 'RUNNING', ?2, ?3, 1, ?4, ?5) RETURNING id");
+    insert.bind(1, history.trial_number).bind(2, assignment_to_json(*next)).bind(3, now).bind(4, driver_id).bind(5, took);
+    if (!insert.step()) fail(db_->where(), ": no id for the new trial");
     claimed = Trial{};
-    claimed.id = db_.last_insert_rowid();
+    claimed.id = insert.int64(0);
     claimed.number = history.trial_number;
     claimed.state = TrialState::kRunning;
     claimed.params = *next;
@@ -395,7 +459,7 @@ ClaimOutcome StudyStore::claim_trial(int64_t driver_id, Suggester& suggester, Tr
 }
 
 void StudyStore::set_process(int64_t trial_id, int64_t pid, int64_t pid_start, double started) {
-  SqliteDb::Statement(db_, "UPDATE trials SET pid = ?1, pid_start = ?2, started = ?3 WHERE id = ?4")
+  StudyDb::Statement(*db_, "UPDATE trials SET pid = ?1, pid_start = ?2, started = ?3 WHERE id = ?4")
       .bind(1, pid)
       .bind(2, pid_start)
       .bind(3, started)
@@ -405,8 +469,9 @@ void StudyStore::set_process(int64_t trial_id, int64_t pid, int64_t pid_start, d
 
 void StudyStore::add_measurements(int64_t trial_id, const std::vector<MetricPoint>& points) {
   if (points.empty()) return;
-  db_.write_transaction([&] {
-    SqliteDb::Statement s(db_, "INSERT OR REPLACE INTO measurements(trial_id, step, value) VALUES (?1, ?2, ?3)");
+  db_->write_transaction([&] {
+    StudyDb::Statement s(*db_, "INSERT INTO measurements(trial_id, step, value) VALUES (?1, ?2, ?3) "
+                                   "ON CONFLICT (trial_id, step) DO UPDATE SET value = excluded.value");
     for (const auto& [step, value] : points) {
       s.bind(1, trial_id).bind(2, step).bind(3, value);
       s.run();
@@ -417,7 +482,7 @@ void StudyStore::add_measurements(int64_t trial_id, const std::vector<MetricPoin
 
 void StudyStore::finish_trial(int64_t trial_id, TrialState state, std::optional<double> value,
                               std::optional<int64_t> exit_code, const std::string& reason) {
-  SqliteDb::Statement(db_, "UPDATE trials SET state = ?1, value = ?2, exit_code = ?3, reason = ?4, finished = ?5 WHERE id = ?6")
+  StudyDb::Statement(*db_, "UPDATE trials SET state = ?1, value = ?2, exit_code = ?3, reason = ?4, finished = ?5 WHERE id = ?6")
       .bind(1, trial_state_name(state))
       .bind(2, value)
       .bind(3, exit_code)
@@ -428,11 +493,11 @@ void StudyStore::finish_trial(int64_t trial_id, TrialState state, std::optional<
 }
 
 void StudyStore::requeue(int64_t trial_id, const std::string& reason) {
-  SqliteDb::Statement(db_, "UPDATE trials SET state = 'QUEUED', reason = ?1 WHERE id = ?2").bind(1, reason).bind(2, trial_id).run();
+  StudyDb::Statement(*db_, "UPDATE trials SET state = 'QUEUED', reason = ?1 WHERE id = ?2").bind(1, reason).bind(2, trial_id).run();
 }
 
 std::vector<std::pair<int64_t, Curve>> StudyStore::curves(TrialState state) {
-  SqliteDb::Statement s(db_,
+  StudyDb::Statement s(*db_,
                         "SELECT m.trial_id, m.step, m.value FROM measurements m JOIN trials t ON t.id = m.trial_id "
                         "WHERE t.state = ?1 ORDER BY m.trial_id, m.step");
   s.bind(1, trial_state_name(state));
@@ -445,7 +510,7 @@ std::vector<std::pair<int64_t, Curve>> StudyStore::curves(TrialState state) {
 }
 
 Curve StudyStore::curve(int64_t trial_id) {
-  SqliteDb::Statement s(db_, "SELECT step, value FROM measurements WHERE trial_id = ?1 ORDER BY step");
+  StudyDb::Statement s(*db_, "SELECT step, value FROM measurements WHERE trial_id = ?1 ORDER BY step");
   s.bind(1, trial_id);
   Curve c;
   while (s.step()) c.emplace_back(s.int64(0), s.real(1));

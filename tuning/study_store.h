@@ -13,6 +13,7 @@
 // drivers never get the same suggestion.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,7 +21,7 @@
 #include "proto/study.pb.h"
 #include "tuning/assignment.h"
 #include "tuning/median_stopping.h"
-#include "tuning/sqlite_db.h"
+#include "tuning/study_db.h"
 #include "tuning/suggester.h"
 
 namespace kiln::tuning {
@@ -57,11 +58,15 @@ class StudyStore {
   // study.db without a study (an interrupted creation by an older kiln) is replaced; temporary
   // databases of dead processes are removed. Returns false, changing nothing, when the
   // directory already holds a study.
-  static bool create(const std::string& study_dir, const StudySpec& spec, const std::string& working_dir);
+  // With `storage` (a postgresql:// URL, docs/tuning.md) the study lives in that database instead,
+  // in a schema named after the study directory (tuning/postgres_db.h), created in one
+  // transaction, so it too exists only whole.
+  static bool create(const std::string& study_dir, const StudySpec& spec, const std::string& working_dir,
+                     const std::string& storage = "");
   // True when STUDY_DIR/study.db exists and holds a study.
-  static bool holds_study(const std::string& study_dir);
+  static bool holds_study(const std::string& study_dir, const std::string& storage = "");
   // Opens the study in `study_dir`; kiln::Error when there is none.
-  explicit StudyStore(const std::string& study_dir);
+  explicit StudyStore(const std::string& study_dir, const std::string& storage = "");
   StudySpec spec();
   // Replaces the stored spec (resuming with new limits); the caller checks that the search space
   // is unchanged.
@@ -101,7 +106,7 @@ class StudyStore {
   Curve curve(int64_t trial_id);
 
  private:
-  Trial read_trial(SqliteDb::Statement& s) const;
+  Trial read_trial(StudyDb::Statement& s) const;
   std::vector<Trial> trials_locked();
   // The columns read_trial reads, NULL for the suggestion time where the column is missing.
   std::string trial_columns() const;
@@ -109,7 +114,7 @@ class StudyStore {
   // Adds the suggestion time column to a study made by an older kiln.
   void add_suggestion_column();
 
-  SqliteDb db_;
+  std::unique_ptr<StudyDb> db_;
   StudySpec spec_;
   bool spec_loaded_ = false;
   bool suggestion_column_ = false;

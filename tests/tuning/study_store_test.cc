@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "io/config_file.h"
 #include "tests/e2e/kiln_process.h"
+#include "tuning/sqlite_db.h"
 #include "tuning/study_report.h"
 #include "tuning/study_spec.h"
 #include "tuning/trial_process.h"
@@ -74,7 +75,7 @@ TEST(StudyStore, AStudyWithoutSuggestionTimesReportsThemUnknownUntilADriverAddsT
   ASSERT_TRUE(StudyStore::create(dir.path(), make_spec(), dir.path()));
   auto has_column = [&] {
     SqliteDb db(StudyStore::database_path(dir.path()));
-    SqliteDb::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('trials') WHERE name = 'suggestion_seconds'");
+    StudyDb::Statement s(db, "SELECT COUNT(*) FROM pragma_table_info('trials') WHERE name = 'suggestion_seconds'");
     return s.step() && s.int64(0) == 1;
   };
   ASSERT_TRUE(has_column());
@@ -257,7 +258,7 @@ TEST(StudyStore, SqliteErrorsAreOneLine) {
   ASSERT_TRUE(StudyStore::create(dir.path(), make_spec(), dir.path()));
   SqliteDb db(StudyStore::database_path(dir.path()));
   try {
-    SqliteDb::Statement s(db, "SELECT id,\n       nonsense\n  FROM trials\n WHERE  state = 'X'");
+    StudyDb::Statement s(db, "SELECT id,\n       nonsense\n  FROM trials\n WHERE  state = 'X'");
     FAIL() << "no error";
   } catch (const Error& e) {
     std::string what = e.what();
