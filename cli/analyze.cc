@@ -1,5 +1,6 @@
 // kiln analyze: the full pass over training data that records preprocessing statistics, its
-// summary, and the comparison of two datasets' statistics. Runs across MPI ranks under mpirun.
+// summary, the comparison of two datasets' statistics, and the HTML data report. Runs across MPI
+// ranks under mpirun.
 #include <google/protobuf/text_format.h>
 
 #include <algorithm>
@@ -17,6 +18,8 @@
 #include "models/training_data.h"
 #include "transform/comparison_spec.h"
 #include "transform/dataset_analysis.h"
+#include "transform/html_report.h"
+#include "transform/report_charts.h"
 #include "transform/state_report.h"
 
 namespace kiln::cli {
@@ -34,11 +37,11 @@ bool is_state_file(const std::string& path) {
   return path.ends_with(".pbtxt") || path.ends_with(".json") || path.ends_with(".textproto");
 }
 
-// The files or patterns of a data set, by their names.
+// The files or patterns of a data set, as the report's legend names it.
 std::string name_of(const std::vector<std::string>& files) {
   std::string name;
   for (const std::string& f : files) name += (name.empty() ? "" : " ") + std::filesystem::path(f).filename().string();
-  return name;
+  return transform::shorten(name, 40);
 }
 
 void write_output(const std::string& path, const std::string& text) {
@@ -54,7 +57,7 @@ void write_output(const std::string& path, const std::string& text) {
 Action add_analyze(CLI::App& app) {
   auto* cmd = app.add_subcommand("analyze", "Compute the preprocessing statistics (TransformState) of CSV data");
   struct Options {
-    std::string config, spec, output;
+    std::string config, spec, output, report;
     std::vector<std::string> data, overrides, compare;
     int threads = 0;
     double drift_threshold = 0.01;
@@ -73,6 +76,8 @@ Action add_analyze(CLI::App& app) {
                   "distributions are compared with the analyzed data's. Alone: two TransformState files. "
                   "Per-feature L-infinity (categorical) and Jensen-Shannon divergence (numeric)")
       ->expected(1, CLI::detail::expected_max_vector_size);
+  cmd->add_option("--report", o->report, "Write a self-contained HTML data report (statistics and charts per "
+                                         "feature; with --compare both data sets side by side)");
   cmd->add_option("--drift_threshold", o->drift_threshold,
                   "With --compare: a feature whose distance is above this is marked (default 0.01)")
       ->check(CLI::Range(0.0, 1.0));
@@ -81,6 +86,8 @@ Action add_analyze(CLI::App& app) {
       "Under mpirun -np N, each rank reads its share of the files (file i goes to rank i mod N) and the\n"
       "exactly mergeable statistics are combined: the result equals a single-process run. Rank 0 writes.");
   return [o] {
+    transform::ReportOptions report;
+    report.drift_threshold = o->drift_threshold;
     if (!o->compare.empty() && o->config.empty() && o->spec.empty() && o->data.empty()) {
       if (o->compare.size() != 2)
         fail("--compare alone takes two TransformState files (or give --spec and --data, or --config, and the "
@@ -88,6 +95,12 @@ Action add_analyze(CLI::App& app) {
       if (!o->output.empty()) fail("--output: --compare A B analyzes nothing (give --spec and --data, or --config)");
       TransformState a = read_state(o->compare[0]), b = read_state(o->compare[1]);
       std::fputs(transform::format_distances(transform::compare_states(a, b), o->drift_threshold).c_str(), stdout);
+      if (!o->report.empty()) {
+        report.data_name = name_of({o->compare[0]});
+        report.compare_name = name_of({o->compare[1]});
+        write_output(o->report, transform::html_report(a, &b, report));
+        std::printf("report %s\n", o->report.c_str());
+      }
       return 0;
     }
     FeatureSpec spec;
@@ -135,6 +148,12 @@ Action add_analyze(CLI::App& app) {
       std::printf("compared with %s\n", name_of(o->compare).c_str());
       std::fputs(transform::format_distances(transform::compare_states(state, *other), o->drift_threshold).c_str(),
                  stdout);
+    }
+    if (!o->report.empty()) {
+      report.data_name = name_of(opts.files);
+      if (other) report.compare_name = name_of(o->compare);
+      write_output(o->report, transform::html_report(state, other ? &*other : nullptr, report));
+      std::printf("report %s\n", o->report.c_str());
     }
     return 0;
   };
