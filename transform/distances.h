@@ -3,6 +3,9 @@
 // against new data) and the server's drift monitor (training statistics against served rows).
 // Both are deterministic: equal inputs give bit-identical outputs. When exactly one side is empty
 // the distributions cannot be compared and the distance is the maximum, 1; two empty sides are 0.
+#include <vector>
+
+#include "proto/transform_state.pb.h"
 #include "transform/quantile_sketch.h"
 #include "transform/vocabulary_counter.h"
 
@@ -10,6 +13,23 @@ namespace kiln::transform {
 
 // max over values v of |count_a(v) / total_a - count_b(v) / total_b|, in [0, 1].
 double l_infinity_distance(const VocabularyCounter& a, const VocabularyCounter& b);
+
+// The shares of two analyzed datasets over a baseline's categories: one per value the baseline
+// kept in its vocabulary (in its order), then one for every other value (the baseline's
+// out-of-vocabulary bucket), as the server's drift monitor counts live values. Why not the union
+// of both vocabularies: each side's kept vocabulary is cut by its own top_k and
+// frequency_threshold, so a value kept on one side only would be compared with 0 while its mass
+// sits in the other side's OOV count. `other`'s values are looked up in its own kept vocabulary:
+// the shares are exact when it kept every value (oov_count 0, as `kiln analyze --compare DATA`
+// analyzes the other data); a baseline value it did not keep counts 0 there.
+struct CategoryShares {
+  std::vector<double> baseline, other;  // each sums to 1, or is all 0 for a side without values
+  int64_t baseline_total = 0, other_total = 0;
+};
+CategoryShares category_shares(const CategoricalStats& baseline, const CategoricalStats& other);
+
+// max_k |baseline[k] - other[k]|, in [0, 1]; 1 when exactly one side has no values.
+double l_infinity_distance(const CategoryShares& shares);
 
 // Jensen-Shannon divergence, log base 2 (so in [0, 1]), between the bucket frequencies of two
 // sketches of equal alpha (kiln::Error otherwise): 0 for identical distributions, 1 for disjoint

@@ -119,6 +119,15 @@ std::vector<QuantileSketch::Bucket> QuantileSketch::buckets() const {
   return result;
 }
 
+std::pair<double, double> QuantileSketch::bounds(const Bucket& bucket) const {
+  if (bucket.sign == 0) return {0.0, 0.0};
+  // gamma^(i-1) < |x| <= gamma^i
+  const double max = std::numeric_limits<double>::max();
+  const double low = std::min(std::exp((bucket.index - 1) * log_gamma_), max);
+  const double high = std::min(std::exp(bucket.index * log_gamma_), max);
+  return bucket.sign > 0 ? std::pair{low, high} : std::pair{-high, -low};
+}
+
 double QuantileSketch::quantile(double q) const {
   if (!(q >= 0 && q <= 1)) fail("quantile: q = ", q, " is outside [0, 1]");
   if (count_ == 0) return std::numeric_limits<double>::quiet_NaN();

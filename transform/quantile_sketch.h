@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "transform/deterministic_log.h"
@@ -83,6 +84,8 @@ class QuantileSketch {
   };
   // Every non-empty bucket in ascending order of value.
   std::vector<Bucket> buckets() const;
+  // The values a bucket holds, lowest and highest (up to rounding; the zero bucket: 0 and 0).
+  std::pair<double, double> bounds(const Bucket& bucket) const;
 
   bool operator==(const QuantileSketch& other) const;
 

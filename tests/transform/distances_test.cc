@@ -83,5 +83,44 @@ TEST(JensenShannonDivergence, CoarseningMeasuresDriftNotSamplingNoise) {
               coarse_same, jensen_shannon_divergence(t, d, 0), coarse_shifted);
 }
 
+CategoricalStats stats_of(const std::vector<std::pair<std::string, int64_t>>& kept, int64_t oov) {
+  CategoricalStats s;
+  int64_t total = oov;
+  for (const auto& [value, n] : kept) {
+    s.add_vocabulary(value);
+    s.add_frequencies(n);
+    total += n;
+  }
+  s.set_oov_count(oov);
+  s.set_count(total);
+  s.set_distinct(static_cast<int64_t>(kept.size()) + (oov > 0 ? 1 : 0));
+  return s;
+}
+
+TEST(CategoryShares, OnTheBaselinesVocabularyAndOov) {
+  // Baseline kept x, y (z went to OOV); the other data kept everything.
+  const CategoricalStats base = stats_of({{"x", 5}, {"y", 3}}, 2);
+  const CategoricalStats other = stats_of({{"y", 4}, {"x", 2}, {"z", 1}, {"w", 1}}, 0);
+  const CategoryShares s = category_shares(base, other);
+  EXPECT_EQ(s.baseline, (std::vector<double>{0.5, 0.3, 0.2}));
+  EXPECT_EQ(s.other, (std::vector<double>{0.25, 0.5, 0.25}));  // z and w outside base's vocabulary
+  EXPECT_DOUBLE_EQ(l_infinity_distance(s), 0.25);
+  EXPECT_EQ(l_infinity_distance(category_shares(base, base)), 0.0);
+  // Sides without values: 0 when both, 1 when one.
+  const CategoricalStats none = stats_of({}, 0);
+  EXPECT_EQ(l_infinity_distance(category_shares(none, none)), 0.0);
+  EXPECT_EQ(l_infinity_distance(category_shares(base, none)), 1.0);
+  EXPECT_EQ(l_infinity_distance(category_shares(none, base)), 1.0);
+}
+
+TEST(CategoryShares, ATruncatedVocabularyOnBothSidesIsNotComparedWithZero) {
+  // The same distribution cut by a frequency threshold on samples of different sizes: the rare
+  // values are kept on the big side only. Over the baseline's buckets the distance stays that of
+  // the shares, not the mass of the values the small side did not keep.
+  const CategoricalStats big = stats_of({{"a", 500}, {"b", 300}, {"c", 150}, {"d", 50}}, 0);
+  const CategoricalStats small = stats_of({{"a", 50}, {"b", 30}}, 20);
+  EXPECT_DOUBLE_EQ(l_infinity_distance(category_shares(small, big)), 0.0);
+}
+
 }  // namespace
 }  // namespace kiln::transform
