@@ -4,6 +4,8 @@
 // (Debian's build may pick a generic SSE3 kernel on CPUs it does not recognise).
 //
 //   kiln_bench_gemm [--peak-gflops X] [--json FILE] [--openblas LIB] [--min-seconds S]
+//
+// The peak is measured (bench/fma_peak.h) unless --peak-gflops gives it.
 #include "kernels/gemm.h"
 
 #include <dlfcn.h>
@@ -19,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/fma_peak.h"
 #include "core/philox.h"
 #include "core/stream.h"
 
@@ -164,20 +167,20 @@ int main(int argc, char** argv) {
 
   const int threads = kiln::cpu_threads();
   const std::string isa = kiln::kernels::cpu_gemm_isa();
-  const bool avx512 = isa.rfind("avx512", 0) == 0;
   const int cores = std::min<int>(threads, std::max(1u, std::thread::hardware_concurrency()));
   const double ghz = cpu_ghz();
   std::string peak_source = "given";
   if (peak_gflops <= 0.0) {
-    // Two FMA pipes per core: 2 x 8 lanes x 2 flops with AVX2, 2 x 16 x 2 with AVX-512.
-    peak_gflops = cores * (avx512 ? 64.0 : 32.0) * ghz;
-    peak_source = "estimated";
+    // Measured: a register-resident FMA loop on as many threads (bench/fma_peak.h).
+    const kiln::bench::FmaPeak measured = kiln::bench::measured_fp32_peak(cores);
+    peak_gflops = measured.gflops;
+    peak_source = "measured " + measured.isa + " FMA loop";
   }
   const OpenBlas openblas = load_openblas(openblas_path, threads);
 
   std::printf("kiln gemm<float> (oneDNN sgemm)  isa=%s  threads=%d\n", isa.c_str(), threads);
-  std::printf("fp32 peak %.1f GFLOP/s (%s: %d cores x %d flops/cycle x %.3f GHz)\n", peak_gflops, peak_source.c_str(),
-              cores, avx512 ? 64 : 32, ghz);
+  std::printf("fp32 peak %.1f GFLOP/s (%s, %d threads; %.1f flops/cycle/core at the nominal %.3f GHz)\n",
+              peak_gflops, peak_source.c_str(), cores, peak_gflops / cores / ghz, ghz);
   if (openblas.sgemm)
     std::printf("OpenBLAS loaded, core %s\n", openblas.corename.empty() ? "?" : openblas.corename.c_str());
 

@@ -27,16 +27,16 @@ def flops_per_example(model):
 
 
 def peak_gflops(threads):
-    """fp32 peak of `threads` cores: FMA width from the CPU flags, clock from /proc/cpuinfo."""
-    flags, mhz = "", 0.0
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("flags") and not flags:
-                flags = line
-            if line.startswith("cpu MHz") and not mhz:
-                mhz = float(line.split(":")[1])
-    per_cycle = 64 if "avx512f" in flags else 32  # 2 FMA units x (16 or 8 lanes) x 2 flops
-    return threads * per_cycle * mhz / 1000.0
+    """fp32 peak of `threads` threads, measured by build/bench/kiln_bench_fma_peak (a register-resident
+    FMA loop per ISA level, bench/fma_peak.h): a table keyed by CPU flags is wrong for CPUs whose
+    AVX-512 runs at AVX2's FMA throughput (Zen 4, some cloud Xeons). Returns (GFLOP/s, how)."""
+    tool = os.path.join(ROOT, "build", "bench", "kiln_bench_fma_peak")
+    if not os.access(tool, os.X_OK):
+        subprocess.run(["cmake", "--build", os.path.join(ROOT, "build"), "--target", "kiln_bench_fma_peak"],
+                       check=True, stdout=subprocess.DEVNULL)
+    out = subprocess.run([tool, "--threads", str(threads)], check=True, capture_output=True, text=True).stdout
+    peak = json.loads(out.strip().splitlines()[-1])
+    return peak["gflops"], f"measured {peak['isa']} FMA loop on {threads} threads"
 
 
 TORCH_CHILD = r'''
@@ -94,7 +94,7 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     kiln = os.path.join(ROOT, "build", "cli", "kiln")
-    peak = peak_gflops(args.threads)
+    peak, peak_how = peak_gflops(args.threads)
     rows = []
     for model in ("mlp", "cnn"):
         cfg = os.path.join(ROOT, "examples", "fashion_mnist", f"{model}.pbtxt")
@@ -114,7 +114,7 @@ def main():
                      "torch_fraction_of_peak": t["examples_per_s"] * f / 1e9 / peak,
                      "train_mflop_per_example": f / 1e6, "torch_version": t["torch"]})
     print(f"CPU training, batch {args.batch}, {args.threads} threads, {args.steps} steps; "
-          f"fp32 peak estimate {peak:.0f} GFLOP/s")
+          f"fp32 peak {peak:.0f} GFLOP/s ({peak_how})")
     print(f"{'model':5} {'kiln ex/s':>10} {'torch ex/s':>11} {'speedup':>8} {'kiln MiB':>9} {'torch MiB':>10} "
           f"{'mem ratio':>9} {'kiln %peak':>10} {'torch %peak':>11}")
     for r in rows:
@@ -123,7 +123,8 @@ def main():
               f"{100 * r['kiln_fraction_of_peak']:9.1f}% {100 * r['torch_fraction_of_peak']:10.1f}%")
     if args.json:
         meta = {"machine": platform.node(), "cpu": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": "),
-                "threads": args.threads, "batch": args.batch, "steps": args.steps, "peak_gflops": peak}
+                "threads": args.threads, "batch": args.batch, "steps": args.steps, "peak_gflops": peak,
+                "peak_source": peak_how}
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=1)
 
