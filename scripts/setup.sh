@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package Kiln needs to build, test and run its demo. Idempotent:
-# packages already present are skipped, so a second run costs one dpkg query.
+# packages already present are skipped, so a second run costs one dpkg query. With arguments it
+# installs those packages instead, the same way (scripts/container_test.sh: podman and the rest).
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
@@ -18,6 +19,7 @@ packages=(
   python3 python3-venv
   chromium chromium-driver  # the data report's browser test (tests/tools/report_in_browser.py)
 )
+[ $# -eq 0 ] || packages=("$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
