@@ -81,7 +81,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 prints the message (or the help) and has a code per kind of mistake (105, 106, ...);
+    // scripts get the one docs/cli.md promises for any bad command line.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   try {
     auto subs = app.get_subcommands();

@@ -105,6 +105,13 @@ TEST(CliE2E, HelpAndVersion) {
   EXPECT_NE(train_help.out.find("--set"), std::string::npos);
   RunResult none = run_kiln({}, dir.path());
   EXPECT_NE(none.exit_code, 0);
+  // Every bad command line exits 2 (docs/cli.md), whatever CLI11's own code for the mistake.
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"train", "--no-such-flag"}, {"train"}, {"analyze", "--drift_threshold", "2"},
+        {"transform", "--state", "s", "--data", "d", "--output", "o", "--shards", "-1"}}) {
+    RunResult r = run_kiln(bad, dir.path());
+    EXPECT_EQ(r.exit_code, 2) << bad[0] << " " << (bad.size() > 1 ? bad[1] : "") << ": " << r.err;
+  }
 }
 
 // Each bad config fails before training with one line that names the field.

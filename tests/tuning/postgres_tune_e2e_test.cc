@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <set>
@@ -128,14 +129,16 @@ TEST(TunePostgresE2E, TwoDriversShareAStudyAndOneKilledMidwayLosesNoTrial) {
   // Kill A while it runs a trial, after a few completed.
   const auto start = std::chrono::steady_clock::now();
   bool killed = false;
+  std::set<int64_t> orphaned;  // trials A ran when it was killed
   while (std::chrono::steady_clock::now() - start < std::chrono::seconds(30)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    int completed = 0, running_a = 0;
+    int completed = 0;
+    orphaned.clear();
     for (const Trial& t : trials()) {
       completed += t.state == TrialState::kCompleted;
-      running_a += t.state == TrialState::kRunning && t.driver_id == 1 && t.pid.has_value();
+      if (t.state == TrialState::kRunning && t.driver_id == 1 && t.pid.has_value()) orphaned.insert(t.number);
     }
-    if (completed >= 3 && running_a > 0) {
+    if (completed >= 3 && !orphaned.empty()) {
       ASSERT_EQ(kill(a, SIGKILL), 0);
       killed = true;
       break;
@@ -156,14 +159,26 @@ TEST(TunePostgresE2E, TwoDriversShareAStudyAndOneKilledMidwayLosesNoTrial) {
     numbers.insert(t.number);
     params.insert(assignment_to_json(t.params));
     const std::string starts = slurp(dir.path() + "/starts/starts." + std::to_string(t.number));
-    // A trial of the killed driver runs again (attempt 2); none runs twice otherwise.
-    EXPECT_EQ(starts, t.attempts == 1 ? "start\n" : "start\nstart\n") << t.number;
+    const int64_t started = static_cast<int64_t>(std::count(starts.begin(), starts.end(), '\n'));
+    // A trial of the killed driver is claimed again (attempt 2): it started once more, or for the
+    // first time when A died between claiming it and starting its process. No attempt starts twice.
+    EXPECT_LE(t.attempts, 2) << t.number;
+    EXPECT_GE(started, 1) << t.number;
+    EXPECT_LE(started, t.attempts) << t.number;
+    if (t.attempts == 1) {
+      EXPECT_EQ(started, 1) << t.number;
+    }
     rerun += t.attempts > 1;
+    // A's trials were finished by B: adopted (their processes outlive A, in process groups of
+    // their own) or run again.
+    if (orphaned.count(t.number)) {
+      EXPECT_NE(t.driver_id, 1) << t.number << " still belongs to the killed driver";
+    }
   }
   EXPECT_EQ(numbers.size(), 12u);
   EXPECT_EQ(params.size(), 12u) << "two trials got the same suggestion";
-  EXPECT_GE(rerun, 1) << "the killed driver's running trial was not run again";
-  std::printf("12 trials, %d run again after the kill -9 of driver A\n", rerun);
+  std::printf("12 trials; %zu running under driver A at its kill -9, finished by B (%d of all trials run again)\n",
+              orphaned.size(), rerun);
   // The report reads the study from the server.
   RunResult rep = run_kiln({"tune", "--report", "study", "--storage", pg.url()}, dir.path() + "/b");
   ASSERT_EQ(rep.exit_code, 0) << rep.err;
