@@ -699,12 +699,18 @@ TrainResult Trainer::run() {
     if (checkpoints_.on_cadence(step_, epoch_ended, epoch_) || step_ == total || result.early_stopped) {
       collect_losses();
       if (comm_->size() > 1) check_replicas_agree();
-      if (is_chief()) result.checkpoint = write_checkpoint();
+      if (is_chief()) {
+        // What was logged up to this step is on disk before a checkpoint says the step is done:
+        // a kill between the two would leave a resumed (or finished) run without those points.
+        events->flush();
+        result.checkpoint = write_checkpoint();
+      }
       checkpoints_.restart_timer();
     } else if (is_chief() && checkpoints_.time_due()) {
       collect_losses();
       // Rank 0's clock alone decides, so the other ranks are not asked: agreeing on it would
       // cost a collective every step. The replicas are compared at the cadence and at the end.
+      events->flush();
       result.checkpoint = write_checkpoint();
       checkpoints_.restart_timer();
     }
