@@ -3,7 +3,9 @@
 // the CPU and the GPU produce identical streams and any element can be generated independently:
 // element i of a stream uses counter i / 4 and takes word i % 4.
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #if defined(__CUDACC__)
 #define KILN_HOST_DEVICE __host__ __device__
@@ -71,6 +73,11 @@ class PhiloxGenerator {
   double normal();
   // Uniform integer in [0, n), unbiased (rejection).
   uint64_t below(uint64_t n);
+  // Fisher-Yates: a permutation that depends on the stream alone.
+  template <typename Vector>
+  void shuffle(Vector& v) {
+    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[below(i)]);
+  }
   uint64_t position() const { return index_; }
   void seek(uint64_t index) { index_ = index; }
 

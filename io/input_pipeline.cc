@@ -119,7 +119,7 @@ const std::vector<int64_t>& ExampleBatches::order(int64_t epoch) {
     if (options_.shuffle) {
       // Fisher-Yates on Philox stream `epoch`: the permutation depends on (seed, epoch) only.
       PhiloxGenerator gen(options_.seed, static_cast<uint64_t>(epoch));
-      for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[gen.below(i)]);
+      gen.shuffle(order_);
     }
     order_epoch_ = epoch;
   }

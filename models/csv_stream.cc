@@ -108,7 +108,7 @@ void CsvBatches::read_epoch(int64_t epoch, int64_t first_window) {
     std::vector<std::string> files = mine_;
     if (options_.shuffle) {
       PhiloxGenerator gen(options_.seed, stream_draw(kSourceOrderDraw, epoch, rank_, 0));
-      for (size_t i = files.size(); i > 1; --i) std::swap(files[i - 1], files[gen.below(i)]);
+      gen.shuffle(files);
     }
     // The counting pass charged and reported the bad rows; here they are only left out again.
     auto budget = std::make_shared<io::ErrorBudget>(-1);

@@ -71,14 +71,11 @@ std::string ShardTable::layout() const {
 std::optional<transform::ModelInputs> ShardTable::read(size_t b) const {
   const Block& block = blocks_[b];
   const io::ExampleShardReader& reader = *readers_[block.file];
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (corrupt_.count(b)) return std::nullopt;  // charged and reported the first time
-  }
   std::optional<io::ExampleBlock> read;
   {
     // Charge the budget and warn once per block, however many epochs read it.
     std::lock_guard<std::mutex> lock(mutex_);
+    if (corrupt_.count(b)) return std::nullopt;
     read = reader.read_block_or_skip(block.index, *budget_);
     if (!read) {
       corrupt_.insert(b);
@@ -88,12 +85,16 @@ std::optional<transform::ModelInputs> ShardTable::read(size_t b) const {
       return std::nullopt;
     }
   }
+  return block_model_inputs(std::move(*read), schema_);
+}
+
+transform::ModelInputs block_model_inputs(io::ExampleBlock block, const io::ExampleShardSchema& schema) {
   transform::ModelInputs in;
-  in.batch = read->rows;
-  in.dense = std::move(read->dense);
-  for (size_t f = 0; f < read->ids.size(); ++f)
-    in.ids.push_back({schema_.ids_features[f], std::move(read->ids[f]), std::move(read->offsets[f]), 0});
-  in.label = std::move(read->label);
+  in.batch = block.rows;
+  in.dense = std::move(block.dense);
+  for (size_t f = 0; f < block.ids.size(); ++f)
+    in.ids.push_back({schema.ids_features[f], std::move(block.ids[f]), std::move(block.offsets[f]), 0});
+  in.label = std::move(block.label);
   return in;
 }
 
@@ -123,7 +124,7 @@ StreamWindow ShardBatches::load(int64_t epoch, int64_t index, std::shared_ptr<Ex
   std::iota(visit.begin(), visit.end(), size_t{0});
   if (options_.shuffle) {
     PhiloxGenerator gen(options_.seed, stream_draw(kSourceOrderDraw, epoch, rank_, 0));
-    for (size_t i = visit.size(); i > 1; --i) std::swap(visit[i - 1], visit[gen.below(i)]);
+    gen.shuffle(visit);
   }
   const int64_t begin = index * window_, end = std::min(begin + window_, epoch_rows_);
   StreamWindow w;

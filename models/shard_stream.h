@@ -30,6 +30,9 @@ namespace kiln::models {
 // (transform::example_shard_schema of the run's state) or holds other columns.
 void check_shard_schema(const io::ExampleShardReader& shard, const io::ExampleShardSchema& expected);
 
+// A block read from a shard as the model inputs the Transformer would have made of its rows.
+transform::ModelInputs block_model_inputs(io::ExampleBlock block, const io::ExampleShardSchema& schema);
+
 // The blocks of a set of example shards that one rank reads.
 class ShardTable {
  public:

@@ -36,10 +36,11 @@ namespace fs = std::filesystem;
 namespace {
 
 // One line on how the training data is streamed (rank 0 speaks for every rank).
-void report_streaming(int64_t rows, const std::string& from, const WindowedBatches& batches, int ranks) {
+void report_streaming(int64_t rows, const std::string& from, const char* unit, const WindowedBatches& batches,
+                      int ranks) {
   std::string split;
   if (ranks > 1)
-    split = str_cat("; ", ranks, " ranks read their own ", from.find("CSV") != std::string::npos ? "files" : "blocks",
+    split = str_cat("; ", ranks, " ranks read their own ", unit,
                     ", ", batches.examples_per_epoch(), " rows each per epoch (",
                     rows - batches.examples_per_epoch() * ranks, " left out for equal steps)");
   std::fprintf(stderr, "training data: streaming %lld rows from %s, a window of %lld examples at a time%s\n",
@@ -200,12 +201,13 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only, const Device& 
       batches = std::make_shared<ShardBatches>(data_.train_stream, so);
       input_layout_ = table.layout();
       if (is_chief())
-        report_streaming(table.total_rows(), str_cat(table.files(), " example shards"), *batches, table.ranks());
+        report_streaming(table.total_rows(), str_cat(table.files(), " example shards"), "blocks", *batches,
+                         table.ranks());
     } else {
       auto csv = std::make_shared<CsvBatches>(data_.train_csv_stream, so, *comm_);
       input_layout_ = csv->layout();
       if (is_chief())
-        report_streaming(csv->total_rows(), str_cat(csv->files(), " CSV files (transformed as read)"), *csv,
+        report_streaming(csv->total_rows(), str_cat(csv->files(), " CSV files (transformed as read)"), "files", *csv,
                          comm_->size());
       batches = csv;
     }

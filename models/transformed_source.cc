@@ -118,14 +118,7 @@ std::shared_ptr<TransformedSource> read_example_shards(const TransformState& sta
                        file.c_str(), shard.block_name(b).c_str());
         continue;
       }
-      io::ExampleBlock& block = *read;
-      transform::ModelInputs in;
-      in.batch = block.rows;
-      in.dense = block.dense;
-      for (size_t f = 0; f < block.ids.size(); ++f)
-        in.ids.push_back({expected.ids_features[f], block.ids[f], block.offsets[f], 0});
-      in.label = block.label;
-      parts.push_back(std::move(in));
+      parts.push_back(block_model_inputs(std::move(*read), expected));
     }
   }
   return std::make_shared<TransformedSource>(parts);

@@ -37,7 +37,7 @@ void WindowedBatches::permute(StreamWindow& w) const {
   std::iota(w.order.begin(), w.order.end(), int64_t{0});
   if (!options_.shuffle) return;
   PhiloxGenerator gen(options_.seed, stream_draw(kWindowOrderDraw, w.epoch, rank_, w.index));
-  for (size_t i = w.order.size(); i > 1; --i) std::swap(w.order[i - 1], w.order[gen.below(i)]);
+  gen.shuffle(w.order);
 }
 
 std::shared_ptr<ExampleRecords> WindowedBatches::window_memory(std::shared_ptr<ExampleRecords> spare,

@@ -1,5 +1,6 @@
 // kernels/conv.h on every device (tests/kernels/device_test_util.h).
 #include "kernels/conv.h"
+#include "tests/kernels/device_passes.h"
 #include "tests/kernels/device_test_util.h"
 
 namespace kiln {
@@ -22,26 +23,7 @@ TEST_P(ConvDevices, ForwardAndBackward) {
   const int64_t ny = c.n * c.out_h() * c.out_w() * c.c_out;
   const auto x = random_vec<float>(nx, 19), w = random_vec<float>(nw, 20), bias = random_vec<float>(c.c_out, 21);
   const auto dy = random_vec<float>(ny, 22);
-  expect_same_as_cpu(
-      [&](DeviceRunner& d) {
-        const Stream s = d.stream();
-        const float* xd = d.upload(x);
-        const float* wd = d.upload(w);
-        float* y = d.alloc<float>(ny);
-        float* dx = d.alloc<float>(nx);
-        float* dw = d.alloc<float>(nw);
-        float* dbias = d.alloc<float>(c.c_out);
-        kernels::conv2d_forward<float>(s, c, xd, wd, d.upload(bias), y, kernels::Activation::leaky_relu, 0.1f);
-        const float* dyd = d.upload(dy);
-        kernels::conv2d_backward_data<float>(s, c, dyd, wd, dx);
-        kernels::conv2d_backward_weight<float>(s, c, xd, dyd, dw, dbias, false);
-        std::vector<double> out = d.download(y, ny);
-        test::append(out, d.download(dx, nx));
-        test::append(out, d.download(dw, nw));
-        test::append(out, d.download(dbias, c.c_out));
-        return out;
-      },
-      1e-2);
+  expect_same_as_cpu([&](DeviceRunner& d) { return test::conv_pass(d, c, x, w, bias, dy); }, 1e-2);
 }
 
 TEST_P(ConvDevices, RowInvariantForward) {

@@ -13,6 +13,7 @@
 #include "kernels/optimizer.h"
 #include "kernels/pooling.h"
 #include "kernels/reduce.h"
+#include "tests/kernels/device_passes.h"
 #include "tests/kernels/device_test_util.h"
 
 namespace kiln {
@@ -65,63 +66,17 @@ TEST_P(KernelLibraryDevices, Convolution) {
   const int64_t ny = c.n * c.out_h() * c.out_w() * c.c_out;
   const auto x = random_vec<float>(nx, 5), w = random_vec<float>(nw, 6), bias = random_vec<float>(c.c_out, 7),
              dy = random_vec<float>(ny, 8), dw0 = random_vec<float>(nw, 9), db0 = random_vec<float>(c.c_out, 10);
-  expect_vendor_same_as_kiln_cpu(
-      [&](DeviceRunner& d) {
-        const Stream s = d.stream();
-        const float* xd = d.upload(x);
-        const float* wd = d.upload(w);
-        float* y = d.alloc<float>(ny);
-        float* dx = d.alloc<float>(nx);
-        float* dw = d.upload(dw0);
-        float* dbias = d.upload(db0);
-        kernels::conv2d_forward<float>(s, c, xd, wd, d.upload(bias), y, kernels::Activation::leaky_relu, 0.1f);
-        const float* dyd = d.upload(dy);
-        kernels::conv2d_backward_data<float>(s, c, dyd, wd, dx);
-        kernels::conv2d_backward_weight<float>(s, c, xd, dyd, dw, dbias, /*accumulate=*/true);
-        std::vector<double> out = d.download(y, ny);
-        test::append(out, d.download(dx, nx));
-        test::append(out, d.download(dw, nw));
-        test::append(out, d.download(dbias, c.c_out));
-        return out;
-      },
-      1e-2);
+  // The weight gradients accumulate onto dw0 and db0.
+  expect_vendor_same_as_kiln_cpu([&](DeviceRunner& d) { return test::conv_pass(d, c, x, w, bias, dy, dw0, db0); }, 1e-2);
 }
 
 TEST_P(KernelLibraryDevices, BatchNorm) {
   const int64_t rows = 300, ch = 7;
   const auto x = random_vec<float>(rows * ch, 11, -2.0, 2.0), dy = random_vec<float>(rows * ch, 12);
   const auto gamma = random_vec<float>(ch, 13, 0.5, 1.5), beta = random_vec<float>(ch, 14);
+  // dgamma and dbeta accumulate onto nonzero values.
   expect_vendor_same_as_kiln_cpu(
-      [&](DeviceRunner& d) {
-        const Stream s = d.stream();
-        const float* xd = d.upload(x);
-        const float* gd = d.upload(gamma);
-        const float* bd = d.upload(beta);
-        float* y = d.alloc<float>(rows * ch);
-        float* mean = d.alloc<float>(ch);
-        float* inv = d.alloc<float>(ch);
-        float* rmean = d.upload(std::vector<float>(ch, 0.0f));
-        float* rvar = d.upload(std::vector<float>(ch, 1.0f));
-        kernels::batch_norm_forward_training<float>(s, rows, ch, xd, gd, bd, 1e-5f, 0.1f, y, mean, inv, rmean, rvar);
-        float* yi = d.alloc<float>(rows * ch);
-        kernels::batch_norm_forward_inference<float>(s, rows, ch, xd, gd, bd, rmean, rvar, 1e-5f, yi);
-        float* dx = d.alloc<float>(rows * ch);
-        float* dgamma = d.upload(std::vector<float>(ch, 0.25f));
-        float* dbeta = d.upload(std::vector<float>(ch, -0.5f));
-        kernels::batch_norm_backward<float>(s, rows, ch, xd, d.upload(dy), gd, mean, inv, dx, dgamma, dbeta);
-        std::vector<double> out = d.download(y, rows * ch);
-        for (auto [p, count] : {std::pair<const float*, int64_t>{mean, ch},
-                                {inv, ch},
-                                {rmean, ch},
-                                {rvar, ch},
-                                {yi, rows * ch},
-                                {dx, rows * ch},
-                                {dgamma, ch},
-                                {dbeta, ch}})
-          test::append(out, d.download(p, count));
-        return out;
-      },
-      1e-4);
+      [&](DeviceRunner& d) { return test::batch_norm_pass(d, rows, ch, x, dy, gamma, beta, 0.25f, -0.5f); }, 1e-4);
 }
 
 TEST_P(KernelLibraryDevices, PoolingUnderVendor) {
