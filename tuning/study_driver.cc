@@ -103,7 +103,13 @@ class Driver {
         if (t.attempts == 1 && t.suggestion_seconds) suggestion_seconds_.push_back(*t.suggestion_seconds);
         start(std::move(t));
       }
-      if (running_.empty() && last != ClaimOutcome::kClaimed && last != ClaimOutcome::kParallelLimit) break;
+      if (running_.empty() && last != ClaimOutcome::kClaimed && last != ClaimOutcome::kParallelLimit) {
+        // Nothing left for this driver to start. It still stays while other drivers' trials run,
+        // so that a driver killed on the way has its trials finished (adopted or run again) now,
+        // not by the next --resume: same host at once, another host after its heartbeat goes stale.
+        if (!others_running()) break;
+        next_reclaim = std::min(next_reclaim, now + 1);
+      }
       // Waiting only on other drivers' trials: look less often.
       std::this_thread::sleep_for(std::chrono::duration<double>(running_.empty() ? 0.5 : opt_.poll_seconds));
     }
@@ -137,6 +143,12 @@ class Driver {
       if (!opt_.quiet) print(str_cat("trial ", t.number, " was running under a driver that is gone and left no outcome; it runs again"));
     }
     for (const Trial& t : r.adopted) adopt(t);
+  }
+
+  bool others_running() {
+    for (const Trial& t : store_.trials())
+      if (t.state == TrialState::kRunning && t.driver_id != driver_id_) return true;
+    return false;
   }
 
   std::string outcome_path(const Trial& t) const { return trial_dir(t) + "/outcome"; }

@@ -437,6 +437,64 @@ TEST(TuneE2E, TwoDriversOnOneStudyShareTheBudgetWithoutDuplicates) {
   std::printf("trials ran under %zu drivers\n", drivers.size());
 }
 
+// B has nothing left to start while A's last trial runs; A is then killed with -9. B must not
+// leave the trial RUNNING under a dead driver (CI once caught the PostgreSQL twin of this).
+TEST(TuneE2E, ADriverWithNothingLeftToStartFinishesTheTrialsOfOneKilledBesideIt) {
+  TempDir dir;
+  script(dir, "obj.sh", R"(#!/bin/sh
+echo start >> "$KILN_TUNE_TRIAL_DIR/starts"
+while [ ! -e release.$KILN_TUNE_TRIAL_ID ]; do sleep 0.05; done
+echo "{\"step\": 1, \"loss\": $KILN_TUNE_TRIAL_ID}" >> "$KILN_TUNE_METRICS_FILE"
+)");
+  std::string spec = dir.file("study.pbtxt", spec_text("./obj.sh {x}", "max_trials: 2\nmax_parallel_trials: 2"));
+  std::string study = dir.path() + "/study";
+  pid_t a = spawn_kiln({"tune", "--config", spec, "--study-dir", "study", "--quiet"}, dir.path());
+  // Whatever fails, nothing is left hanging: the trials are released and A is gone.
+  struct Cleanup {
+    const TempDir& dir;
+    pid_t a;
+    ~Cleanup() {
+      dir.file("release.0", "");
+      dir.file("release.1", "");
+      kill(a, SIGKILL);
+    }
+  } cleanup{dir, a};
+  auto both_started = [&] {
+    if (!StudyStore::holds_study(study)) return false;
+    int started = 0;
+    for (const Trial& t : trials_of(study)) started += t.pid.has_value();
+    return started == 2;
+  };
+  for (int i = 0; i < 1500 && !both_started(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(both_started());
+  pid_t b = spawn_kiln({"tune", "--study-dir", "study", "--resume", "--quiet"}, dir.path(), dir.path() + "/b.log");
+  dir.file("release.1", "");
+  for (int i = 0; i < 1500 && count_state(trials_of(study), TrialState::kCompleted) < 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(count_state(trials_of(study), TrialState::kCompleted), 1);
+  // The budget is spent and trial 0 is A's: B has nothing to start, and stays.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  int status = 0;
+  ASSERT_EQ(waitpid(b, &status, WNOHANG), 0) << "B left while A's trial ran";
+  ASSERT_EQ(kill(a, SIGKILL), 0);
+  waitpid(a, &status, 0);
+  const int64_t driver_a = *trials_of(study)[0].driver_id;
+  // B adopts trial 0 (its process outlives A in a process group of its own) and waits for it.
+  for (int i = 0; i < 500 && trials_of(study)[0].driver_id == driver_a; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_NE(trials_of(study)[0].driver_id, driver_a) << "B did not adopt the trial of the killed driver";
+  dir.file("release.0", "");
+  waitpid(b, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(dir.path() + "/b.log");
+  std::vector<Trial> trials = trials_of(study);
+  ASSERT_EQ(trials.size(), 2u);
+  for (const Trial& t : trials) {
+    EXPECT_EQ(t.state, TrialState::kCompleted) << t.number << " " << t.reason;
+    EXPECT_EQ(t.attempts, 1) << t.number;
+    EXPECT_EQ(slurp(study + "/trials/" + std::to_string(t.number) + "/starts"), "start\n") << t.number;
+  }
+}
+
 TEST(TuneE2E, TunesKilnTrainOnBabyweight) {
   std::string src = e2e::source_dir();
   ASSERT_TRUE(std::filesystem::exists(src + "/examples/babyweight/data/eval.csv")) << "run examples/babyweight/fetch_data.sh first";
