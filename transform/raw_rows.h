@@ -1,6 +1,7 @@
 #pragma once
 // Raw feature values as strings, row by row: CSV chunks in training and analysis, JSON
-// instances in the server. The Transformer reads nothing else, so every path feeds it the same.
+// instances in the server, in-memory columns (transform/column_rows.h). The Transformer reads
+// nothing else, so every path feeds it the same.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -16,6 +17,11 @@ class RawRows {
   virtual bool is_na(int64_t row, int col) const = 0;
   // Where a value came from, for error messages: "data.csv:17:4" or "instances[3].mother_age".
   virtual std::string where(int64_t row, int col) const = 0;
+  // A column the source holds as numbers (rows() doubles, NaN = missing), read directly by numeric
+  // and bucketized features and a numeric label instead of parsing field(); field() still works
+  // for it (text that parses back to the same double), and is_na() is true exactly for NaN.
+  // nullptr: the column is text.
+  virtual const double* numbers(int /*col*/) const { return nullptr; }
 
   // field() and is_na() of rows [begin, end) of one column, for column-at-a-time readers: one
   // virtual call per block of rows instead of two per value. Sources override it when they can

@@ -24,7 +24,8 @@ RowScreen::RowScreen(const FeatureSpec& spec, std::vector<int> feature_cols, int
   }
   const LabelSpec& label = spec.label();
   skip_missing_label_ = label.label_missing() == LabelSpec::SKIP;
-  numeric_label_ = label.type() == LabelSpec::REGRESSION ||
+  regression_label_ = label.type() == LabelSpec::REGRESSION;
+  numeric_label_ = regression_label_ ||
                    (label.type() == LabelSpec::BINARY && label.positive_values_size() == 0);
 }
 
@@ -44,42 +45,64 @@ void RowScreen::screen(const RawRows& rows, int64_t begin, int64_t end, Block* b
     verdict[r] = v;
     failed[r] = feature;
   };
+  // A numeric feature reads a column the source holds as numbers as they are (NaN: missing),
+  // leaving its text unread; a feature copies an earlier one of its column only when both read
+  // it the same way.
+  auto reads_numbers = [&](const Feature& f) { return f.numeric && rows.numbers(f.col) != nullptr; };
   for (size_t i = 0; i < nf; ++i) {
     const Feature& f = features_[i];
     if (f.col < 0) continue;
     block->text[i].resize(n);
     block->missing[i].resize(n);
-    const std::string_view* text = block->text[i].data();
-    const uint8_t* missing = block->missing[i].data();
+    if (f.numeric) block->number[i].resize(n);
+    std::string_view* text = block->text[i].data();
+    uint8_t* missing = block->missing[i].data();
+    double* number = f.numeric ? block->number[i].data() : nullptr;
+    const double* x = f.numeric ? rows.numbers(f.col) : nullptr;
     const auto same = static_cast<size_t>(f.same_column_as);
-    if (f.same_column_as >= 0) {
-      std::copy_n(block->text[same].data(), n, block->text[i].data());
-      std::copy_n(block->missing[same].data(), n, block->missing[i].data());
+    const bool copy = f.same_column_as >= 0 && reads_numbers(features_[same]) == (x != nullptr);
+    if (copy) {
+      std::copy_n(block->text[same].data(), n, text);
+      std::copy_n(block->missing[same].data(), n, missing);
+    } else if (x) {
+      std::fill_n(text, n, std::string_view());
+      for (size_t r = 0; r < n; ++r) {
+        number[r] = x[static_cast<size_t>(begin) + r];
+        missing[r] = std::isnan(number[r]);
+      }
     } else {
-      rows.column(f.col, begin, end, block->text[i].data(), block->missing[i].data());
+      rows.column(f.col, begin, end, text, missing);
     }
     if (f.drop_if_missing)
       for (size_t r = 0; r < n; ++r)
         if (missing[r] && verdict[r] == Verdict::kept) reject(r, Verdict::dropped, static_cast<int>(i));
     if (!f.numeric) continue;
-    block->number[i].resize(n);
-    double* number = block->number[i].data();
-    if (f.same_column_as >= 0 && features_[same].numeric) {
-      // Every row still kept parsed there: the same text gives the same number.
+    if (copy && features_[same].numeric) {
+      // Every row still kept was checked there: the same column gives the same number.
       std::copy_n(block->number[same].data(), n, number);
       continue;
     }
+    // A number given as one is checked as its text would be: +-inf is bad, as "inf" is.
     for (size_t r = 0; r < n; ++r) {
       if (missing[r] || verdict[r] != Verdict::kept) continue;
-      if (!io::parse_double(text[r], &number[r]) || !std::isfinite(number[r]))
+      if ((!x && !io::parse_double(text[r], &number[r])) || !std::isfinite(number[r]))
         reject(r, Verdict::bad, static_cast<int>(i));
     }
   }
   if (label_col_ < 0) return;
   block->label_text.resize(n);
   block->label_missing.resize(n);
-  rows.column(label_col_, begin, end, block->label_text.data(), block->label_missing.data());
   if (numeric_label_) block->label_number.resize(n);
+  // A numeric label given as numbers is read as they are. Its text is read only for a BINARY
+  // label, whose values analysis counts; nothing reads a REGRESSION label's.
+  const double* y = numeric_label_ ? rows.numbers(label_col_) : nullptr;
+  if (y) std::copy_n(y + begin, n, block->label_number.data());
+  if (y && regression_label_) {
+    std::fill_n(block->label_text.data(), n, std::string_view());
+    for (size_t r = 0; r < n; ++r) block->label_missing[r] = std::isnan(block->label_number[r]);
+  } else {
+    rows.column(label_col_, begin, end, block->label_text.data(), block->label_missing.data());
+  }
   for (size_t r = 0; r < n; ++r) {
     if (verdict[r] != Verdict::kept) continue;
     if (block->label_missing[r]) {
@@ -87,7 +110,7 @@ void RowScreen::screen(const RawRows& rows, int64_t begin, int64_t end, Block* b
       continue;
     }
     if (numeric_label_ &&
-        (!io::parse_double(block->label_text[r], &block->label_number[r]) || !std::isfinite(block->label_number[r])))
+        ((!y && !io::parse_double(block->label_text[r], &block->label_number[r])) || !std::isfinite(block->label_number[r])))
       reject(r, Verdict::bad, -1);
   }
 }

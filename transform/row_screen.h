@@ -8,7 +8,8 @@
 //   drop, not an error;
 // - a numeric or bucketized feature's value must parse as a finite number (io/number_parse.h), or
 //   the row is bad: "inf" or "nan" written in the data are bad values, not missing ones (unless
-//   they are NA spellings);
+//   they are NA spellings). A column the source holds as numbers (RawRows::numbers) is read as
+//   they are, with the verdicts of their text: NaN is missing, +-inf bad;
 // - then the label, when one is bound: a missing label drops the row (label_missing SKIP, the
 //   default) or makes it bad (ERROR); a numeric label (REGRESSION, or BINARY without
 //   positive_values) that is not a finite number makes it bad.
@@ -39,9 +40,10 @@ class RowScreen {
     std::vector<int> failed;                             // the feature whose check failed; -1: the label
     std::vector<std::vector<uint8_t>> missing;           // every feature with a column
     std::vector<std::vector<double>> number;             // numeric and bucketized features
-    std::vector<std::vector<std::string_view>> text;     // every feature with a column
+    // Every feature with a column; empty for a numeric one read from RawRows::numbers.
+    std::vector<std::vector<std::string_view>> text;
     std::vector<double> label_number;                    // a numeric label
-    std::vector<std::string_view> label_text;
+    std::vector<std::string_view> label_text;            // empty for a REGRESSION label read from numbers
     std::vector<uint8_t> label_missing;
   };
 
@@ -77,6 +79,7 @@ class RowScreen {
   std::vector<Feature> features_;
   int label_col_ = -1;
   bool numeric_label_ = false;
+  bool regression_label_ = false;
   bool skip_missing_label_ = true;
 };
 
