@@ -338,42 +338,78 @@ TransformState finish(const FeatureSpec& spec, const Accumulators& acc, const st
   return state;
 }
 
-// A rank's files read with the spec's columns and screened exactly as training reads them; visit
+// Where analysis reads its rows: a rank's CSV files, on the reader's threads, or one in-memory
+// RawRows with its column names, on the calling thread.
+struct RowSource {
+  std::vector<std::string> files;
+  int threads = 1;
+  const RawRows* rows = nullptr;
+  const std::vector<std::string>* column_names = nullptr;
+};
+
+// The columns of the spec's features (-1 for crossed ones) and label (-1: none) among a source's,
+// found by index_of (-1 when absent); `data` names the source in errors.
+struct BoundColumns {
+  std::vector<int> features;
+  int label = -1;
+};
+
+BoundColumns bind_columns(const FeatureSpec& spec, const std::function<int(const std::string&)>& index_of,
+                          const std::string& data) {
+  BoundColumns b;
+  for (const FeatureColumn& f : spec.features()) {
+    if (f.has_crossed()) {
+      b.features.push_back(-1);
+      continue;
+    }
+    std::string name = f.has_source() ? f.source() : f.name();
+    int c = index_of(name);
+    if (c < 0) fail("feature '", f.name(), "': the data (", data, ") has no column '", name, "'");
+    b.features.push_back(c);
+  }
+  if (spec.has_label()) {
+    b.label = index_of(spec.label().column());
+    if (b.label < 0) fail("feature_spec.label: the data (", data, ") has no column '", spec.label().column(), "'");
+  }
+  return b;
+}
+
+// A source's rows read with the spec's columns and screened exactly as training reads them; visit
 // runs on the reader's threads, each call with an accumulator of its own from make(), and all the
 // accumulators are returned for merging. progress(chunks) runs under a lock after each chunk.
 template <typename Acc>
-std::vector<std::unique_ptr<Acc>> scan_rows(const FeatureSpec& spec, const std::vector<std::string>& files, int threads,
+std::vector<std::unique_ptr<Acc>> scan_rows(const FeatureSpec& spec, const RowSource& source,
                                             std::shared_ptr<io::ErrorBudget> budget, const std::function<std::unique_ptr<Acc>()>& make,
                                             const std::function<void(const RowScreen&, const RawRows&, Acc&)>& visit,
                                             const std::function<void(int64_t)>& progress) {
   std::vector<std::unique_ptr<Acc>> free_list;
-  if (files.empty()) return free_list;
-  io::CsvOptions csv = csv_options(spec.csv(), threads);
+  if (source.rows) {
+    const std::vector<std::string>& names = *source.column_names;
+    const BoundColumns cols = bind_columns(
+        spec,
+        [&](const std::string& name) {
+          auto it = std::find(names.begin(), names.end(), name);
+          return it == names.end() ? -1 : static_cast<int>(it - names.begin());
+        },
+        "rows");
+    free_list.push_back(make());
+    visit(RowScreen(spec, cols.features, cols.label), *source.rows, *free_list.back());
+    progress(1);
+    return free_list;
+  }
+  if (source.files.empty()) return free_list;
+  io::CsvOptions csv = csv_options(spec.csv(), source.threads);
   csv.chunk_bytes = kChunkBytes;
-  io::CsvReader reader(files, csv, std::move(budget));
-  std::vector<int> cols;
-  for (const FeatureColumn& f : spec.features()) {
-    if (f.has_crossed()) {
-      cols.push_back(-1);
-      continue;
-    }
-    std::string name = f.has_source() ? f.source() : f.name();
-    int c = reader.column_index(name);
-    if (c < 0) fail("feature '", f.name(), "': the data (", files.front(), ") has no column '", name, "'");
-    cols.push_back(c);
-  }
-  int label_col = -1;
-  if (spec.has_label()) {
-    label_col = reader.column_index(spec.label().column());
-    if (label_col < 0) fail("feature_spec.label: the data (", files.front(), ") has no column '", spec.label().column(), "'");
-  }
+  io::CsvReader reader(source.files, csv, std::move(budget));
+  const BoundColumns cols =
+      bind_columns(spec, [&](const std::string& name) { return reader.column_index(name); }, source.files.front());
   // Only the columns the spec reads are stored (the others are still checked).
   std::vector<int> used;
-  for (int c : cols)
+  for (int c : cols.features)
     if (c >= 0) used.push_back(c);
-  if (label_col >= 0) used.push_back(label_col);
+  if (cols.label >= 0) used.push_back(cols.label);
   reader.select_columns(used);
-  const RowScreen screen(spec, cols, label_col);
+  const RowScreen screen(spec, cols.features, cols.label);
   // One accumulator per worker thread; merging is exact, so how chunks land on threads does
   // not matter.
   std::mutex mutex;
@@ -434,7 +470,7 @@ std::vector<QuantileRequest> request_quantiles(const FeatureSpec& spec, const Ac
 }
 
 // Refinement passes over the data until every required quantile is within its rank error.
-void resolve_quantiles(const FeatureSpec& spec, const std::vector<std::string>& files, const AnalysisOptions& options,
+void resolve_quantiles(const FeatureSpec& spec, const RowSource& source, bool progress,
                        std::vector<QuantileRequest>& requests, Communicator& comm) {
   using Histograms = std::vector<RefinementHistogram>;
   for (int pass = 2;; ++pass) {
@@ -442,7 +478,7 @@ void resolve_quantiles(const FeatureSpec& spec, const std::vector<std::string>& 
     for (size_t i = 0; i < requests.size(); ++i)
       if (requests[i].answers && !requests[i].answers->done()) columns.push_back(i);
     if (columns.empty()) return;
-    if (options.progress && comm.rank() == 0)
+    if (progress && comm.rank() == 0)
       std::fprintf(stderr, "analyze: pass %d over the data to refine the quantiles of %zu column(s)\n", pass, columns.size());
     auto make = [&] {
       auto h = std::make_unique<Histograms>();
@@ -463,8 +499,7 @@ void resolve_quantiles(const FeatureSpec& spec, const std::vector<std::string>& 
       }
     };
     // Bad rows were counted (and the budget enforced) by pass one; the same rows are skipped again.
-    auto parts = scan_rows<Histograms>(spec, files, options.threads, std::make_shared<io::ErrorBudget>(-1),
-                                       make, visit, [](int64_t) {});
+    auto parts = scan_rows<Histograms>(spec, source, std::make_shared<io::ErrorBudget>(-1), make, visit, [](int64_t) {});
     std::unique_ptr<Histograms> total = make();
     for (const auto& p : parts)
       for (size_t c = 0; c < columns.size(); ++c) (*total)[c].merge((*p)[c]);
@@ -494,20 +529,15 @@ QuantileRequest label_median(const ColumnAccumulator& label) {
   return q;
 }
 
-}  // namespace
-
-TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& options, Communicator& comm) {
-  validate_feature_spec(spec);
-  std::vector<std::string> files = io::expand_file_patterns(options.files);
-  std::vector<std::string> mine;
-  for (size_t i = 0; i < files.size(); ++i)
-    if (static_cast<int>(i % static_cast<size_t>(comm.size())) == comm.rank()) mine.push_back(files[i]);
+// Pass one over the source's rows (with the budget spec.csv().max_bad_rows), the partials of all
+// ranks merged, the quantile refinement passes, the state; its warnings printed by rank 0.
+TransformState analyze_source(const FeatureSpec& spec, const RowSource& source, bool show_progress, Communicator& comm) {
   auto budget = std::make_shared<io::ErrorBudget>(spec.csv().max_bad_rows());
   const auto start = std::chrono::steady_clock::now();
   auto last_report = start;
   auto progress = [&](int64_t chunks) {
     const auto now = std::chrono::steady_clock::now();
-    if (options.progress && comm.rank() == 0 && now - last_report >= std::chrono::seconds(5)) {
+    if (show_progress && comm.rank() == 0 && now - last_report >= std::chrono::seconds(5)) {
       last_report = now;
       std::fprintf(stderr, "analyze: %lld chunks, %.1f s\n", static_cast<long long>(chunks),
                    std::chrono::duration<double>(now - start).count());
@@ -515,7 +545,7 @@ TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& o
   };
   Accumulators total(spec);
   for (const auto& a : scan_rows<Accumulators>(
-           spec, mine, options.threads, budget, [&] { return std::make_unique<Accumulators>(spec); },
+           spec, source, budget, [&] { return std::make_unique<Accumulators>(spec); },
            [&](const RowScreen& screen, const RawRows& rows, Accumulators& acc) { accumulate(screen, rows, *budget, acc); },
            progress))
     total.merge(*a);
@@ -545,14 +575,36 @@ TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& o
   }
   const Accumulators& all = comm.size() > 1 ? merged : total;
   std::vector<QuantileRequest> requests = request_quantiles(spec, all);
-  resolve_quantiles(spec, mine, options, requests, comm);
+  resolve_quantiles(spec, source, show_progress, requests, comm);
   TransformState state = finish(spec, all, requests, label_median(all.label));
   state.set_bad_rows(bad_rows);
   state.mutable_rows_left_out()->insert(left_out.begin(), left_out.end());
-  for (const auto& f : files) state.add_files(f);
   if (comm.rank() == 0)
     for (const std::string& w : state.warnings()) std::fprintf(stderr, "kiln: warning: %s\n", w.c_str());
   return state;
+}
+
+}  // namespace
+
+TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& options, Communicator& comm) {
+  validate_feature_spec(spec);
+  std::vector<std::string> files = io::expand_file_patterns(options.files);
+  RowSource mine;
+  mine.threads = options.threads;
+  for (size_t i = 0; i < files.size(); ++i)
+    if (static_cast<int>(i % static_cast<size_t>(comm.size())) == comm.rank()) mine.files.push_back(files[i]);
+  TransformState state = analyze_source(spec, mine, options.progress, comm);
+  for (const auto& f : files) state.add_files(f);
+  return state;
+}
+
+TransformState analyze_rows(const FeatureSpec& spec, const RawRows& rows, const std::vector<std::string>& column_names) {
+  validate_feature_spec(spec);
+  RowSource source;
+  source.rows = &rows;
+  source.column_names = &column_names;
+  LocalCommunicator local;
+  return analyze_source(spec, source, false, local);
 }
 
 }  // namespace kiln::transform

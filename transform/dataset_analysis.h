@@ -7,6 +7,7 @@
 
 #include "core/communicator.h"
 #include "proto/transform_state.pb.h"
+#include "transform/raw_rows.h"
 
 namespace kiln::transform {
 
@@ -19,5 +20,10 @@ struct AnalysisOptions {
 // Analyzes the rows of `options.files` with `comm`: each rank reads files i with
 // i % size == rank, then the accumulators are gathered and merged on every rank.
 TransformState analyze_dataset(const FeatureSpec& spec, const AnalysisOptions& options, Communicator& comm);
+
+// Analyzes rows held in memory (e.g. transform/column_rows.h; column_names[c] names column c) in
+// this process and thread: the state analyze_dataset gives for the same rows in a CSV file, with
+// no `files`.
+TransformState analyze_rows(const FeatureSpec& spec, const RawRows& rows, const std::vector<std::string>& column_names);
 
 }  // namespace kiln::transform
