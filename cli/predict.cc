@@ -16,19 +16,7 @@
 
 namespace kiln::cli {
 
-namespace {
-
 namespace fs = std::filesystem;
-
-// A version directory, or a base path whose newest numbered version is taken.
-std::string resolve_version_dir(const std::string& path) {
-  if (fs::exists(fs::path(path) / runtime::kManifestFile)) return path;
-  const auto versions = runtime::list_versions(path);
-  if (versions.empty()) fail("--model ", path, ": neither a servable version directory nor a base path holding one");
-  return versions.rbegin()->second;
-}
-
-}  // namespace
 
 Action add_predict(CLI::App& app) {
   auto* cmd = app.add_subcommand("predict", "Predict offline: raw rows (CSV or JSON Lines) through an exported servable");
@@ -57,7 +45,7 @@ Action add_predict(CLI::App& app) {
     const Device device = models::configured_device(choice.device(), choice.device_index(), "pass --device cpu");
     apply_kernel_library(choice.kernel_library(), choice.kernel_library_overrides());
     if (o->threads > 0) set_cpu_threads(o->threads);
-    auto servable = runtime::Servable::load(resolve_version_dir(o->model));
+    auto servable = runtime::Servable::load(runtime::resolve_version_dir(o->model));
     runtime::ModelRunner runner(*servable, device, choice.precision(), /*graphs=*/true, o->batch);
     std::string tmp = o->output + ".tmp";
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);

@@ -6,13 +6,20 @@
 
 namespace kiln::models {
 
-Progress::Progress(int64_t total_steps)
-    : total_(total_steps), tty_(isatty(STDERR_FILENO) == 1), start_(std::chrono::steady_clock::now()) {}
+Progress::Progress(int64_t total_steps, ProgressListener listener)
+    : listener_(std::move(listener)),
+      total_(total_steps),
+      tty_(isatty(STDERR_FILENO) == 1),
+      start_(std::chrono::steady_clock::now()) {}
 
 void Progress::update(int64_t step, int64_t epoch, double loss, double lr, double eps) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   double done = static_cast<double>(step - first_step_);
   double eta = done > 0 ? secs / done * static_cast<double>(total_ - step) : 0;
+  if (listener_) {
+    listener_(ProgressEvent{step, total_, epoch, loss, lr, eps, eta, {}});
+    return;
+  }
   if (tty_) {
     constexpr int kWidth = 30;
     int filled = total_ > 0 ? static_cast<int>(kWidth * step / total_) : kWidth;
@@ -32,6 +39,13 @@ void Progress::update(int64_t step, int64_t epoch, double loss, double lr, doubl
 }
 
 void Progress::message(const std::string& line) {
+  if (listener_) {
+    ProgressEvent e;
+    e.total = total_;
+    e.message = line;
+    listener_(e);
+    return;
+  }
   if (bar_drawn_) std::fputc('\n', stderr);
   bar_drawn_ = false;
   std::fprintf(stderr, "%s\n", line.c_str());

@@ -589,7 +589,7 @@ TrainResult Trainer::run() {
     // What an earlier run logged from here on (it was killed past its last checkpoint, or this
     // run starts over) is written again by this one: TensorBoard drops the old copies.
     events->add_session_start(step_ + 1);
-    progress = std::make_unique<Progress>(total);
+    progress = std::make_unique<Progress>(total, progress_listener_);
     progress->resume_at(step_);
   }
   const EarlyStopping& es = config_.early_stopping();

@@ -21,6 +21,7 @@
 #include "models/input_staging.h"
 #include "models/model.h"
 #include "models/optimizer.h"
+#include "models/progress.h"
 #include "models/training_data.h"
 #include "proto/checkpoint.pb.h"
 #include "proto/train_config.pb.h"
@@ -49,6 +50,8 @@ class Trainer {
   explicit Trainer(const TrainConfig& config, bool evaluation_only = false, const Device& device = Device::cpu());
   ~Trainer();
   TrainResult run();
+  // Progress goes to `listener` instead of stderr (models/progress.h). Set before run().
+  void set_progress_listener(ProgressListener listener) { progress_listener_ = std::move(listener); }
   // Evaluates the current weights on the eval data.
   std::map<std::string, double> evaluate();
   // The model's weights as checkpoints name them ("params/dense", "params/state",
@@ -113,6 +116,7 @@ class Trainer {
   double best_metric_ = 0;
   bool has_best_ = false;
   std::string restored_;
+  ProgressListener progress_listener_;
   std::unique_ptr<StepGraph> step_graph_;
   int64_t step_graph_launches_ = 0;
   StreamDrain drain_{stream_};  // last: destroyed first, before the device memory above goes

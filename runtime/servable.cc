@@ -69,6 +69,13 @@ void add_output(Signature& sig, const char* name, const char* dtype, int64_t wid
 
 }  // namespace
 
+std::string resolve_version_dir(const std::string& path) {
+  if (std::filesystem::exists(std::filesystem::path(path) / kManifestFile)) return path;
+  const auto versions = list_versions(path);
+  if (versions.empty()) fail(path, ": neither a servable version directory nor a base path holding one");
+  return versions.rbegin()->second;
+}
+
 std::map<int64_t, std::string> list_versions(const std::string& base_path) {
   std::map<int64_t, std::string> out;
   std::error_code ec;

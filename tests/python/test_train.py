@@ -1,0 +1,71 @@
+"""kiln.train: `kiln train` in-process, its metrics, its progress events, the GIL released, Ctrl-C."""
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+import kiln
+import kiln.training
+from conftest import BABYWEIGHT, kiln as run_kiln
+
+CONFIG = os.path.join(BABYWEIGHT, "wide_deep.pbtxt")
+
+
+def test_the_metrics_are_kiln_trains(tmp_path):
+    cli = run_kiln("train", "--config", CONFIG, "--set", "epochs=2", "--set", f"output_dir={tmp_path / 'cli'}")
+    printed = {line.split()[1]: float(line.split()[2]) for line in cli.stdout.splitlines() if line.startswith("eval ")}
+    r = kiln.train(CONFIG, epochs=2, output_dir=str(tmp_path / "py"), progress=False)
+    assert printed and set(r["metrics"]) == set(printed)
+    for name, value in printed.items():
+        assert abs(r["metrics"][name] - value) <= 5e-7 * max(1.0, abs(value)), name
+    assert r["epochs"] == 2 and r["steps"] > 0 and r["checkpoint"].startswith(str(tmp_path / "py"))
+    # Run again: resumed at the end, nothing trained.
+    assert kiln.train(CONFIG, epochs=2, output_dir=str(tmp_path / "py"), progress=False)["already_done"]
+
+
+def test_progress_events_reach_python(tmp_path, monkeypatch):
+    events = []
+    monkeypatch.setattr(kiln.training._Bar, "update", lambda self, e: events.append(e))
+    r = kiln.train(CONFIG, epochs=1, log_every_steps=5, output_dir=str(tmp_path))
+    steps = [e for e in events if not e["message"]]
+    assert len(steps) >= 3
+    assert steps[-1]["step"] == r["steps"] == steps[-1]["total"]
+    assert all(e["loss"] > 0 for e in steps)
+
+
+def test_the_gil_is_released_while_it_trains(tmp_path):
+    done = threading.Event()
+    result = {}
+
+    def run():
+        result["r"] = kiln.train(CONFIG, epochs=300, output_dir=str(tmp_path), progress=False)
+        done.set()
+
+    t = threading.Thread(target=run)
+    start = time.monotonic()
+    t.start()
+    ticks = 0
+    while not done.is_set():
+        ticks += 1
+        time.sleep(0.001)
+    elapsed = time.monotonic() - start
+    t.join()
+    assert result["r"]["epochs"] == 300
+    # This thread ticks about once a millisecond while training runs; a held GIL would stop it.
+    assert elapsed > 0.2 and ticks > 0.25 * elapsed / 0.001, (ticks, elapsed)
+
+
+def test_ctrl_c_stops_it(tmp_path):
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        kiln.train(CONFIG, epochs=100000, log_every_steps=1, output_dir=str(tmp_path), progress=False)
+    assert time.monotonic() - start < 30
+
+
+def test_a_bad_override_names_the_field(tmp_path):
+    with pytest.raises(kiln.KilnError, match="no_such_field"):
+        kiln.train(CONFIG, no_such_field=3, output_dir=str(tmp_path), progress=False)
