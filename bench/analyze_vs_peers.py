@@ -95,6 +95,7 @@ import duckdb
 path, numeric, categorical, label = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(","), sys.argv[4]
 con = duckdb.connect()
 con.execute("SET threads = 2")
+con.execute("SET enable_progress_bar = false")
 t0 = time.perf_counter()
 types = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in categorical) + "}"
 cols = ", ".join(numeric + categorical)
@@ -219,7 +220,7 @@ def main():
                 if peer == "pandas":
                     cmd.append("1" if chunked else "0")
                 out, secs, rss = run(cmd, env={"POLARS_MAX_THREADS": "2"})
-                p = json.loads(out.strip().splitlines()[-1])
+                p = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
                 r[f"{peer}_s"], r[f"{peer}_process_s"], r[f"{peer}_rows"], r[f"{peer}_rss_mib"] = p["seconds"], secs, p["rows"], rss
                 # The same statistics: every numeric mean against Kiln's.
                 r[f"{peer}_mean_rel_diff"] = max(abs(p["means"][c] - kiln_mean[c]) / max(abs(kiln_mean[c]), 1e-300) for c in num)
