@@ -26,7 +26,7 @@ def flops_per_example(model):
     return 2 * conv1 + 3 * (conv2 + dense)
 
 
-def peak_gflops(threads):
+def peak_gflops(threads, isa=None):
     """fp32 peak of `threads` threads, measured by build/bench/kiln_bench_fma_peak (a register-resident
     FMA loop per ISA level, bench/fma_peak.h): a table keyed by CPU flags is wrong for CPUs whose
     AVX-512 runs at AVX2's FMA throughput (Zen 4, some cloud Xeons). Returns (GFLOP/s, how)."""
@@ -36,6 +36,8 @@ def peak_gflops(threads):
                        check=True, stdout=subprocess.DEVNULL)
     out = subprocess.run([tool, "--threads", str(threads)], check=True, capture_output=True, text=True).stdout
     peak = json.loads(out.strip().splitlines()[-1])
+    if isa:  # the ISA both sides are capped to (--isa)
+        return peak["per_isa"][isa], f"measured {isa} FMA loop on {threads} threads"
     return peak["gflops"], f"measured {peak['isa']} FMA loop on {threads} threads"
 
 
@@ -90,11 +92,13 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--torch-python", default=sys.executable)
     ap.add_argument("--json", help="write results here")
+    ap.add_argument("--isa", choices=["avx2"], help="the fraction of peak against this ISA's loop (for runs capped with "
+                    "ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2, as on an AVX2 machine)")
     ap.add_argument("--workdir", default="/tmp/kiln_bench_train")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     kiln = os.path.join(ROOT, "build", "cli", "kiln")
-    peak, peak_how = peak_gflops(args.threads)
+    peak, peak_how = peak_gflops(args.threads, args.isa)
     rows = []
     for model in ("mlp", "cnn"):
         cfg = os.path.join(ROOT, "examples", "fashion_mnist", f"{model}.pbtxt")
@@ -122,7 +126,11 @@ def main():
               f"{r['kiln_peak_rss_mib']:9.0f} {r['torch_peak_rss_mib']:10.0f} {r['rss_ratio']:8.2f}x "
               f"{100 * r['kiln_fraction_of_peak']:9.1f}% {100 * r['torch_fraction_of_peak']:10.1f}%")
     if args.json:
-        meta = {"machine": platform.node(), "cpu": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": "),
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        caps = {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
+                if k in os.environ}
+        meta = {"machine": platform.node(), "cpu": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip("\t :"),
+                "commit": commit, "command": " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:]), "isa_caps": caps,
                 "threads": args.threads, "batch": args.batch, "steps": args.steps, "peak_gflops": peak,
                 "peak_source": peak_how}
         with open(args.json, "w") as f:
