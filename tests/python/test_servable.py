@@ -108,3 +108,42 @@ def test_on_the_simulated_device_the_bits_are_the_cpus(babyweight_model):
     assert np.array_equal(sim.predict(df)["predictions"].view(np.uint32), cpu.view(np.uint32))
     with pytest.raises(kiln.KilnError, match="cuda|CUDA"):
         kiln.Servable(babyweight_model[2], device="cuda")
+
+
+def test_a_classifier_answers_the_servers_classes(tmp_path):
+    """A MULTICLASS head (mother_race from the other features): probabilities bit for bit,
+    class ids and class names equal to the server's."""
+    from conftest import Server, kiln as run_kiln
+
+    data = os.path.join(BABYWEIGHT, "data")
+    spec = tmp_path / "spec.pbtxt"
+    spec.write_text('features { name: "mother_age" numeric { scaling: Z_SCORE } missing { kind: MEDIAN } }\n'
+                    'features { name: "father_age" numeric { scaling: Z_SCORE } missing { kind: MEDIAN indicator: true } }\n'
+                    'features { name: "is_male" categorical { vocabulary {} } }\n'
+                    'label { column: "mother_race" type: MULTICLASS }\nkey_column: "key"\n')
+    config = tmp_path / "train.pbtxt"
+    config.write_text(f'data {{ csv {{ train_files: "{data}/train-*.csv" eval_files: "{data}/eval.csv" '
+                      f'feature_spec_file: "{spec}" }} }}\n'
+                      'model { layers { name: "male" inputs: "is_male" embedding { dim: 2 } }\n'
+                      '  layers { name: "all" inputs: ["dense", "male"] concat {} }\n'
+                      '  layers { name: "h" dense { units: 8 activation: RELU } }\n'
+                      '  layers { name: "logits" dense { units: 3 } }\n  head { type: MULTICLASS } }\n'
+                      'optimizer { type: ADAM learning_rate: 0.01 }\nepochs: 2\nbatch_size: 64\n'
+                      f'output_dir: "{tmp_path / "run"}"\n')
+    run_kiln("train", "--config", str(config))
+    base = str(tmp_path / "models" / "race")
+    run_kiln("export", "--config", str(config), "--model_base_path", base)
+    df = eval_frame().drop(columns=["mother_race", "weight_pounds"])
+    ours = kiln.Servable(base).predict(df)
+    server = Server(base, str(tmp_path))
+    try:
+        theirs = server.post("/v1/models/race:predict", {"instances": instances(df)})["predictions"]
+    finally:
+        server.close()
+    probs = np.array([p["probabilities"] for p in theirs], dtype=np.float32)
+    assert ours["probabilities"].shape == (len(df), 3)
+    assert np.array_equal(ours["probabilities"].view(np.uint32), probs.view(np.uint32))
+    assert ours["class_ids"].dtype == np.int64
+    assert ours["class_ids"][:, 0].tolist() == [p["class_ids"][0] for p in theirs]
+    assert ours["classes"] == [p["classes"][0] for p in theirs]
+    assert set(ours["classes"]) <= {"white", "black", "other"}
