@@ -13,8 +13,11 @@ class Servable:
     result is the server's answer, bit for bit, as numpy arrays.
     """
 
-    def __init__(self, path, device="cpu"):
-        self._handle = ServableHandle(str(path), device)
+    def __init__(self, path, device="cpu", precision="default"):
+        """`device`: "cpu", "sim[:N]" or "cuda[:N]"; `precision`: "default" (as the version was
+        exported), "fp32", "tf32" or "bf16" for the GEMMs and convolutions, as kiln serve
+        --device / --precision take them."""
+        self._handle = ServableHandle(str(path), device, precision)
         self._inputs = self._handle.inputs
 
     @property
@@ -32,6 +35,10 @@ class Servable:
     @property
     def device(self):
         return self._handle.device
+
+    @property
+    def precision(self):
+        return self._handle.precision
 
     @property
     def inputs(self):

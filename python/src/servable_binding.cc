@@ -1,6 +1,7 @@
 // kiln.Servable's C++ half: an exported version loaded once, predicting raw columns through the
 // same Transformer, ModelRunner and postprocessing as kiln serve, so the answers are its bits.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <memory>
 #include <mutex>
@@ -45,6 +46,15 @@ Device device_of(const std::string& name) {
   return models::configured_device(kind, index, "pass device='cpu'");
 }
 
+// "default", "fp32", "tf32" or "bf16" (any case), as kiln serve --precision takes it.
+Precision::Kind precision_of(const std::string& name) {
+  std::string upper = name;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  Precision::Kind kind;
+  if (!Precision::Kind_Parse(upper, &kind)) fail("precision='", name, "': choose default, fp32, tf32 or bf16");
+  return kind;
+}
+
 template <typename T>
 nb::object numpy_array(std::vector<T>&& values, int64_t rows, int64_t width) {
   auto* owned = new std::vector<T>(std::move(values));
@@ -55,9 +65,9 @@ nb::object numpy_array(std::vector<T>&& values, int64_t rows, int64_t width) {
 
 class ServableHandle {
  public:
-  ServableHandle(const std::string& path, const std::string& device)
+  ServableHandle(const std::string& path, const std::string& device, const std::string& precision)
       : servable_(runtime::Servable::load(runtime::resolve_version_dir(path))), device_(device_of(device)) {
-    runner_ = std::make_unique<runtime::ModelRunner>(*servable_, device_);
+    runner_ = std::make_unique<runtime::ModelRunner>(*servable_, device_, precision_of(precision));
   }
 
   // `given`: name -> float64 array or list of str/None (python/kiln/_columns.py makes them).
@@ -151,6 +161,7 @@ class ServableHandle {
   std::string path() const { return servable_->dir(); }
   std::string device() const { return device_.to_string(); }
   bool tabular() const { return servable_->tabular(); }
+  std::string precision() const { return precision_name(runner_->precision()); }
 
  private:
   // The signature's outputs, gathered batch after batch.
@@ -203,7 +214,8 @@ class ServableHandle {
 
 void bind_servable(nb::module_& m) {
   nb::class_<ServableHandle>(m, "ServableHandle")
-      .def(nb::init<const std::string&, const std::string&>(), nb::arg("path"), nb::arg("device") = "cpu")
+      .def(nb::init<const std::string&, const std::string&, const std::string&>(), nb::arg("path"),
+           nb::arg("device") = "cpu", nb::arg("precision") = "default")
       .def("predict", &ServableHandle::predict, nb::arg("columns"), nb::arg("batch_size"))
       .def("predict_tensor", &ServableHandle::predict_tensor, nb::arg("pixels"), nb::arg("batch_size"))
       .def_prop_ro("inputs", &ServableHandle::inputs)
@@ -211,7 +223,8 @@ void bind_servable(nb::module_& m) {
       .def_prop_ro("version", &ServableHandle::version)
       .def_prop_ro("path", &ServableHandle::path)
       .def_prop_ro("device", &ServableHandle::device)
-      .def_prop_ro("tabular", &ServableHandle::tabular);
+      .def_prop_ro("tabular", &ServableHandle::tabular)
+      .def_prop_ro("precision", &ServableHandle::precision);
 }
 
 }  // namespace kiln::python

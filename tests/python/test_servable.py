@@ -147,3 +147,23 @@ def test_a_classifier_answers_the_servers_classes(tmp_path):
     assert ours["class_ids"][:, 0].tolist() == [p["class_ids"][0] for p in theirs]
     assert ours["classes"] == [p["classes"][0] for p in theirs]
     assert set(ours["classes"]) <= {"white", "black", "other"}
+
+
+def test_precision_is_kiln_predicts(babyweight_model, tmp_path):
+    """precision='bf16' gives `kiln predict --precision bf16`'s bits (and differs from fp32)."""
+    import json
+    from conftest import kiln as run_kiln
+
+    df = eval_frame()
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(r) + "\n" for r in instances(df)))
+    out = tmp_path / "out.jsonl"
+    run_kiln("predict", "--model", babyweight_model[2], "--input", str(rows), "--output", str(out), "--precision", "bf16")
+    theirs = np.array([json.loads(l)["predictions"] for l in out.read_text().splitlines()], dtype=np.float32)
+    model = kiln.Servable(babyweight_model[2], precision="bf16")
+    assert model.precision == "bf16"
+    ours = model.predict(df)["predictions"]
+    assert np.array_equal(ours.view(np.uint32), theirs.view(np.uint32))
+    assert not np.array_equal(ours, kiln.Servable(babyweight_model[2]).predict(df)["predictions"])
+    with pytest.raises(kiln.KilnError, match="choose default, fp32, tf32 or bf16"):
+        kiln.Servable(babyweight_model[2], precision="fp16")
