@@ -1,6 +1,5 @@
 // kiln.analyze's C++ half: the full pass of `kiln analyze` over columns in memory
 // (transform::analyze_rows: the same accumulators, quantile refinement and row screening).
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -9,8 +8,8 @@
 #include <nanobind/stl/vector.h>
 
 #include "core/error.h"
-#include "io/config_file.h"
 #include "python/src/bindings.h"
+#include "python/src/config_or_text.h"
 #include "python/src/python_columns.h"
 #include "transform/column_rows.h"
 #include "transform/dataset_analysis.h"
@@ -23,13 +22,8 @@ namespace kiln::python {
 
 namespace {
 
-// A FeatureSpec file (.pbtxt or .json), or the spec's text itself.
 FeatureSpec read_spec(const std::string& spec_or_path) {
-  FeatureSpec spec;
-  if (spec_or_path.find('\n') == std::string::npos && std::filesystem::exists(spec_or_path))
-    io::load_config(spec_or_path, spec);
-  else
-    io::parse_config_text(spec_or_path, "feature_spec", spec);
+  FeatureSpec spec = read_config_or_text<FeatureSpec>(spec_or_path, "feature_spec");
   transform::validate_feature_spec(spec);
   return spec;
 }

@@ -1,6 +1,5 @@
 // kiln.train's C++ half: `kiln train` in this process. Progress events go to a Python callable
 // (the package draws a tqdm bar); Ctrl-C in Python stops the run between steps.
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -13,6 +12,7 @@
 #include "models/kernel_library_config.h"
 #include "models/trainer.h"
 #include "python/src/bindings.h"
+#include "python/src/config_or_text.h"
 
 namespace nb = nanobind;
 
@@ -20,19 +20,9 @@ namespace kiln::python {
 
 namespace {
 
-// A TrainConfig file (.pbtxt or .json; its relative data paths are relative to it), or its text.
-TrainConfig read_config(const std::string& config_or_path, const std::vector<std::string>& overrides) {
-  TrainConfig config;
-  if (config_or_path.find('\n') == std::string::npos && std::filesystem::exists(config_or_path))
-    io::load_config(config_or_path, config);
-  else
-    io::parse_config_text(config_or_path, "train_config", config);
-  io::apply_overrides(overrides, config);
-  return config;
-}
-
 nb::dict train(const std::string& config_or_path, const std::vector<std::string>& overrides, nb::object on_progress) {
-  TrainConfig config = read_config(config_or_path, overrides);
+  TrainConfig config = read_config_or_text<TrainConfig>(config_or_path, "train_config");
+  io::apply_overrides(overrides, config);
   const Device device = models::configured_device(config.device(), config.device_index(), "pass device='CPU'");
   for (const std::string& w : models::apply_kernel_library(config.kernel_library(), config.kernel_library_overrides()))
     PyErr_WarnEx(PyExc_UserWarning, w.c_str(), 1);
