@@ -56,10 +56,8 @@ CsvBatches::CsvBatches(std::shared_ptr<const CsvStreamSource> source, StreamOpti
   rows[static_cast<size_t>(rank_)] = count_rows(*source_, mine_);
   comm.all_reduce_sum(rows.data(), static_cast<int64_t>(rows.size()));
   total_rows_ = std::accumulate(rows.begin(), rows.end(), int64_t{0});
-  epoch_rows_ = options_.equal_steps ? *std::min_element(rows.begin(), rows.end()) : rows[static_cast<size_t>(rank_)];
+  set_epoch_rows(options_.equal_steps ? *std::min_element(rows.begin(), rows.end()) : rows[static_cast<size_t>(rank_)]);
   if (epoch_rows_ == 0) fail("data.csv.train_files: no usable rows", ranks_ > 1 ? " on some rank" : "");
-  windows_per_epoch_ = (epoch_rows_ + window_ - 1) / window_;
-  batches_per_epoch_ = (epoch_rows_ + options_.batch_size - 1) / options_.batch_size;
   if (rank_ == 0)
     std::fprintf(stderr, "training data: %lld rows counted in %.1f s\n", static_cast<long long>(total_rows_),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

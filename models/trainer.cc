@@ -344,28 +344,29 @@ std::string Trainer::write_checkpoint() {
   meta.set_evals_without_improvement(evals_without_improvement_);
   if (has_best_) meta.set_best_metric(best_metric_);
   meta.set_input_layout(input_layout_);
-  // The config, less where the run happens to run: a checkpoint is the same bytes on every device
-  // and in every output directory.
-  TrainConfig recorded = config_;
-  for (int field : {TrainConfig::kOutputDirFieldNumber, TrainConfig::kDeviceFieldNumber,
-                    TrainConfig::kDeviceIndexFieldNumber, TrainConfig::kGraphsFieldNumber,
-                    TrainConfig::kKernelLibraryFieldNumber, TrainConfig::kKernelLibraryOverridesFieldNumber})
-    recorded.GetReflection()->ClearField(&recorded, TrainConfig::descriptor()->FindFieldByNumber(field));
-  std::string config_text;
-  google::protobuf::TextFormat::PrintToString(recorded, &config_text);
-  meta.set_config_text(config_text);
-  if (data_.transform_state) {
-    // The state beside the checkpoints, once: a warm start maps embedding rows with it even after
-    // the state file the config names was analyzed again.
-    const std::string fingerprint = transform::state_fingerprint(*data_.transform_state);
-    meta.set_transform_state_fingerprint(fingerprint);
-    const std::string state_file = checkpoint_state_file(checkpoint_dir(), fingerprint);
-    if (!fs::exists(state_file)) {
-      std::string text;
-      google::protobuf::TextFormat::PrintToString(*data_.transform_state, &text);
-      io::write_file_atomic(state_file, text);
+  if (recorded_config_text_.empty()) {
+    // The config, less where the run happens to run: a checkpoint is the same bytes on every
+    // device and in every output directory. Fixed for the run, like the state's fingerprint.
+    TrainConfig recorded = config_;
+    for (int field : {TrainConfig::kOutputDirFieldNumber, TrainConfig::kDeviceFieldNumber,
+                      TrainConfig::kDeviceIndexFieldNumber, TrainConfig::kGraphsFieldNumber,
+                      TrainConfig::kKernelLibraryFieldNumber, TrainConfig::kKernelLibraryOverridesFieldNumber})
+      recorded.GetReflection()->ClearField(&recorded, TrainConfig::descriptor()->FindFieldByNumber(field));
+    google::protobuf::TextFormat::PrintToString(recorded, &recorded_config_text_);
+    if (data_.transform_state) {
+      // The state beside the checkpoints, once: a warm start maps embedding rows with it even
+      // after the state file the config names was analyzed again.
+      state_fingerprint_ = transform::state_fingerprint(*data_.transform_state);
+      const std::string state_file = checkpoint_state_file(checkpoint_dir(), state_fingerprint_);
+      if (!fs::exists(state_file)) {
+        std::string text;
+        google::protobuf::TextFormat::PrintToString(*data_.transform_state, &text);
+        io::write_file_atomic(state_file, text);
+      }
     }
   }
+  meta.set_config_text(recorded_config_text_);
+  if (!state_fingerprint_.empty()) meta.set_transform_state_fingerprint(state_fingerprint_);
   std::vector<io::NamedTensor> tensors = host_weights();
   for (auto& t : optimizer_->state()) tensors.push_back({t.name, to_host(compute_, t.tensor)});
   char name[64];

@@ -116,6 +116,9 @@ class Trainer {
   double best_metric_ = 0;
   bool has_best_ = false;
   std::string restored_;
+  // What every checkpoint records, made at the first one: the config as recorded and the
+  // transform state's fingerprint (empty without a state).
+  std::string recorded_config_text_, state_fingerprint_;
   ProgressListener progress_listener_;
   std::unique_ptr<StepGraph> step_graph_;
   int64_t step_graph_launches_ = 0;

@@ -15,7 +15,7 @@ uint64_t stream_draw(uint64_t purpose, int64_t epoch, int rank, int64_t window) 
 
 WindowedBatches::WindowedBatches(const io::ExampleShardSchema& schema, StreamOptions options, int rank, int ranks,
                                  int64_t epoch_rows)
-    : schema_(schema), options_(options), rank_(rank), ranks_(ranks), epoch_rows_(epoch_rows) {
+    : schema_(schema), options_(options), rank_(rank), ranks_(ranks) {
   if (options_.batch_size < 1) fail("batch_size must be at least 1, got ", options_.batch_size);
   if (options_.shuffle_buffer < 1)
     fail("data.csv.shuffle_buffer must be at least 1 example, got ", options_.shuffle_buffer);
@@ -28,8 +28,13 @@ WindowedBatches::WindowedBatches(const io::ExampleShardSchema& schema, StreamOpt
   // Whole batches per window, so no batch spans two windows.
   const int64_t b = options_.batch_size;
   window_ = std::max<int64_t>(1, (options_.shuffle_buffer + b - 1) / b) * b;
+  set_epoch_rows(epoch_rows);
+}
+
+void WindowedBatches::set_epoch_rows(int64_t rows) {
+  epoch_rows_ = rows;
   windows_per_epoch_ = (epoch_rows_ + window_ - 1) / window_;
-  batches_per_epoch_ = (epoch_rows_ + b - 1) / b;
+  batches_per_epoch_ = (epoch_rows_ + options_.batch_size - 1) / options_.batch_size;
 }
 
 void WindowedBatches::permute(StreamWindow& w) const {

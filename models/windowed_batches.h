@@ -49,6 +49,9 @@ class WindowedBatches : public io::BatchSource {
   // `epoch_rows`: the examples of one epoch on this rank.
   WindowedBatches(const io::ExampleShardSchema& schema, StreamOptions options, int rank, int ranks,
                   int64_t epoch_rows);
+  // For a source that counts its rows after construction: the epoch's examples and what follows
+  // from them (windows and batches per epoch).
+  void set_epoch_rows(int64_t rows);
   // Window `index` of `epoch`; valid until the next call. Called from one thread at a time.
   virtual const StreamWindow& window(int64_t epoch, int64_t index) = 0;
   // Sets w.order to the window's permutation (the identity without shuffle).
@@ -59,7 +62,9 @@ class WindowedBatches : public io::BatchSource {
   const io::ExampleShardSchema schema_;
   const StreamOptions options_;
   const int rank_, ranks_;
-  int64_t epoch_rows_ = 0, window_ = 0, windows_per_epoch_ = 0, batches_per_epoch_ = 0;
+  int64_t window_ = 0;
+  // Read-only outside set_epoch_rows.
+  int64_t epoch_rows_ = 0, windows_per_epoch_ = 0, batches_per_epoch_ = 0;
 
  private:
   std::vector<std::pair<Shape, DType>> signature_;
