@@ -31,7 +31,6 @@ class PostgresDb final : public StudyDb {
  protected:
   std::unique_ptr<StatementImpl> prepare(const std::string& sql) override;
   void begin_write() override;
-  void commit() override { exec("COMMIT"); }
   void rollback() noexcept override;
 
  private:

@@ -26,7 +26,6 @@ class SqliteDb final : public StudyDb {
  protected:
   std::unique_ptr<StatementImpl> prepare(const std::string& sql) override;
   void begin_write() override { exec("BEGIN IMMEDIATE"); }
-  void commit() override { exec("COMMIT"); }
   void rollback() noexcept override;
 
  private:

@@ -98,7 +98,7 @@ class StudyDb {
  protected:
   virtual std::unique_ptr<StatementImpl> prepare(const std::string& sql) = 0;
   virtual void begin_write() = 0;
-  virtual void commit() = 0;
+  void commit() { exec("COMMIT"); }  // the same SQL for SQLite and PostgreSQL
   virtual void rollback() noexcept = 0;
 };
 
