@@ -1,5 +1,5 @@
 // Batch-invariant inference GEMM (see kernels/gemm.h). Register tiles of 4 rows x 24 columns with
-// AVX2 FMAs, or on AVX-512 machines (chosen at run time) up to 8 rows x 48 columns; every output
+// AVX2 FMAs, or on AVX-512 machines (chosen at run time) up to 6 rows x 64 columns; every output
 // element is the same chain fma(a[k], b[k][j], acc) for k = 0..K-1 from zero, whether it sits in a
 // full tile, a masked edge tile or a one-row tile, on AVX2 or AVX-512, so neither the tiling (which
 // depends on the batch size) nor the machine's vector width can change its bits.
@@ -28,97 +28,138 @@ void column_masks(int valid, __m256i mask[3]) {
   for (int v = 0; v < 3; ++v) mask[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(m + 8 * v));
 }
 
-template <int R>
+// Full panels load B unmasked; only the right edge pays for masks. The loops are unrolled over
+// constants so the 12 accumulators stay in registers.
+template <int R, bool Edge>
 void tile(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc,
           const __m256i mask[3]) {
   __m256 acc[R][3];
+#pragma GCC unroll 4
   for (int i = 0; i < R; ++i)
+#pragma GCC unroll 3
     for (int v = 0; v < 3; ++v) acc[i][v] = _mm256_setzero_ps();
-  for (int64_t p = 0; p < k; ++p) {
-    const float* bp = b + p * ldb;
-    const __m256 b0 = _mm256_maskload_ps(bp, mask[0]);
-    const __m256 b1 = _mm256_maskload_ps(bp + 8, mask[1]);
-    const __m256 b2 = _mm256_maskload_ps(bp + 16, mask[2]);
+  for (int64_t p = 0; p < k; ++p, b += ldb, ++a) {
+    __m256 bv[3];
+#pragma GCC unroll 3
+    for (int v = 0; v < 3; ++v) bv[v] = Edge ? _mm256_maskload_ps(b + 8 * v, mask[v]) : _mm256_loadu_ps(b + 8 * v);
+#pragma GCC unroll 4
     for (int i = 0; i < R; ++i) {
-      const __m256 x = _mm256_broadcast_ss(a + i * lda + p);
-      acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
-      acc[i][2] = _mm256_fmadd_ps(x, b2, acc[i][2]);
+      const __m256 x = _mm256_broadcast_ss(a + i * lda);
+#pragma GCC unroll 3
+      for (int v = 0; v < 3; ++v) acc[i][v] = _mm256_fmadd_ps(x, bv[v], acc[i][v]);
     }
   }
+#pragma GCC unroll 4
   for (int i = 0; i < R; ++i)
-    for (int v = 0; v < 3; ++v) _mm256_maskstore_ps(c + i * ldc + 8 * v, mask[v], acc[i][v]);
+#pragma GCC unroll 3
+    for (int v = 0; v < 3; ++v) {
+      if (Edge)
+        _mm256_maskstore_ps(c + i * ldc + 8 * v, mask[v], acc[i][v]);
+      else
+        _mm256_storeu_ps(c + i * ldc + 8 * v, acc[i][v]);
+    }
+}
+
+template <bool Edge>
+void panel(int64_t r0, int64_t r1, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+           int64_t ldc, const __m256i mask[3]) {
+  int64_t i = r0;
+  for (; i + kRows <= r1; i += kRows) tile<kRows, Edge>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, mask);
+  for (; i < r1; ++i) tile<1, Edge>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, mask);
+}
+
+// Rows [r0, r1) x columns [j0, j1) of c; panels of 24 columns start at j0.
+void sgemm_block(int64_t r0, int64_t r1, int64_t j0, int64_t j1, int64_t k, const float* a, int64_t lda,
+                 const float* b, int64_t ldb, float* c, int64_t ldc) {
+  __m256i edge[3];
+  column_masks(static_cast<int>((j1 - j0) % kCols), edge);
+  // Column panels outermost: a panel of B (k x 24 floats) stays in cache across the rows.
+  for (int64_t j = j0; j < j1; j += kCols) {
+    if (j + kCols <= j1)
+      panel<false>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, edge);
+    else
+      panel<true>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, edge);
+  }
 }
 
 void sgemm_rows(int64_t r0, int64_t r1, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                 float* c, int64_t ldc) {
-  __m256i full[3], edge[3];
-  column_masks(kCols, full);
-  const int64_t last = n % kCols;
-  column_masks(static_cast<int>(last), edge);
-  // Column panels outermost: a panel of B (k x 24 floats) stays in cache across the rows.
-  for (int64_t j = 0; j < n; j += kCols) {
-    const __m256i* mask = j + kCols <= n ? full : edge;
-    int64_t i = r0;
-    for (; i + kRows <= r1; i += kRows) tile<kRows>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, mask);
-    for (; i < r1; ++i) tile<1>(k, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc, mask);
-  }
+  sgemm_block(r0, r1, 0, n, k, a, lda, b, ldb, c, ldc);
 }
 
-// AVX-512: up to 8 rows x 48 columns (24 accumulators and 3 B vectors of the 32 zmm registers),
-// and a narrower panel of 1 or 2 vectors at the right edge, so a 10- or 64-wide layer does not
-// pay for 48 lanes; the same per-element chain as the AVX2 tiles.
-constexpr int kRows512 = 8;
+// AVX-512: tiles of up to 6 rows x 4 vectors (64 columns): 24 accumulators, 4 B vectors and a
+// broadcast in the 32 zmm registers, so per k step 10 loads feed 24 FMAs. Only the last vector of
+// a panel is masked (a 10- or 200-wide layer), and the loops are unrolled over constants so the
+// accumulators stay in registers. The same per-element chain as the AVX2 tiles.
+constexpr int kRows512 = 6;
+constexpr int kVecs512 = 4;
 
 template <int R, int V>
 __attribute__((target("avx512f"))) void tile512(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-                                                float* c, int64_t ldc, const __mmask16 mask[V]) {
+                                                float* c, int64_t ldc, __mmask16 last) {
   __m512 acc[R][V];
+#pragma GCC unroll 8
   for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
     for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < k; ++p) {
-    const float* bp = b + p * ldb;
+  for (int64_t p = 0; p < k; ++p, b += ldb, ++a) {
     __m512 bv[V];
-    for (int v = 0; v < V; ++v) bv[v] = _mm512_maskz_loadu_ps(mask[v], bp + 16 * v);
+#pragma GCC unroll 4
+    for (int v = 0; v + 1 < V; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
+    bv[V - 1] = _mm512_maskz_loadu_ps(last, b + 16 * (V - 1));
+#pragma GCC unroll 8
     for (int i = 0; i < R; ++i) {
-      const __m512 x = _mm512_set1_ps(a[i * lda + p]);
+      const __m512 x = _mm512_set1_ps(a[i * lda]);
+#pragma GCC unroll 4
       for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(x, bv[v], acc[i][v]);
     }
   }
-  for (int i = 0; i < R; ++i)
-    for (int v = 0; v < V; ++v) _mm512_mask_storeu_ps(c + i * ldc + 16 * v, mask[v], acc[i][v]);
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v + 1 < V; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
+    _mm512_mask_storeu_ps(c + i * ldc + 16 * (V - 1), last, acc[i][V - 1]);
+  }
 }
 
 template <int V>
 __attribute__((target("avx512f"))) void panel512(int64_t r0, int64_t r1, int64_t k, const float* a, int64_t lda,
-                                                 const float* b, int64_t ldb, float* c, int64_t ldc,
-                                                 const __mmask16 mask[V]) {
+                                                 const float* b, int64_t ldb, float* c, int64_t ldc, __mmask16 last) {
   int64_t i = r0;
-  for (; i + kRows512 <= r1; i += kRows512) tile512<kRows512, V>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, mask);
-  for (; i + 4 <= r1; i += 4) tile512<4, V>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, mask);
-  for (; i < r1; ++i) tile512<1, V>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, mask);
+  for (; i + kRows512 <= r1; i += kRows512)
+    tile512<kRows512, V>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, last);
+  const float* ai = a + i * lda;
+  float* ci = c + i * ldc;
+  switch (r1 - i) {
+    case 5: return tile512<5, V>(k, ai, lda, b, ldb, ci, ldc, last);
+    case 4: return tile512<4, V>(k, ai, lda, b, ldb, ci, ldc, last);
+    case 3: return tile512<3, V>(k, ai, lda, b, ldb, ci, ldc, last);
+    case 2: return tile512<2, V>(k, ai, lda, b, ldb, ci, ldc, last);
+    case 1: return tile512<1, V>(k, ai, lda, b, ldb, ci, ldc, last);
+    default: return;
+  }
 }
 
-__attribute__((target("avx512f"))) void sgemm_rows_avx512(int64_t r0, int64_t r1, int64_t n, int64_t k,
-                                                          const float* a, int64_t lda, const float* b, int64_t ldb,
-                                                          float* c, int64_t ldc) {
-  for (int64_t j = 0; j < n;) {
-    const int64_t width = std::min<int64_t>(48, n - j);
-    __mmask16 mask[3];
-    for (int v = 0; v < 3; ++v) {
-      const int64_t lanes = std::clamp<int64_t>(width - 16 * v, 0, 16);
-      mask[v] = static_cast<__mmask16>((1u << lanes) - 1u);
+// Rows [r0, r1) x columns [j0, j1) of c; panels of 64 columns start at j0.
+__attribute__((target("avx512f"))) void sgemm_block_avx512(int64_t r0, int64_t r1, int64_t j0, int64_t j1, int64_t k,
+                                                           const float* a, int64_t lda, const float* b, int64_t ldb,
+                                                           float* c, int64_t ldc) {
+  for (int64_t j = j0; j < j1; j += 16 * kVecs512) {
+    const int64_t width = std::min<int64_t>(16 * kVecs512, j1 - j);
+    const int vecs = static_cast<int>((width + 15) / 16);
+    const auto last = static_cast<__mmask16>((1u << (width - 16 * (vecs - 1))) - 1u);
+    switch (vecs) {
+      case 4: panel512<4>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
+      case 3: panel512<3>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
+      case 2: panel512<2>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
+      default: panel512<1>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
     }
-    const float* bj = b + j;
-    float* cj = c + j;
-    if (width > 32)
-      panel512<3>(r0, r1, k, a, lda, bj, ldb, cj, ldc, mask);
-    else if (width > 16)
-      panel512<2>(r0, r1, k, a, lda, bj, ldb, cj, ldc, mask);
-    else
-      panel512<1>(r0, r1, k, a, lda, bj, ldb, cj, ldc, mask);
-    j += width;
   }
+}
+
+void sgemm_rows_avx512(int64_t r0, int64_t r1, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                       int64_t ldb, float* c, int64_t ldc) {
+  sgemm_block_avx512(r0, r1, 0, n, k, a, lda, b, ldb, c, ldc);
 }
 
 // The double version (gradient checks) keeps the same order with scalar fma.

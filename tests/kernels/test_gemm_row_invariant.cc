@@ -45,11 +45,11 @@ TEST(GemmRowInvariant, MatchesDoubleReference) {
   }
 }
 
-// The AVX-512 tiles (8 x 48, used where the CPU has AVX-512) give the AVX2 tiles' bits and the
+// The AVX-512 tiles (6 x 64, used where the CPU has AVX-512) give the AVX2 tiles' bits and the
 // scalar chain fma(a, b, acc) in k order, for every tile shape and edge: a servable answers the
 // same on an AVX2 and an AVX-512 machine.
 TEST(GemmRowInvariant, Avx512AndAvx2TilesGiveTheSameBits) {
-  std::printf("this CPU: %s\n", kernels::cpu::row_invariant_avx512_available() ? "AVX-512 (8 x 48 tiles)" : "AVX2 (4 x 24 tiles)");
+  std::printf("this CPU: %s\n", kernels::cpu::row_invariant_avx512_available() ? "AVX-512 (6 x 64 tiles)" : "AVX2 (4 x 24 tiles)");
   for (Case cs : {Case{1, 1, 1}, Case{8, 48, 5}, Case{13, 97, 31}, Case{61, 83, 45}, Case{3, 200, 784}, Case{64, 10, 256}}) {
     auto a = test::random_vec<float>(static_cast<size_t>(cs.m * cs.k), 7);
     auto b = test::random_vec<float>(static_cast<size_t>(cs.k * cs.n), 8);
