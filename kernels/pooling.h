@@ -14,6 +14,7 @@ struct Pool2dShape {
 };
 
 // argmax[i] records the flat input index (within the image, h*w*c space) of each output's max.
+// On the CPU argmax may be null (inference): the same maxima, without the indices.
 template <typename T>
 void max_pool2d_forward(const Stream& s, const Pool2dShape& shape, const T* x, T* y, int32_t* argmax);
 template <typename T>

@@ -82,11 +82,6 @@ void sgemm_block(int64_t r0, int64_t r1, int64_t j0, int64_t j1, int64_t k, cons
   }
 }
 
-void sgemm_rows(int64_t r0, int64_t r1, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-                float* c, int64_t ldc) {
-  sgemm_block(r0, r1, 0, n, k, a, lda, b, ldb, c, ldc);
-}
-
 // AVX-512: tiles of up to 6 rows x 4 vectors (64 columns): 24 accumulators, 4 B vectors and a
 // broadcast in the 32 zmm registers, so per k step 10 loads feed 24 FMAs. Only the last vector of
 // a panel is masked (a 10- or 200-wide layer), and the loops are unrolled over constants so the
@@ -157,21 +152,16 @@ __attribute__((target("avx512f"))) void sgemm_block_avx512(int64_t r0, int64_t r
   }
 }
 
-void sgemm_rows_avx512(int64_t r0, int64_t r1, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-                       int64_t ldb, float* c, int64_t ldc) {
-  sgemm_block_avx512(r0, r1, 0, n, k, a, lda, b, ldb, c, ldc);
-}
-
 // The double version (gradient checks) keeps the same order with scalar fma.
-void dgemm_rows(int64_t r0, int64_t r1, int64_t n, int64_t k, const double* a, int64_t lda, const double* b,
-                int64_t ldb, double* c, int64_t ldc) {
+void dgemm_rows(int64_t r0, int64_t r1, int64_t j0, int64_t j1, int64_t k, const double* a, int64_t lda,
+                const double* b, int64_t ldb, double* c, int64_t ldc) {
   for (int64_t i = r0; i < r1; ++i) {
     double* row = c + i * ldc;
-    std::fill(row, row + n, 0.0);
+    std::fill(row + j0, row + j1, 0.0);
     for (int64_t p = 0; p < k; ++p) {
       const double x = a[i * lda + p];
       const double* bp = b + p * ldb;
-      for (int64_t j = 0; j < n; ++j) row[j] = std::fma(x, bp[j], row[j]);
+      for (int64_t j = j0; j < j1; ++j) row[j] = std::fma(x, bp[j], row[j]);
     }
   }
 }
@@ -187,9 +177,9 @@ void sgemm_row_invariant_isa(bool avx512, int64_t m, int64_t n, int64_t k, const
                              int64_t ldb, float* c, int64_t ldc) {
   KILN_CHECK(!avx512 || row_invariant_avx512_available(), "AVX-512 is not available on this CPU");
   if (avx512)
-    sgemm_rows_avx512(0, m, n, k, a, lda, b, ldb, c, ldc);
+    sgemm_block_avx512(0, m, 0, n, k, a, lda, b, ldb, c, ldc);
   else
-    sgemm_rows(0, m, n, k, a, lda, b, ldb, c, ldc);
+    sgemm_block(0, m, 0, n, k, a, lda, b, ldb, c, ldc);
 }
 
 template <typename T>
@@ -202,19 +192,31 @@ void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const 
   if (rounds<T>(s) && k > 0)  // element-wise rounding keeps the rows independent
     return cpu::gemm_row_invariant<T>(Stream::cpu(), m, n, k, rounded(s.precision(), a, (m - 1) * lda + k, 0), lda,
                                       rounded(s.precision(), b, (k - 1) * ldb + n, 1), ldb, c, ldc, bias, act, slope);
-  const int64_t grain = std::max<int64_t>(kRows, 16384 / std::max<int64_t>(1, n * k) * kRows);
   detail::with_activation<T>(act, slope, [&](auto f) {
-    parallel_for(m, grain, [&](int64_t r0, int64_t r1) {
+    // c[r0:r1, j0:j1] and its epilogue; every element's chain is the same whichever block it is in.
+    auto block = [&](int64_t r0, int64_t r1, int64_t j0, int64_t j1) {
       if constexpr (std::is_same_v<T, float>) {
         if (row_invariant_avx512_available())
-          sgemm_rows_avx512(r0, r1, n, k, a, lda, b, ldb, c, ldc);
+          sgemm_block_avx512(r0, r1, j0, j1, k, a, lda, b, ldb, c, ldc);
         else
-          sgemm_rows(r0, r1, n, k, a, lda, b, ldb, c, ldc);
+          sgemm_block(r0, r1, j0, j1, k, a, lda, b, ldb, c, ldc);
       } else {
-        dgemm_rows(r0, r1, n, k, a, lda, b, ldb, c, ldc);
+        dgemm_rows(r0, r1, j0, j1, k, a, lda, b, ldb, c, ldc);
       }
-      if (bias || act != Activation::none) detail::bias_activation_rows(r0, r1, n, c, ldc, bias, f);
-    });
+      if (bias || act != Activation::none)
+        detail::bias_activation_rows(r0, r1, j1 - j0, c + j0, ldc, bias ? bias + j0 : nullptr, f);
+    };
+    // Fewer rows than columns (a dense layer at a small batch): the threads split the columns, so
+    // each reads only its share of B (which then can stay in its core's cache across calls) and a
+    // batch of one row still uses every thread.
+    const int64_t panel = row_invariant_avx512_available() ? 64 : 48;
+    const int64_t panels = (n + panel - 1) / panel;
+    if (m < n && panels >= 2 && m * n * k >= (int64_t{1} << 16)) {
+      parallel_for(panels, 1, [&](int64_t p0, int64_t p1) { block(0, m, p0 * panel, std::min(n, p1 * panel)); });
+      return;
+    }
+    const int64_t grain = std::max<int64_t>(kRows, 16384 / std::max<int64_t>(1, n * k) * kRows);
+    parallel_for(m, grain, [&](int64_t r0, int64_t r1) { block(r0, r1, 0, n); });
   });
 }
 

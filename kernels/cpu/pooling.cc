@@ -32,12 +32,43 @@ Window window(const Pool2dShape& p, int64_t oy, int64_t ox) {
 // Images per parallel chunk so a chunk covers about kGrain input elements.
 int64_t image_grain(const Pool2dShape& p) { return std::max<int64_t>(1, kGrain / (p.h * p.w * p.c)); }
 
+// The maxima alone (inference: no gradient to route). The same values as the pass with argmax:
+// the window's first cell seeds the max and strict > takes a later one, which compiles to vector
+// max instructions (NaN handling included).
+template <typename T>
+void max_pool2d_values(const Pool2dShape& p, const T* x, T* y) {
+  const int64_t oh = p.out_h(), ow = p.out_w(), c = p.c;
+  parallel_for(p.n, image_grain(p), [&](int64_t nb, int64_t ne) {
+    for (int64_t n = nb; n < ne; ++n) {
+      const T* img = x + n * p.h * p.w * c;
+      for (int64_t oy = 0; oy < oh; ++oy) {
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          T* __restrict yo = y + ((n * oh + oy) * ow + ox) * c;
+          const Window win = window(p, oy, ox);
+          if (win.y0 >= win.y1 || win.x0 >= win.x1) {
+            std::fill(yo, yo + c, T(0));
+            continue;
+          }
+          const T* __restrict first = img + (win.y0 * p.w + win.x0) * c;
+          for (int64_t ch = 0; ch < c; ++ch) yo[ch] = first[ch];
+          for (int64_t iy = win.y0; iy < win.y1; ++iy)
+            for (int64_t ix = iy == win.y0 ? win.x0 + 1 : win.x0; ix < win.x1; ++ix) {
+              const T* __restrict xi = img + (iy * p.w + ix) * c;
+              for (int64_t ch = 0; ch < c; ++ch) yo[ch] = xi[ch] > yo[ch] ? xi[ch] : yo[ch];
+            }
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 template <typename T>
 void max_pool2d_forward(const Stream& s, const Pool2dShape& p, const T* x, T* y, int32_t* argmax) {
   check_shape(s, p);
   const int64_t oh = p.out_h(), ow = p.out_w(), c = p.c;
+  if (!argmax) return max_pool2d_values(p, x, y);
   parallel_for(p.n, image_grain(p), [&](int64_t nb, int64_t ne) {
     for (int64_t n = nb; n < ne; ++n) {
       const T* img = x + n * p.h * p.w * c;

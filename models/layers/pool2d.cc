@@ -38,7 +38,9 @@ class Pool2DLayer final : public Layer<T> {
     s.n = ctx.batch;
     const T* x = in[0]->data.template data<T>();
     T* y = out.data.template data<T>();
-    if (max_) {
+    if (max_ && !ctx.training && ctx.stream.device().is_cpu()) {
+      kernels::max_pool2d_forward<T>(ctx.stream, s, x, y, nullptr);  // no backward: no argmax to keep
+    } else if (max_) {
       Tensor arg = scratch(ctx.stream, argmax_, out.data.shape(), DType::i32);
       kernels::max_pool2d_forward<T>(ctx.stream, s, x, y, arg.template data<int32_t>());
     } else {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <limits>
 
 #include "kernels/pooling.h"
@@ -63,6 +64,10 @@ void check_max(const Pool2dShape& p) {
   kernels::max_pool2d_forward<T>(cpu(), p, x.data(), y.data(), arg.data());
   EXPECT_REL_NEAR(y, want, 0.0);
   EXPECT_EQ(arg, want_arg);
+  // Without argmax (inference) the same maxima.
+  auto values = test::poisoned<T>(out_size(p));
+  kernels::max_pool2d_forward<T>(cpu(), p, x.data(), values.data(), nullptr);
+  EXPECT_EQ(std::memcmp(values.data(), y.data(), y.size() * sizeof(T)), 0);
 
   const auto dy = random_vec(out_size(p), 72);
   std::vector<double> want_dx(in_size(p), 0.0);
@@ -89,6 +94,20 @@ TEST(MaxPool2d, FirstMaximumWinsTies) {
   kernels::max_pool2d_forward<float>(cpu(), p, x.data(), &y, &arg);
   EXPECT_EQ(y, 3.0f);
   EXPECT_EQ(arg, 1);
+}
+
+// The pass without argmax keeps the one with it's rules: a window's first cell seeds the max even
+// when it is -inf or NaN, and a later NaN never wins.
+TEST(MaxPool2d, ValuesAloneMatchTheArgmaxPass) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const Pool2dShape p = make(1, 2, 8, 2, 2, 2, 2, 2, 0, 0);
+  const std::vector<float> x = {-inf, nan, -inf, 1.f, nan, 2.f, 0.f, 0.f, 5.f, nan, 1.f, 1.f, 2.f, 3.f, 4.f, -1.f,
+                                1.f,  0.f, 2.f,  nan, 3.f, 3.f, -inf, -inf, 1.f, 2.f, nan, nan, 7.f, 6.f, 0.f, 9.f};
+  std::vector<float> with(8), without(8);
+  std::vector<int32_t> arg(8);
+  kernels::max_pool2d_forward<float>(cpu(), p, x.data(), with.data(), arg.data());
+  kernels::max_pool2d_forward<float>(cpu(), p, x.data(), without.data(), nullptr);
+  EXPECT_EQ(std::memcmp(with.data(), without.data(), with.size() * sizeof(float)), 0);
 }
 
 template <typename T>
