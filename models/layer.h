@@ -8,6 +8,7 @@
 
 #include "core/stream.h"
 #include "core/tensor.h"
+#include "kernels/activation.h"
 #include "models/param_registry.h"
 
 namespace kiln::models {
@@ -36,6 +37,16 @@ struct Context {
   const uint64_t* step_key = nullptr;
 };
 
+// A batch norm's inference parameters (device pointers), for folding it into the layer before it.
+template <typename T>
+struct InferenceBatchNorm {
+  const T* gamma = nullptr;
+  const T* beta = nullptr;
+  const T* mean = nullptr;
+  const T* var = nullptr;
+  T eps = T(0);
+};
+
 template <typename T>
 class Layer {
  public:
@@ -54,6 +65,16 @@ class Layer {
   // Multiply-adds of one example's forward pass (after build); 0 for layers whose cost is
   // linear in their size (element-wise, lookups). Sizes the CPU thread team (Trainer).
   virtual int64_t macs_per_example() const { return 0; }
+
+  // Inference folding (Model::forward): a batch norm that reports its parameters, and the
+  // activation after it, fold into the layer before them when that layer computes
+  // act(batch_norm(its output)) itself; forward_folded returns false where it cannot.
+  virtual bool inference_batch_norm(InferenceBatchNorm<T>&) const { return false; }
+  virtual bool elementwise_activation(kernels::Activation&, float&) const { return false; }
+  virtual bool forward_folded(const Context&, const std::vector<const Value*>&, Value&, const InferenceBatchNorm<T>&,
+                              kernels::Activation, float) {
+    return false;
+  }
 };
 
 }  // namespace kiln::models

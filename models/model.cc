@@ -212,9 +212,36 @@ const Tensor& Model<T>::forward(const Context& ctx, const std::vector<Value>& in
     values_[v].data = storage_[v].view(0, node.shape.with_batch(ctx.batch));
     in_ptrs.clear();
     for (int i : node.inputs) in_ptrs.push_back(&values_[i]);
+    if (!ctx.training) {
+      if (const size_t folded = forward_folded(ctx, k, in_ptrs)) {
+        k += folded;
+        continue;
+      }
+    }
     node.layer->forward(ctx, in_ptrs, values_[v]);
   }
   return values_[output_].data;
+}
+
+template <typename T>
+size_t Model<T>::forward_folded(const Context& ctx, size_t k, const std::vector<const Value*>& in) {
+  // Node k feeds only a batch norm (k + 1), which feeds only an activation (k + 2) or anything;
+  // neither intermediate is the model's output.
+  const int n_inputs = input_count();
+  const int v = n_inputs + static_cast<int>(k);
+  auto sole_reader = [&](int value, size_t node) {
+    return node < nodes_.size() && consumers_[value] == 1 && output_ != value &&
+           nodes_[node].inputs == std::vector<int>{value};
+  };
+  InferenceBatchNorm<T> bn;
+  if (!sole_reader(v, k + 1) || !nodes_[k + 1].layer->inference_batch_norm(bn)) return 0;
+  kernels::Activation act = kernels::Activation::none;
+  float slope = 0.01f;
+  size_t folded = 1;
+  if (sole_reader(v + 1, k + 2) && nodes_[k + 2].layer->elementwise_activation(act, slope)) folded = 2;
+  Value& out = values_[v + static_cast<int>(folded)];
+  out.data = storage_[v + folded].view(0, nodes_[k + folded].shape.with_batch(ctx.batch));
+  return nodes_[k].layer->forward_folded(ctx, in, out, bn, act, slope) ? folded : 0;
 }
 
 template <typename T>

@@ -65,6 +65,9 @@ class Model {
  private:
   struct Node;
   void ensure_capacity(const Stream& s, int64_t batch);
+  // Inference: runs node k with the batch norm (and activation) after it folded in, when the
+  // graph and the layers allow; returns how many following nodes it covered (0: not folded).
+  size_t forward_folded(const Context& ctx, size_t k, const std::vector<const Value*>& in);
   int value_count() const;
 
   ModelSpec spec_;

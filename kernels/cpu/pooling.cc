@@ -32,33 +32,39 @@ Window window(const Pool2dShape& p, int64_t oy, int64_t ox) {
 // Images per parallel chunk so a chunk covers about kGrain input elements.
 int64_t image_grain(const Pool2dShape& p) { return std::max<int64_t>(1, kGrain / (p.h * p.w * p.c)); }
 
+// Calls fn(image, o, window) for every output cell: `image` is its input image, `o` its offset in
+// the output (and argmax), images split across the threads.
+template <typename T, typename Fn>
+void for_each_window(const Pool2dShape& p, const T* x, Fn fn) {
+  const int64_t oh = p.out_h(), ow = p.out_w();
+  parallel_for(p.n, image_grain(p), [&](int64_t nb, int64_t ne) {
+    for (int64_t n = nb; n < ne; ++n) {
+      const T* img = x + n * p.h * p.w * p.c;
+      for (int64_t oy = 0; oy < oh; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox) fn(img, ((n * oh + oy) * ow + ox) * p.c, window(p, oy, ox));
+    }
+  });
+}
+
 // The maxima alone (inference: no gradient to route). The same values as the pass with argmax:
 // the window's first cell seeds the max and strict > takes a later one, which compiles to vector
 // max instructions (NaN handling included).
 template <typename T>
 void max_pool2d_values(const Pool2dShape& p, const T* x, T* y) {
-  const int64_t oh = p.out_h(), ow = p.out_w(), c = p.c;
-  parallel_for(p.n, image_grain(p), [&](int64_t nb, int64_t ne) {
-    for (int64_t n = nb; n < ne; ++n) {
-      const T* img = x + n * p.h * p.w * c;
-      for (int64_t oy = 0; oy < oh; ++oy) {
-        for (int64_t ox = 0; ox < ow; ++ox) {
-          T* __restrict yo = y + ((n * oh + oy) * ow + ox) * c;
-          const Window win = window(p, oy, ox);
-          if (win.y0 >= win.y1 || win.x0 >= win.x1) {
-            std::fill(yo, yo + c, T(0));
-            continue;
-          }
-          const T* __restrict first = img + (win.y0 * p.w + win.x0) * c;
-          for (int64_t ch = 0; ch < c; ++ch) yo[ch] = first[ch];
-          for (int64_t iy = win.y0; iy < win.y1; ++iy)
-            for (int64_t ix = iy == win.y0 ? win.x0 + 1 : win.x0; ix < win.x1; ++ix) {
-              const T* __restrict xi = img + (iy * p.w + ix) * c;
-              for (int64_t ch = 0; ch < c; ++ch) yo[ch] = xi[ch] > yo[ch] ? xi[ch] : yo[ch];
-            }
-        }
-      }
+  const int64_t c = p.c;
+  for_each_window(p, x, [&](const T* img, int64_t o, const Window& win) {
+    T* __restrict yo = y + o;
+    if (win.y0 >= win.y1 || win.x0 >= win.x1) {
+      std::fill(yo, yo + c, T(0));
+      return;
     }
+    const T* __restrict first = img + (win.y0 * p.w + win.x0) * c;
+    for (int64_t ch = 0; ch < c; ++ch) yo[ch] = first[ch];
+    for (int64_t iy = win.y0; iy < win.y1; ++iy)
+      for (int64_t ix = iy == win.y0 ? win.x0 + 1 : win.x0; ix < win.x1; ++ix) {
+        const T* __restrict xi = img + (iy * p.w + ix) * c;
+        for (int64_t ch = 0; ch < c; ++ch) yo[ch] = xi[ch] > yo[ch] ? xi[ch] : yo[ch];
+      }
   });
 }
 
@@ -67,38 +73,29 @@ void max_pool2d_values(const Pool2dShape& p, const T* x, T* y) {
 template <typename T>
 void max_pool2d_forward(const Stream& s, const Pool2dShape& p, const T* x, T* y, int32_t* argmax) {
   check_shape(s, p);
-  const int64_t oh = p.out_h(), ow = p.out_w(), c = p.c;
+  const int64_t c = p.c;
   if (!argmax) return max_pool2d_values(p, x, y);
-  parallel_for(p.n, image_grain(p), [&](int64_t nb, int64_t ne) {
-    for (int64_t n = nb; n < ne; ++n) {
-      const T* img = x + n * p.h * p.w * c;
-      for (int64_t oy = 0; oy < oh; ++oy) {
-        for (int64_t ox = 0; ox < ow; ++ox) {
-          const int64_t o = ((n * oh + oy) * ow + ox) * c;
-          T* yo = y + o;
-          int32_t* ao = argmax + o;
-          const Window win = window(p, oy, ox);
-          if (win.y0 >= win.y1 || win.x0 >= win.x1) {
-            // A window entirely in the padding: nothing to pool, no gradient to route.
-            std::fill(yo, yo + c, T(0));
-            std::fill(ao, ao + c, int32_t{-1});
-            continue;
-          }
-          std::fill(yo, yo + c, -std::numeric_limits<T>::infinity());
-          std::fill(ao, ao + c, int32_t{-1});
-          for (int64_t iy = win.y0; iy < win.y1; ++iy) {
-            for (int64_t ix = win.x0; ix < win.x1; ++ix) {
-              const int64_t base = (iy * p.w + ix) * c;
-              const T* xi = img + base;
-              // Strict > keeps the first maximum in scan order; ao < 0 takes the first cell even
-              // when it holds -inf.
-              for (int64_t ch = 0; ch < c; ++ch) {
-                const bool take = xi[ch] > yo[ch] || ao[ch] < 0;
-                yo[ch] = take ? xi[ch] : yo[ch];
-                ao[ch] = take ? static_cast<int32_t>(base + ch) : ao[ch];
-              }
-            }
-          }
+  for_each_window(p, x, [&](const T* img, int64_t o, const Window& win) {
+    T* yo = y + o;
+    int32_t* ao = argmax + o;
+    if (win.y0 >= win.y1 || win.x0 >= win.x1) {
+      // A window entirely in the padding: nothing to pool, no gradient to route.
+      std::fill(yo, yo + c, T(0));
+      std::fill(ao, ao + c, int32_t{-1});
+      return;
+    }
+    std::fill(yo, yo + c, -std::numeric_limits<T>::infinity());
+    std::fill(ao, ao + c, int32_t{-1});
+    for (int64_t iy = win.y0; iy < win.y1; ++iy) {
+      for (int64_t ix = win.x0; ix < win.x1; ++ix) {
+        const int64_t base = (iy * p.w + ix) * c;
+        const T* xi = img + base;
+        // Strict > keeps the first maximum in scan order; ao < 0 takes the first cell even
+        // when it holds -inf.
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const bool take = xi[ch] > yo[ch] || ao[ch] < 0;
+          yo[ch] = take ? xi[ch] : yo[ch];
+          ao[ch] = take ? static_cast<int32_t>(base + ch) : ao[ch];
         }
       }
     }
@@ -127,29 +124,21 @@ void max_pool2d_backward(const Stream& s, const Pool2dShape& p, const T* dy, con
 template <typename T>
 void avg_pool2d_forward(const Stream& s, const Pool2dShape& p, const T* x, T* y) {
   check_shape(s, p);
-  const int64_t oh = p.out_h(), ow = p.out_w(), c = p.c;
-  parallel_for(p.n, image_grain(p), [&](int64_t nb, int64_t ne) {
-    for (int64_t n = nb; n < ne; ++n) {
-      const T* img = x + n * p.h * p.w * c;
-      for (int64_t oy = 0; oy < oh; ++oy) {
-        for (int64_t ox = 0; ox < ow; ++ox) {
-          T* yo = y + ((n * oh + oy) * ow + ox) * c;
-          std::fill(yo, yo + c, T(0));
-          const Window win = window(p, oy, ox);
-          for (int64_t iy = win.y0; iy < win.y1; ++iy) {
-            for (int64_t ix = win.x0; ix < win.x1; ++ix) {
-              const T* xi = img + (iy * p.w + ix) * c;
-              for (int64_t ch = 0; ch < c; ++ch) yo[ch] += xi[ch];
-            }
-          }
-          // Padding cells are not counted.
-          const int64_t cells = std::max<int64_t>(0, win.y1 - win.y0) * std::max<int64_t>(0, win.x1 - win.x0);
-          if (cells > 0) {
-            const T cnt = static_cast<T>(cells);
-            for (int64_t ch = 0; ch < c; ++ch) yo[ch] /= cnt;
-          }
-        }
+  const int64_t c = p.c;
+  for_each_window(p, x, [&](const T* img, int64_t o, const Window& win) {
+    T* yo = y + o;
+    std::fill(yo, yo + c, T(0));
+    for (int64_t iy = win.y0; iy < win.y1; ++iy) {
+      for (int64_t ix = win.x0; ix < win.x1; ++ix) {
+        const T* xi = img + (iy * p.w + ix) * c;
+        for (int64_t ch = 0; ch < c; ++ch) yo[ch] += xi[ch];
       }
+    }
+    // Padding cells are not counted.
+    const int64_t cells = std::max<int64_t>(0, win.y1 - win.y0) * std::max<int64_t>(0, win.x1 - win.x0);
+    if (cells > 0) {
+      const T cnt = static_cast<T>(cells);
+      for (int64_t ch = 0; ch < c; ++ch) yo[ch] /= cnt;
     }
   });
 }

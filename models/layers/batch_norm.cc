@@ -44,6 +44,11 @@ class BatchNormLayer final : public Layer<T> {
     }
   }
 
+  bool inference_batch_norm(InferenceBatchNorm<T>& bn) const override {
+    bn = {reg_->value(gamma_), reg_->value(beta_), reg_->value(mean_), reg_->value(var_), static_cast<T>(spec_.epsilon())};
+    return true;
+  }
+
   void backward(const Context& ctx, const std::vector<const Value*>& in, const Value&, const Tensor& dout,
                 const std::vector<Tensor*>& din) override {
     KILN_CHECK(ctx.training, "batch_norm backward needs a training forward");

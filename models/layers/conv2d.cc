@@ -1,6 +1,8 @@
 // Conv2D over NHWC images with HWIO weights; bias and activation fused into the forward kernel.
 // SAME padding pads (k - 1) / 2 on each side (odd kernels keep the size at stride 1).
 #include "core/error.h"
+#include "core/device_memory.h"
+#include "kernels/batch_norm.h"
 #include "kernels/conv.h"
 #include "models/layers/layers.h"
 
@@ -63,6 +65,32 @@ class Conv2DLayer final : public Layer<T> {
     }
   }
 
+  // act(batch_norm(conv(x, w) + b)) as conv(x, w * scale) + (b * scale + shift) with act in the
+  // kernel's epilogue: one pass instead of three. The folded weights come from the batch-norm
+  // kernel itself (w as rows over the output channels, with a zero mean and shift), so every
+  // device folds them with its own arithmetic; they are refolded each call, since training may
+  // have changed the weights between evaluations.
+  bool forward_folded(const Context& ctx, const std::vector<const Value*>& in, Value& out,
+                      const InferenceBatchNorm<T>& bn, kernels::Activation act, float slope) override {
+    if (act_ != kernels::Activation::none || act == kernels::Activation::gelu) return false;
+    const int64_t co = shape_.c_out, k = shape_.kh * shape_.kw * shape_.c_in;
+    const DType dt = dtype_of<T>::value;
+    if (!zeros_.defined() || !(zeros_.device() == ctx.stream.device()) || zeros_.numel() != co)
+      zeros_ = zeros_on(ctx.stream, Shape{co}, dt);
+    Tensor w = scratch(ctx.stream, folded_w_, Shape{k, co}, dt);
+    Tensor b = scratch(ctx.stream, folded_b_, Shape{co}, dt);
+    const T* zero = zeros_.template data<T>();
+    kernels::batch_norm_forward_inference<T>(ctx.stream, k, co, reg_->value(w_), bn.gamma, zero, zero, bn.var, bn.eps,
+                                             w.template data<T>());
+    kernels::batch_norm_forward_inference<T>(ctx.stream, 1, co, b_ >= 0 ? reg_->value(b_) : zero, bn.gamma, bn.beta,
+                                             bn.mean, bn.var, bn.eps, b.template data<T>());
+    kernels::Conv2dShape s = shape_;
+    s.n = ctx.batch;
+    kernels::conv2d_forward<T>(ctx.stream, s, in[0]->data.template data<T>(), w.template data<T>(),
+                               b.template data<T>(), out.data.template data<T>(), act, slope, !ctx.training);
+    return true;
+  }
+
   void backward(const Context& ctx, const std::vector<const Value*>& in, const Value& out, const Tensor& dout,
                 const std::vector<Tensor*>& din) override {
     kernels::Conv2dShape s = shape_;
@@ -87,6 +115,7 @@ class Conv2DLayer final : public Layer<T> {
   ParamRegistry<T>* reg_ = nullptr;
   int w_ = -1, b_ = -1;
   Tensor pre_, dz_;
+  Tensor folded_w_, folded_b_, zeros_;  // inference folding (forward_folded)
 };
 
 }  // namespace

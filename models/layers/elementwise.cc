@@ -34,6 +34,11 @@ class ActivationLayer final : public Layer<T> {
     if (inputs.size() != 1) fail("activation takes one input");
     return inputs[0];
   }
+  bool elementwise_activation(kernels::Activation& act, float& slope) const override {
+    act = act_;
+    slope = slope_;
+    return true;
+  }
   void forward(const Context& ctx, const std::vector<const Value*>& in, Value& out) override {
     kernels::activation_forward<T>(ctx.stream, act_, slope_, in[0]->data.template data<T>(),
                                    out.data.template data<T>(), out.data.numel());
