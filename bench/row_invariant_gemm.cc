@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
     int64_t n, k;
   };
   const Layer layers[] = {{"flights h1 (39 -> 64)", 64, 39},  {"flights h2 (64 -> 32)", 32, 64},
-                          {"mlp fc1 (784 -> 256)", 256, 784}, {"cnn fc1 (1600 -> 256)", 256, 1600},
+                          {"mlp fc1 (784 -> 256)", 256, 784}, {"cnn fc1 (3136 -> 256)", 256, 3136},
                           {"cnn logits (256 -> 10)", 10, 256}};
   std::printf("row-invariant GEMM, one thread; AVX-512 %s\n", avx512 ? "available" : "not available on this CPU");
   std::printf("%-24s %6s %12s %12s %8s\n", "layer", "batch", "AVX2 GF/s", "AVX-512 GF/s", "ratio");
