@@ -7,7 +7,9 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/act_impl.h"
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/conv_direct_row_invariant.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/precision.h"
 #include "kernels/cpu/reduce.h"
@@ -362,7 +364,24 @@ void conv2d_forward(const Stream& s, const Conv2dShape& c, const T* x, const T* 
                    slope);
     return;
   }
-  const bool direct = g.k <= kDirectMaxDepth;
+  // Row-invariant (inference): shallow kernels run the GEMM's chain without im2col on AVX-512 and
+  // through im2col + the row-invariant GEMM elsewhere, the same bits either way.
+  if constexpr (std::is_same_v<T, float>) {
+    if (row_invariant && g.k <= kDirectMaxDepth && conv_direct_row_invariant_applies(c)) {
+      detail::with_activation<T>(act, slope, [&](auto f) {
+        for_chunks(g.rows, kMinChunkRows, [&](int64_t, int64_t r0, int64_t r1) {
+          const int64_t tile = std::max<int64_t>(kMinTileRows, static_cast<int64_t>(kTileBytes / (sizeof(T) * c.c_out)));
+          for (int64_t t0 = r0; t0 < r1; t0 += tile) {  // tiles, so the epilogue finds them in cache
+            const int64_t t1 = std::min(r1, t0 + tile);
+            conv_direct_row_invariant(c, x, w, t0, t1, y);
+            if (bias || act != Activation::none) detail::bias_activation_rows(t0, t1, c.c_out, y, c.c_out, bias, f);
+          }
+        });
+      });
+      return;
+    }
+  }
+  const bool direct = g.k <= kDirectMaxDepth && !row_invariant;
   // The row-invariant GEMM over a deep K is worth a thread from far fewer rows (at batch 1 the
   // second convolution of the Fashion-MNIST CNN has 121).
   const int64_t min_rows = direct || !row_invariant
