@@ -112,8 +112,7 @@ Action add_serve(CLI::App& app) {
     runtime::HttpServerOptions http;
     http.host = config.host();
     http.port = config.rest_port();
-    http.io_threads = config.io_threads() > 0 ? config.io_threads()
-                                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    http.io_threads = runtime::io_threads_for(config.io_threads());
     http.max_body_bytes = config.max_body_bytes();
     http.header_timeout = std::chrono::milliseconds(config.header_timeout_ms());
     http.body_timeout = std::chrono::milliseconds(config.body_timeout_ms());

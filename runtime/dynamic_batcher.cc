@@ -41,8 +41,16 @@ DynamicBatcher::DynamicBatcher(std::shared_ptr<const Servable> servable, const B
   if (config_.max_batch_size() <= 0) fail("batching.max_batch_size must be > 0, got ", config_.max_batch_size());
   if (config_.max_queue_size() <= 0) fail("batching.max_queue_size must be > 0, got ", config_.max_queue_size());
   if (config_.max_queue_delay_us() < 0) fail("batching.max_queue_delay_us must be >= 0");
-  runner_ = std::make_unique<ModelRunner>(*servable_, device_.device(), device_.precision(), device_.graphs(),
-                                          config_.max_batch_size());
+  if (config_.instances() < 0) fail("batching.instances must be >= 0, got ", config_.instances());
+  const bool cpu = device_.device().is_cpu();
+  const int n = !cpu ? 1 : config_.instances() > 0 ? config_.instances() : std::max(1, device_.cpu_instances());
+  for (int i = 0; i < n; ++i) {
+    auto instance = std::make_unique<Instance>();
+    instance->lock = cpu ? &instance->own : &device_.lock();
+    instance->runner = std::make_unique<ModelRunner>(*servable_, device_.device(), device_.precision(), device_.graphs(),
+                                                     config_.max_batch_size());
+    instances_.push_back(std::move(instance));
+  }
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -63,26 +71,57 @@ DynamicBatcher::~DynamicBatcher() {
   }
 }
 
-bool DynamicBatcher::submit(BatchTask& task, bool warm_up) {
+bool DynamicBatcher::submit(BatchTask& task, bool run_now) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (stop_ || (!warm_up && queued_rows_ + task.inputs.batch > config_.max_queue_size())) return false;
+    if (stop_ || queued_rows_ + task.inputs.batch > config_.max_queue_size()) return false;
     queued_rows_ += task.inputs.batch;
     queue_.push_back(std::move(task));
   }
-  if (config_.max_queue_delay_us() == 0 && device_.lock().try_lock()) {
-    // One batch at most on the I/O thread: the connections it also serves must not wait behind
-    // a stream of batches. What is left goes to the batcher's thread.
-    bool more;
-    {
-      std::lock_guard<std::mutex> device(device_.lock(), std::adopt_lock);
-      more = drain(1);
-    }
-    if (more) cv_.notify_one();
-  } else {
+  if (config_.max_queue_delay_us() > 0) {
     cv_.notify_one();
+  } else if (run_now) {
+    run_queued();
   }
   return true;
+}
+
+void DynamicBatcher::run_queued() {
+  if (config_.max_queue_delay_us() > 0) return;  // only the batcher's thread executes
+  Instance* instance = try_acquire();
+  if (!instance) {
+    cv_.notify_one();
+    return;
+  }
+  // One batch at most on the calling (I/O) thread: the connections it also serves must not wait
+  // behind a stream of batches. What is left goes to the batcher's thread.
+  bool more;
+  {
+    std::lock_guard<std::mutex> held(*instance->lock, std::adopt_lock);
+    more = drain(*instance, 1);
+  }
+  if (more) cv_.notify_one();
+}
+
+void DynamicBatcher::warm_up(const transform::ModelInputs& inputs) {
+  if (cpu_threads() != config_.threads()) set_cpu_threads(config_.threads());
+  for (auto& instance : instances_) {
+    std::lock_guard<std::mutex> held(*instance->lock);
+    servable_->postprocess(instance->runner->run(inputs), inputs.batch, instance->runner->output_width());
+  }
+}
+
+DynamicBatcher::Instance* DynamicBatcher::try_acquire() {
+  thread_local size_t last = 0;
+  const size_t n = instances_.size();
+  for (size_t i = 0; i < n; ++i) {
+    const size_t k = (last + i) % n;
+    if (instances_[k]->lock->try_lock()) {
+      last = k;
+      return instances_[k].get();
+    }
+  }
+  return nullptr;
 }
 
 int64_t DynamicBatcher::queued_rows() const {
@@ -90,7 +129,7 @@ int64_t DynamicBatcher::queued_rows() const {
   return queued_rows_;
 }
 
-bool DynamicBatcher::drain(int64_t max_batches) {
+bool DynamicBatcher::drain(Instance& instance, int64_t max_batches) {
   const int64_t max_batch = config_.max_batch_size();
   for (int64_t done = 0;; ++done) {
     if (done == max_batches) {
@@ -110,7 +149,7 @@ bool DynamicBatcher::drain(int64_t max_batches) {
       queued_rows_ -= rows;
     }
     if (batch.empty()) return false;
-    execute(batch);
+    execute(instance, batch);
   }
 }
 
@@ -127,15 +166,20 @@ void DynamicBatcher::loop() {
       if (stop_) return;
     }
     lock.unlock();
+    Instance* instance = try_acquire();
+    if (!instance) {
+      instance = instances_.front().get();
+      instance->lock->lock();
+    }
     {
-      std::lock_guard<std::mutex> device(device_.lock());
-      drain(-1);
+      std::lock_guard<std::mutex> held(*instance->lock, std::adopt_lock);
+      drain(*instance, -1);
     }
     lock.lock();
   }
 }
 
-void DynamicBatcher::execute(std::deque<BatchTask>& batch) {
+void DynamicBatcher::execute(Instance& instance, std::deque<BatchTask>& batch) {
   // OpenMP's thread count is per calling thread, and batches run on I/O threads and on this
   // batcher's thread alike.
   if (cpu_threads() != config_.threads()) set_cpu_threads(config_.threads());
@@ -166,8 +210,8 @@ void DynamicBatcher::execute(std::deque<BatchTask>& batch) {
   try {
     transform::ModelInputs joined = concat_inputs(parts);
     const auto c0 = Clock::now();
-    const float* raw = runner_->run(joined);
-    all = servable_->postprocess(raw, joined.batch, runner_->output_width());
+    const float* raw = instance.runner->run(joined);
+    all = servable_->postprocess(raw, joined.batch, instance.runner->output_width());
     compute = seconds(Clock::now() - c0);
     metrics->compute_seconds.observe(compute);
     metrics->batch_size.observe(static_cast<double>(joined.batch));

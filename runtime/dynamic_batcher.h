@@ -1,15 +1,21 @@
 #pragma once
 // DynamicBatcher: the queue of one model version. Requests (already transformed on the I/O
-// threads) wait here; the batcher's thread takes as many as fit in max_batch_size, runs them as
-// one batch on the device's executor and hands each request its rows back.
+// threads) wait here and run in batches of up to max_batch_size rows.
 //
-// Batches form greedily (leader/follower): a request that finds the device idle is executed at
-// once by the thread that submitted it, together with whatever else is queued (one batch; the
-// rest is left to the batcher's thread, so an I/O thread never runs batch after batch); requests arriving
-// while a batch runs queue up and go together into the next one. So a lightly loaded server
-// answers without a thread hand-off and a busy one runs large batches. The batcher's own thread
-// picks up requests queued when no one is executing. With max_queue_delay_us > 0 only that thread
-// executes, after waiting up to the delay for a batch to fill.
+// Batches form without waiting: an I/O thread queues each request it reads and, once it has read
+// all that arrived in the same round, runs the queue as one batch on a free instance (run_queued;
+// one batch, so the connections it also serves never wait behind a stream of batches). Requests
+// arriving while batches run queue up and go together into the next one. So a lightly loaded
+// server answers without a thread hand-off and a busy one runs large batches. The batcher's own
+// thread runs what the I/O threads left (every instance busy, or more than one batch queued).
+// With max_queue_delay_us > 0 only that thread executes, after waiting up to the delay for a
+// batch to fill.
+//
+// On the CPU a version has several instances (batching.instances, by default one per I/O thread),
+// each a model of its own: the I/O threads run their batches side by side, as nginx's workers
+// do, instead of handing requests to whichever thread holds the one model. On sim and CUDA there
+// is one instance and it takes the device's lock, so batches of all versions take turns on the
+// device.
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -18,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/device.h"
 #include "proto/device.pb.h"
@@ -29,14 +36,15 @@ namespace kiln::runtime {
 
 using Clock = std::chrono::steady_clock;
 
-// Serializes compute on one device, so model versions and models take turns instead of
-// competing for the same cores.
+// Serializes compute on a GPU or sim device, so model versions and models take turns on it.
+// `cpu_instances`: the instances per version on the CPU when batching.instances is 0.
 class DeviceExecutor {
  public:
   explicit DeviceExecutor(const Device& device = Device::cpu(), Precision::Kind precision = Precision::DEFAULT,
-                          bool graphs = false)
-      : device_(device), precision_(precision), graphs_(graphs) {}
+                          bool graphs = false, int cpu_instances = 1)
+      : device_(device), precision_(precision), graphs_(graphs), cpu_instances_(cpu_instances) {}
   std::mutex& lock() { return mutex_; }
+  int cpu_instances() const { return cpu_instances_; }
   // Where the models run (ServeConfig's device), and ServeConfig's precision.
   const Device& device() const { return device_; }
   Precision::Kind precision() const { return precision_; }
@@ -47,6 +55,7 @@ class DeviceExecutor {
   Device device_;
   Precision::Kind precision_;
   bool graphs_;
+  int cpu_instances_;
 };
 
 struct BatchOutcome {
@@ -71,8 +80,16 @@ class DynamicBatcher {
   ~DynamicBatcher();
 
   // false when the queue is full or closed: the caller answers 503 and `task` is untouched.
-  // Warm-up batches (a full batch before traffic) are not held to max_queue_size.
-  bool submit(BatchTask& task, bool warm_up = false);
+  // With max_queue_delay_us 0, `run_now` runs a batch on the calling thread when an instance is
+  // free; an I/O thread passes false and calls run_queued() once it has read the other requests
+  // that arrived with this one, so they run as one batch.
+  bool submit(BatchTask& task, bool run_now = true);
+  // Runs the queued requests as one batch on this thread if an instance is free; otherwise (or
+  // when more are left) the batcher's thread takes them.
+  void run_queued();
+  // Runs `inputs` once on every instance, before traffic, so each has allocated its buffers;
+  // throws what the model throws.
+  void warm_up(const transform::ModelInputs& inputs);
   int64_t queued_rows() const;
   // Where batches are recorded; set before the version takes traffic (warm-up batches go to a
   // throwaway set, so they do not show in the served statistics).
@@ -81,19 +98,28 @@ class DynamicBatcher {
     metrics_ = std::move(metrics);
   }
   const BatchingConfig& config() const { return config_; }
+  int instances() const { return static_cast<int>(instances_.size()); }
 
  private:
+  struct Instance {
+    std::mutex own;
+    std::mutex* lock = nullptr;  // `own`, or the device's lock off the CPU
+    std::unique_ptr<ModelRunner> runner;
+  };
   void loop();
-  // Runs queued requests in batches until the queue is empty or max_batches (-1: no limit) ran;
-  // true when requests are left. The caller holds the device lock.
-  bool drain(int64_t max_batches);
-  void execute(std::deque<BatchTask>& batch);
+  // A free instance, locked (its lock adopted by the caller), or null when all are busy. Each
+  // thread starts with the instance it used last, to find its weights in its own cache.
+  Instance* try_acquire();
+  // Runs queued requests in batches on `instance` (locked by the caller) until the queue is empty
+  // or max_batches (-1: no limit) ran; true when requests are left.
+  bool drain(Instance& instance, int64_t max_batches);
+  void execute(Instance& instance, std::deque<BatchTask>& batch);
 
   std::shared_ptr<const Servable> servable_;
   BatchingConfig config_;
   std::shared_ptr<VersionMetrics> metrics_;
   DeviceExecutor& device_;
-  std::unique_ptr<ModelRunner> runner_;
+  std::vector<std::unique_ptr<Instance>> instances_;
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<BatchTask> queue_;

@@ -194,33 +194,46 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // Also stops the timer, whose pending wait would keep the connection alive until it fired.
   void close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.socket().close(ec);
+    disarm();
+    timer_.cancel();
   }
 
   // Timeouts run on our own timer rather than tcp_stream's, which closes the socket when it
-  // fires: a stalled client gets a 408 answer before the close. `generation_` voids a timer
-  // that fired after its operation finished.
+  // fires: a stalled client gets a 408 answer before the close. One deadline per connection,
+  // watched by a timer that is set again only when it fires before the deadline or must fire
+  // sooner: setting it on every read and write cost a timerfd update and a cancelled handler each.
   void arm(std::chrono::milliseconds d) {
-    const uint64_t gen = ++generation_;
     timed_out_ = false;
-    timer_.expires_after(d);
+    deadline_ = std::chrono::steady_clock::now() + d;
+    if (!timer_waiting_ || deadline_ < timer_expiry_) wait_until(deadline_);
+  }
+  void disarm() { deadline_ = std::chrono::steady_clock::time_point::max(); }
+  // `generation_` voids the handler of a wait that a later one replaced.
+  void wait_until(std::chrono::steady_clock::time_point at) {
+    const uint64_t gen = ++generation_;
+    timer_waiting_ = true;
+    timer_expiry_ = at;
+    timer_.expires_at(at);
     timer_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
-      if (ec || gen != self->generation_) return;
+      if (gen != self->generation_) return;
+      self->timer_waiting_ = false;
+      if (ec || self->deadline_ == std::chrono::steady_clock::time_point::max()) return;
+      if (std::chrono::steady_clock::now() < self->deadline_) return self->wait_until(self->deadline_);
       self->timed_out_ = true;
       beast::error_code ignored;
       self->stream_.socket().cancel(ignored);
     });
   }
-  void disarm() {
-    ++generation_;
-    timer_.cancel();
-  }
 
   beast::tcp_stream stream_;
   net::steady_timer timer_{stream_.get_executor()};
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max(), timer_expiry_;
+  bool timer_waiting_ = false;
   uint64_t generation_ = 0;
   bool timed_out_ = false;
   beast::flat_buffer buffer_;
@@ -232,6 +245,20 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 }  // namespace
+
+namespace {
+thread_local net::io_context* current_io_context = nullptr;  // set on the I/O threads
+}  // namespace
+
+bool defer_on_io_thread(std::function<void()>& f) {
+  if (!current_io_context) return false;
+  net::post(*current_io_context, std::move(f));
+  return true;
+}
+
+int io_threads_for(int configured) {
+  return configured > 0 ? configured : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 void HttpServer::Impl::accept() {
   net::io_context& target = *iocs[next_ioc++ % iocs.size()];
@@ -279,7 +306,11 @@ void HttpServer::start() {
   s.port = s.acceptor->local_endpoint().port();
   for (auto& ioc : s.iocs) s.work.push_back(net::make_work_guard(*ioc));
   s.accept();
-  for (auto& ioc : s.iocs) s.threads.emplace_back([io = ioc.get()] { io->run(); });
+  for (auto& ioc : s.iocs)
+    s.threads.emplace_back([io = ioc.get()] {
+      current_io_context = io;
+      io->run();
+    });
 }
 
 int HttpServer::port() const { return impl_->port; }

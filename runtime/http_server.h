@@ -52,6 +52,14 @@ struct HttpServerOptions {
   std::function<void(int status, std::string_view target)> on_rejected;
 };
 
+// ServeConfig's io_threads: 0 means one per hardware thread.
+int io_threads_for(int configured);
+
+// Called from a request handler: runs `f` on this I/O thread after the handlers that are already
+// ready there (the other requests read in the same round). false, and `f` not taken, on any other
+// thread.
+bool defer_on_io_thread(std::function<void()>& f);
+
 class HttpServer {
  public:
   HttpServer(HttpServerOptions options, HttpHandler handler);

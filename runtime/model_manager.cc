@@ -4,12 +4,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <future>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "models/device_config.h"
 #include "runtime/exporter.h"
+#include "runtime/http_server.h"
 #include "runtime/json_request.h"
 
 namespace kiln::runtime {
@@ -36,7 +36,7 @@ ModelManager::ModelManager(const ServeConfig& config, MetricsRegistry& metrics)
       metrics_(metrics),
       device_(models::configured_device(config.device(), config.device_index(),
                                         "pass --device cpu or set device: CPU in the config"),
-              config.precision(), config.graphs()) {
+              config.precision(), config.graphs(), io_threads_for(config.io_threads())) {
   if (config.models().empty()) fail("no models to serve: give --model_base_path or a config with models { ... }");
   for (ModelConfig c : config.models()) {
     if (c.base_path().empty()) fail("models: base_path is empty");
@@ -126,13 +126,14 @@ void ModelManager::poll_model(Model& m) {
     const auto t0 = std::chrono::steady_clock::now();
     try {
       auto loaded = load(c, v, present[v]);
+      const int instances = loaded->batcher->instances();
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       std::lock_guard<std::mutex> lock(mutex_);
       m.available[v] = std::move(loaded);
       m.failed.erase(v);
       wanted.push_back(v);
-      std::fprintf(stderr, "kiln serve: model '%s' version %lld is AVAILABLE (loaded and warmed up in %.0f ms)\n",
-                   c.name().c_str(), static_cast<long long>(v), ms);
+      std::fprintf(stderr, "kiln serve: model '%s' version %lld is AVAILABLE (%d instance%s, loaded and warmed up in %.0f ms)\n",
+                   c.name().c_str(), static_cast<long long>(v), instances, instances == 1 ? "" : "s", ms);
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> lock(mutex_);
       m.failed[v] = {e.what(), stamp_of(present[v])};
@@ -204,16 +205,11 @@ void ModelManager::warm_up(LoadedVersion& v) {
     copies.push_back(&one);
     rows += one.batch;
   }
-  for (transform::ModelInputs inputs : {one, concat_inputs(copies)}) {
-    std::promise<BatchOutcome> done;
-    BatchTask task;
-    task.inputs = std::move(inputs);
-    task.arrival = Clock::now();
-    task.deadline = task.arrival + std::chrono::seconds(60);
-    task.done = [&done](BatchOutcome&& o) { done.set_value(std::move(o)); };
-    if (!v.batcher->submit(task, /*warm_up=*/true)) fail("warm-up: the batcher refused the warm-up batch");
-    BatchOutcome o = done.get_future().get();
-    if (o.status != 200) fail("warm-up failed: ", o.error);
+  try {
+    v.batcher->warm_up(one);
+    v.batcher->warm_up(concat_inputs(copies));
+  } catch (const std::exception& e) {
+    fail("warm-up failed: ", e.what());
   }
 }
 

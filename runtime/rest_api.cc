@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "core/error.h"
+#include "runtime/http_server.h"
 #include "runtime/json_request.h"
 #include "runtime/json_writer.h"
 #include "runtime/kserve_request.h"
@@ -408,7 +409,10 @@ void RestApi::predict(Route& route, HttpRequest&& request, Responder respond) {
     v->metrics->total_seconds.observe(std::chrono::duration<double>(Clock::now() - arrival).count());
     respond(std::move(r));
   };
-  if (!v->batcher->submit(task)) fail_request(503, "the model's queue is full; retry later");
+  if (!v->batcher->submit(task, /*run_now=*/false)) fail_request(503, "the model's queue is full; retry later");
+  // Requests read in the same round on this I/O thread run together, after the last is read.
+  std::function<void()> run = [v] { v->batcher->run_queued(); };
+  if (!defer_on_io_thread(run)) v->batcher->run_queued();
 }
 
 }  // namespace kiln::runtime

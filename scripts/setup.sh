@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev
   zlib1g-dev
   libsqlite3-dev libeigen3-dev
-  libboost1.81-dev libsimdjson-dev
+  libboost1.81-dev libsimdjson-dev libjemalloc-dev
   libonnx-dev
   libpq-dev postgresql
   clang libclang-rt-14-dev

@@ -245,6 +245,66 @@ TEST(ServeE2E, HttpPredictionsEqualKilnPredictBitForBit) {
   }
 }
 
+// Requests that one I/O thread reads in the same round run as one batch, on any of the
+// version's instances: 16 keep-alive connections each send a different row at once, 30 times;
+// every answer equals kiln predict's for its row, and some batches held several requests.
+TEST(ServeE2E, RequestsReadTogetherBatchOnSeveralInstancesAndAnswerAsPredict) {
+  const std::string& d = fixture_dir();
+  const std::string csv = slurp(d + "/eval.csv");
+  const std::string out = "preds.batching." + std::to_string(::getpid()) + ".jsonl";
+  RunResult p = run_kiln({"predict", "--model", "models/babyweight", "--input", "eval.csv", "--output", out}, d);
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  std::vector<std::string> offline;
+  {
+    std::ifstream in(d + "/" + out);
+    for (std::string line; std::getline(in, line);) offline.push_back(line);
+  }
+  ASSERT_EQ(offline.size(), 300u);
+  Server server(d, "models/babyweight", "io_threads: 2\nbatching { instances: 2 }");
+  ASSERT_GT(server.port(), 0) << server.log();
+  // On sim (and CUDA) a version has one instance, which takes the device's turn.
+  const char* device = std::getenv("KILN_E2E_DEVICE");
+  const bool cpu = !device || !*device || std::string(device) == "cpu";
+  EXPECT_NE(server.log().find(cpu ? "(2 instances," : "(1 instance,"), std::string::npos) << server.log();
+  constexpr int kConnections = 16;
+  std::vector<int> fds;
+  for (int c = 0; c < kConnections; ++c) fds.push_back(connect_local(server.port()));
+  // Batches ran, and rows summed over them; rows > batches once a batch held several requests.
+  auto batches_and_rows = [&] {
+    const std::string metrics = http(server.port(), "GET", "/metrics").body;
+    auto value = [&](const std::string& name) {
+      const size_t at = metrics.find(name);
+      return at == std::string::npos ? -1.0 : std::stod(metrics.substr(metrics.find(' ', at) + 1));
+    };
+    return std::pair(value("kiln_batch_size_count{model=\"babyweight\",version=\"1\"}"),
+                     value("kiln_batch_size_sum{model=\"babyweight\",version=\"1\"}"));
+  };
+  // Whether requests arrive together depends on scheduling: rounds go on until some did.
+  int rounds = 0;
+  for (bool batched = false; rounds < 30 || (!batched && rounds < 600); ++rounds) {
+    for (int c = 0; c < kConnections; ++c) {
+      const int row = (rounds * kConnections + c) % 300;
+      ASSERT_TRUE(send_all(fds[static_cast<size_t>(c)],
+                           http_request_text("POST", "/v1/models/babyweight:predict", instances_from_csv(csv, row, 1), "",
+                                             /*keep_alive=*/true)));
+    }
+    for (int c = 0; c < kConnections; ++c) {
+      const int row = (rounds * kConnections + c) % 300;
+      HttpReply r = read_reply(fds[static_cast<size_t>(c)]);
+      ASSERT_EQ(r.status, 200) << r.body;
+      ASSERT_EQ(prediction_objects(r.body).at(0), offline[static_cast<size_t>(row)]) << "row " << row;
+    }
+    if (rounds % 10 == 9) {
+      auto [batches, rows] = batches_and_rows();
+      batched = batches < rows;
+    }
+  }
+  for (int fd : fds) ::close(fd);
+  auto [batches, rows] = batches_and_rows();
+  EXPECT_EQ(rows, static_cast<double>(rounds * kConnections));
+  EXPECT_LT(batches, rows) << "no batch held more than one request in " << rounds << " rounds";
+}
+
 TEST(ServeE2E, TensorFlowServingEndpoints) {
   Server server(fixture_dir(), "models/babyweight");
   const int port = server.port();
