@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -48,7 +49,13 @@ def http(port, path, body=None):
         return r.read()
 
 
-def wrk(url, body, connections, seconds, delay_ms=0):
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url, body, connections, seconds, delay_ms=0, server_pid=None):
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     body_lua = body.decode().replace("\\", "\\\\").replace("'", "\\'")
     script.write(f"wrk.method = 'POST'\nwrk.body = '{body_lua}'\n"
@@ -63,13 +70,20 @@ function done(summary, latency, requests)
 end
 """)
     script.close()
+    server0 = cpu_seconds(server_pid) if server_pid else 0
+    child0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script.name, url],
                          check=True, capture_output=True, text=True).stdout
+    child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = cpu_seconds(server_pid) - server0 if server_pid else None
+    wrk_cpu = (child1.ru_utime - child0.ru_utime) + (child1.ru_stime - child0.ru_stime)
     os.unlink(script.name)
     m = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+)", out)
     requests, duration_us, p50, p99, errors = map(int, m.groups())
+    # CPU cores the server and wrk used over the run (they share the machine's cores).
     return {"connections": connections, "qps": requests / (duration_us / 1e6), "p50_us": p50, "p99_us": p99,
-            "errors": errors, "delay_ms": delay_ms}
+            "errors": errors, "delay_ms": delay_ms, "wrk_cores": wrk_cpu / (duration_us / 1e6),
+            "server_cores": server_cpu / (duration_us / 1e6) if server_pid else None}
 
 
 def batch_histogram(port, model):
@@ -145,7 +159,7 @@ def main():
         rows = []
         for c in conns:
             before = batch_histogram(port, model)
-            r = wrk(url, body, c, args.seconds)
+            r = wrk(url, body, c, args.seconds, server_pid=server.pid)
             r["batch_sizes"] = diff_hist(batch_histogram(port, model), before)
             rows.append(r)
             print(model, r, flush=True)
@@ -156,7 +170,7 @@ def main():
         for _ in range(2):
             probe = wrk(url, body, conns_half, 3, delay_ms=5)
             conns_half = max(1, min(1000, round(conns_half * (peak / 2) / max(probe["qps"], 1))))
-        half = wrk(url, body, conns_half, args.seconds, delay_ms=5)
+        half = wrk(url, body, conns_half, args.seconds, delay_ms=5, server_pid=server.pid)
         half["target_qps"] = peak / 2
         print(model, "half load", half, flush=True)
         results["kiln"][model] = {"runs": rows, "peak_qps": peak, "half_load": half}
@@ -175,6 +189,17 @@ def main():
         print(pa.stdout[-3000:], pa.stderr[-2000:], flush=True)
     server.send_signal(signal.SIGTERM)
     server.wait(timeout=60)
+
+    # The CNN in-process, batched as the server batches at most (max_batch_size 64) with as many
+    # threads as the server has I/O threads: the server's throughput is compared with it.
+    latency_bin = os.path.join(os.path.dirname(os.path.dirname(kiln)), "bench", "kiln_bench_servable_latency")
+    if os.path.exists(latency_bin):
+        out = subprocess.run([latency_bin, os.path.join(cnn, "1"), "--batch", "64", "--threads", str(args.io_threads),
+                              "--calls", "2000"], check=True, capture_output=True, text=True).stdout
+        m = re.search(r"batch 1: p50 ([\d.]+) us, p99 ([\d.]+) us; batch 64: (\d+) examples/s", out)
+        results["kiln"]["fmnist_cnn"]["in_process"] = {"batch1_p50_us": float(m.group(1)), "batch1_p99_us": float(m.group(2)),
+                                                      "batch64_examples_per_s": float(m.group(3)), "threads": args.io_threads}
+        print("in-process", results["kiln"]["fmnist_cnn"]["in_process"], flush=True)
 
     # nginx: the same response body as a static file; POST is answered like GET (error_page trick).
     ng = os.path.join(args.work, "nginx")
@@ -207,7 +232,12 @@ http {{
         rows = [wrk(f"http://127.0.0.1:{ng_port}/{model}.json", body, c, args.seconds) for c in conns]
         for r in rows:
             print("nginx", model, r, flush=True)
-        results["nginx"][model] = {"runs": rows}
+        # The same offered load as Kiln's half-load run (its connections and pause): what the
+        # load generator alone adds to the latency.
+        kh = results["kiln"][model]["half_load"]
+        half = wrk(f"http://127.0.0.1:{ng_port}/{model}.json", body, kh["connections"], args.seconds, delay_ms=kh["delay_ms"])
+        print("nginx", model, "half load", half, flush=True)
+        results["nginx"][model] = {"runs": rows, "half_load": half}
     nginx.send_signal(signal.SIGQUIT)
     nginx.wait(timeout=30)
 
@@ -229,12 +259,30 @@ http {{
             lines.append(f"| {model} | {k['connections']} | {k['qps']:.0f} | {n['qps']:.0f} | {k['qps'] / n['qps']:.2f} | "
                          f"{k['p50_us']} us | {k['p99_us']} us | {n['p50_us']} us | {n['p99_us']} us | "
                          f"{k['batch_sizes']} |")
+    lines.append("\nServer and wrk CPU (cores used over each run; the machine has "
+                 f"{os.cpu_count()}):\n")
+    lines.append("| model | conns | Kiln server cores | wrk cores |\n|---|---|---|---|")
+    for model in cases:
+        for k in results["kiln"][model]["runs"]:
+            lines.append(f"| {model} | {k['connections']} | {k['server_cores']:.2f} | {k['wrk_cores']:.2f} |")
+    ip = results["kiln"]["fmnist_cnn"].get("in_process")
+    if ip:
+        top = max(results["kiln"]["fmnist_cnn"]["runs"], key=lambda r: r["connections"])
+        per_core_server = top["qps"] / top["server_cores"]
+        per_core_inproc = ip["batch64_examples_per_s"] / ip["threads"]
+        lines.append(f"\nfmnist_cnn in-process (bench/servable_latency.cc, {ip['threads']} threads, same run): batch 64 "
+                     f"{ip['batch64_examples_per_s']:.0f} examples/s, batch 1 p50 {ip['batch1_p50_us']:.1f} us. The server at "
+                     f"{top['connections']} connections: {top['qps']:.0f} QPS = **{top['qps'] / ip['batch64_examples_per_s']:.2f}x** "
+                     f"of it; per CPU core the server used, {per_core_server:.0f} vs {per_core_inproc:.0f} examples/s "
+                     f"({per_core_server / per_core_inproc:.2f}x; wrk took {top['wrk_cores']:.2f} cores).")
     lines.append("\nHalf of Kiln's peak QPS (connections pausing 5 ms between requests, their number calibrated):\n")
-    lines.append("| model | target QPS | achieved QPS | connections | p50 | p99 |\n|---|---|---|---|---|---|")
+    lines.append("| model | target QPS | achieved QPS | connections | p50 | p99 | nginx at the same load: QPS, p50, p99 |\n"
+                 "|---|---|---|---|---|---|---|")
     for model in cases:
         h = results["kiln"][model]["half_load"]
+        n = results["nginx"][model]["half_load"]
         lines.append(f"| {model} | {h['target_qps']:.0f} | {h['qps']:.0f} | {h['connections']} | {h['p50_us']} us | "
-                     f"{h['p99_us']} us |")
+                     f"{h['p99_us']} us | {n['qps']:.0f}, {n['p50_us']} us, {n['p99_us']} us |")
     open(os.path.join(ROOT, "bench", "results", "serve.md"), "w").write("\n".join(lines) + "\n")
     print("\n".join(lines))
 
