@@ -34,6 +34,7 @@ struct HttpServer::Impl {
   // run on its own thread, with no cross-thread wake-up per request (one shared io_context hands
   // every ready socket from the thread in epoll to another through a condition variable).
   std::vector<std::unique_ptr<net::io_context>> iocs;
+  std::vector<std::unique_ptr<std::atomic<int>>> ioc_sessions;  // open connections per io_context
   size_t next_ioc = 0;
   // Keep run() going while requests wait in a batcher with no socket operation pending (during
   // a drain the acceptor is closed and nothing else would hold an io_context open).
@@ -54,8 +55,10 @@ namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, HttpServer::Impl& server) : stream_(std::move(socket)), server_(server) {
+  Session(tcp::socket&& socket, HttpServer::Impl& server, size_t ioc)
+      : stream_(std::move(socket)), server_(server), ioc_sessions_(*server.ioc_sessions[ioc]) {
     ++server_.connections;
+    ++ioc_sessions_;
     // Reads fill what the buffer has room for, at least 512 bytes: room for a whole request of
     // a few KiB saves a read (and a trip through the reactor) per 512 bytes.
     buffer_.reserve(8192);
@@ -63,7 +66,10 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ec;
     stream_.socket().non_blocking(true, ec);
   }
-  ~Session() { --server_.connections; }
+  ~Session() {
+    --ioc_sessions_;
+    --server_.connections;
+  }
 
   void start() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
@@ -278,6 +284,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string head_, body_;  // the response being written
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpServer::Impl& server_;
+  std::atomic<int>& ioc_sessions_;
   std::string target_;  // of the request being read, for on_rejected
   bool keep_alive_ = true;
   bool busy_ = false;
@@ -286,11 +293,13 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 namespace {
-thread_local net::io_context* current_io_context = nullptr;  // set on the I/O threads
+// Set on the I/O threads.
+thread_local net::io_context* current_io_context = nullptr;
+thread_local const std::atomic<int>* current_io_sessions = nullptr;
 }  // namespace
 
 bool defer_on_io_thread(std::function<void()>& f) {
-  if (!current_io_context) return false;
+  if (!current_io_context || current_io_sessions->load(std::memory_order_relaxed) < 2) return false;
   net::post(*current_io_context, std::move(f));
   return true;
 }
@@ -300,14 +309,14 @@ int io_threads_for(int configured) {
 }
 
 void HttpServer::Impl::accept() {
-  net::io_context& target = *iocs[next_ioc++ % iocs.size()];
-  acceptor->async_accept(target.get_executor(), [this](beast::error_code ec, tcp::socket socket) {
+  const size_t index = next_ioc++ % iocs.size();
+  acceptor->async_accept(iocs[index]->get_executor(), [this, index](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted) return;
     // A connection accepted as the drain begins is served (its response says "Connection:
     // close"), not dropped: its client may already have sent a request.
     if (!ec) {
       socket.set_option(tcp::no_delay(true), ec);
-      auto s = std::make_shared<Session>(std::move(socket), *this);
+      auto s = std::make_shared<Session>(std::move(socket), *this, index);
       {
         std::lock_guard<std::mutex> lock(sessions_mutex);
         for (auto it = sessions.begin(); it != sessions.end();) it = it->expired() ? sessions.erase(it) : std::next(it);
@@ -335,7 +344,10 @@ void HttpServer::start() {
   if (ec) fail("--host: '", s.options.host, "' is not an IP address");
   tcp::endpoint endpoint(address, static_cast<unsigned short>(s.options.port));
   const int n = std::max(1, s.options.io_threads);
-  for (int i = 0; i < n; ++i) s.iocs.push_back(std::make_unique<net::io_context>(1));
+  for (int i = 0; i < n; ++i) {
+    s.iocs.push_back(std::make_unique<net::io_context>(1));
+    s.ioc_sessions.push_back(std::make_unique<std::atomic<int>>(0));
+  }
   s.acceptor.emplace(*s.iocs[0]);
   s.acceptor->open(endpoint.protocol(), ec);
   if (!ec) s.acceptor->set_option(net::socket_base::reuse_address(true), ec);
@@ -345,9 +357,10 @@ void HttpServer::start() {
   s.port = s.acceptor->local_endpoint().port();
   for (auto& ioc : s.iocs) s.work.push_back(net::make_work_guard(*ioc));
   s.accept();
-  for (auto& ioc : s.iocs)
-    s.threads.emplace_back([io = ioc.get()] {
+  for (size_t i = 0; i < s.iocs.size(); ++i)
+    s.threads.emplace_back([io = s.iocs[i].get(), sessions = s.ioc_sessions[i].get()] {
       current_io_context = io;
+      current_io_sessions = sessions;
       io->run();
     });
 }

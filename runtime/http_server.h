@@ -57,7 +57,8 @@ int io_threads_for(int configured);
 
 // Called from a request handler: runs `f` on this I/O thread after the handlers that are already
 // ready there (the other requests read in the same round). false, and `f` not taken, on any other
-// thread.
+// thread, and on an I/O thread serving one connection, where no other request can come in the
+// round (the caller runs `f` at once, without a trip through the reactor).
 bool defer_on_io_thread(std::function<void()>& f);
 
 class HttpServer {
