@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "runtime/json_document.h"
+#include "runtime/tensor_request_scan.h"
 
 namespace kiln::runtime {
 
@@ -213,6 +214,9 @@ void check_rows(int64_t rows, const RequestLimits& limits, const char* container
 
 void parse_tf_request(std::string_view body, TfApi api, const InputSchema& schema, const RequestLimits& limits,
                       ParsedRequest& out) {
+  if (api == TfApi::kPredict && schema.tensor() &&
+      scan_plain_tensor_instances(body, schema.tensor_elements, limits, out.tensor, out.count))
+    return;
   dom::element doc = parse_json_document(body, limits);
   dom::object top;
   if (doc.get_object().get(top)) fail("the request body must be a JSON object, got ", type_name(doc.type()));

@@ -1,11 +1,15 @@
 // TensorFlow Serving and KServe v2 request bodies into raw rows, and every way a body can be bad.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <random>
 
 #include "core/error.h"
 #include "runtime/json_request.h"
 #include "runtime/kserve_request.h"
+#include "runtime/tensor_request_scan.h"
 
 namespace kiln::runtime {
 namespace {
@@ -164,6 +168,85 @@ TEST(TfRequest, TensorInstances) {
   EXPECT_THROW(parse_tf_request(R"({"instances":[[1,2,3]]})", TfApi::kPredict, s, {}, q), Error);
   ParsedRequest r;
   EXPECT_THROW(parse_tf_request(R"({"instances":[[1,2,3,1e39]]})", TfApi::kPredict, s, {}, r), Error);
+}
+
+// The plain image request is read without the DOM (runtime/tensor_request_scan.h): the same
+// floats, bit for bit, as the general parser gives for the same body with one more key (which
+// sends it the general way); anything unusual falls back and gets the general parser's answer.
+TEST(TfRequest, PlainTensorInstancesReadAsTheGeneralParserReadsThem) {
+  InputSchema s;
+  s.columns = {{"image", false, false, false, "", false}};
+  s.tensor_elements = 6;
+  std::mt19937_64 rng(7);
+  int scanned_rounds = 0;
+  const char* specials[] = {"0", "-1", "255", "0.1", "-0.0", "1e-45", "3.4028235e38", "1E5", "2.5e+3", "-7.25E-2",
+                            "123456789012345678", "-123456789012345678", "0.30000000000000004", "1.00000005960464477539",
+                            "4.9e-324", "9007199254740993", "1e-400"};
+  for (int round = 0; round < 300; ++round) {
+    std::string inner;
+    const int rows = 1 + static_cast<int>(rng() % 3);
+    for (int r = 0; r < rows; ++r) {
+      inner += r ? ", " : "";
+      // Flat or nested as [[a,b,c],[d,e,f]], with spaces here and there.
+      const bool nested = rng() % 2;
+      inner += nested ? "[[" : "[";
+      for (int i = 0; i < 6; ++i) {
+        if (i) inner += (nested && i == 3) ? "], [" : (rng() % 2 ? "," : " ,\n ");
+        if (rng() % 3 == 0) {
+          inner += specials[rng() % (sizeof specials / sizeof *specials)];
+        } else {
+          char buf[64];
+          std::uniform_real_distribution<double> u(-1e6, 1e6);
+          std::snprintf(buf, sizeof buf, "%.*g", 1 + static_cast<int>(rng() % 17), u(rng) * std::pow(10.0, static_cast<int>(rng() % 40) - 20));
+          inner += buf;
+        }
+      }
+      inner += nested ? "]]" : "]";
+    }
+    const std::string plain = " {\"instances\": [" + inner + "]}\n";
+    const std::string general = "{\"signature_name\": \"serving_default\", \"instances\": [" + inner + "]}";
+    ParsedRequest fast, slow;
+    std::string fast_error, slow_error;
+    try {
+      parse_tf_request(plain, TfApi::kPredict, s, {}, fast);
+    } catch (const Error& e) {
+      fast_error = e.what();
+    }
+    try {
+      parse_tf_request(general, TfApi::kPredict, s, {}, slow);
+    } catch (const Error& e) {
+      slow_error = e.what();
+    }
+    ASSERT_EQ(fast_error, slow_error) << plain;
+    // Most bodies must take the scanner, which then gives exactly these floats.
+    std::vector<float> scanned;
+    int64_t scanned_count = 0;
+    if (scan_plain_tensor_instances(plain, 6, {}, scanned, scanned_count)) {
+      ++scanned_rounds;
+      ASSERT_EQ(scanned_count, slow.count) << plain;
+      ASSERT_EQ(scanned.size(), slow.tensor.size()) << plain;
+      ASSERT_EQ(std::memcmp(scanned.data(), slow.tensor.data(), scanned.size() * sizeof(float)), 0) << plain;
+    }
+    ASSERT_EQ(fast.count, slow.count) << plain;
+    ASSERT_EQ(fast.tensor.size(), slow.tensor.size()) << plain;
+    for (size_t i = 0; i < fast.tensor.size(); ++i)
+      ASSERT_EQ(std::memcmp(&fast.tensor[i], &slow.tensor[i], sizeof(float)), 0)
+          << plain << " value " << i << ": " << fast.tensor[i] << " vs " << slow.tensor[i];
+  }
+  EXPECT_GT(scanned_rounds, 200);
+  // Unusual bodies take the general way and get its errors.
+  InputSchema one = s;
+  one.tensor_elements = 2;
+  for (const char* bad : {R"({"instances":[[01,2]]})", R"({"instances":[[1.,2]]})", R"({"instances":[[1,2]]} x)",
+                          R"({"instances":[[1,2],]})", R"({"instances":[[1,2,3]]})", R"({"instances":[]})",
+                          R"({"instances":[[1e39,2]]})", R"({"instances":[["1",2]]})"}) {
+    ParsedRequest p;
+    EXPECT_THROW(parse_tf_request(bad, TfApi::kPredict, one, {}, p), Error) << bad;
+  }
+  ParsedRequest neg;
+  parse_tf_request(R"({"instances":[[-0, 18446744073709551615]]})", TfApi::kPredict, one, {}, neg);
+  EXPECT_EQ(neg.count, 1);
+  EXPECT_EQ(neg.tensor[1], 18446744073709551615.0f);
 }
 
 TEST(JsonLines, ErrorsNameTheLine) {
