@@ -18,4 +18,4 @@ bash examples/babyweight/fetch_data.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build --target kiln kiln_bench_servable_latency -j "$(nproc)"
 perf_python=$(bash scripts/python_env.sh perf)
-python3 bench/serve_vs_nginx.py --kiln build/cli/kiln --perf_venv "$(dirname "$(dirname "$perf_python")")" "$@"
+KILN_BENCH_COMMAND="bash bench/run_serve.sh $*" python3 bench/serve_vs_nginx.py --kiln build/cli/kiln --perf_venv "$(dirname "$(dirname "$perf_python")")" "$@"

@@ -245,7 +245,7 @@ http {{
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     meta = {"date": datetime.datetime.utcnow().isoformat(timespec="seconds") + "Z", "commit": commit,
             "machine": f"{cpu}, {os.cpu_count()} CPUs, {platform.platform()}",
-            "command": "bash bench/run_serve.sh " + " ".join(sys.argv[1:]),
+            "command": os.environ.get("KILN_BENCH_COMMAND", "python3 bench/serve_vs_nginx.py " + " ".join(sys.argv[1:])),
             "load_start": load_start, "load_end": open("/proc/loadavg").read().split()[:3]}
     out = {"meta": meta, **results}
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
