@@ -305,6 +305,45 @@ TEST(ServeE2E, RequestsReadTogetherBatchOnSeveralInstancesAndAnswerAsPredict) {
   EXPECT_LT(batches, rows) << "no batch held more than one request in " << rounds << " rounds";
 }
 
+// Large responses to a client with a small receive buffer that starts reading late arrive whole,
+// and the connection goes on serving. (Loopback's send buffer takes even these in one send; the
+// write path's asynchronous rest is for slower networks.)
+TEST(ServeE2E, LargeResponsesToALateReaderArriveWhole) {
+  const std::string& d = fixture_dir();
+  const std::string csv = slurp(d + "/eval.csv");
+  Server server(d, "models/babyweight", "batching { max_queue_size: 9000 }");
+  ASSERT_GT(server.port(), 0) << server.log();
+  // 9,000 rows (the eval file's 300, 30 times): answers of ~360 KB each.
+  const std::string rows = instances_from_csv(csv, 0, 300);
+  const std::string inner = rows.substr(rows.find('[') + 1, rows.rfind(']') - rows.find('[') - 1);
+  std::string body = "{\"instances\":[";
+  for (int i = 0; i < 30; ++i) body += (i ? "," : "") + inner;
+  body += "]}";
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const std::string request = http_request_text("POST", "/v1/models/babyweight:predict", body, "", /*keep_alive=*/true);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(send_all(fd, request));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    HttpReply r = read_reply(fd);
+    ASSERT_EQ(r.status, 200) << r.body.substr(0, 200) << server.log();
+    EXPECT_GT(r.body.size(), 300000u);
+    std::vector<std::string> objects = prediction_objects(r.body);
+    ASSERT_EQ(objects.size(), 9000u);
+    EXPECT_EQ(objects.front(), prediction_objects(http(server.port(), "POST", "/v1/models/babyweight:predict",
+                                                       instances_from_csv(csv, 0, 1)).body).at(0));
+  }
+  ::close(fd);
+}
+
 TEST(ServeE2E, TensorFlowServingEndpoints) {
   Server server(fixture_dir(), "models/babyweight");
   const int port = server.port();
