@@ -41,7 +41,7 @@ Action add_serve(CLI::App& app) {
       "swapped in without failing requests. SIGTERM drains in-flight requests and exits. See docs/serving.md.");
   struct Options {
     std::string config_file, base_path, name, host, port_file, device, precision, kernel_library;
-    int port = -1, io_threads = -1, max_batch = -1, threads = -1;
+    int port = -1, io_threads = -1, max_batch = -1, threads = -1, instances = -1;
     int64_t delay_us = -1;
     double poll = -1, grace = -1;
   };
@@ -57,7 +57,10 @@ Action add_serve(CLI::App& app) {
   cmd->add_option("--max_batch_size", o->max_batch, "Largest batch the dynamic batcher forms (default 64)");
   cmd->add_option("--max_queue_delay_us", o->delay_us,
                   "Longest wait for a batch to fill (default 0: batches form while the executor is busy)");
-  cmd->add_option("--compute_threads", o->threads, "CPU threads of the model executor (default 1)");
+  cmd->add_option("--compute_threads", o->threads, "CPU threads of each batch (default 1)");
+  cmd->add_option("--instances", o->instances,
+                  "Copies of each model version that run batches side by side on the CPU (default 0: one per I/O "
+                  "thread; always 1 on sim and cuda)");
   cmd->add_option("--poll_interval_s", o->poll, "Seconds between scans for new versions (default 2; 0: never)");
   cmd->add_option("--shutdown_grace_s", o->grace,
                   "On SIGTERM, seconds to keep accepting (readiness already 503) before the drain (default 5)");
@@ -85,6 +88,7 @@ Action add_serve(CLI::App& app) {
     if (o->max_batch >= 0) config.mutable_batching()->set_max_batch_size(o->max_batch);
     if (o->delay_us >= 0) config.mutable_batching()->set_max_queue_delay_us(o->delay_us);
     if (o->threads >= 0) config.mutable_batching()->set_threads(o->threads);
+    if (o->instances >= 0) config.mutable_batching()->set_instances(o->instances);
     if (o->poll >= 0) config.set_poll_interval_s(o->poll);
     if (o->grace >= 0) config.set_shutdown_grace_s(o->grace);
     if (!(config.shutdown_grace_s() >= 0)) fail("shutdown_grace_s must be >= 0");
