@@ -35,6 +35,10 @@ struct Context {
   // A captured training step (a graph) reads its step from device memory: step << 12, which
   // dropout adds to its per-layer stream id. Null: `step` is used.
   const uint64_t* step_key = nullptr;
+  // The caller's promise that the weights have not changed since the last call with this set
+  // (a servable's model): work derived from them alone, such as batch norm folded into a
+  // convolution's weights, is kept from call to call instead of redone.
+  bool weights_frozen = false;
 };
 
 // A batch norm's inference parameters (device pointers), for folding it into the layer before it.

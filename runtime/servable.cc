@@ -318,6 +318,7 @@ const float* ModelRunner::run_graph(const transform::ModelInputs& batch) {
     // so no capture below allocates.
     Tensor zeros = zeros_on(compute_, Shape{max_bucket_, in_width}, DType::f32);
     models::Context ctx{compute_, max_bucket_, false, 0, 0};
+    ctx.weights_frozen = true;
     model_->forward(ctx, {{zeros.reshape(model_->input_shape(0).with_batch(max_bucket_)), Tensor()}});
     compute_.synchronize();
   }
@@ -327,6 +328,7 @@ const float* ModelRunner::run_graph(const transform::ModelInputs& batch) {
     c->input = zeros_on(compute_, model_->input_shape(0).with_batch(bucket), DType::f32);
     compute_.synchronize();
     models::Context ctx{compute_, bucket, false, 0, 0};
+    ctx.weights_frozen = true;
     DeviceGraph::begin_capture(compute_);
     try {
       c->output = model_->forward(ctx, {{c->input, Tensor()}});
@@ -375,6 +377,7 @@ const float* ModelRunner::run(const transform::ModelInputs& batch) {
   std::vector<models::Value> inputs;
   for (size_t i = 0; i < ids_count.size(); ++i) inputs.push_back({staged[2 * i], staged[2 * i + 1], ids_count[i]});
   models::Context ctx{compute_, batch.batch, false, 0, 0};
+  ctx.weights_frozen = true;
   const Tensor& out = model_->forward(ctx, inputs);
   if (out.device().is_cpu()) {
     staging_->release();

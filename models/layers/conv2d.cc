@@ -75,15 +75,21 @@ class Conv2DLayer final : public Layer<T> {
     if (act_ != kernels::Activation::none || act == kernels::Activation::gelu) return false;
     const int64_t co = shape_.c_out, k = shape_.kh * shape_.kw * shape_.c_in;
     const DType dt = dtype_of<T>::value;
-    if (!zeros_.defined() || !(zeros_.device() == ctx.stream.device()) || zeros_.numel() != co)
-      zeros_ = zeros_on(ctx.stream, Shape{co}, dt);
     Tensor w = scratch(ctx.stream, folded_w_, Shape{k, co}, dt);
     Tensor b = scratch(ctx.stream, folded_b_, Shape{co}, dt);
-    const T* zero = zeros_.template data<T>();
-    kernels::batch_norm_forward_inference<T>(ctx.stream, k, co, reg_->value(w_), bn.gamma, zero, zero, bn.var, bn.eps,
-                                             w.template data<T>());
-    kernels::batch_norm_forward_inference<T>(ctx.stream, 1, co, b_ >= 0 ? reg_->value(b_) : zero, bn.gamma, bn.beta,
-                                             bn.mean, bn.var, bn.eps, b.template data<T>());
+    // Frozen weights (a servable) are folded once; otherwise on every call, as they may have
+    // changed since.
+    const bool reuse = ctx.weights_frozen && folded_frozen_ == bn.gamma && folded_w_.device() == ctx.stream.device();
+    if (!reuse) {
+      if (!zeros_.defined() || !(zeros_.device() == ctx.stream.device()) || zeros_.numel() != co)
+        zeros_ = zeros_on(ctx.stream, Shape{co}, dt);
+      const T* zero = zeros_.template data<T>();
+      kernels::batch_norm_forward_inference<T>(ctx.stream, k, co, reg_->value(w_), bn.gamma, zero, zero, bn.var,
+                                               bn.eps, w.template data<T>());
+      kernels::batch_norm_forward_inference<T>(ctx.stream, 1, co, b_ >= 0 ? reg_->value(b_) : zero, bn.gamma,
+                                               bn.beta, bn.mean, bn.var, bn.eps, b.template data<T>());
+    }
+    folded_frozen_ = ctx.weights_frozen ? bn.gamma : nullptr;
     kernels::Conv2dShape s = shape_;
     s.n = ctx.batch;
     kernels::conv2d_forward<T>(ctx.stream, s, in[0]->data.template data<T>(), w.template data<T>(),
@@ -116,6 +122,7 @@ class Conv2DLayer final : public Layer<T> {
   int w_ = -1, b_ = -1;
   Tensor pre_, dz_;
   Tensor folded_w_, folded_b_, zeros_;  // inference folding (forward_folded)
+  const void* folded_frozen_ = nullptr;  // the batch norm (its gamma) folded in, when the weights were frozen
 };
 
 }  // namespace

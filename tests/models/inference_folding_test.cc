@@ -23,10 +23,11 @@ ModelSpec spec(const std::string& middle) {
   return s;
 }
 
-std::vector<float> run(Model<float>& m, const std::vector<float>& x, int64_t rows, int64_t first) {
+std::vector<float> run(Model<float>& m, const std::vector<float>& x, int64_t rows, int64_t first, bool frozen = false) {
   Tensor in = Tensor::empty(Shape{rows, 6, 6, 2}, DType::f32);
   std::memcpy(in.data<float>(), x.data() + first * 72, static_cast<size_t>(rows * 72) * sizeof(float));
   Context ctx{Stream::cpu(), rows, false, 0, 0};
+  ctx.weights_frozen = frozen;
   const Tensor& out = m.forward(ctx, {{in, Tensor()}});
   return std::vector<float>(out.data<float>(), out.data<float>() + rows * 3);
 }
@@ -54,6 +55,14 @@ TEST(InferenceFolding, ConvBatchNormReluMatchesTheLayersAndIsRowInvariant) {
     const std::vector<float> one = run(folded, x, 1, r);
     EXPECT_EQ(std::memcmp(one.data(), a.data() + r * 3, 3 * sizeof(float)), 0) << "row " << r;
   }
+  // Frozen weights (a servable) fold once and keep the folded weights: the same bits call after
+  // call; unfrozen calls fold again, so a changed weight shows at once.
+  for (int call = 0; call < 3; ++call) {
+    const std::vector<float> f = run(folded, x, rows, 0, /*frozen=*/true);
+    EXPECT_EQ(std::memcmp(f.data(), a.data(), a.size() * sizeof(float)), 0) << "call " << call;
+  }
+  folded.params().value(folded.find_param("bn/gamma"))[0] *= 2.0f;
+  EXPECT_NE(std::memcmp(run(folded, x, rows, 0).data(), a.data(), a.size() * sizeof(float)), 0);
 }
 
 }  // namespace
