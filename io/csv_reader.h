@@ -101,6 +101,10 @@ class CsvChunk {
       na[r - begin] = na_->contains(values[r - begin]);
     }
   }
+  // io::parse_double() of n views into the chunk (from field() or column()): ok[i] says whether
+  // values[i] parsed, and out[i] is then its value. Faster: the padding after the chunk's text
+  // lets short numbers be read without tests of their length.
+  void parse_numbers(const std::string_view* values, size_t n, double* out, uint8_t* ok) const;
   // 1-based physical line where the row starts.
   int64_t line(int64_t row) const {
     KILN_CHECK(row >= 0 && row < rows());
