@@ -68,7 +68,7 @@ void DistinctValues::add_all(std::span<const double> values) {
     if (!slots_.empty()) {
       const size_t mask = slots_.size() - 1;
       const size_t home = slot_of(key, mask);
-      const size_t i = slots_[home].key == key ? home : (home + 1) & mask;
+      const size_t i = (home + (slots_[home].key != key)) & mask;  // arithmetic: GCC made a ?: a branch
       if (slots_[i].key == key) {
         ++slots_[i].count;
         continue;
