@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "core/thread_pool.h"
+#include "io/number_parse.h"
 
 namespace kiln::io {
 namespace csv_detail {
@@ -356,6 +357,11 @@ class Pipeline {
 
 CsvChunk::CsvChunk() { ++csv_detail::g_live_chunks; }
 CsvChunk::~CsvChunk() { --csv_detail::g_live_chunks; }
+
+void CsvChunk::parse_numbers(const std::string_view* values, size_t n, double* out, uint8_t* ok) const {
+  static_assert(csv_detail::kPadding >= 17, "parse_padded_doubles reads 17 bytes from a field's start");
+  parse_padded_doubles(values, n, out, ok);
+}
 
 CsvReader::CsvReader(std::vector<std::string> files, CsvOptions options, std::shared_ptr<ErrorBudget> budget)
     : files_(std::move(files)),

@@ -1,5 +1,7 @@
 #include "io/number_parse.h"
 
+#include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cstring>
 #include <system_error>
@@ -116,13 +118,18 @@ inline __m128i load_short(const char* p, size_t n) {
 // The common case of CSV numbers, "[-]digits[.digits]" in at most 16 bytes with at least one
 // digit, without a loop over the characters: the bytes are checked, the dot squeezed out and the
 // digits converted 16 at a time in SIMD registers. Same rules and result as
-// parse_simple_decimal() (Clinger's fast path); false means "not this case".
-bool parse_short_decimal(const char* p, size_t n, double* out) {
+// parse_simple_decimal() (Clinger's fast path), as the exact operands of its division: the value
+// is *numerator / *divisor, both exact doubles, and IEEE division rounds the quotient correctly
+// (and -m / d == -(m / d)). False means "not this case". kPadded: 17 bytes from p are readable
+// whatever n is, so the text is one load without branches on its length (the lanes past n are
+// never used).
+template <bool kPadded>
+inline bool short_decimal_operands(const char* p, size_t n, double* numerator, double* divisor) {
   const bool negative = n > 0 && *p == '-';
   p += negative;
   n -= negative;
   if (n == 0 || n > 16) return false;
-  const __m128i text = load_short(p, n);
+  const __m128i text = kPadded ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)) : load_short(p, n);
   const __m128i digits = _mm_sub_epi8(text, _mm_set1_epi8('0'));
   const __m128i is_digit = _mm_cmpeq_epi8(_mm_min_epu8(digits, _mm_set1_epi8(9)), digits);
   const uint32_t valid = (uint32_t{1} << n) - 1;
@@ -150,8 +157,9 @@ bool parse_short_decimal(const char* p, size_t n, double* out) {
                             static_cast<uint32_t>(_mm_extract_epi32(eights, 1));
   const int fraction_digits = dot_mask ? static_cast<int>(n) - 1 - dot : 0;
   if (mantissa > (uint64_t{1} << 53)) return false;
-  const double value = static_cast<double>(mantissa) / kPow10[fraction_digits];
-  *out = negative ? -value : value;
+  // The sign as a bit, not a branch: columns of mixed signs would mispredict it.
+  *numerator = std::bit_cast<double>(std::bit_cast<uint64_t>(static_cast<double>(mantissa)) | uint64_t{negative} << 63);
+  *divisor = kPow10[fraction_digits];
   return true;
 }
 #endif
@@ -162,7 +170,11 @@ bool parse_double(std::string_view text, double* out) {
   if (parse_short_integer(text.data(), text.size(), out)) return true;
 #if defined(__SSE4_1__)
   // Fields with blanks or a '+' fail here (not a digit or dot) and take the general way.
-  if (parse_short_decimal(text.data(), text.size(), out)) return true;
+  double numerator, divisor;
+  if (short_decimal_operands<false>(text.data(), text.size(), &numerator, &divisor)) {
+    *out = numerator / divisor;
+    return true;
+  }
 #endif
   if (!trim(text)) return false;
   const char* end = text.data() + text.size();
@@ -172,6 +184,37 @@ bool parse_double(std::string_view text, double* out) {
   if (ec != std::errc() || ptr != end) return false;
   *out = value;
   return true;
+}
+
+void parse_padded_doubles(const std::string_view* fields, size_t n, double* out, uint8_t* ok) {
+#if defined(__SSE4_1__)
+  // Integers too take the short decimal path: one way for the common fields, without the length
+  // tests of parse_double(). The divisions are done afterwards, kGroup at a time in vector
+  // registers (one at a time, they bound the parse), and the other fields are parsed after that
+  // (a call in the first loop would make it reload its vector constants after every field).
+  constexpr size_t kGroup = 64;
+  double divisor[kGroup];
+  for (size_t begin = 0; begin < n; begin += kGroup) {
+    const size_t m = std::min(kGroup, n - begin);
+    bool all = true;
+    for (size_t k = 0; k < m; ++k) {
+      const std::string_view f = fields[begin + k];
+      const bool parsed = short_decimal_operands<true>(f.data(), f.size(), &out[begin + k], &divisor[k]);
+      if (!parsed) {  // left as it is by the division
+        out[begin + k] = 0;
+        divisor[k] = 1;
+      }
+      ok[begin + k] = parsed;
+      all &= parsed;
+    }
+    for (size_t k = 0; k < m; ++k) out[begin + k] /= divisor[k];
+    if (!all) [[unlikely]]
+      for (size_t k = begin; k < begin + m; ++k)
+        if (!ok[k]) ok[k] = parse_double(fields[k], &out[k]);
+  }
+#else
+  for (size_t i = 0; i < n; ++i) ok[i] = parse_double(fields[i], &out[i]);
+#endif
 }
 
 bool parse_int64(std::string_view text, int64_t* out) {

@@ -18,6 +18,9 @@ class CsvRows final : public RawRows {
   void column(int col, int64_t begin, int64_t end, std::string_view* values, uint8_t* na) const override {
     chunk_.column(col, begin, end, values, na);
   }
+  void parse_numbers(const std::string_view* values, size_t n, double* out, uint8_t* ok) const override {
+    chunk_.parse_numbers(values, n, out, ok);
+  }
 
  private:
   const io::CsvChunk& chunk_;

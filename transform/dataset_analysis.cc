@@ -82,8 +82,10 @@ struct ColumnAccumulator {
 // parsing and analysis, and many enough that threads share a small file evenly.
 constexpr size_t kChunkBytes = 256 << 10;
 
-// Rows per screening block: the block's columns (numbers, values, flags) stay in L1/L2.
-constexpr int64_t kBlockRows = 128;
+// Rows per screening block: the block's columns (numbers, values, flags) stay in L2, and the
+// per-column work of a block (calls, resizes, batch setup) is spread over enough rows (128 rows
+// took 2% more time on the 2 GB benchmark file).
+constexpr int64_t kBlockRows = 512;
 
 // Values a column collects before it hands them to its analyzers.
 constexpr size_t kBatch = 4096;

@@ -57,7 +57,7 @@ class DistinctValues {
   int64_t limit_;
   bool overflowed_ = false;
   int64_t size_ = 0;
-  std::vector<Slot> slots_;  // open addressing, linear probing, power-of-two size, load <= 1/2
+  std::vector<Slot> slots_;  // open addressing, linear probing, power-of-two size, load <= 1/4
 };
 
 }  // namespace kiln::transform

@@ -91,70 +91,94 @@ void ExactSum::add_square_slowly(double x) {
 
 namespace {
 
-// add_values_and_squares() sums kGroup values at a time per biased exponent e: sum[e] holds the
-// signed sum of their 53-bit significands, square_low[e] and square_high[e] the sums of the low
-// 53 bits and the rest of each significand's 106-bit square. kGroup = 2^9 keeps every bucket
-// below 2^62. The buckets of a thread stay zero between calls: each flush clears what it used.
+// add_values_and_squares() sums kGroup values at a time per biased exponent e: sum holds the
+// signed sum of their 53-bit significands, square_low and square_high the sums of the low 53
+// bits and the rest of each significand's 106-bit square. kGroup = 2^9 keeps every bucket below
+// 2^62. Consecutive values go to kBanks copies of each exponent's bucket in turn: values of one
+// exponent (most of a column's) would otherwise wait on each other's load-add-store of the same
+// words. The buckets of a thread stay zero between calls: each flush clears what it used.
 constexpr size_t kGroup = 512;
+constexpr size_t kBanks = 4;
 constexpr uint64_t kLow53 = (uint64_t{1} << 53) - 1;
-struct ExponentBuckets {
-  int64_t sum[2048];
-  int64_t square_low[2048];
-  int64_t square_high[2048];
+struct Bucket {
+  int64_t sum, square_low, square_high;
 };
-thread_local ExponentBuckets t_buckets;
+thread_local Bucket t_buckets[2048][kBanks];
+
+// Out of line: where t_buckets is used directly, GCC recomputes its address at every use in a
+// loop (spilling registers around it).
+[[gnu::noinline]] Bucket (*thread_buckets())[kBanks] { return t_buckets; }
 
 // A square's position is 2 p - 1074 (see add_square_uncounted); within [0, kMaxSquarePosition]
 // exactly when the biased exponent is within these bounds.
 constexpr uint64_t kMinSquareBiased = 538, kMaxSquareBiased = 1534;
 
+// The banks of one exponent added up, and cleared.
+Bucket take_banks(Bucket (&banks)[kBanks]) {
+  Bucket total{0, 0, 0};
+  for (Bucket& b : banks) {
+    total.sum += b.sum;
+    total.square_low += b.square_low;
+    total.square_high += b.square_high;
+    b = Bucket{0, 0, 0};
+  }
+  return total;
+}
+
 }  // namespace
 
 void ExactSum::add_values_and_squares(std::span<const double> values, ExactSum& sums, ExactSum& squares) {
   static_assert(2 * (kMinSquareBiased - 1) - 1074 == 0 && 2 * (kMaxSquareBiased - 1) - 1074 == kMaxSquarePosition);
-  ExponentBuckets& b = t_buckets;
+  Bucket(*const buckets)[kBanks] = thread_buckets();
   for (size_t begin = 0; begin < values.size(); begin += kGroup) {
-    const std::span<const double> group = values.subspan(begin, std::min(kGroup, values.size() - begin));
+    const double* const group = values.data() + begin;
+    const size_t n = std::min(kGroup, values.size() - begin);
     // The exponents to flush: low from ((bits << 1) - 1) >> 53, which is the biased exponent
     // (one less for powers of two, harmless) and 2047 for zeros, which touch nothing.
     uint64_t low = 2047, high = 0;
-    for (double x : group) {
+    bool apart = false;
+    auto add = [&](double x, size_t bank) {
       const uint64_t bits = std::bit_cast<uint64_t>(x);
       const uint64_t biased = (bits >> 52) & 0x7ff;
       const uint64_t mantissa = (bits & kMantissaMask) | (uint64_t{biased != 0} << 52);
       const int64_t negate = static_cast<int64_t>(bits) >> 63;  // 0 or -1: (m ^ -1) - -1 == -m
-      b.sum[biased] += (static_cast<int64_t>(mantissa) ^ negate) - negate;
+      Bucket& bucket = buckets[biased][bank];
+      bucket.sum += (static_cast<int64_t>(mantissa) ^ negate) - negate;
       low = std::min(low, ((bits << 1) - 1) >> 53);
       high = std::max(high, biased);
-    }
-    for (double x : group) {
-      const uint64_t bits = std::bit_cast<uint64_t>(x);
-      const uint64_t biased = (bits >> 52) & 0x7ff;
-      const uint64_t mantissa = (bits & kMantissaMask) | (uint64_t{biased != 0} << 52);
-      if (biased - kMinSquareBiased > kMaxSquareBiased - kMinSquareBiased && mantissa != 0) [[unlikely]] {
-        squares.add_square_apart(x);  // an overflowing or tiny square: the per-value rules
-        continue;
+      // An overflowing or tiny square adds nothing here: it takes the per-value rules below.
+      const bool square_here = biased - kMinSquareBiased <= kMaxSquareBiased - kMinSquareBiased;
+      const uint64_t root = square_here ? mantissa : 0;
+      apart |= !square_here && mantissa != 0;
+      const unsigned __int128 square = static_cast<unsigned __int128>(root) * root;
+      bucket.square_low += static_cast<int64_t>(static_cast<uint64_t>(square) & kLow53);
+      bucket.square_high += static_cast<int64_t>(square >> 53);
+    };
+    size_t i = 0;
+    for (; i + kBanks <= n; i += kBanks)
+      for (size_t bank = 0; bank < kBanks; ++bank) add(group[i + bank], bank);
+    for (; i < n; ++i) add(group[i], 0);
+    if (apart) [[unlikely]]
+      for (size_t k = 0; k < n; ++k) {
+        const uint64_t biased = (std::bit_cast<uint64_t>(group[k]) >> 52) & 0x7ff;
+        if (biased - kMinSquareBiased > kMaxSquareBiased - kMinSquareBiased && group[k] != 0)
+          squares.add_square_apart(group[k]);
       }
-      const unsigned __int128 square = static_cast<unsigned __int128>(mantissa) * mantissa;
-      b.square_low[biased] += static_cast<int64_t>(static_cast<uint64_t>(square) & kLow53);
-      b.square_high[biased] += static_cast<int64_t>(square >> 53);
-    }
     // At most one add per exponent to sums and two to squares: normalise first if they could
     // pass kMaxPending.
     if (sums.pending_ + 2048 > kMaxPending) sums.normalize();
     if (squares.pending_ + 4096 > kMaxPending) squares.normalize();
     for (uint64_t e = low; e <= high; ++e) {
       const int position = static_cast<int>(e) - (e != 0);
-      if (b.sum[e] != 0) {
-        sums.add_integer_uncounted(b.sum[e], position);
+      const Bucket total = take_banks(buckets[e]);
+      if (total.sum != 0) {
+        sums.add_integer_uncounted(total.sum, position);
         sums.pending_ += 1;
-        b.sum[e] = 0;
       }
-      if ((b.square_low[e] | b.square_high[e]) != 0) {
-        squares.add_integer_uncounted(b.square_low[e], 2 * position - 1074);
-        squares.add_integer_uncounted(b.square_high[e], 2 * position - 1074 + 53);
+      if ((total.square_low | total.square_high) != 0) {
+        squares.add_integer_uncounted(total.square_low, 2 * position - 1074);
+        squares.add_integer_uncounted(total.square_high, 2 * position - 1074 + 53);
         squares.pending_ += 2;
-        b.square_low[e] = b.square_high[e] = 0;
       }
     }
   }

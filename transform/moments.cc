@@ -22,17 +22,42 @@ bool same_bits(double a, double b) { return std::bit_cast<uint64_t>(a) == std::b
 }  // namespace
 
 void Moments::add_all(std::span<const double> values) {
-  // Non-finite values are rare: count them here, then sum the finite ones in batch calls.
+  // Analysis passes finite values only: min and max over kLanes independent lanes (one chain
+  // of compares waits a cycle or two per value), and the exact sums in one batch call.
+  constexpr size_t kLanes = 4;
+  constexpr uint64_t kExponent = 0x7ff0000000000000;
+  double low[kLanes], high[kLanes];
+  std::fill_n(low, kLanes, min_);
+  std::fill_n(high, kLanes, max_);
+  bool non_finite = false;
+  size_t i = 0;
+  auto step = [&](size_t lane, double x) {
+    const double y = x + 0.0;  // -0 -> +0
+    low[lane] = y < low[lane] ? y : low[lane];
+    high[lane] = y > high[lane] ? y : high[lane];
+    non_finite |= (std::bit_cast<uint64_t>(x) & kExponent) == kExponent;
+  };
+  for (; i + kLanes <= values.size(); i += kLanes)
+    for (size_t lane = 0; lane < kLanes; ++lane) step(lane, values[i + lane]);
+  for (; i < values.size(); ++i) step(0, values[i]);
+  if (!non_finite) [[likely]] {
+    min_ = *std::min_element(low, low + kLanes);
+    max_ = *std::max_element(high, high + kLanes);
+    count_ += static_cast<int64_t>(values.size());
+    ExactSum::add_values_and_squares(values, sum_, sum_squares_);
+    return;
+  }
+  // Some non-finite values: count them, then sum the finite ones in batch calls.
   for (size_t begin = 0; begin < values.size();) {
     size_t end = begin;
-    double low = min_, high = max_;
+    double lowest = min_, highest = max_;
     while (end < values.size() && std::isfinite(values[end])) {
       const double y = values[end++] + 0.0;  // -0 -> +0
-      low = y < low ? y : low;
-      high = y > high ? y : high;
+      lowest = y < lowest ? y : lowest;
+      highest = y > highest ? y : highest;
     }
-    min_ = low;
-    max_ = high;
+    min_ = lowest;
+    max_ = highest;
     const std::span<const double> finite = values.subspan(begin, end - begin);
     count_ += static_cast<int64_t>(finite.size());
     ExactSum::add_values_and_squares(finite, sum_, sum_squares_);

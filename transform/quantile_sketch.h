@@ -107,6 +107,8 @@ class QuantileSketch {
       else
         grow_and_add(index, n);
     }
+    // increment(indices[k], 1) for k < n.
+    void increment_each(const int32_t* indices, size_t n);
     void merge(const Store& other);
     // Calls f(index, count) for every non-zero count, ascending (or descending) index.
     template <typename F>

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "io/number_parse.h"
+
 namespace kiln::transform {
 
 class RawRows {
@@ -31,6 +33,11 @@ class RawRows {
       values[r - begin] = field(r, col);
       na[r - begin] = is_na(r, col);
     }
+  }
+  // io::parse_double() of n values column() gave: ok[i] says whether values[i] parsed, and out[i]
+  // is then its value. Sources override it when they can do better than this loop.
+  virtual void parse_numbers(const std::string_view* values, size_t n, double* out, uint8_t* ok) const {
+    for (size_t i = 0; i < n; ++i) ok[i] = io::parse_double(values[i], &out[i]);
   }
 };
 

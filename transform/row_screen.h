@@ -45,6 +45,7 @@ class RowScreen {
     std::vector<double> label_number;                    // a numeric label
     std::vector<std::string_view> label_text;            // empty for a REGRESSION label read from numbers
     std::vector<uint8_t> label_missing;
+    std::vector<uint8_t> parsed;  // screen()'s scratch: which fields of a column parsed
   };
 
   // feature_cols[i]: the column of spec feature i, -1 for crossed features (they have none);

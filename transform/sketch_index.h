@@ -23,6 +23,10 @@
 
 #include "transform/deterministic_log.h"
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 namespace kiln::transform {
 
 class SketchIndex {
@@ -53,11 +57,55 @@ class SketchIndex {
     return exact(magnitude);
   }
 
+#if defined(__AVX2__) && defined(__FMA__)
+  // operator()(|values[k]|) for k < 4 into out[k], the four at once in vector registers, with
+  // the same arithmetic per lane. False, with out unspecified, when some |values[k]| is zero,
+  // subnormal or not finite, or near a bucket boundary: the caller takes those four one by one.
+  bool four(const double* values, int32_t* out) const {
+    const __m256i bits = _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values)),
+                                          _mm256_set1_epi64x(static_cast<int64_t>(~kSignBit)));
+    // Normal and finite: 2^52 <= bits < the bits of infinity.
+    const __m256i normal = _mm256_andnot_si256(_mm256_cmpgt_epi64(_mm256_set1_epi64x(int64_t{1} << 52), bits),
+                                               _mm256_cmpgt_epi64(_mm256_set1_epi64x(kInfinityBits), bits));
+    // Entry j's fields are doubles 3 j, 3 j + 1 and 3 j + 2 from the table's start. Its c, 1 + (j +
+    // 0.5) / 256, is the top 8 bits of the mantissa with the next one set: made, not gathered.
+    const __m256i top = _mm256_and_si256(_mm256_srli_epi64(bits, 44), _mm256_set1_epi64x(0xff));
+    const __m256i entry = _mm256_add_epi64(top, _mm256_slli_epi64(top, 1));
+    const double* base = &table_[0].c;
+    const __m256d c = _mm256_castsi256_pd(_mm256_or_si256(
+        _mm256_and_si256(bits, _mm256_set1_epi64x(int64_t{0xff} << 44)), _mm256_set1_epi64x(kOneBits | uint64_t{1} << 43)));
+    const __m256d log_c = _mm256_i64gather_pd(base + 1, entry, 8);
+    const __m256d inverse_c = _mm256_i64gather_pd(base + 2, entry, 8);
+    const __m256d m = _mm256_castsi256_pd(
+        _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi64x(kMantissaMask)), _mm256_set1_epi64x(kOneBits)));
+    const __m256d u = _mm256_mul_pd(_mm256_sub_pd(m, c), inverse_c);
+    const __m256d series = _mm256_mul_pd(
+        u, _mm256_fmadd_pd(u, _mm256_fmadd_pd(u, _mm256_set1_pd(1.0 / 3), _mm256_set1_pd(-0.5)), _mm256_set1_pd(1.0)));
+    // The biased exponent k < 2^11 as a double without an int64 conversion: the bits of 2^52 + k,
+    // minus 2^52 + 1023, exactly.
+    const __m256d e = _mm256_sub_pd(
+        _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(bits, 52), _mm256_set1_epi64x(kTwo52Bits))),
+        _mm256_set1_pd(0x1p52 + 1023));
+    const __m256d y = _mm256_mul_pd(_mm256_fmadd_pd(e, _mm256_set1_pd(kLn2), _mm256_add_pd(log_c, series)),
+                                    _mm256_set1_pd(inverse_log_gamma_));
+    const __m256d index = _mm256_round_pd(y, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+    const __m256d gap = _mm256_sub_pd(index, y);
+    const __m256d clear = _mm256_and_pd(_mm256_cmp_pd(gap, _mm256_set1_pd(kMargin), _CMP_GT_OQ),
+                                        _mm256_cmp_pd(gap, _mm256_set1_pd(1 - kMargin), _CMP_LT_OQ));
+    if (_mm256_movemask_pd(_mm256_and_pd(clear, _mm256_castsi256_pd(normal))) != 0xf) return false;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm256_cvttpd_epi32(index));
+    return true;
+  }
+#endif
+
  private:
   static constexpr double kMargin = 1e-6;
   static constexpr double kLn2 = 0x1.62e42fefa39efp-1;
   static constexpr uint64_t kMantissaMask = (uint64_t{1} << 52) - 1;
   static constexpr uint64_t kOneBits = 0x3ff0000000000000;  // 1.0
+  static constexpr uint64_t kSignBit = uint64_t{1} << 63;
+  static constexpr int64_t kInfinityBits = 0x7ff0000000000000;
+  static constexpr int64_t kTwo52Bits = 0x4330000000000000;  // 2^52
 
   struct Entry {
     double c;

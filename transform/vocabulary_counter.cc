@@ -47,7 +47,7 @@ void VocabularyCounter::insert_short(ShortSlot& slot, uint64_t key, int64_t n) {
   slot.count = n;
   ++short_distinct_;
   ++distinct_;
-  if (4 * static_cast<size_t>(short_distinct_) > 3 * short_slots_.size()) rehash_short(2 * short_slots_.size());
+  if (2 * static_cast<size_t>(short_distinct_) > short_slots_.size()) rehash_short(2 * short_slots_.size());
 }
 
 void VocabularyCounter::rehash_short(size_t slot_count) {
@@ -84,7 +84,7 @@ void VocabularyCounter::rehash_long(size_t slot_count) {
 
 void VocabularyCounter::reserve(int64_t short_values, int64_t long_values) {
   size_t slots = std::max(kInitialSlots, short_slots_.size());
-  while (4 * static_cast<size_t>(short_values) > 3 * slots) slots *= 2;
+  while (2 * static_cast<size_t>(short_values) > slots) slots *= 2;
   if (slots != short_slots_.size()) rehash_short(slots);
   slots = std::max(kInitialSlots, long_slots_.size());
   while (2 * static_cast<size_t>(long_values) > slots) slots *= 2;

@@ -1,6 +1,7 @@
 // number_parse, ErrorBudget and expand_file_patterns: the small pieces around the CSV reader.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <map>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "core/error.h"
 #include "io/error_budget.h"
@@ -136,6 +138,72 @@ TEST(NumberParse, DoubleReadsOnlyItsField) {
   EXPECT_EQ(out, -9007199254740992.0);
   EXPECT_TRUE(parse_double("0.000000000000001", &out));
   EXPECT_EQ(out, 1e-15);
+}
+
+// The reference for parse_padded_doubles: std::from_chars over the whole field, after the
+// blanks and the one '+' that parse_double strips.
+bool from_chars_reference(std::string_view t, double* out) {
+  while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+  if (!t.empty() && t[0] == '+') {
+    t.remove_prefix(1);
+    if (!t.empty() && (t[0] == '-' || t[0] == '+')) return false;
+  }
+  if (t.empty()) return false;
+  auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), *out);
+  return ec == std::errc() && ptr == t.data() + t.size();
+}
+
+// parse_padded_doubles reads 16 bytes of every field whatever its length, and divides in vector
+// registers: its results must be from_chars's bit for bit, for random decimals of every length
+// and sign (with the buffer's next bytes digits, dots or exponents) and for the edge cases.
+TEST(NumberParse, PaddedDoublesMatchFromChars) {
+  std::vector<std::string> texts = {
+      "0", "-0", "+0", "-0.0", "0.000", "1e308", "-1e308", "1.7976931348623157e308", "1.7976931348623159e308",
+      "1e309", "4.9e-324", "5e-324", "2e-324", "2.2250738585072014e-308", "2.2250738585072011e-308", "1e-400",
+      "9007199254740992", "9007199254740993", "-9007199254740993", "9007199254740992.5", "1234567890123456",
+      "12345678901234567", "0.1234567890123456", "1234567.890123456", "00000000000000001", "000123.4500",
+      "-000.000001", "1e22", "1e23", "1.5e-22", "123456789012345678901234567890", "0.30000000000000004",
+      "3.141592653589793238462643383279", "+1.5", "++1", "+-1", " 7", "7 ", "\t-2.5\t", "1.", ".5", "-.5",
+      ".", "-", "", "NA", "nan", "-inf", "Infinity", "1e", "1e+", "1.2.3", "1,5", "0x10", "12:30", "1-2", "--1",
+      "99999999", "-99999999", "100000000", "18446744073709551616", "9999999999999999", "-9999999999999999.9"};
+  std::mt19937_64 rng(2024);
+  for (int i = 0; i < 300000; ++i) {
+    std::string text;
+    if (rng() % 3 == 0) text += '-';
+    const int int_digits = static_cast<int>(rng() % 12), frac_digits = static_cast<int>(rng() % (rng() % 4 ? 9 : 22));
+    if (rng() % 8 == 0) text += std::string(rng() % 4, '0');  // leading zeros
+    for (int d = 0; d < int_digits; ++d) text += static_cast<char>('0' + rng() % 10);
+    if (frac_digits || rng() % 4 == 0) text += '.';
+    for (int d = 0; d < frac_digits; ++d) text += static_cast<char>('0' + rng() % 10);
+    if (rng() % 10 == 0) text += (rng() % 2 ? "e" : "E") + std::string(rng() % 2 ? "-" : "+") + std::to_string(rng() % 330);
+    texts.push_back(std::move(text));
+  }
+  // One buffer, each field followed by bytes that would change its value if they were read.
+  std::string buffer;
+  std::vector<std::pair<size_t, size_t>> spans;
+  const std::string junk = "0123456789.eE-+";
+  for (const std::string& t : texts) {
+    spans.emplace_back(buffer.size(), t.size());
+    buffer += t;
+    for (int k = static_cast<int>(rng() % 3); k >= 0; --k) buffer += junk[rng() % junk.size()];
+  }
+  buffer += std::string(64, '7');  // the padding the function may read, never use
+  std::vector<std::string_view> fields;
+  for (const auto& [begin, size] : spans) fields.emplace_back(buffer.data() + begin, size);
+  std::vector<double> out(fields.size());
+  std::vector<uint8_t> ok(fields.size());
+  parse_padded_doubles(fields.data(), fields.size(), out.data(), ok.data());
+  size_t parsed = 0;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    double expected = 0;
+    const bool valid = from_chars_reference(texts[i], &expected);
+    ASSERT_EQ(static_cast<bool>(ok[i]), valid) << "'" << texts[i] << "'";
+    if (!valid) continue;
+    ++parsed;
+    ASSERT_EQ(std::bit_cast<uint64_t>(out[i]), std::bit_cast<uint64_t>(expected)) << texts[i] << " " << out[i] << " vs " << expected;
+  }
+  EXPECT_GT(parsed, fields.size() * 9 / 10);
 }
 
 TEST(NumberParse, Int64) {
