@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
@@ -69,7 +70,11 @@ inline std::vector<std::string> with_test_device(std::vector<std::string> args) 
 inline RunResult run_kiln(const std::vector<std::string>& args, const std::string& dir) {
   std::string cmd = "cd " + shell_quote(dir) + " && " + shell_quote(kiln_binary());
   for (const auto& a : with_test_device(args)) cmd += " " + shell_quote(a);
-  std::string out = dir + "/.stdout", err = dir + "/.stderr";
+  // Files of this call's own: tests running side by side (a CPU run and its sim run) share
+  // fixture directories, and a shared name let one read or remove the other's output.
+  static std::atomic<int> calls{0};
+  const std::string tag = "." + std::to_string(::getpid()) + "." + std::to_string(calls++);
+  std::string out = dir + "/.stdout" + tag, err = dir + "/.stderr" + tag;
   cmd += " >" + shell_quote(out) + " 2>" + shell_quote(err);
   int status = std::system(cmd.c_str());
   RunResult r;
