@@ -183,11 +183,7 @@ void DynamicBatcher::execute(Instance& instance, std::deque<BatchTask>& batch) {
   // OpenMP's thread count is per calling thread, and batches run on I/O threads and on this
   // batcher's thread alike.
   if (cpu_threads() != config_.threads()) set_cpu_threads(config_.threads());
-  std::shared_ptr<VersionMetrics> metrics;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    metrics = metrics_;
-  }
+  VersionMetrics* const metrics = metrics_.get();
   const auto start = Clock::now();
   std::vector<const transform::ModelInputs*> parts;
   std::deque<BatchTask> live;

@@ -91,12 +91,6 @@ class DynamicBatcher {
   // throws what the model throws.
   void warm_up(const transform::ModelInputs& inputs);
   int64_t queued_rows() const;
-  // Where batches are recorded; set before the version takes traffic (warm-up batches go to a
-  // throwaway set, so they do not show in the served statistics).
-  void set_metrics(std::shared_ptr<VersionMetrics> metrics) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    metrics_ = std::move(metrics);
-  }
   const BatchingConfig& config() const { return config_; }
   int instances() const { return static_cast<int>(instances_.size()); }
 
@@ -117,7 +111,7 @@ class DynamicBatcher {
 
   std::shared_ptr<const Servable> servable_;
   BatchingConfig config_;
-  std::shared_ptr<VersionMetrics> metrics_;
+  const std::shared_ptr<VersionMetrics> metrics_;  // where served batches are recorded (warm-up is not)
   DeviceExecutor& device_;
   std::vector<std::unique_ptr<Instance>> instances_;
   mutable std::mutex mutex_;

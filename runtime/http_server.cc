@@ -35,13 +35,18 @@ struct HttpServer::Impl {
   // every ready socket from the thread in epoll to another through a condition variable).
   std::vector<std::unique_ptr<net::io_context>> iocs;
   std::vector<std::unique_ptr<std::atomic<int>>> ioc_sessions;  // open connections per io_context
+  int64_t connections() const {
+    int64_t n = 0;
+    for (const auto& c : ioc_sessions) n += c->load();
+    return n;
+  }
   size_t next_ioc = 0;
   // Keep run() going while requests wait in a batcher with no socket operation pending (during
   // a drain the acceptor is closed and nothing else would hold an io_context open).
   std::vector<net::executor_work_guard<net::io_context::executor_type>> work;
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
-  std::atomic<int64_t> in_flight{0}, connections{0};
+  std::atomic<int64_t> in_flight{0};
   std::atomic<bool> draining{false};
   bool accepting = true;  // touched on iocs[0] only, where the acceptor's handlers run
   std::mutex sessions_mutex;
@@ -57,7 +62,6 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, HttpServer::Impl& server, size_t ioc)
       : stream_(std::move(socket)), server_(server), ioc_sessions_(*server.ioc_sessions[ioc]) {
-    ++server_.connections;
     ++ioc_sessions_;
     // Reads fill what the buffer has room for, at least 512 bytes: room for a whole request of
     // a few KiB saves a read (and a trip through the reactor) per 512 bytes.
@@ -66,10 +70,7 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ec;
     stream_.socket().non_blocking(true, ec);
   }
-  ~Session() {
-    --ioc_sessions_;
-    --server_.connections;
-  }
+  ~Session() { --ioc_sessions_; }
 
   void start() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
@@ -367,7 +368,7 @@ void HttpServer::start() {
 
 int HttpServer::port() const { return impl_->port; }
 int64_t HttpServer::in_flight() const { return impl_->in_flight; }
-int64_t HttpServer::connections() const { return impl_->connections; }
+int64_t HttpServer::connections() const { return impl_->connections(); }
 
 bool HttpServer::shutdown(std::chrono::milliseconds deadline) {
   Impl& s = *impl_;
@@ -390,7 +391,7 @@ bool HttpServer::shutdown(std::chrono::milliseconds deadline) {
   }
   bool drained = false;
   while (true) {
-    if (s.in_flight == 0 && s.connections == 0) {
+    if (s.in_flight == 0 && s.connections() == 0) {
       drained = true;
       break;
     }

@@ -181,11 +181,8 @@ std::shared_ptr<LoadedVersion> ModelManager::load(const ModelConfig& config, int
   v->metrics = metrics_.version(config.name(), version, b.max_batch_size());
   if (v->servable->tabular())
     v->drift = std::make_unique<DriftMonitor>(v->servable->manifest().transform_state(), v->servable->schema());
-  v->batcher = std::make_unique<DynamicBatcher>(v->servable, b,
-                                                std::make_shared<VersionMetrics>(config.name(), version, b.max_batch_size()),
-                                                device_);
+  v->batcher = std::make_unique<DynamicBatcher>(v->servable, b, v->metrics, device_);
   warm_up(*v);
-  v->batcher->set_metrics(v->metrics);
   return v;
 }
 
