@@ -9,6 +9,7 @@
 #include "core/stream.h"
 #include "core/tensor.h"
 #include "kernels/activation.h"
+#include "kernels/pooling.h"
 #include "models/param_registry.h"
 
 namespace kiln::models {
@@ -72,11 +73,13 @@ class Layer {
 
   // Inference folding (Model::forward): a batch norm that reports its parameters, and the
   // activation after it, fold into the layer before them when that layer computes
-  // act(batch_norm(its output)) itself; forward_folded returns false where it cannot.
+  // act(batch_norm(its output)) itself; so may a max pool after them (`pool`, null otherwise),
+  // whose output `out` then is. forward_folded returns false where it cannot.
   virtual bool inference_batch_norm(InferenceBatchNorm<T>&) const { return false; }
   virtual bool elementwise_activation(kernels::Activation&, float&) const { return false; }
+  virtual bool inference_max_pool(kernels::Pool2dShape&) const { return false; }
   virtual bool forward_folded(const Context&, const std::vector<const Value*>&, Value&, const InferenceBatchNorm<T>&,
-                              kernels::Activation, float) {
+                              kernels::Activation, float, const kernels::Pool2dShape* /*pool*/) {
     return false;
   }
 };

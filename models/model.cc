@@ -226,7 +226,8 @@ const Tensor& Model<T>::forward(const Context& ctx, const std::vector<Value>& in
 template <typename T>
 size_t Model<T>::forward_folded(const Context& ctx, size_t k, const std::vector<const Value*>& in) {
   // Node k feeds only a batch norm (k + 1), which feeds only an activation (k + 2) or anything;
-  // neither intermediate is the model's output.
+  // either may feed only a max pool, which folds in too where the layer and device can. No
+  // intermediate is the model's output.
   const int n_inputs = input_count();
   const int v = n_inputs + static_cast<int>(k);
   auto sole_reader = [&](int value, size_t node) {
@@ -239,9 +240,18 @@ size_t Model<T>::forward_folded(const Context& ctx, size_t k, const std::vector<
   float slope = 0.01f;
   size_t folded = 1;
   if (sole_reader(v + 1, k + 2) && nodes_[k + 2].layer->elementwise_activation(act, slope)) folded = 2;
-  Value& out = values_[v + static_cast<int>(folded)];
-  out.data = storage_[v + folded].view(0, nodes_[k + folded].shape.with_batch(ctx.batch));
-  return nodes_[k].layer->forward_folded(ctx, in, out, bn, act, slope) ? folded : 0;
+  auto output = [&](size_t last) -> Value& {
+    Value& out = values_[v + static_cast<int>(last)];
+    out.data = storage_[v + last].view(0, nodes_[k + last].shape.with_batch(ctx.batch));
+    return out;
+  };
+  kernels::Pool2dShape pool;
+  if (sole_reader(v + static_cast<int>(folded), k + folded + 1) &&
+      nodes_[k + folded + 1].layer->inference_max_pool(pool)) {
+    pool.n = ctx.batch;
+    if (nodes_[k].layer->forward_folded(ctx, in, output(folded + 1), bn, act, slope, &pool)) return folded + 1;
+  }
+  return nodes_[k].layer->forward_folded(ctx, in, output(folded), bn, act, slope, nullptr) ? folded : 0;
 }
 
 template <typename T>

@@ -364,19 +364,13 @@ void conv2d_forward(const Stream& s, const Conv2dShape& c, const T* x, const T* 
                    slope);
     return;
   }
-  // Row-invariant (inference): shallow kernels run the GEMM's chain without im2col on AVX-512 and
-  // through im2col + the row-invariant GEMM elsewhere, the same bits either way.
+  // Row-invariant (inference) on AVX-512: taps read straight from a padded copy of the image, the
+  // epilogue fused; elsewhere im2col + the row-invariant GEMM. The same bits either way.
   if constexpr (std::is_same_v<T, float>) {
-    if (row_invariant && g.k <= kDirectMaxDepth && conv_direct_row_invariant_applies(c)) {
-      detail::with_activation<T>(act, slope, [&](auto f) {
-        for_chunks(g.rows, kMinChunkRows, [&](int64_t, int64_t r0, int64_t r1) {
-          const int64_t tile = std::max<int64_t>(kMinTileRows, static_cast<int64_t>(kTileBytes / (sizeof(T) * c.c_out)));
-          for (int64_t t0 = r0; t0 < r1; t0 += tile) {  // tiles, so the epilogue finds them in cache
-            const int64_t t1 = std::min(r1, t0 + tile);
-            conv_direct_row_invariant(c, x, w, t0, t1, y);
-            if (bias || act != Activation::none) detail::bias_activation_rows(t0, t1, c.c_out, y, c.c_out, bias, f);
-          }
-        });
+    if (row_invariant && conv_direct_row_invariant_applies(c)) {
+      const int64_t min_rows = std::clamp<int64_t>(kMinChunkMacs / (g.k * c.c_out), 8, kMinChunkRows);
+      for_chunks(g.rows, min_rows, [&](int64_t, int64_t r0, int64_t r1) {
+        conv_direct_row_invariant(c, x, w, bias, act, slope, r0, r1, y);
       });
       return;
     }

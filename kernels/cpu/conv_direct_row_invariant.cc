@@ -3,97 +3,245 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstring>
+#include <vector>
 
+#include "kernels/cpu/act_impl.h"
 #include "kernels/cpu/gemm.h"
 
 namespace kiln::kernels::cpu {
 
 namespace {
 
-constexpr int64_t kMaxDepth = 32;
-constexpr int kPixels = 6;  // output pixels per tile: with 4 vectors of channels, 24 accumulators
+// A zero-padded copy of one image per thread, so that every output pixel reads its taps at fixed
+// offsets (no edge cases, no gathering) and a row of output pixels is one run of tiles.
+constexpr int64_t kMaxPaddedFloats = int64_t{1} << 22;  // 16 MiB per thread at most, else im2col
+// The taps of a block have their weights (taps x 64 floats) in L1 while the block's tiles sweep the
+// image; the next block continues each element's chain from the partial sum stored in y.
+constexpr int64_t kWeightBlockBytes = int64_t{24} << 10;
 
-// R pixels x V vectors of 16 channels; pixel i's tap t reads x[i * step + off[t]].
-template <int R, int V>
-__attribute__((target("avx512f"))) void tile(int64_t k, const float* x, int64_t step, const int64_t* off,
-                                             const float* w, int64_t co, float* y) {
+// Pixels per tile for V vectors of channels: about 24 accumulators, the weights and a broadcast
+// in the 32 zmm registers.
+constexpr int max_pixels(int v) { return v == 4 ? 6 : v == 3 ? 8 : 12; }
+
+// R pixels x V vectors of 16 channels over taps [0, taps) of a block: pixel i's tap t reads
+// x[i * step + off[t]], its weights w[t * co ...]. The first block starts each chain from zero,
+// later ones from the partial sums in y; the last adds the bias and applies f.
+template <int R, int V, typename F>
+__attribute__((target("avx512f"))) void tile(int64_t taps, const float* x, int64_t step, const int64_t* off,
+                                             const float* w, int64_t co, bool first, const float* bias, bool last,
+                                             F f, float* y) {
   __m512 acc[R][V];
-#pragma GCC unroll 8
+#pragma GCC unroll 12
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
-  for (int64_t t = 0; t < k; ++t, w += co) {
+    for (int v = 0; v < V; ++v) acc[i][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + i * co + 16 * v);
+  for (int64_t t = 0; t < taps; ++t, w += co) {
     __m512 wv[V];
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_ps(w + 16 * v);
-#pragma GCC unroll 8
+    const float* xt = x + off[t];
+#pragma GCC unroll 12
     for (int i = 0; i < R; ++i) {
-      const __m512 xv = _mm512_set1_ps(x[i * step + off[t]]);
+      const __m512 xv = _mm512_set1_ps(xt[i * step]);
 #pragma GCC unroll 4
       for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(xv, wv[v], acc[i][v]);
     }
   }
-#pragma GCC unroll 8
+  if (last && bias) {
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) {
+      const __m512 b = _mm512_loadu_ps(bias + 16 * v);
+#pragma GCC unroll 12
+      for (int i = 0; i < R; ++i) acc[i][v] = _mm512_add_ps(acc[i][v], b);  // the epilogue's row[j] + bias[j]
+    }
+  }
+#pragma GCC unroll 12
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) _mm512_storeu_ps(y + i * co + 16 * v, acc[i][v]);
+  if (last)  // the activation on the tile while it is in L1 (scalar f: the epilogue's own bits)
+    for (int i = 0; i < R; ++i)
+      for (int j = 0; j < 16 * V; ++j) y[i * co + j] = f(y[i * co + j]);
 }
 
-template <int V>
-void rows(const Conv2dShape& c, const float* x, const float* w, int64_t r0, int64_t r1, float* y) {
-  const int64_t oh = c.out_h(), ow = c.out_w(), pixels = oh * ow, co = c.c_out;
-  const int64_t k = c.kh * c.kw * c.c_in, step = c.stride_w * c.c_in;
-  int64_t window[kMaxDepth], dense[kMaxDepth];  // tap offsets in the image window, in a packed row
+struct Layout {
+  int64_t oh, ow, pixels, k, co;
+  int64_t hp, wp;  // the padded image
+  int64_t step;    // input floats between neighbouring output pixels of a row
+};
+
+Layout layout(const Conv2dShape& c) {
+  Layout l;
+  l.oh = c.out_h();
+  l.ow = c.out_w();
+  l.pixels = l.oh * l.ow;
+  l.k = c.kh * c.kw * c.c_in;
+  l.co = c.c_out;
+  l.hp = std::max(c.h + c.pad_h, (l.oh - 1) * c.stride_h + c.kh);
+  l.wp = std::max(c.w + c.pad_w, (l.ow - 1) * c.stride_w + c.kw);
+  l.step = c.stride_w * c.c_in;
+  return l;
+}
+
+// The image with pad_h rows and pad_w columns of zeros before it and enough after it for every tap.
+const float* padded_image(const Conv2dShape& c, const Layout& l, const float* img, std::vector<float>& buf) {
+  if (c.pad_h == 0 && c.pad_w == 0 && l.hp == c.h && l.wp == c.w) return img;
+  buf.assign(static_cast<size_t>(l.hp * l.wp * c.c_in), 0.0f);
+  const int64_t rows = std::min(c.h, l.hp - c.pad_h), cols = std::min(c.w, l.wp - c.pad_w);
+  for (int64_t iy = 0; iy < rows; ++iy)
+    std::memcpy(buf.data() + ((iy + c.pad_h) * l.wp + c.pad_w) * c.c_in, img + iy * c.w * c.c_in,
+                static_cast<size_t>(cols * c.c_in) * sizeof(float));
+  return buf.data();
+}
+
+template <int R, int V, typename F>
+void tail(int r, int64_t taps, const float* x, int64_t step, const int64_t* off, const float* w, int64_t co,
+          bool first, const float* bias, bool last, F f, float* y) {
+  if constexpr (R > 0) {
+    if (r == R) return tile<R, V>(taps, x, step, off, w, co, first, bias, last, f, y);
+    return tail<R - 1, V>(r, taps, x, step, off, w, co, first, bias, last, f, y);
+  }
+}
+
+// Output pixels [p0, p1) of one (padded) image, channels [j0, j0 + 16V), taps [t0, t1), into y
+// from pixel p0 on. A row's run of pixels is cut into near-equal tiles (14 -> 5 + 5 + 4, not
+// 6 + 6 + 2: a thin tile is load-bound).
+template <int V, typename F>
+void pixels(const Conv2dShape& c, const Layout& l, const float* img, const int64_t* off, const float* w, int64_t j0,
+            int64_t t0, int64_t t1, const float* bias, F f, int64_t p0, int64_t p1, float* y) {
+  constexpr int kMax = max_pixels(V);
+  const bool first = t0 == 0, last = t1 == l.k;
+  const float* wb = w + t0 * l.co + j0;
+  const float* bb = bias ? bias + j0 : nullptr;
+  for (int64_t p = p0; p < p1;) {
+    const int64_t oy = p / l.ow, ox = p % l.ow, run = std::min(l.ow - ox, p1 - p);
+    const float* row = img + (oy * c.stride_h * l.wp + ox * c.stride_w) * c.c_in;
+    const int64_t tiles = (run + kMax - 1) / kMax;
+    for (int64_t i = 0, at = 0; i < tiles; ++i) {
+      const int r = static_cast<int>(run * (i + 1) / tiles - run * i / tiles);
+      tail<kMax, V>(r, t1 - t0, row + at * l.step, l.step, off + t0, wb, l.co, first, bb, last, f,
+                    y + (p - p0 + at) * l.co + j0);
+      at += r;
+    }
+    p += run;
+  }
+}
+
+// Tap offsets in the padded image, in the weights' (ky, kx, ci) order.
+const int64_t* tap_offsets(const Conv2dShape& c, const Layout& l) {
+  thread_local std::vector<int64_t> off;
+  off.resize(static_cast<size_t>(l.k));
   for (int64_t ky = 0, t = 0; ky < c.kh; ++ky)
     for (int64_t kx = 0; kx < c.kw; ++kx)
-      for (int64_t ci = 0; ci < c.c_in; ++ci, ++t) {
-        window[t] = (ky * c.w + kx) * c.c_in + ci;
-        dense[t] = t;
+      for (int64_t ci = 0; ci < c.c_in; ++ci, ++t) off[static_cast<size_t>(t)] = (ky * l.wp + kx) * c.c_in + ci;
+  return off.data();
+}
+
+// Pixels [p0, p1) of one padded image, every channel, into y from pixel p0 on: 64-channel panels,
+// each over its tap blocks.
+template <typename F>
+void image_pixels(const Conv2dShape& c, const Layout& l, const float* img, const int64_t* off, const float* w,
+                  const float* bias, F f, int64_t p0, int64_t p1, float* y) {
+  for (int64_t j0 = 0; j0 < l.co; j0 += 64) {
+    const int vecs = static_cast<int>(std::min<int64_t>(64, l.co - j0) / 16);
+    const int64_t block = std::max<int64_t>(1, kWeightBlockBytes / (64 * vecs));
+    for (int64_t t0 = 0; t0 < l.k; t0 += block) {
+      const int64_t t1 = std::min(l.k, t0 + block);
+      switch (vecs) {
+        case 4: pixels<4>(c, l, img, off, w, j0, t0, t1, bias, f, p0, p1, y); break;
+        case 3: pixels<3>(c, l, img, off, w, j0, t0, t1, bias, f, p0, p1, y); break;
+        case 2: pixels<2>(c, l, img, off, w, j0, t0, t1, bias, f, p0, p1, y); break;
+        default: pixels<1>(c, l, img, off, w, j0, t0, t1, bias, f, p0, p1, y); break;
       }
-  float packed[kMaxDepth];
-  for (int64_t r = r0; r < r1;) {
-    const int64_t n = r / pixels, oy = r % pixels / ow, ox = r % ow;
-    const float* img = x + n * c.h * c.w * c.c_in;
-    const int64_t ys = oy * c.stride_h - c.pad_h, xs = ox * c.stride_w - c.pad_w;
-    const bool rows_in = ys >= 0 && ys + c.kh <= c.h;
-    // Pixels from ox on, in this output row and inside [r0, r1), whose windows lie in the image.
-    int64_t run = 0;
-    if (rows_in && xs >= 0 && xs + c.kw <= c.w)
-      run = std::min({ow - ox, r1 - r, (c.w - c.kw - xs) / c.stride_w + 1});
-    if (run >= kPixels) {
-      tile<kPixels, V>(k, img + (ys * c.w + xs) * c.c_in, step, window, w, co, y + r * co);
-      r += kPixels;
-    } else if (run >= 1) {
-      tile<1, V>(k, img + (ys * c.w + xs) * c.c_in, step, window, w, co, y + r * co);
-      ++r;
-    } else {
-      // An edge pixel: its taps gathered with zeros for the padding, as im2col would.
-      for (int64_t ky = 0, t = 0; ky < c.kh; ++ky)
-        for (int64_t kx = 0; kx < c.kw; ++kx)
-          for (int64_t ci = 0; ci < c.c_in; ++ci, ++t) {
-            const int64_t iy = ys + ky, ix = xs + kx;
-            packed[t] = iy >= 0 && iy < c.h && ix >= 0 && ix < c.w ? img[(iy * c.w + ix) * c.c_in + ci] : 0.0f;
-          }
-      tile<1, V>(k, packed, 0, dense, w, co, y + r * co);
-      ++r;
     }
+  }
+}
+
+template <typename F>
+void rows(const Conv2dShape& c, const float* x, const float* w, const float* bias, F f, int64_t r0, int64_t r1,
+          float* y) {
+  const Layout l = layout(c);
+  thread_local std::vector<float> buf;
+  const int64_t* off = tap_offsets(c, l);
+  for (int64_t r = r0; r < r1;) {
+    const int64_t n = r / l.pixels, end = std::min(r1, (n + 1) * l.pixels), base = n * l.pixels;
+    const float* img = padded_image(c, l, x + n * c.h * c.w * c.c_in, buf);
+    image_pixels(c, l, img, off, w, bias, f, r - base, end - base, y + r * l.co);
+    r = end;
+  }
+}
+
+// Pooled rows [q0, q1) (image n's pooled row py is n * pooled height + py): the convolution's rows
+// under a group of pooled rows go to a scratch that stays in L2, then each window's maximum goes
+// to y, in max_pool2d_forward's order (the first cell seeds it, a later cell wins only if
+// greater), so the bits are those of the two passes.
+constexpr int64_t kPoolScratchBytes = int64_t{256} << 10;
+
+// One window's maxima over co channels (a multiple of 16) held in registers: the first cell seeds
+// them and a later cell wins only where cell > m, as in max_pool2d_forward's loop.
+__attribute__((target("avx512f"))) void window_max(const Pool2dShape& p, int64_t row, int64_t co, const float* first,
+                                                   float* out) {
+  for (int64_t j = 0; j < co; j += 16) {
+    __m512 m = _mm512_loadu_ps(first + j);
+    for (int64_t dy = 0; dy < p.kh; ++dy)
+      for (int64_t dx = dy == 0 ? 1 : 0; dx < p.kw; ++dx) {
+        const __m512 cell = _mm512_loadu_ps(first + dy * row + dx * co + j);
+        m = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(cell, m, _CMP_GT_OQ), m, cell);
+      }
+    _mm512_storeu_ps(out + j, m);
+  }
+}
+
+template <typename F>
+void pooled_rows(const Conv2dShape& c, const Pool2dShape& p, const float* x, const float* w, const float* bias, F f,
+                 int64_t q0, int64_t q1, float* y) {
+  const Layout l = layout(c);
+  thread_local std::vector<float> buf, conv;
+  const int64_t* off = tap_offsets(c, l);
+  const int64_t poh = p.out_h(), pow = p.out_w(), co = l.co;
+  const int64_t group = std::max<int64_t>(1, kPoolScratchBytes / (p.kh * l.ow * co * 4));
+  conv.resize(static_cast<size_t>(std::min(group, poh) * p.kh * l.ow * co));
+  int64_t padded_n = -1;
+  const float* img = nullptr;
+  for (int64_t q = q0; q < q1;) {
+    const int64_t n = q / poh, end = std::min({q1, (n + 1) * poh, q + group});
+    if (n != padded_n) {
+      img = padded_image(c, l, x + n * c.h * c.w * c.c_in, buf);
+      padded_n = n;
+    }
+    const int64_t py0 = q - n * poh, py1 = end - n * poh, oy0 = py0 * p.kh;
+    image_pixels(c, l, img, off, w, bias, f, oy0 * l.ow, py1 * p.kh * l.ow, conv.data());
+    for (int64_t py = py0; py < py1; ++py)
+      for (int64_t px = 0; px < pow; ++px) {
+        window_max(p, l.ow * co, co, conv.data() + ((py * p.kh - oy0) * l.ow + px * p.kw) * co,
+                   y + ((n * poh + py) * pow + px) * co);
+      }
+    q = end;
   }
 }
 
 }  // namespace
 
 bool conv_direct_row_invariant_applies(const Conv2dShape& c) {
-  return row_invariant_avx512_available() && c.kh * c.kw * c.c_in <= kMaxDepth && c.c_out % 16 == 0 &&
-         c.c_out <= 64;
+  const Layout l = layout(c);
+  return row_invariant_avx512_available() && c.c_out % 16 == 0 && l.hp * l.wp * c.c_in <= kMaxPaddedFloats;
 }
 
-void conv_direct_row_invariant(const Conv2dShape& c, const float* x, const float* w, int64_t r0, int64_t r1, float* y) {
-  switch (c.c_out / 16) {
-    case 1: return rows<1>(c, x, w, r0, r1, y);
-    case 2: return rows<2>(c, x, w, r0, r1, y);
-    case 3: return rows<3>(c, x, w, r0, r1, y);
-    default: return rows<4>(c, x, w, r0, r1, y);
-  }
+void conv_direct_row_invariant(const Conv2dShape& c, const float* x, const float* w, const float* bias, Activation act,
+                               float slope, int64_t r0, int64_t r1, float* y) {
+  detail::with_activation<float>(act, slope, [&](auto f) { rows(c, x, w, bias, f, r0, r1, y); });
+}
+
+bool conv_max_pool_direct_applies(const Conv2dShape& c, const Pool2dShape& p) {
+  return conv_direct_row_invariant_applies(c) && p.h == c.out_h() && p.w == c.out_w() && p.c == c.c_out &&
+         p.pad_h == 0 && p.pad_w == 0 && p.stride_h == p.kh && p.stride_w == p.kw && p.kh <= p.h && p.kw <= p.w;
+}
+
+void conv_max_pool_direct_row_invariant(const Conv2dShape& c, const Pool2dShape& p, const float* x, const float* w,
+                                        const float* bias, Activation act, float slope, int64_t q0, int64_t q1,
+                                        float* y) {
+  detail::with_activation<float>(act, slope, [&](auto f) { pooled_rows(c, p, x, w, bias, f, q0, q1, y); });
 }
 
 }  // namespace kiln::kernels::cpu

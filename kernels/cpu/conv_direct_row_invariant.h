@@ -1,20 +1,35 @@
 #pragma once
-// The row-invariant convolution of a shallow kernel (serving's first convolution over one or three
-// input channels) without an im2col buffer, on AVX-512.
+// The row-invariant (inference) convolution without an im2col buffer, on AVX-512: output pixels
+// read their taps straight from a zero-padded copy of the image.
 #include <cstdint>
 
+#include "kernels/activation.h"
 #include "kernels/conv.h"
+#include "kernels/pooling.h"
 
 namespace kiln::kernels::cpu {
 
-// Whether conv_direct_row_invariant handles this shape on this CPU: AVX-512, a GEMM depth
-// kh * kw * c_in of at most 32, and c_out a multiple of 16 up to 64.
+// Whether conv_direct_row_invariant handles this shape on this CPU: AVX-512, c_out a multiple of
+// 16, and a padded image of at most 4M floats (the per-thread copy).
 bool conv_direct_row_invariant_applies(const Conv2dShape& c);
 
-// Rows [r0, r1) of y (output pixels in NHWC order, c_out wide) = the bare product, without bias or
-// activation: every element is the chain fma(x[t], w[t][j], acc) over all kh * kw * c_in taps in
-// order from zero, taps in the padding reading zero. That is the chain im2col + gemm_row_invariant
-// computes, so the bits are those of that path on any machine, whatever the rows' tiling.
-void conv_direct_row_invariant(const Conv2dShape& c, const float* x, const float* w, int64_t r0, int64_t r1, float* y);
+// Rows [r0, r1) of y (output pixels in NHWC order, c_out wide) = act(product + bias), bias
+// optional: every product element is the chain fma(x[t], w[t][j], acc) over all kh * kw * c_in
+// taps in order from zero, taps in the padding reading zero, then the GEMM epilogue's
+// f(acc + bias[j]). That is what im2col + gemm_row_invariant computes, so the bits are those of
+// that path on any machine, whatever the rows' tiling.
+void conv_direct_row_invariant(const Conv2dShape& c, const float* x, const float* w, const float* bias, Activation act,
+                               float slope, int64_t r0, int64_t r1, float* y);
+
+// Whether conv_max_pool_direct_row_invariant handles this pair: the convolution as above, then a
+// max pool over its whole output with windows that tile it (stride = window, no padding).
+bool conv_max_pool_direct_applies(const Conv2dShape& c, const Pool2dShape& p);
+
+// Pooled rows [q0, q1) (image n's pooled row py is n * p.out_h() + py) of y = max_pool(act(conv +
+// bias)), the bits of conv_direct_row_invariant then max_pool2d_forward, without the convolution's
+// output leaving the core's cache.
+void conv_max_pool_direct_row_invariant(const Conv2dShape& c, const Pool2dShape& p, const float* x, const float* w,
+                                        const float* bias, Activation act, float slope, int64_t q0, int64_t q1,
+                                        float* y);
 
 }  // namespace kiln::kernels::cpu

@@ -89,14 +89,18 @@ void sgemm_block(int64_t r0, int64_t r1, int64_t j0, int64_t j1, int64_t k, cons
 constexpr int kRows512 = 6;
 constexpr int kVecs512 = 4;
 
+// `first`: each chain starts from zero; otherwise it continues from the partial sums in c (a later
+// block of k), which gives the same bits as one pass.
 template <int R, int V>
 __attribute__((target("avx512f"))) void tile512(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-                                                float* c, int64_t ldc, __mmask16 last) {
+                                                float* c, int64_t ldc, __mmask16 last, bool first) {
   __m512 acc[R][V];
 #pragma GCC unroll 8
-  for (int i = 0; i < R; ++i)
+  for (int i = 0; i < R; ++i) {
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int v = 0; v + 1 < V; ++v) acc[i][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + i * ldc + 16 * v);
+    acc[i][V - 1] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(last, c + i * ldc + 16 * (V - 1));
+  }
   for (int64_t p = 0; p < k; ++p, b += ldb, ++a) {
     __m512 bv[V];
 #pragma GCC unroll 4
@@ -117,21 +121,33 @@ __attribute__((target("avx512f"))) void tile512(int64_t k, const float* a, int64
   }
 }
 
+// A panel's rows over k in blocks whose slice of B (block x 64 floats) stays in L1 while every row
+// tile passes over it; without blocking each 6-row tile would stream the whole k x 64 panel from
+// L2 (fc1 of the CNN: 800 KB per tile).
+constexpr int64_t kBlockBytes512 = int64_t{24} << 10;
+
 template <int V>
 __attribute__((target("avx512f"))) void panel512(int64_t r0, int64_t r1, int64_t k, const float* a, int64_t lda,
                                                  const float* b, int64_t ldb, float* c, int64_t ldc, __mmask16 last) {
-  int64_t i = r0;
-  for (; i + kRows512 <= r1; i += kRows512)
-    tile512<kRows512, V>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, last);
-  const float* ai = a + i * lda;
-  float* ci = c + i * ldc;
-  switch (r1 - i) {
-    case 5: return tile512<5, V>(k, ai, lda, b, ldb, ci, ldc, last);
-    case 4: return tile512<4, V>(k, ai, lda, b, ldb, ci, ldc, last);
-    case 3: return tile512<3, V>(k, ai, lda, b, ldb, ci, ldc, last);
-    case 2: return tile512<2, V>(k, ai, lda, b, ldb, ci, ldc, last);
-    case 1: return tile512<1, V>(k, ai, lda, b, ldb, ci, ldc, last);
-    default: return;
+  const int64_t block = std::max<int64_t>(1, kBlockBytes512 / (64 * V));
+  for (int64_t p0 = 0; p0 < std::max<int64_t>(k, 1); p0 += block) {
+    const int64_t kb = std::min(block, k - p0);
+    const bool first = p0 == 0;
+    const float* ap = a + p0;
+    const float* bp = b + p0 * ldb;
+    int64_t i = r0;
+    for (; i + kRows512 <= r1; i += kRows512)
+      tile512<kRows512, V>(kb, ap + i * lda, lda, bp, ldb, c + i * ldc, ldc, last, first);
+    const float* ai = ap + i * lda;
+    float* ci = c + i * ldc;
+    switch (r1 - i) {
+      case 5: tile512<5, V>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
+      case 4: tile512<4, V>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
+      case 3: tile512<3, V>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
+      case 2: tile512<2, V>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
+      case 1: tile512<1, V>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
+      default: break;
+    }
   }
 }
 

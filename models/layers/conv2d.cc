@@ -4,6 +4,7 @@
 #include "core/device_memory.h"
 #include "kernels/batch_norm.h"
 #include "kernels/conv.h"
+#include "kernels/conv_max_pool.h"
 #include "models/layers/layers.h"
 
 namespace kiln::models {
@@ -66,13 +67,18 @@ class Conv2DLayer final : public Layer<T> {
   }
 
   // act(batch_norm(conv(x, w) + b)) as conv(x, w * scale) + (b * scale + shift) with act in the
-  // kernel's epilogue: one pass instead of three. The folded weights come from the batch-norm
+  // kernel's epilogue: one pass instead of three, and with a max pool after it, four in one where
+  // the device fuses them (kernels/conv_max_pool.h). The folded weights come from the batch-norm
   // kernel itself (w as rows over the output channels, with a zero mean and shift), so every
   // device folds them with its own arithmetic; they are refolded each call, since training may
   // have changed the weights between evaluations.
   bool forward_folded(const Context& ctx, const std::vector<const Value*>& in, Value& out,
-                      const InferenceBatchNorm<T>& bn, kernels::Activation act, float slope) override {
+                      const InferenceBatchNorm<T>& bn, kernels::Activation act, float slope,
+                      const kernels::Pool2dShape* pool) override {
     if (act_ != kernels::Activation::none || act == kernels::Activation::gelu) return false;
+    kernels::Conv2dShape s = shape_;
+    s.n = ctx.batch;
+    if (pool && (ctx.training || !kernels::conv2d_max_pool_fuses<T>(ctx.stream, s, *pool))) return false;
     const int64_t co = shape_.c_out, k = shape_.kh * shape_.kw * shape_.c_in;
     const DType dt = dtype_of<T>::value;
     Tensor w = scratch(ctx.stream, folded_w_, Shape{k, co}, dt);
@@ -90,8 +96,11 @@ class Conv2DLayer final : public Layer<T> {
                                                bn.beta, bn.mean, bn.var, bn.eps, b.template data<T>());
     }
     folded_frozen_ = ctx.weights_frozen ? bn.gamma : nullptr;
-    kernels::Conv2dShape s = shape_;
-    s.n = ctx.batch;
+    if (pool) {
+      kernels::conv2d_max_pool_forward<T>(ctx.stream, s, *pool, in[0]->data.template data<T>(), w.template data<T>(),
+                                          b.template data<T>(), out.data.template data<T>(), act, slope);
+      return true;
+    }
     kernels::conv2d_forward<T>(ctx.stream, s, in[0]->data.template data<T>(), w.template data<T>(),
                                b.template data<T>(), out.data.template data<T>(), act, slope, !ctx.training);
     return true;

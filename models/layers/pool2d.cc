@@ -48,6 +48,12 @@ class Pool2DLayer final : public Layer<T> {
     }
   }
 
+  bool inference_max_pool(kernels::Pool2dShape& pool) const override {
+    if (!max_) return false;
+    pool = shape_;
+    return true;
+  }
+
   void backward(const Context& ctx, const std::vector<const Value*>&, const Value&, const Tensor& dout,
                 const std::vector<Tensor*>& din) override {
     if (!din[0]) return;
