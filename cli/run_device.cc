@@ -21,8 +21,7 @@ void apply_precision_flag(const std::string& flag, ServeConfig& config) {
 
 void apply_kernel_library(KernelChoice::Library library,
                           const google::protobuf::RepeatedPtrField<KernelChoice>& overrides) {
-  for (const std::string& w : models::apply_kernel_library(library, overrides))
-    std::fprintf(stderr, "warning: %s\n", w.c_str());
+  models::apply_kernel_library(library, overrides);
 }
 
 void apply_kernel_library_flag(const std::string& flag, ServeConfig& config) {

@@ -63,11 +63,12 @@ Action add_train(CLI::App& app) {
       std::printf(
           "data-parallel %d ranks: dense all-reduce %.3f ms/step (%.2f MB, %lld buckets, %lld on the communication "
           "thread), %.3f ms/step of it after backward (%.0f%% overlapped); sparse exchange and state %.3f ms/step "
-          "(%.1f KB/step; %lld all-gather, %lld dense)\n",
+          "(%.1f KB/step; %lld all-gather, %lld dense, %lld of them on the device)\n",
           r.ranks, 1e3 * s.comm_seconds / steps, s.dense_bytes_per_step / 1e6, static_cast<long long>(s.buckets_per_step),
           static_cast<long long>(s.threaded_buckets),
           1e3 * s.exposed_seconds / steps, std::max(hidden, 0.0), 1e3 * s.sparse_seconds / steps, s.sparse_bytes / steps / 1e3,
-          static_cast<long long>(s.sparse_gather_steps), static_cast<long long>(s.sparse_dense_steps));
+          static_cast<long long>(s.sparse_gather_steps), static_cast<long long>(s.sparse_dense_steps),
+          static_cast<long long>(s.sparse_device_steps));
     }
     return 0;
   };

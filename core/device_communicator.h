@@ -20,6 +20,9 @@ class DeviceCommunicator {
   // In place, the element-wise sum over the ranks of n floats of device memory at `data`, after
   // the work queued on `s` so far; later work on `s` sees the sum.
   virtual void all_reduce_sum(const Stream& s, float* data, int64_t n) = 0;
+  // `recv` (device memory, size() x bytes_per_rank bytes) receives every rank's `bytes_per_rank`
+  // bytes at `send`, rank r's at r x bytes_per_rank, after the work queued on `s` so far.
+  virtual void all_gather(const Stream& s, const void* send, void* recv, int64_t bytes_per_rank) = 0;
 };
 
 // The sim device's: `host` (its ranks) does the data movement.

@@ -3,8 +3,10 @@
 
 #include "kernels/cpu/embedding.h"
 #include "kernels/dispatch.h"
+#include "kernels/kernel_library.h"
 #if KILN_HAVE_CUDA
 #include "kernels/cuda/embedding.h"
+#include "kernels/cuda/reference.h"
 #endif
 
 namespace kiln::kernels {
@@ -33,7 +35,10 @@ void embedding_forward(const Stream& s, const T* table, int64_t rows, int64_t di
         const int64_t nnz = detail::cuda_read_nnz(s, offsets, batch);
         if (const int64_t bad = cuda::embedding_first_bad_id(s, ids, nnz, rows); bad >= 0)
           fail("embedding: the id at position ", bad, " is outside the table's ", rows, " rows");
-        cuda::embedding_forward(s, table, rows, dim, ids, offsets, batch, combiner, out);
+        if (use_vendor("embedding"))
+          cuda::reference::embedding_forward(s, table, rows, dim, ids, offsets, batch, combiner, out);
+        else
+          cuda::embedding_forward(s, table, rows, dim, ids, offsets, batch, combiner, out);
       }());
   }
   detail::unknown_device(kOp, s);
@@ -75,10 +80,10 @@ int64_t embedding_backward(const Stream& s, const T* dout, int64_t rows, int64_t
       return *count;
     }
     case Device::Kind::cuda:
-      KILN_CUDA_F32(
-          kOp, T, s,
-          cuda::embedding_backward(s, dout, rows, dim, ids, offsets, batch, detail::cuda_read_nnz(s, offsets, batch),
-                                   combiner, unique_ids, grad_rows));
+      KILN_CUDA_F32(kOp, T, s,
+                    (use_vendor("embedding") ? cuda::reference::embedding_backward : cuda::embedding_backward)(
+                        s, dout, rows, dim, ids, offsets, batch, detail::cuda_read_nnz(s, offsets, batch), combiner,
+                        unique_ids, grad_rows));
   }
   detail::unknown_device(kOp, s);
 }

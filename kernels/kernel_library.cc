@@ -12,14 +12,6 @@ namespace {
 
 constexpr std::array<std::string_view, 10> kFamilies = {"activation", "batch_norm", "conv2d", "dropout", "embedding",
                                                         "gemm",       "loss",       "optimizer", "pooling", "reduce"};
-// The families VENDOR covers: a vendor library (batch_norm, conv2d, gemm), the reference kernels of
-// kernels/cuda/reference.h (reduce, softmax cross-entropy, Adam), or Kiln's kernels where they are
-// already in reference form (activation, dropout, pooling, the other losses, SGD). Only embedding's
-// sorted backward has nothing behind VENDOR (docs/cuda.md lists what each runs).
-constexpr std::array<std::string_view, 9> kVendorFamilies = {"activation", "batch_norm", "conv2d",
-                                                             "dropout",    "gemm",       "loss",
-                                                             "optimizer",  "pooling",    "reduce"};
-
 // Per family: 0 for no override, else 1 + the KernelLibrary it was set to.
 std::atomic<uint8_t> g_default{static_cast<uint8_t>(KernelLibrary::kiln)};
 std::array<std::atomic<uint8_t>, kFamilies.size()> g_override{};
@@ -42,13 +34,6 @@ const char* kernel_library_name(KernelLibrary library) {
 }
 
 std::span<const std::string_view> kernel_op_families() { return kFamilies; }
-
-bool has_vendor_kernels(std::string_view op) {
-  family_index(op);
-  for (std::string_view f : kVendorFamilies)
-    if (f == op) return true;
-  return false;
-}
 
 KernelLibrary kernel_library(std::string_view op) {
   const uint8_t o = g_override[family_index(op)].load(std::memory_order_relaxed);

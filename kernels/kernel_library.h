@@ -1,9 +1,10 @@
 #pragma once
 // Which kernels an op family runs on a CUDA stream: Kiln's own (the default) or VENDOR: the
-// vendor libraries (cuBLASLt GEMM, cuDNN convolution and batch norm) and, for activation, pooling
-// and reduce, plain reference kernels (kernels/cuda/reference.h), chosen for the whole process and
-// per op family, so a misbehaving custom kernel can be switched off from the config without a
-// rebuild (docs/cuda.md, "Kernel libraries").
+// vendor libraries (cuBLASLt GEMM, cuDNN convolution and batch norm) and, for reduce, softmax
+// cross-entropy, Adam and embedding, plain reference kernels (kernels/cuda/reference.h; the other
+// families' kernels are in that form already), chosen for the whole process and per op family, so
+// a misbehaving custom kernel can be switched off from the config without a rebuild (docs/cuda.md,
+// "Kernel libraries"). Every family has something behind VENDOR.
 //
 // Only the CUDA case of each kernels/<op>.cc reads the choice. On the CPU the vendor library,
 // oneDNN, is already what runs, and the sim device runs the CPU code, so both ignore it: the
@@ -25,10 +26,6 @@ const char* kernel_library_name(KernelLibrary library);
 // The op families, one per kernels/<op>.h: activation, batch_norm, conv2d, dropout, embedding,
 // gemm, loss, optimizer, pooling, reduce.
 std::span<const std::string_view> kernel_op_families();
-
-// Whether VENDOR changes what runs on CUDA for this family (a vendor library or reference kernels);
-// for the others Kiln's kernel runs whatever is chosen (kiln::Error for an unknown family).
-bool has_vendor_kernels(std::string_view op);
 
 // The library for op family `op`: its override if it has one, else the process-wide default.
 // kiln::Error for a name that is not a family, listing the families.

@@ -9,6 +9,9 @@
 
 #include "core/error.h"
 #include "core/stream.h"
+#include "kernels/cpu/sparse_rows.h"
+#include "kernels/reduce.h"
+#include "kernels/sparse_rows.h"
 #include "models/layers/layers.h"
 #if KILN_HAVE_NCCL
 #include "core/cuda/nccl_device_communicator.h"
@@ -61,7 +64,6 @@ GradientSync::GradientSync(Communicator& comm, ParamRegistry<float>& params, con
     comm_stream_ = std::make_unique<DeviceStream>(device);
     ready_ = std::make_unique<DeviceEvent>(device);
     reduced_ = std::make_unique<DeviceEvent>(device);
-    host_sparse_.resize(static_cast<size_t>(params.size()));
   }
   bool spare_core = available_cores() > cpu_threads();
   bool threaded = !on_device_ && config.overlap() && spare_core && comm.size() > 1 && comm.any_thread_may_call() &&
@@ -159,32 +161,8 @@ void GradientSync::finish_step() {
     reduced_->record(comm_stream_->view());
     reduced_->make_wait(params_.stream());
     stats_.exposed_seconds += seconds_since(t0);
-    // The exchange below works on host copies of the sparse gradients and the state.
     auto t1 = std::chrono::steady_clock::now();
-    const Stream& s = params_.stream();
-    for (int h : params_.embedding_handles()) {
-      const SparseGrad<float>& g = params_.sparse_grad(h);
-      const int64_t dim = params_.info(h).shape[1];
-      SparseGrad<float>& m = host_sparse_[static_cast<size_t>(h)];
-      m.count = g.count;
-      if (g.count) {
-        m.unique_ids = to_host(s, g.unique_ids.view(0, Shape{g.count}));
-        m.rows = to_host(s, g.rows.view(0, Shape{g.count, dim}));
-      }
-    }
-    host_state_ = to_host(s, params_.state_values());
-    exchange_sparse_and_state();
-    for (int h : params_.embedding_handles()) {
-      SparseGrad<float>& g = params_.sparse_grad(h);
-      const SparseGrad<float>& m = host_sparse_[static_cast<size_t>(h)];
-      const int64_t dim = params_.info(h).shape[1];
-      g.count = m.count;
-      if (!m.count) continue;
-      copy_async(s, scratch(s, g.unique_ids, Shape{m.count}, DType::i64), m.unique_ids.view(0, Shape{m.count}));
-      copy_async(s, scratch(s, g.rows, Shape{m.count, dim}, DType::f32), m.rows.view(0, Shape{m.count, dim}));
-    }
-    if (host_state_.numel()) copy_async(s, params_.state_values(), host_state_);
-    s.synchronize();  // one wait for every upload: the host copies are rewritten next step
+    exchange_sparse_and_state_on_device();
     stats_.sparse_seconds += seconds_since(t1);
     ++stats_.steps;
     return;
@@ -219,70 +197,28 @@ void reserve_sparse(SparseGrad<float>& g, int64_t count, int64_t dim) {
   g.rows = Tensor::empty(Shape{count, dim}, DType::f32);
 }
 
-// One rank's part of a table in the fused all-gather message: count, ids (ascending), rows.
-struct Part {
-  const int64_t* ids;
-  const float* rows;
-  int64_t count, next;
-};
-
-// Merges the ranks' sorted id lists into `g`; rows of one id are summed in rank order, so every
-// rank computes the same bits.
-void merge_parts(std::vector<Part>& parts, int64_t dim, SparseGrad<float>& g) {
-  int64_t upper = 0;
-  for (const Part& p : parts) upper += p.count;
-  std::vector<int64_t> ids;
-  std::vector<float> rows;
-  ids.reserve(static_cast<size_t>(upper));
-  rows.reserve(static_cast<size_t>(upper * dim));
-  for (;;) {
-    int64_t id = INT64_MAX;
-    for (const Part& p : parts)
-      if (p.next < p.count) id = std::min(id, p.ids[p.next]);
-    if (id == INT64_MAX) break;
-    size_t at = rows.size();
-    rows.resize(at + static_cast<size_t>(dim), 0.0f);
-    bool first = true;
-    for (Part& p : parts) {
-      if (p.next >= p.count || p.ids[p.next] != id) continue;
-      const float* r = p.rows + p.next * dim;
-      for (int64_t j = 0; j < dim; ++j) rows[at + j] = first ? r[j] : rows[at + j] + r[j];
-      first = false;
-      ++p.next;
-    }
-    ids.push_back(id);
-  }
-  int64_t count = static_cast<int64_t>(ids.size());
-  reserve_sparse(g, count, dim);
-  std::memcpy(g.unique_ids.raw(), ids.data(), ids.size() * 8);
-  std::memcpy(g.rows.raw(), rows.data(), rows.size() * 4);
-  g.count = count;
-}
 }  // namespace
+
+bool GradientSync::exchange_as_dense(int handle, int64_t rows_over_ranks) const {
+  const int64_t vocab = params_.info(handle).shape[0], dim = params_.info(handle).shape[1];
+  const double gather_bytes = static_cast<double>(rows_over_ranks) * static_cast<double>(8 + 4 * dim);
+  const double dense_bytes = static_cast<double>(vocab) * static_cast<double>(dim + 1) * 4.0;
+  return config_.sparse_exchange() == DistributedConfig::DENSE ||
+         (config_.sparse_exchange() == DistributedConfig::AUTO && dense_bytes < gather_bytes);
+}
 
 // All tables travel together (Horovod's tensor fusion): one all-gather for the tables exchanged
 // as (ids, rows), one all-reduce for those exchanged dense plus the state buffer. Per step that
 // is three collectives whatever the table count; latency, not bandwidth, bounds small models.
-SparseGrad<float>& GradientSync::sparse(int handle) {
-  return on_device_ ? host_sparse_[static_cast<size_t>(handle)] : params_.sparse_grad(handle);
-}
-
-const Tensor& GradientSync::state() { return on_device_ ? host_state_ : params_.state_values(); }
-
 void GradientSync::exchange_sparse_and_state() {
   std::vector<int> tables = params_.embedding_handles();
   std::vector<int64_t> counts;
-  for (int h : tables) counts.push_back(sparse(h).count);
+  for (int h : tables) counts.push_back(params_.sparse_grad(h).count);
   if (!counts.empty()) comm_.all_reduce_sum(counts.data(), static_cast<int64_t>(counts.size()));
   std::vector<int> gathered, dense;
   for (size_t i = 0; i < tables.size(); ++i) {
     if (counts[i] == 0) continue;  // no rank has rows: nothing to exchange
-    const int64_t vocab = params_.info(tables[i]).shape[0], dim = params_.info(tables[i]).shape[1];
-    const double gather_bytes = static_cast<double>(counts[i]) * static_cast<double>(8 + 4 * dim);
-    const double dense_bytes = static_cast<double>(vocab) * static_cast<double>(dim + 1) * 4.0;
-    bool as_dense = config_.sparse_exchange() == DistributedConfig::DENSE ||
-                    (config_.sparse_exchange() == DistributedConfig::AUTO && dense_bytes < gather_bytes);
-    (as_dense ? dense : gathered).push_back(tables[i]);
+    (exchange_as_dense(tables[i], counts[i]) ? dense : gathered).push_back(tables[i]);
   }
   stats_.sparse_dense_steps += static_cast<int64_t>(dense.size());
   stats_.sparse_gather_steps += static_cast<int64_t>(gathered.size());
@@ -290,7 +226,7 @@ void GradientSync::exchange_sparse_and_state() {
   if (!gathered.empty()) {
     std::string mine;
     for (int h : gathered) {
-      const SparseGrad<float>& g = sparse(h);
+      const SparseGrad<float>& g = params_.sparse_grad(h);
       const int64_t dim = params_.info(h).shape[1];
       mine.append(reinterpret_cast<const char*>(&g.count), 8);
       if (g.count) {
@@ -304,23 +240,26 @@ void GradientSync::exchange_sparse_and_state() {
     std::vector<size_t> at(all.size(), 0);
     for (int h : gathered) {
       const int64_t dim = params_.info(h).shape[1];
-      std::vector<Part> parts;
+      std::vector<kernels::cpu::SparseRowsPart> parts;
+      int64_t upper = 0;
       for (size_t r = 0; r < all.size(); ++r) {
         const char* base = all[r].data() + at[r];
         int64_t c = 0;
         std::memcpy(&c, base, 8);
         // The ids follow the 8-byte count, the rows the ids: 8-byte aligned within the message.
-        parts.push_back({reinterpret_cast<const int64_t*>(base + 8), reinterpret_cast<const float*>(base + 8 + c * 8),
-                         c, 0});
+        parts.push_back({reinterpret_cast<const int64_t*>(base + 8), reinterpret_cast<const float*>(base + 8 + c * 8), c});
+        upper += c;
         at[r] += static_cast<size_t>(8 + c * 8 + c * dim * 4 + ((c * dim) % 2 ? 4 : 0));
       }
-      merge_parts(parts, dim, sparse(h));
+      SparseGrad<float>& g = params_.sparse_grad(h);
+      reserve_sparse(g, upper, dim);
+      g.count = kernels::cpu::sparse_rows_merge(parts, dim, g.unique_ids.data<int64_t>(), g.rows.data<float>());
     }
   }
 
   // Dense tables: [vocab, dim] summed rows, then [vocab] presence (an id counts where any rank
   // had it, even if its rows sum to 0), per table; then the state buffer.
-  const Tensor& state = this->state();
+  const Tensor& state = params_.state_values();
   const int64_t state_n = state.defined() ? state.numel() : 0;
   if (dense.empty() && state_n == 0) return;
   int64_t total = state_n;
@@ -328,14 +267,11 @@ void GradientSync::exchange_sparse_and_state() {
   fused_.assign(static_cast<size_t>(total), 0.0f);
   float* at = fused_.data();
   for (int h : dense) {
-    const SparseGrad<float>& g = sparse(h);
+    const SparseGrad<float>& g = params_.sparse_grad(h);
     const int64_t vocab = params_.info(h).shape[0], dim = params_.info(h).shape[1];
-    float* presence = at + vocab * dim;
-    for (int64_t i = 0; i < g.count; ++i) {
-      const int64_t id = g.unique_ids.data<int64_t>()[i];
-      std::memcpy(at + id * dim, g.rows.data<float>() + i * dim, static_cast<size_t>(dim) * sizeof(float));
-      presence[id] = 1.0f;
-    }
+    if (g.count)
+      kernels::cpu::sparse_rows_to_dense(g.unique_ids.data<int64_t>(), g.rows.data<float>(), g.count, vocab, dim, at,
+                                         at + vocab * dim);
     at += vocab * (dim + 1);
   }
   if (state_n) std::memcpy(at, state.raw(), static_cast<size_t>(state_n) * sizeof(float));
@@ -343,21 +279,14 @@ void GradientSync::exchange_sparse_and_state() {
   stats_.sparse_bytes += static_cast<double>(total) * sizeof(float);
   at = fused_.data();
   for (int h : dense) {
-    SparseGrad<float>& g = sparse(h);
+    SparseGrad<float>& g = params_.sparse_grad(h);
     const int64_t vocab = params_.info(h).shape[0], dim = params_.info(h).shape[1];
     const float* presence = at + vocab * dim;
     int64_t count = 0;
     for (int64_t id = 0; id < vocab; ++id) count += presence[id] > 0;
     reserve_sparse(g, count, dim);
-    int64_t* ids = g.unique_ids.data<int64_t>();
-    float* rows = g.rows.data<float>();
-    for (int64_t id = 0, k = 0; id < vocab; ++id) {
-      if (!(presence[id] > 0)) continue;
-      ids[k] = id;
-      std::memcpy(rows + k * dim, at + id * dim, static_cast<size_t>(dim) * sizeof(float));
-      ++k;
-    }
-    g.count = count;
+    g.count = kernels::cpu::sparse_rows_from_dense(at, presence, vocab, dim, g.unique_ids.data<int64_t>(),
+                                                   g.rows.data<float>());
     at += vocab * (dim + 1);
   }
   if (state_n) {
@@ -366,6 +295,138 @@ void GradientSync::exchange_sparse_and_state() {
     const float inv = 1.0f / static_cast<float>(comm_.size());
     for (int64_t i = 0; i < state_n; ++i) s[i] = at[i] * inv;
   }
+}
+
+
+// The same exchange on device buffers, by the device communicator (NCCL; the sim's stand-in),
+// in the order of the compute stream, which already waits for the dense all-reduces: no host
+// copy of the gradients or the state. The per-table counts are host values (embedding_backward
+// returned them), so the ranks swap them over the host communicator; the merged counts are read
+// back once per step, one small copy for all tables, because the optimizer needs them on the host.
+void GradientSync::exchange_sparse_and_state_on_device() {
+  const Stream& s = params_.stream();
+  const int ranks = comm_.size();
+  std::vector<int> tables = params_.embedding_handles();
+  std::vector<int64_t> mine;
+  for (int h : tables) mine.push_back(params_.sparse_grad(h).count);
+  // counts[r][i]: rank r's rows of table i.
+  std::vector<std::vector<int64_t>> counts(static_cast<size_t>(ranks));
+  if (!tables.empty()) {
+    std::vector<std::string> all =
+        comm_.all_gather(std::string(reinterpret_cast<const char*>(mine.data()), mine.size() * sizeof(int64_t)));
+    for (int r = 0; r < ranks; ++r) {
+      if (all[r].size() != mine.size() * sizeof(int64_t))
+        fail("rank ", r, " has ", all[r].size() / sizeof(int64_t), " embedding tables, this rank ", mine.size());
+      counts[r].resize(mine.size());
+      std::memcpy(counts[r].data(), all[r].data(), all[r].size());
+    }
+  }
+  // Per exchanged table: its handle, its index in `tables`, the most rows any rank has and its
+  // byte offset in a rank's all-gather buffer (ids, then rows, 8-byte aligned).
+  struct Table {
+    int h;
+    size_t index;
+    int64_t capacity, offset;
+  };
+  std::vector<Table> gathered, dense;
+  for (size_t i = 0; i < tables.size(); ++i) {
+    int64_t sum = 0, most = 0;
+    for (int r = 0; r < ranks; ++r) sum += counts[r][i], most = std::max(most, counts[r][i]);
+    if (sum == 0) continue;  // no rank has rows: nothing to exchange
+    (exchange_as_dense(tables[i], sum) ? dense : gathered).push_back({tables[i], i, most, 0});
+  }
+  stats_.sparse_dense_steps += static_cast<int64_t>(dense.size());
+  stats_.sparse_gather_steps += static_cast<int64_t>(gathered.size());
+  stats_.sparse_device_steps += static_cast<int64_t>(gathered.size() + dense.size());
+  // The merged counts, gathered tables first: one device array read back once.
+  const size_t exchanged = gathered.size() + dense.size();
+  if (exchanged) scratch(s, merged_counts_, Shape{static_cast<int64_t>(exchanged)}, DType::i64);
+  int64_t* merged = exchanged ? merged_counts_.data<int64_t>() : nullptr;
+
+  if (!gathered.empty()) {
+    // One fixed-size buffer per rank, every table padded (with zeros) to its largest count, so
+    // the all-gather needs no per-rank sizes.
+    int64_t bytes = 0;
+    for (Table& t : gathered) {
+      const int64_t dim = params_.info(t.h).shape[1];
+      t.offset = bytes;
+      bytes += t.capacity * 8 + (t.capacity * dim * 4 + 7) / 8 * 8;
+    }
+    Tensor send = scratch(s, gather_send_, Shape{bytes / 8}, DType::i64);
+    Tensor recv = scratch(s, gather_recv_, Shape{ranks * bytes / 8}, DType::i64);
+    zero_async(s, send);
+    auto* send_bytes = static_cast<char*>(send.raw());
+    for (const Table& t : gathered) {
+      const SparseGrad<float>& g = params_.sparse_grad(t.h);
+      const int64_t dim = params_.info(t.h).shape[1];
+      if (!g.count) continue;
+      const auto ids_bytes = static_cast<size_t>(g.count) * 8, rows_bytes = static_cast<size_t>(g.count * dim) * 4;
+      copy_rows_async(s, send_bytes + t.offset, ids_bytes, g.unique_ids.raw(), ids_bytes, ids_bytes, 1);
+      copy_rows_async(s, send_bytes + t.offset + t.capacity * 8, rows_bytes, g.rows.raw(), rows_bytes, rows_bytes, 1);
+    }
+    device_comm_->all_gather(s, send.raw(), recv.raw(), bytes);
+    stats_.sparse_bytes += static_cast<double>(bytes);
+    const auto* recv_bytes = static_cast<const char*>(recv.raw());
+    for (size_t k = 0; k < gathered.size(); ++k) {
+      const Table& t = gathered[k];
+      const int64_t dim = params_.info(t.h).shape[1];
+      std::vector<int64_t> part_counts;
+      int64_t upper = 0;
+      for (int r = 0; r < ranks; ++r) part_counts.push_back(counts[r][t.index]), upper += counts[r][t.index];
+      SparseGrad<float>& g = params_.sparse_grad(t.h);
+      Tensor ids = scratch(s, g.unique_ids, Shape{upper}, DType::i64);
+      Tensor rows = scratch(s, g.rows, Shape{upper, dim}, DType::f32);
+      kernels::sparse_rows_merge(s, reinterpret_cast<const int64_t*>(recv_bytes + t.offset), bytes / 8,
+                                 reinterpret_cast<const float*>(recv_bytes + t.offset + t.capacity * 8), bytes / 4,
+                                 ranks, part_counts.data(), dim, ids.data<int64_t>(), rows.data<float>(), merged + k);
+    }
+  }
+
+  // Dense tables: [vocab, dim] summed rows, then [vocab] presence, per table; then the state.
+  const Tensor& state = params_.state_values();
+  const int64_t state_n = state.defined() ? state.numel() : 0;
+  if (!dense.empty() || state_n) {
+    int64_t total = state_n;
+    for (const Table& t : dense) total += params_.info(t.h).shape[0] * (params_.info(t.h).shape[1] + 1);
+    Tensor fused = scratch(s, device_fused_, Shape{total}, DType::f32);
+    zero_async(s, fused);
+    int64_t at = 0;
+    for (const Table& t : dense) {
+      const SparseGrad<float>& g = params_.sparse_grad(t.h);
+      const int64_t vocab = params_.info(t.h).shape[0], dim = params_.info(t.h).shape[1];
+      float* base = fused.data<float>() + at;
+      if (g.count)
+        kernels::sparse_rows_to_dense(s, g.unique_ids.data<int64_t>(), g.rows.data<float>(), g.count, vocab, dim, base,
+                                      base + vocab * dim);
+      at += vocab * (dim + 1);
+    }
+    if (state_n) copy_async(s, fused.view(at, Shape{state_n}), state);
+    device_comm_->all_reduce_sum(s, fused.data<float>(), total);
+    stats_.sparse_bytes += static_cast<double>(total) * sizeof(float);
+    at = 0;
+    for (size_t k = 0; k < dense.size(); ++k) {
+      const Table& t = dense[k];
+      SparseGrad<float>& g = params_.sparse_grad(t.h);
+      const int64_t vocab = params_.info(t.h).shape[0], dim = params_.info(t.h).shape[1];
+      // Room for every id: how many are present is known on the device only.
+      Tensor ids = scratch(s, g.unique_ids, Shape{vocab}, DType::i64);
+      Tensor rows = scratch(s, g.rows, Shape{vocab, dim}, DType::f32);
+      const float* base = fused.data<float>() + at;
+      kernels::sparse_rows_from_dense(s, base, base + vocab * dim, vocab, dim, ids.data<int64_t>(), rows.data<float>(),
+                                      merged + gathered.size() + k);
+      at += vocab * (dim + 1);
+    }
+    if (state_n) {
+      // Batch-norm running statistics: the mean over the ranks (x * (1 / ranks), as on the host).
+      copy_async(s, state, fused.view(at, Shape{state_n}));
+      kernels::scale_inplace(s, state.data<float>(), state_n, 1.0f / static_cast<float>(ranks));
+    }
+  }
+  if (!exchanged) return;
+  const Tensor host = to_host(s, merged_counts_.view(0, Shape{static_cast<int64_t>(exchanged)}));
+  for (size_t k = 0; k < exchanged; ++k)
+    params_.sparse_grad(k < gathered.size() ? gathered[k].h : dense[k - gathered.size()].h).count =
+        host.data<int64_t>()[k];
 }
 
 }  // namespace kiln::models

@@ -16,8 +16,10 @@
 // On a device (parameters on sim or CUDA) the dense buckets are summed by a DeviceCommunicator
 // (NCCL; the sim's stand-in in CI) on a stream of their own, each queued behind an event that
 // marks its gradients final on the compute stream, so the all-reduce overlaps backward with no
-// host thread; the compute stream waits for the last one. The sparse exchange and the state go
-// through host copies with the same code as on the CPU (one copy down and up per step).
+// host thread; the compute stream waits for the last one. The sparse exchange and the state
+// averaging run on device buffers too, through the same communicator on the compute stream: an
+// all-gather of (ids, rows) padded to the largest count, merged on the device in the host
+// merge's order, or the table-sized all-reduce; only the per-table counts cross the host.
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -44,6 +46,7 @@ struct GradientSyncStats {
   double sparse_seconds = 0;       // sparse exchange and state averaging
   int64_t sparse_dense_steps = 0;   // table exchanges done as a dense all-reduce
   int64_t sparse_gather_steps = 0;  // ... and as an all-gather
+  int64_t sparse_device_steps = 0;  // of both, exchanged on device buffers by the device communicator
 };
 
 class GradientSync {
@@ -70,12 +73,11 @@ class GradientSync {
   void comm_loop();
   void reduce_bucket(size_t b);
   void exchange_sparse_and_state();
+  void exchange_sparse_and_state_on_device();
+  // Whether table `handle` goes as a dense all-reduce this step, `rows_over_ranks` rows in all.
+  bool exchange_as_dense(int handle, int64_t rows_over_ranks) const;
   // Device mode: queues the all-reduce of every bucket at or above `offset` not queued yet.
   void queue_device_buckets(int64_t offset);
-  // The sparse gradients and state the exchange works on: the registry's on the CPU, host
-  // copies of them on a device.
-  SparseGrad<float>& sparse(int handle);
-  const Tensor& state();
 
   Communicator& comm_;
   ParamRegistry<float>& params_;
@@ -100,9 +102,10 @@ class GradientSync {
   std::unique_ptr<DeviceCommunicator> device_comm_;
   std::unique_ptr<DeviceStream> comm_stream_;
   std::unique_ptr<DeviceEvent> ready_, reduced_;
-  size_t device_next_ = 0;                      // the next bucket to queue this step
-  std::vector<SparseGrad<float>> host_sparse_;  // by handle
-  Tensor host_state_;
+  size_t device_next_ = 0;  // the next bucket to queue this step
+  // Device scratch of the sparse exchange, kept from step to step: the all-gather's buffers, the
+  // dense tables with the state, the merged counts.
+  Tensor gather_send_, gather_recv_, device_fused_, merged_counts_;
 };
 
 }  // namespace kiln::models

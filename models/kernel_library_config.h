@@ -2,18 +2,13 @@
 // A config's `kernel_library` and `kernel_library_overrides` (TrainConfig, ServeConfig) applied to
 // the process (kernels/kernel_library.h). Every entry is checked before anything is set, so a bad
 // config changes nothing.
-#include <string>
-#include <vector>
-
 #include "proto/device.pb.h"
 
 namespace kiln::models {
 
 // kiln::Error naming the field ("kernel_library_overrides[1].op: ...") for an op that is not an
-// op family, an empty op or one given twice. Returns a warning for each override that asks for
-// VENDOR on a family with neither vendor nor reference kernels (dropout, embedding, loss,
-// optimizer: Kiln's kernel runs there).
-std::vector<std::string> apply_kernel_library(
+// op family, an empty op or one given twice.
+void apply_kernel_library(
     KernelChoice::Library library, const google::protobuf::RepeatedPtrField<KernelChoice>& overrides);
 
 }  // namespace kiln::models

@@ -18,6 +18,10 @@ class NcclDeviceCommunicator final : public DeviceCommunicator {
     KILN_CHECK(s.device().is_cuda(), "the NCCL communicator got a stream of ", s.device().to_string());
     if (n > 0) nccl_.all_reduce_sum(data, n, raw(s));
   }
+  void all_gather(const Stream& s, const void* send, void* recv, int64_t bytes_per_rank) override {
+    KILN_CHECK(s.device().is_cuda(), "the NCCL communicator got a stream of ", s.device().to_string());
+    if (bytes_per_rank > 0) nccl_.all_gather(send, recv, bytes_per_rank, raw(s));
+  }
 
  private:
   NcclCommunicator nccl_;

@@ -3,7 +3,8 @@
 # extensions) does not (-ffp-contract=off), so these files are built with -fmad=false: a later
 # edit that adds a multiply-add cannot silently change their bits. Included by kernels/ and by
 # the standalone GPU-check project.
-set(KILN_CUDA_BIT_EQUAL_SOURCES embedding.cu pooling.cu dropout.cu reference_reduce.cu reference_optimizer.cu)
+set(KILN_CUDA_BIT_EQUAL_SOURCES embedding.cu pooling.cu dropout.cu reference_reduce.cu reference_optimizer.cu
+    sparse_rows.cu reference_embedding.cu)
 
 # Marks the bit-equal sources in directory `cuda_dir` (call from the directory defining the target).
 function(kiln_cuda_bit_equal cuda_dir)

@@ -146,6 +146,11 @@ int64_t embedding_first_bad_id(const Stream& s, const int64_t* ids, int64_t nnz,
   return first_bad_position(kiln::cuda::raw(s), ids, nnz, nullptr, rows, elementwise_blocks(nnz));
 }
 
+void embedding_check_ids(const Stream& s, const int64_t* ids, int64_t nnz, int64_t rows) {
+  if (const int64_t bad = embedding_first_bad_id(s, ids, nnz, rows); bad >= 0)
+    fail_bad_id(kiln::cuda::raw(s), ids, bad, rows);
+}
+
 int64_t embedding_backward(const Stream& s, const float* dout, int64_t rows, int64_t dim, const int64_t* ids,
                            const int64_t* offsets, int64_t batch, int64_t nnz, Combiner combiner, int64_t* unique_ids,
                            float* grad_rows) {
@@ -153,8 +158,7 @@ int64_t embedding_backward(const Stream& s, const float* dout, int64_t rows, int
   KILN_CHECK(nnz < INT32_MAX, "embedding backward over ", nnz, " ids: positions are 32-bit");
   if (nnz == 0 || batch == 0) return 0;
   const cudaStream_t st = kiln::cuda::raw(s);
-  const int64_t bad = embedding_first_bad_id(s, ids, nnz, rows);
-  if (bad >= 0) fail_bad_id(st, ids, bad, rows);
+  embedding_check_ids(s, ids, nnz, rows);
   const int n = static_cast<int>(nnz);
   using kiln::cuda::DeviceArray;
   DeviceArray<int32_t> example(nnz, st), positions(nnz, st), sorted_positions(nnz, st), run_lengths(nnz, st);

@@ -17,6 +17,9 @@ void embedding_forward(const Stream& s, const float* table, int64_t rows, int64_
 
 // Position of the first id outside [0, rows) among `nnz`, or -1 (synchronizes the stream).
 int64_t embedding_first_bad_id(const Stream& s, const int64_t* ids, int64_t nnz, int64_t rows);
+// Throws the CPU path's error for the first id outside [0, rows) among `nnz`, if any
+// (synchronizes the stream).
+void embedding_check_ids(const Stream& s, const int64_t* ids, int64_t nnz, int64_t rows);
 
 // Row-sparse gradient, deterministic without float atomics: (id, position) pairs sorted by a
 // stable CUB radix sort over the bits of `rows` (the table's rows), runs of equal ids found by

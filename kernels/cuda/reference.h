@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "core/stream.h"
+#include "kernels/embedding.h"
 #include "kernels/optimizer.h"
 
 namespace kiln::kernels::cuda::reference {
@@ -31,5 +32,18 @@ void softmax_cross_entropy_backward(const Stream& s, const float* probs, const i
 // -fmad=false: the CPU's bits). The row-sparse updates stay Kiln's kernels.
 void adam_update(const Stream& s, int64_t n, float* params, const float* grads, float* m, float* v,
                  const AdamHyper& h);
+
+// Embedding (kernels/embedding.h), the CPU's bits (-fmad=false). The forward one thread per output
+// element, adding the example's rows in id order and dividing for mean as the CPU does; the
+// caller has checked the ids (kernels/embedding.cc). The backward checks the ids (the CPU's error),
+// sorts (id, position) with Thrust's stable_sort_by_key, takes each id's first position with
+// unique_by_key_copy, then one thread per output element sums the id's rows in position order from
+// zero, as the CPU does. Returns the number of unique ids (synchronizes the stream). Thrust
+// allocates its scratch with cudaMalloc: slow, and not capturable, like the rest of this path.
+void embedding_forward(const Stream& s, const float* table, int64_t rows, int64_t dim, const int64_t* ids,
+                       const int64_t* offsets, int64_t batch, Combiner combiner, float* out);
+int64_t embedding_backward(const Stream& s, const float* dout, int64_t rows, int64_t dim, const int64_t* ids,
+                           const int64_t* offsets, int64_t batch, int64_t nnz, Combiner combiner, int64_t* unique_ids,
+                           float* grad_rows);
 
 }  // namespace kiln::kernels::cuda::reference

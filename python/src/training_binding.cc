@@ -24,8 +24,7 @@ nb::dict train(const std::string& config_or_path, const std::vector<std::string>
   TrainConfig config = read_config_or_text<TrainConfig>(config_or_path, "train_config");
   io::apply_overrides(overrides, config);
   const Device device = models::configured_device(config.device(), config.device_index(), "pass device='CPU'");
-  for (const std::string& w : models::apply_kernel_library(config.kernel_library(), config.kernel_library_overrides()))
-    PyErr_WarnEx(PyExc_UserWarning, w.c_str(), 1);
+  models::apply_kernel_library(config.kernel_library(), config.kernel_library_overrides());
   models::TrainResult r;
   {
     nb::gil_scoped_release released;

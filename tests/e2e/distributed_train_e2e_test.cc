@@ -23,14 +23,16 @@ std::string flights(const std::string& file) { return source_dir() + "/examples/
 
 bool have_mpirun() { return std::system("command -v mpirun >/dev/null 2>&1") == 0; }
 
-// Flights wide & deep (dense layers and eight embedding tables, so both gradient kinds) on one
-// training shard; `extra` overrides come last.
-std::vector<std::string> flights_args(const std::string& out, std::vector<std::string> extra) {
+// `kiln train` of examples/<example>/wide_deep.pbtxt on its data/<train_files>, one thread;
+// `extra` overrides come last.
+std::vector<std::string> wide_deep_args(const std::string& example, const std::string& train_files,
+                                        const std::string& out, const std::vector<std::string>& extra) {
+  const std::string dir = source_dir() + "/examples/" + example + "/";
   std::vector<std::string> a{"train",
-                             "--config", flights("wide_deep.pbtxt"),
-                             "--set", "data.csv.train_files=" + flights("data/train-00000.csv"),
-                             "--set", "data.csv.eval_files=" + flights("data/eval.csv"),
-                             "--set", "data.csv.feature_spec_file=" + flights("feature_spec.pbtxt"),
+                             "--config", dir + "wide_deep.pbtxt",
+                             "--set", "data.csv.train_files=" + dir + "data/" + train_files,
+                             "--set", "data.csv.eval_files=" + dir + "data/eval.csv",
+                             "--set", "data.csv.feature_spec_file=" + dir + "feature_spec.pbtxt",
                              "--set", "data.csv.transform_state=" + out + "/../transform_state.pbtxt",
                              "--set", "output_dir=" + out,
                              "--set", "threads=1",
@@ -40,6 +42,12 @@ std::vector<std::string> flights_args(const std::string& out, std::vector<std::s
     a.push_back(e);
   }
   return a;
+}
+
+// Flights wide & deep (dense layers and eight embedding tables, so both gradient kinds) on one
+// training shard.
+std::vector<std::string> flights_args(const std::string& out, const std::vector<std::string>& extra) {
+  return wide_deep_args("flights", "train-00000.csv", out, extra);
 }
 
 std::string mpirun_command(int ranks, const std::vector<std::string>& args) {
@@ -161,6 +169,91 @@ TEST(DistributedTrainE2E, TwoRanksEqualOneProcessOnTheGlobalBatch) {
   }
   // Rank 0 alone wrote checkpoints and events.
   EXPECT_TRUE(fs::exists(dir.path() + "/two_a/events"));
+}
+
+std::string babyweight(const std::string& file) { return source_dir() + "/examples/babyweight/" + file; }
+
+// Babyweight wide & deep (seven embedding tables), both training shards, 30 steps.
+std::vector<std::string> babyweight_args(const std::string& out, std::vector<std::string> extra) {
+  extra.insert(extra.begin(), {"max_steps=30", "eval_every_steps=30"});
+  return wide_deep_args("babyweight", "train-*.csv", out, extra);
+}
+
+// The table exchanges of a data-parallel run's summary line: all-gather, dense, on the device.
+std::tuple<int, int, int> table_exchanges(const std::string& out) {
+  int gathered = -1, dense = -1, on_device = -1;
+  auto at = out.find("KB/step; ");
+  if (at != std::string::npos)
+    std::sscanf(out.c_str() + at, "KB/step; %d all-gather, %d dense, %d of them on the device", &gathered, &dense,
+                &on_device);
+  return {gathered, dense, on_device};
+}
+
+// The row-sparse exchange on whatever device the suite runs (KILN_E2E_DEVICE): on the CPU over
+// the host communicator, on sim on device buffers through the sim's stand-in for NCCL (the
+// summary line counts which). Either way 2 ranks equal one process on the global batch, the
+// all-gather and dense exchanges give the same bits, and on sim the device exchange gives the
+// bits of the host exchange of a CPU run.
+TEST(DistributedTrainE2E, BabyweightEmbeddingsTwoRanksEqualOneProcessOnEitherExchangePath) {
+  if (!have_mpirun()) GTEST_SKIP() << "mpirun (OpenMPI) is not installed";
+  ASSERT_TRUE(fs::exists(babyweight("data/eval.csv"))) << "run examples/babyweight/fetch_data.sh first";
+  const char* env = std::getenv("KILN_E2E_DEVICE");
+  const bool on_device = env && *env;
+  TempDir dir;
+  RunResult one = run_kiln(babyweight_args(dir.path() + "/one", {"batch_size=128"}), dir.path());
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  RunResult a = run_mpi(2, babyweight_args(dir.path() + "/two_a", {"batch_size=64", "distributed.sparse_exchange=ALL_GATHER"}),
+                        dir.path());
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  RunResult b = run_mpi(2, babyweight_args(dir.path() + "/two_b", {"batch_size=64", "distributed.sparse_exchange=DENSE"}),
+                        dir.path());
+  ASSERT_EQ(b.exit_code, 0) << b.out << b.err;
+  // 30 steps x 7 tables, each exchanged every step (every batch has rows of every table).
+  EXPECT_EQ(table_exchanges(a.out), std::make_tuple(210, 0, on_device ? 210 : 0)) << a.out;
+  EXPECT_EQ(table_exchanges(b.out), std::make_tuple(0, 210, on_device ? 210 : 0)) << b.out;
+  const std::string last_a = final_checkpoint(dir.path() + "/two_a", 30), last_b = final_checkpoint(dir.path() + "/two_b", 30);
+  EXPECT_TRUE(bit_identical(last_a, last_b));
+  double diff = max_relative_difference(final_checkpoint(dir.path() + "/one", 30), last_a);
+  std::printf("babyweight: max relative difference 1 process vs 2 ranks after 30 AdamW steps: %.3g\n", diff);
+  EXPECT_LT(diff, 1e-4);
+  for (const char* m : {"loss", "rmse"}) {
+    double x = eval_metric(one.out, m), y = eval_metric(a.out, m);
+    EXPECT_NEAR(x, y, 1e-5 * std::abs(x)) << m << "\n" << one.out << a.out;
+  }
+  if (!on_device) return;
+  // The host exchange of a CPU run gives the device exchange's bits: the all-gather run above,
+  // and a dense exchange of a model with batch norm, whose running statistics are averaged over
+  // the ranks in the same exchange (on the device on sim).
+  RunResult host = run_mpi(2,
+                           babyweight_args(dir.path() + "/two_cpu", {"batch_size=64", "distributed.sparse_exchange=ALL_GATHER",
+                                                                     "device=CPU"}),
+                           dir.path());
+  ASSERT_EQ(host.exit_code, 0) << host.out << host.err;
+  EXPECT_EQ(table_exchanges(host.out), std::make_tuple(210, 0, 0)) << host.out;
+  EXPECT_TRUE(bit_identical(final_checkpoint(dir.path() + "/two_cpu", 30), last_a));
+  std::string config = slurp(babyweight("wide_deep.pbtxt"));
+  const std::string h1 = "layers { name: \"h1\" dense { units: 16 activation: RELU } }\n";
+  ASSERT_NE(config.find(h1), std::string::npos);
+  config.replace(config.find(h1), h1.size(), h1 + "  layers { name: \"h1_bn\" batch_norm {} }\n");
+  dir.file("bn.pbtxt", config);
+  auto bn_args = [&](const std::string& out, const std::string& device) {
+    std::vector<std::string> args = babyweight_args(dir.path() + "/" + out,
+                                                    {"batch_size=64", "distributed.sparse_exchange=DENSE", "device=" + device});
+    args[2] = dir.path() + "/bn.pbtxt";
+    return args;
+  };
+  RunResult bn_sim = run_mpi(2, bn_args("bn_sim", "SIM"), dir.path());
+  ASSERT_EQ(bn_sim.exit_code, 0) << bn_sim.out << bn_sim.err;
+  EXPECT_EQ(table_exchanges(bn_sim.out), std::make_tuple(0, 210, 210)) << bn_sim.out;
+  RunResult bn_cpu = run_mpi(2, bn_args("bn_cpu", "CPU"), dir.path());
+  ASSERT_EQ(bn_cpu.exit_code, 0) << bn_cpu.out << bn_cpu.err;
+  const std::string bn_last = final_checkpoint(dir.path() + "/bn_sim", 30);
+  EXPECT_TRUE(bit_identical(final_checkpoint(dir.path() + "/bn_cpu", 30), bn_last));
+  // The running statistics are in the checkpoint ("params/state"), so the comparison covers them.
+  const io::CheckpointFile bn = io::read_checkpoint_file(bn_last);
+  const Tensor* state = bn.find("params/state");
+  ASSERT_TRUE(state);
+  EXPECT_GT(state->numel(), 0);
 }
 
 // The newest checkpoint of a run.

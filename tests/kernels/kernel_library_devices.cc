@@ -2,11 +2,13 @@
 // changes nothing (the same bits as Kiln's kernels); on CUDA the vendor paths (cuBLASLt GEMM,
 // cuDNN convolution and batch norm) agree with the CPU within the TF32 tolerance, and every other
 // family (the reference kernels of kernels/cuda/reference.h, or Kiln's kernels where they are
-// already in that form) within the tolerance of that family's own device tests.
+// already in that form) within the tolerance of that family's own device tests (embedding: the
+// CPU's bits).
 #include "kernels/activation.h"
 #include "kernels/batch_norm.h"
 #include "kernels/conv.h"
 #include "kernels/dropout.h"
+#include "kernels/embedding.h"
 #include "kernels/gemm.h"
 #include "kernels/kernel_library.h"
 #include "kernels/loss.h"
@@ -230,6 +232,34 @@ TEST_P(KernelLibraryDevices, LossUnderVendor) {
         return all;
       },
       1e-5);
+}
+
+// The reference embedding kernels (kernels/cuda/reference_embedding.cu) sum in the CPU's order
+// and are built -fmad=false: the CPU's bits (tolerance 0), repeated ids and empty examples included.
+TEST_P(KernelLibraryDevices, EmbeddingUnderVendor) {
+  const int64_t rows = 23, dim = 5, batch = 9;
+  const std::vector<int64_t> ids = {4, 4, 0, 22, 7, 4, 7, 1, 22, 22, 3}, offsets = {0, 2, 2, 5, 6, 6, 8, 9, 10, 11};
+  const auto table = random_vec<float>(rows * dim, 61), dout = random_vec<float>(batch * dim, 62);
+  const int64_t nnz = static_cast<int64_t>(ids.size());
+  for (kernels::Combiner comb : {kernels::Combiner::sum, kernels::Combiner::mean}) {
+    expect_vendor_same_as_kiln_cpu(
+        [&](DeviceRunner& d) {
+          const int64_t* gi = d.upload(ids);
+          const int64_t* go = d.upload(offsets);
+          float* out = d.alloc<float>(batch * dim);
+          kernels::embedding_forward<float>(d.stream(), d.upload(table), rows, dim, gi, go, batch, comb, out);
+          int64_t* unique = d.alloc<int64_t>(nnz);
+          float* grads = d.alloc<float>(nnz * dim);
+          const int64_t count =
+              kernels::embedding_backward<float>(d.stream(), d.upload(dout), rows, dim, gi, go, batch, comb, unique, grads);
+          std::vector<double> result = d.download(out, batch * dim);
+          result.push_back(static_cast<double>(count));
+          test::append(result, d.download(unique, count));
+          test::append(result, d.download(grads, count * dim));
+          return result;
+        },
+        0.0);
+  }
 }
 
 TEST_P(KernelLibraryDevices, DropoutUnderVendor) {

@@ -40,14 +40,14 @@ void expect_apply_error(const TrainConfig& c, const std::string& needle) {
 TEST_F(KernelLibraryConfig, KilnUnlessConfigured) {
   const TrainConfig c;
   EXPECT_EQ(c.kernel_library(), KernelChoice::KILN);
-  EXPECT_TRUE(models::apply_kernel_library(c.kernel_library(), c.kernel_library_overrides()).empty());
+  models::apply_kernel_library(c.kernel_library(), c.kernel_library_overrides());
   for (std::string_view op : kernels::kernel_op_families()) EXPECT_EQ(kernels::kernel_library(op), KernelLibrary::kiln);
 }
 
 TEST_F(KernelLibraryConfig, GlobalAndPerOp) {
   const TrainConfig c = parse(R"(kernel_library: VENDOR
                                  kernel_library_overrides { op: "conv2d" library: KILN })");
-  EXPECT_TRUE(models::apply_kernel_library(c.kernel_library(), c.kernel_library_overrides()).empty());
+  models::apply_kernel_library(c.kernel_library(), c.kernel_library_overrides());
   EXPECT_EQ(kernels::kernel_library("gemm"), KernelLibrary::vendor);
   EXPECT_EQ(kernels::kernel_library("batch_norm"), KernelLibrary::vendor);
   EXPECT_EQ(kernels::kernel_library("conv2d"), KernelLibrary::kiln);
@@ -62,17 +62,12 @@ TEST_F(KernelLibraryConfig, GlobalAndPerOp) {
   EXPECT_EQ(kernels::kernel_library("batch_norm"), KernelLibrary::kiln);
 }
 
-TEST_F(KernelLibraryConfig, VendorForAFamilyWithoutVendorKernelsWarns) {
-  // pooling has reference kernels behind VENDOR (kernels/cuda/reference.h): no warning.
-  const TrainConfig c = parse(R"(kernel_library_overrides { op: "gemm" library: VENDOR }
-                                 kernel_library_overrides { op: "embedding" library: VENDOR }
-                                 kernel_library_overrides { op: "pooling" library: VENDOR })");
-  const auto warnings = models::apply_kernel_library(c.kernel_library(), c.kernel_library_overrides());
-  ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_NE(warnings[0].find("kernel_library_overrides[1]: 'embedding' has no vendor or reference kernels"),
-            std::string::npos)
-      << warnings[0];
+TEST_F(KernelLibraryConfig, EmbeddingTakesVendorLikeEveryFamily) {
+  // Embedding has reference kernels behind VENDOR now (kernels/cuda/reference.h).
+  const TrainConfig c = parse(R"(kernel_library_overrides { op: "embedding" library: VENDOR })");
+  models::apply_kernel_library(c.kernel_library(), c.kernel_library_overrides());
   EXPECT_EQ(kernels::kernel_library("embedding"), KernelLibrary::vendor);
+  EXPECT_EQ(kernels::kernel_library("gemm"), KernelLibrary::kiln);
 }
 
 TEST_F(KernelLibraryConfig, BadEntriesNameTheFieldAndChangeNothing) {
