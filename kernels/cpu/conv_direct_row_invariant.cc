@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/act_impl.h"
@@ -19,6 +20,9 @@ constexpr int64_t kMaxPaddedFloats = int64_t{1} << 22;  // 16 MiB per thread at 
 // The taps of a block have their weights (taps x 64 floats) in L1 while the block's tiles sweep the
 // image; the next block continues each element's chain from the partial sum stored in y.
 constexpr int64_t kWeightBlockBytes = int64_t{24} << 10;
+
+// ReLU in the tile's registers: x < 0 ? 0 : x (NaN passes), detail::with_activation's relu.
+struct Relu {};
 
 // Pixels per tile for V vectors of channels: about 24 accumulators, the weights and a broadcast
 // in the 32 zmm registers.
@@ -56,13 +60,32 @@ __attribute__((target("avx512f"))) void tile(int64_t taps, const float* x, int64
       for (int i = 0; i < R; ++i) acc[i][v] = _mm512_add_ps(acc[i][v], b);  // the epilogue's row[j] + bias[j]
     }
   }
+  if constexpr (std::is_same_v<F, Relu>) {
+    if (last) {
+      const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 12
+      for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+        for (int v = 0; v < V; ++v)
+          acc[i][v] = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(acc[i][v], zero, _CMP_LT_OQ), acc[i][v], zero);
+    }
+  }
 #pragma GCC unroll 12
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < V; ++v) _mm512_storeu_ps(y + i * co + 16 * v, acc[i][v]);
-  if (last)  // the activation on the tile while it is in L1 (scalar f: the epilogue's own bits)
-    for (int i = 0; i < R; ++i)
-      for (int j = 0; j < 16 * V; ++j) y[i * co + j] = f(y[i * co + j]);
+  if constexpr (!std::is_same_v<F, Relu>) {
+    if (last)  // the activation on the tile while it is in L1 (scalar f: the epilogue's own bits)
+      for (int i = 0; i < R; ++i)
+        for (int j = 0; j < 16 * V; ++j) y[i * co + j] = f(y[i * co + j]);
+  }
+}
+
+// The epilogue's activation: ReLU as Relu (in registers), the others as detail::with_activation's f.
+template <typename Body>
+void with_tile_activation(Activation act, float slope, Body body) {
+  if (act == Activation::relu) return body(Relu{});
+  detail::with_activation<float>(act, slope, body);
 }
 
 struct Layout {
@@ -104,23 +127,35 @@ void tail(int r, int64_t taps, const float* x, int64_t step, const int64_t* off,
   }
 }
 
-// Output pixels [p0, p1) of one (padded) image, channels [j0, j0 + 16V), taps [t0, t1), into y
+// Output pixels [p0, p1) of one (padded) image, channels [j0, j0 + 16V), taps [t0, t1) (the
+// block: the first block with taps starts each chain, the last adds bias and activation), into y
 // from pixel p0 on. A row's run of pixels is cut into near-equal tiles (14 -> 5 + 5 + 4, not
 // 6 + 6 + 2: a thin tile is load-bound).
 template <int V, typename F>
 void pixels(const Conv2dShape& c, const Layout& l, const float* img, const int64_t* off, const float* w, int64_t j0,
             int64_t t0, int64_t t1, const float* bias, F f, int64_t p0, int64_t p1, float* y) {
   constexpr int kMax = max_pixels(V);
-  const bool first = t0 == 0, last = t1 == l.k;
-  const float* wb = w + t0 * l.co + j0;
+  const bool last = t1 == l.k;
   const float* bb = bias ? bias + j0 : nullptr;
+  const int64_t row_taps = c.kw * c.c_in;
   for (int64_t p = p0; p < p1;) {
     const int64_t oy = p / l.ow, ox = p % l.ow, run = std::min(l.ow - ox, p1 - p);
+    // Kernel rows in the padding are skipped (a 14x14 image with a 3x3 kernel: 4.8% of the taps).
+    // Their taps would add fma(0, w, acc) = acc: the same bits for finite weights, except a sum
+    // that underflowed to -0 (products below 1e-45), which would turn +0.
+    const int64_t iy = oy * c.stride_h - c.pad_h;
+    const int64_t v0 = std::max<int64_t>(0, -iy) * row_taps, v1 = std::min<int64_t>(c.kh, c.h - iy) * row_taps;
+    const int64_t a = std::max(t0, v0), b = std::max(a, std::min(t1, v1));
+    const bool first = t0 <= v0;
+    if (a == b && !last) {
+      p += run;
+      continue;
+    }
     const float* row = img + (oy * c.stride_h * l.wp + ox * c.stride_w) * c.c_in;
     const int64_t tiles = (run + kMax - 1) / kMax;
     for (int64_t i = 0, at = 0; i < tiles; ++i) {
       const int r = static_cast<int>(run * (i + 1) / tiles - run * i / tiles);
-      tail<kMax, V>(r, t1 - t0, row + at * l.step, l.step, off + t0, wb, l.co, first, bb, last, f,
+      tail<kMax, V>(r, b - a, row + at * l.step, l.step, off + a, w + a * l.co + j0, l.co, first, bb, last, f,
                     y + (p - p0 + at) * l.co + j0);
       at += r;
     }
@@ -172,10 +207,8 @@ void rows(const Conv2dShape& c, const float* x, const float* w, const float* bia
   }
 }
 
-// Pooled rows [q0, q1) (image n's pooled row py is n * pooled height + py): the convolution's rows
-// under a group of pooled rows go to a scratch that stays in L2, then each window's maximum goes
-// to y, in max_pool2d_forward's order (the first cell seeds it, a later cell wins only if
-// greater), so the bits are those of the two passes.
+// The convolution's rows under a group of pooled rows go to a scratch that stays in L2, then each
+// window's maximum goes to y.
 constexpr int64_t kPoolScratchBytes = int64_t{256} << 10;
 
 // One window's maxima over co channels (a multiple of 16) held in registers: the first cell seeds
@@ -193,31 +226,43 @@ __attribute__((target("avx512f"))) void window_max(const Pool2dShape& p, int64_t
   }
 }
 
+// Pooled pixels [q0, q1) in NHWC order (so threads split a batch-1 image evenly): whole pooled rows
+// in groups, a pooled row's part at a range's ends on its own, the convolution computing only the
+// columns under it.
 template <typename F>
-void pooled_rows(const Conv2dShape& c, const Pool2dShape& p, const float* x, const float* w, const float* bias, F f,
-                 int64_t q0, int64_t q1, float* y) {
+void pooled_pixels(const Conv2dShape& c, const Pool2dShape& p, const float* x, const float* w, const float* bias, F f,
+                   int64_t q0, int64_t q1, float* y) {
   const Layout l = layout(c);
   thread_local std::vector<float> buf, conv;
   const int64_t* off = tap_offsets(c, l);
-  const int64_t poh = p.out_h(), pow = p.out_w(), co = l.co;
-  const int64_t group = std::max<int64_t>(1, kPoolScratchBytes / (p.kh * l.ow * co * 4));
-  conv.resize(static_cast<size_t>(std::min(group, poh) * p.kh * l.ow * co));
+  const int64_t poh = p.out_h(), pow = p.out_w(), per_image = poh * pow, co = l.co, row = l.ow * co;
+  const int64_t group = std::max<int64_t>(1, kPoolScratchBytes / (p.kh * row * 4));
+  conv.resize(static_cast<size_t>(std::min(group, poh) * p.kh * row));
   int64_t padded_n = -1;
   const float* img = nullptr;
   for (int64_t q = q0; q < q1;) {
-    const int64_t n = q / poh, end = std::min({q1, (n + 1) * poh, q + group});
+    const int64_t n = q / per_image, py = q % per_image / pow, px = q % pow;
     if (n != padded_n) {
       img = padded_image(c, l, x + n * c.h * c.w * c.c_in, buf);
       padded_n = n;
     }
-    const int64_t py0 = q - n * poh, py1 = end - n * poh, oy0 = py0 * p.kh;
-    image_pixels(c, l, img, off, w, bias, f, oy0 * l.ow, py1 * p.kh * l.ow, conv.data());
-    for (int64_t py = py0; py < py1; ++py)
-      for (int64_t px = 0; px < pow; ++px) {
-        window_max(p, l.ow * co, co, conv.data() + ((py * p.kh - oy0) * l.ow + px * p.kw) * co,
-                   y + ((n * poh + py) * pow + px) * co);
+    float* out = y + q * co;
+    if (px > 0 || q1 - q < pow) {  // part of one pooled row: its kh convolution rows, columns under it
+      const int64_t px1 = std::min(pow, px + (q1 - q));
+      for (int64_t dy = 0; dy < p.kh; ++dy) {
+        const int64_t p0 = (py * p.kh + dy) * l.ow + px * p.kw;
+        image_pixels(c, l, img, off, w, bias, f, p0, p0 + (px1 - px) * p.kw, conv.data() + dy * row + px * p.kw * co);
       }
-    q = end;
+      for (int64_t i = px; i < px1; ++i) window_max(p, row, co, conv.data() + i * p.kw * co, out + (i - px) * co);
+      q += px1 - px;
+      continue;
+    }
+    const int64_t rows = std::min({group, (q1 - q) / pow, poh - py});
+    image_pixels(c, l, img, off, w, bias, f, py * p.kh * l.ow, (py + rows) * p.kh * l.ow, conv.data());
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < pow; ++i)
+        window_max(p, row, co, conv.data() + (r * p.kh * l.ow + i * p.kw) * co, out + (r * pow + i) * co);
+    q += rows * pow;
   }
 }
 
@@ -230,7 +275,7 @@ bool conv_direct_row_invariant_applies(const Conv2dShape& c) {
 
 void conv_direct_row_invariant(const Conv2dShape& c, const float* x, const float* w, const float* bias, Activation act,
                                float slope, int64_t r0, int64_t r1, float* y) {
-  detail::with_activation<float>(act, slope, [&](auto f) { rows(c, x, w, bias, f, r0, r1, y); });
+  with_tile_activation(act, slope, [&](auto f) { rows(c, x, w, bias, f, r0, r1, y); });
 }
 
 bool conv_max_pool_direct_applies(const Conv2dShape& c, const Pool2dShape& p) {
@@ -241,7 +286,7 @@ bool conv_max_pool_direct_applies(const Conv2dShape& c, const Pool2dShape& p) {
 void conv_max_pool_direct_row_invariant(const Conv2dShape& c, const Pool2dShape& p, const float* x, const float* w,
                                         const float* bias, Activation act, float slope, int64_t q0, int64_t q1,
                                         float* y) {
-  detail::with_activation<float>(act, slope, [&](auto f) { pooled_rows(c, p, x, w, bias, f, q0, q1, y); });
+  with_tile_activation(act, slope, [&](auto f) { pooled_pixels(c, p, x, w, bias, f, q0, q1, y); });
 }
 
 }  // namespace kiln::kernels::cpu

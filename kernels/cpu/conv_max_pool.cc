@@ -22,16 +22,15 @@ void conv2d_max_pool_forward(const Stream& s, const Conv2dShape& conv, const Poo
              "conv2d_max_pool_forward: this convolution and pool do not fuse here (check conv2d_max_pool_fuses)");
   if constexpr (std::is_same_v<T, float>) {
     if (conv.n == 0) return;
-    // Pooled rows split across the threads by work, as the convolution splits its rows: at batch 1
-    // the second convolution of the Fashion-MNIST CNN (7 pooled rows) still uses both threads.
-    const int64_t rows = conv.n * pool.out_h();
-    const int64_t macs_per_row = pool.kh * conv.out_w() * conv.kh * conv.kw * conv.c_in * conv.c_out;
-    const int64_t chunks = std::clamp<int64_t>(rows * macs_per_row / (int64_t{1} << 18), 1,
-                                               std::min<int64_t>(rows, cpu_threads()));
+    // Pooled pixels split evenly across the threads, as the convolution splits its rows: at batch 1
+    // the second convolution of the Fashion-MNIST CNN (7 x 7 pooled pixels) still uses both.
+    const int64_t pixels = conv.n * pool.out_h() * pool.out_w();
+    const int64_t macs = pixels * pool.kh * pool.kw * conv.kh * conv.kw * conv.c_in * conv.c_out;
+    const int64_t chunks = std::clamp<int64_t>(macs / (int64_t{1} << 18), 1, std::min<int64_t>(pixels, cpu_threads()));
     parallel_for(chunks, 1, [&](int64_t cb, int64_t ce) {
       for (int64_t ch = cb; ch < ce; ++ch)
-        conv_max_pool_direct_row_invariant(conv, pool, x, w, bias, act, slope, rows * ch / chunks,
-                                           rows * (ch + 1) / chunks, y);
+        conv_max_pool_direct_row_invariant(conv, pool, x, w, bias, act, slope, pixels * ch / chunks,
+                                           pixels * (ch + 1) / chunks, y);
     });
   }
 }

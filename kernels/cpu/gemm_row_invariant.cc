@@ -91,7 +91,8 @@ constexpr int kVecs512 = 4;
 
 // `first`: each chain starts from zero; otherwise it continues from the partial sums in c (a later
 // block of k), which gives the same bits as one pass.
-template <int R, int V>
+// Full: the panel is 16V columns wide and nothing is masked (a masked load per k step costs).
+template <int R, int V, bool Full>
 __attribute__((target("avx512f"))) void tile512(int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                                                 float* c, int64_t ldc, __mmask16 last, bool first) {
   __m512 acc[R][V];
@@ -99,13 +100,15 @@ __attribute__((target("avx512f"))) void tile512(int64_t k, const float* a, int64
   for (int i = 0; i < R; ++i) {
 #pragma GCC unroll 4
     for (int v = 0; v + 1 < V; ++v) acc[i][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(c + i * ldc + 16 * v);
-    acc[i][V - 1] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(last, c + i * ldc + 16 * (V - 1));
+    acc[i][V - 1] = first  ? _mm512_setzero_ps()
+                    : Full ? _mm512_loadu_ps(c + i * ldc + 16 * (V - 1))
+                           : _mm512_maskz_loadu_ps(last, c + i * ldc + 16 * (V - 1));
   }
   for (int64_t p = 0; p < k; ++p, b += ldb, ++a) {
     __m512 bv[V];
 #pragma GCC unroll 4
     for (int v = 0; v + 1 < V; ++v) bv[v] = _mm512_loadu_ps(b + 16 * v);
-    bv[V - 1] = _mm512_maskz_loadu_ps(last, b + 16 * (V - 1));
+    bv[V - 1] = Full ? _mm512_loadu_ps(b + 16 * (V - 1)) : _mm512_maskz_loadu_ps(last, b + 16 * (V - 1));
 #pragma GCC unroll 8
     for (int i = 0; i < R; ++i) {
       const __m512 x = _mm512_set1_ps(a[i * lda]);
@@ -117,7 +120,10 @@ __attribute__((target("avx512f"))) void tile512(int64_t k, const float* a, int64
   for (int i = 0; i < R; ++i) {
 #pragma GCC unroll 4
     for (int v = 0; v + 1 < V; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
-    _mm512_mask_storeu_ps(c + i * ldc + 16 * (V - 1), last, acc[i][V - 1]);
+    if (Full)
+      _mm512_storeu_ps(c + i * ldc + 16 * (V - 1), acc[i][V - 1]);
+    else
+      _mm512_mask_storeu_ps(c + i * ldc + 16 * (V - 1), last, acc[i][V - 1]);
   }
 }
 
@@ -126,7 +132,7 @@ __attribute__((target("avx512f"))) void tile512(int64_t k, const float* a, int64
 // L2 (fc1 of the CNN: 800 KB per tile).
 constexpr int64_t kBlockBytes512 = int64_t{24} << 10;
 
-template <int V>
+template <int V, bool Full>
 __attribute__((target("avx512f"))) void panel512(int64_t r0, int64_t r1, int64_t k, const float* a, int64_t lda,
                                                  const float* b, int64_t ldb, float* c, int64_t ldc, __mmask16 last) {
   const int64_t block = std::max<int64_t>(1, kBlockBytes512 / (64 * V));
@@ -137,15 +143,15 @@ __attribute__((target("avx512f"))) void panel512(int64_t r0, int64_t r1, int64_t
     const float* bp = b + p0 * ldb;
     int64_t i = r0;
     for (; i + kRows512 <= r1; i += kRows512)
-      tile512<kRows512, V>(kb, ap + i * lda, lda, bp, ldb, c + i * ldc, ldc, last, first);
+      tile512<kRows512, V, Full>(kb, ap + i * lda, lda, bp, ldb, c + i * ldc, ldc, last, first);
     const float* ai = ap + i * lda;
     float* ci = c + i * ldc;
     switch (r1 - i) {
-      case 5: tile512<5, V>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
-      case 4: tile512<4, V>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
-      case 3: tile512<3, V>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
-      case 2: tile512<2, V>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
-      case 1: tile512<1, V>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
+      case 5: tile512<5, V, Full>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
+      case 4: tile512<4, V, Full>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
+      case 3: tile512<3, V, Full>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
+      case 2: tile512<2, V, Full>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
+      case 1: tile512<1, V, Full>(kb, ai, lda, bp, ldb, ci, ldc, last, first); break;
       default: break;
     }
   }
@@ -159,11 +165,16 @@ __attribute__((target("avx512f"))) void sgemm_block_avx512(int64_t r0, int64_t r
     const int64_t width = std::min<int64_t>(16 * kVecs512, j1 - j);
     const int vecs = static_cast<int>((width + 15) / 16);
     const auto last = static_cast<__mmask16>((1u << (width - 16 * (vecs - 1))) - 1u);
-    switch (vecs) {
-      case 4: panel512<4>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
-      case 3: panel512<3>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
-      case 2: panel512<2>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
-      default: panel512<1>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
+    const bool full = width == 16 * vecs;
+    switch (vecs * 2 + full) {
+      case 9: panel512<4, true>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
+      case 8: panel512<4, false>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
+      case 7: panel512<3, true>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
+      case 6: panel512<3, false>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
+      case 5: panel512<2, true>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
+      case 4: panel512<2, false>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
+      case 3: panel512<1, true>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
+      default: panel512<1, false>(r0, r1, k, a, lda, b + j, ldb, c + j, ldc, last); break;
     }
   }
 }

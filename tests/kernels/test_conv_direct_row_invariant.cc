@@ -98,7 +98,7 @@ TEST(ConvDirectRowInvariant, FusedBiasAndActivationGiveTheEpiloguesBits) {
 }
 
 // The convolution and the max pool after it in one pass give the bits of the two passes, for any
-// range of pooled rows, windows of 2x2 and 3x3 (rows and columns the pool drops included), and
+// range of pooled pixels, windows of 2x2 and 3x3 (rows and columns the pool drops included), and
 // NaN in the image.
 TEST(ConvDirectRowInvariant, FusedMaxPoolGivesTheTwoPassesBits) {
   struct Case {
@@ -122,12 +122,12 @@ TEST(ConvDirectRowInvariant, FusedMaxPoolGivesTheTwoPassesBits) {
       kernels::cpu::conv_direct_row_invariant(c, x.data(), w.data(), b.data(), act, 0.01f, 0, rows, conv.data());
       std::vector<float> want(static_cast<size_t>(p.n * p.out_h() * p.out_w() * p.c));
       kernels::cpu::max_pool2d_forward<float>(Stream::cpu(), p, conv.data(), want.data(), nullptr);
-      const int64_t pooled_rows = p.n * p.out_h();
-      for (const int64_t step : {pooled_rows, int64_t{3}, int64_t{1}}) {
+      const int64_t pooled = p.n * p.out_h() * p.out_w();
+      for (const int64_t step : {pooled, p.out_w() * 2, int64_t{5}, int64_t{1}}) {
         std::vector<float> got = test::poisoned<float>(want.size());
-        for (int64_t q = 0; q < pooled_rows; q += step)
+        for (int64_t q = 0; q < pooled; q += step)
           kernels::cpu::conv_max_pool_direct_row_invariant(c, p, x.data(), w.data(), b.data(), act, 0.01f, q,
-                                                           std::min(pooled_rows, q + step), got.data());
+                                                           std::min(pooled, q + step), got.data());
         EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * 4), 0)
             << c.c_in << " -> " << c.c_out << ", pool " << k << ", step " << step;
       }
