@@ -186,15 +186,19 @@ transform::ModelInputs Servable::prepare(const transform::RawRows& rows) const {
 }
 
 transform::ModelInputs Servable::prepare_tensor(const std::vector<float>& values, int64_t rows) const {
-  KILN_CHECK(!transformer_, "prepare_tensor() on a tabular servable");
   KILN_CHECK(static_cast<int64_t>(values.size()) == rows * tensor_elements_);
+  return prepare_tensor(values.data(), rows);
+}
+
+transform::ModelInputs Servable::prepare_tensor(const float* values, int64_t rows) const {
+  KILN_CHECK(!transformer_, "prepare_tensor() on a tabular servable");
   transform::ModelInputs in;
   in.batch = rows;
   in.dense = Tensor::empty(Shape({rows, tensor_elements_}), DType::f32);
   float* d = in.dense.data<float>();
   const float scale = manifest_.tensor_input().scale();
   // Same arithmetic as io::ArraySource: float(pixel) * scale.
-  for (size_t i = 0; i < values.size(); ++i) d[i] = values[i] * scale;
+  for (int64_t i = 0; i < rows * tensor_elements_; ++i) d[i] = values[i] * scale;
   return in;
 }
 
@@ -228,15 +232,18 @@ Predictions Servable::postprocess(const float* raw, int64_t rows, int64_t width)
       add(static_cast<int>(width), false);
       add(1, true);
       p.float_outputs[0].resize(static_cast<size_t>(rows * width));
+      std::vector<double> exps;
       for (int64_t r = 0; r < rows; ++r) {
         const float* x = raw + r * width;
         float* y = p.float_outputs[0].data() + r * width;
         int64_t best = 0;
         for (int64_t c = 1; c < width; ++c)
           if (x[c] > x[best]) best = c;
+        // Each exponential once (a double exp is ~20 ns: at batch 64 the second pass cost ~12 us).
+        exps.resize(static_cast<size_t>(width));
         double sum = 0;
-        for (int64_t c = 0; c < width; ++c) sum += std::exp(static_cast<double>(x[c] - x[best]));
-        for (int64_t c = 0; c < width; ++c) y[c] = static_cast<float>(std::exp(static_cast<double>(x[c] - x[best])) / sum);
+        for (int64_t c = 0; c < width; ++c) sum += exps[c] = std::exp(static_cast<double>(x[c] - x[best]));
+        for (int64_t c = 0; c < width; ++c) y[c] = static_cast<float>(exps[c] / sum);
         p.int_outputs[1].push_back(best);
       }
       break;

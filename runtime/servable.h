@@ -106,6 +106,7 @@ class Servable {
   transform::ModelInputs prepare(const transform::RawRows& rows) const;
   // Raw pixel values [rows, tensor_elements()] of an image model, scaled as in training.
   transform::ModelInputs prepare_tensor(const std::vector<float>& values, int64_t rows) const;
+  transform::ModelInputs prepare_tensor(const float* values, int64_t rows) const;  // rows x tensor_elements()
 
   // Head outputs from raw model outputs [rows, width].
   Predictions postprocess(const float* raw, int64_t rows, int64_t width) const;

@@ -135,8 +135,7 @@ class ServableHandle {
       std::lock_guard<std::mutex> lock(mutex_);
       for (int64_t b = 0; b < n; b += batch_size) {
         const int64_t m = std::min(batch_size, n - b);
-        std::vector<float> part(pixels.data() + b * e, pixels.data() + (b + m) * e);
-        transform::ModelInputs in = servable_->prepare_tensor(part, m);
+        transform::ModelInputs in = servable_->prepare_tensor(pixels.data() + b * e, m);
         const float* y = runner_->run(in);
         out.append(servable_->postprocess(y, in.batch, runner_->output_width()), {});
       }
