@@ -110,11 +110,20 @@ Layout layout(const Conv2dShape& c) {
 // The image with pad_h rows and pad_w columns of zeros before it and enough after it for every tap.
 const float* padded_image(const Conv2dShape& c, const Layout& l, const float* img, std::vector<float>& buf) {
   if (c.pad_h == 0 && c.pad_w == 0 && l.hp == c.h && l.wp == c.w) return img;
-  buf.assign(static_cast<size_t>(l.hp * l.wp * c.c_in), 0.0f);
+  buf.resize(static_cast<size_t>(l.hp * l.wp * c.c_in));
   const int64_t rows = std::min(c.h, l.hp - c.pad_h), cols = std::min(c.w, l.wp - c.pad_w);
-  for (int64_t iy = 0; iy < rows; ++iy)
-    std::memcpy(buf.data() + ((iy + c.pad_h) * l.wp + c.pad_w) * c.c_in, img + iy * c.w * c.c_in,
-                static_cast<size_t>(cols * c.c_in) * sizeof(float));
+  const int64_t width = l.wp * c.c_in, left = c.pad_w * c.c_in, inside = cols * c.c_in;
+  for (int64_t py = 0; py < l.hp; ++py) {  // each element written once: zeros around the copied rows
+    float* row = buf.data() + py * width;
+    const int64_t iy = py - c.pad_h;
+    if (iy < 0 || iy >= rows) {
+      std::fill(row, row + width, 0.0f);
+      continue;
+    }
+    std::fill(row, row + left, 0.0f);
+    std::memcpy(row + left, img + iy * c.w * c.c_in, static_cast<size_t>(inside) * sizeof(float));
+    std::fill(row + left + inside, row + width, 0.0f);
+  }
   return buf.data();
 }
 
