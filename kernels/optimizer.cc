@@ -63,49 +63,75 @@ int64_t touched_rows(const int64_t* ids, int64_t count) {
 
 }  // namespace
 
+// The rows a sparse update covers: `count`, or *device_count (checked against the capacity
+// `count`) when the count was left on the device. Runs on the stream, on the untagged pointer.
+int64_t sparse_rows(const char* op, int64_t count, const int64_t* device_count) {
+  if (!device_count) return count;
+  const int64_t n = *device_count;
+  KILN_CHECK(n >= 0 && n <= count, op, ": the device count ", n, " is outside the capacity ", count);
+  return n;
+}
+
 template <typename T>
 void sparse_adagrad_update(const Stream& s, int64_t dim, T* table, T* accum, const int64_t* ids, int64_t count,
-                           const T* grad_rows, float lr, float eps) {
+                           const T* grad_rows, float lr, float eps, const int64_t* device_count) {
   constexpr const char* kOp = "sparse_adagrad_update";
   switch (s.device().kind) {
-    case Device::Kind::cpu: return cpu::sparse_adagrad_update(s, dim, table, accum, ids, count, grad_rows, lr, eps);
+    case Device::Kind::cpu:
+      return cpu::sparse_adagrad_update(s, dim, table, accum, ids, sparse_rows(kOp, count, device_count), grad_rows,
+                                        lr, eps);
     case Device::Kind::sim:
       return detail::sim_launch(
           s, [=, table = sim_arg(kOp, "table", table, 0), accum = sim_arg(kOp, "accum", accum, 0),
-              ids = sim_arg(kOp, "ids", ids, count), grad_rows = sim_arg(kOp, "grad_rows", grad_rows, count * dim)] {
+              ids = sim_arg(kOp, "ids", ids, count), grad_rows = sim_arg(kOp, "grad_rows", grad_rows, count * dim),
+              device_count = sim_arg(kOp, "device_count", device_count, 1)] {
             const int64_t* id = ids.get();
-            const int64_t extent = touched_rows(id, count) * dim;
-            cpu::sparse_adagrad_update(Stream::cpu(), dim, table.get(extent), accum.get(extent), id, count,
+            const int64_t n = sparse_rows(kOp, count, device_count.get());
+            const int64_t extent = touched_rows(id, n) * dim;
+            cpu::sparse_adagrad_update(Stream::cpu(), dim, table.get(extent), accum.get(extent), id, n,
                                        grad_rows.get(), lr, eps);
           });
     case Device::Kind::cuda:
-      KILN_CUDA_F32(kOp, T, s, cuda::sparse_adagrad_update(s, dim, table, accum, ids, count, grad_rows, lr, eps));
+      KILN_CUDA_F32(kOp, T, s,
+                    cuda::sparse_adagrad_update(s, dim, table, accum, ids, count, grad_rows, lr, eps, device_count));
   }
   detail::unknown_device(kOp, s);
 }
 
 template <typename T>
 void sparse_adam_update(const Stream& s, int64_t dim, T* table, T* m, T* v, const int64_t* ids, int64_t count,
-                        const T* grad_rows, const AdamHyper& h) {
+                        const T* grad_rows, const AdamHyper& h, const int64_t* device_count) {
   constexpr const char* kOp = "sparse_adam_update";
   switch (s.device().kind) {
-    case Device::Kind::cpu: return cpu::sparse_adam_update(s, dim, table, m, v, ids, count, grad_rows, h);
+    case Device::Kind::cpu:
+      return cpu::sparse_adam_update(s, dim, table, m, v, ids, sparse_rows(kOp, count, device_count), grad_rows, h);
     case Device::Kind::sim:
       return detail::sim_launch(
           s, [=, table = sim_arg(kOp, "table", table, 0), m = sim_arg(kOp, "m", m, 0), v = sim_arg(kOp, "v", v, 0),
-              ids = sim_arg(kOp, "ids", ids, count), grad_rows = sim_arg(kOp, "grad_rows", grad_rows, count * dim)] {
+              ids = sim_arg(kOp, "ids", ids, count), grad_rows = sim_arg(kOp, "grad_rows", grad_rows, count * dim),
+              device_count = sim_arg(kOp, "device_count", device_count, 1)] {
             const int64_t* id = ids.get();
-            const int64_t extent = touched_rows(id, count) * dim;
-            cpu::sparse_adam_update(Stream::cpu(), dim, table.get(extent), m.get(extent), v.get(extent), id, count,
+            const int64_t n = sparse_rows(kOp, count, device_count.get());
+            const int64_t extent = touched_rows(id, n) * dim;
+            cpu::sparse_adam_update(Stream::cpu(), dim, table.get(extent), m.get(extent), v.get(extent), id, n,
                                     grad_rows.get(), h);
           });
     case Device::Kind::cuda:
-      KILN_CUDA_F32(kOp, T, s, cuda::sparse_adam_update(s, dim, table, m, v, ids, count, grad_rows, h));
+      KILN_CUDA_F32(kOp, T, s, cuda::sparse_adam_update(s, dim, table, m, v, ids, count, grad_rows, h, device_count));
   }
   detail::unknown_device(kOp, s);
 }
 
-KILN_OPTIMIZER_INSTANTIATE(float)
-KILN_OPTIMIZER_INSTANTIATE(double)
+// The dispatch's sparse updates take the optional device count the CPU code does not.
+#define KILN_DISPATCH_INSTANTIATE(T)                                                                               \
+  template void sgd_update<T>(const Stream&, int64_t, T*, const T*, T*, const SgdHyper&);                          \
+  template void adam_update<T>(const Stream&, int64_t, T*, const T*, T*, T*, const AdamHyper&);                    \
+  template void sparse_adagrad_update<T>(const Stream&, int64_t, T*, T*, const int64_t*, int64_t, const T*, float, \
+                                         float, const int64_t*);                                                   \
+  template void sparse_adam_update<T>(const Stream&, int64_t, T*, T*, T*, const int64_t*, int64_t, const T*,       \
+                                      const AdamHyper&, const int64_t*);
+KILN_DISPATCH_INSTANTIATE(float)
+KILN_DISPATCH_INSTANTIATE(double)
+#undef KILN_DISPATCH_INSTANTIATE
 
 }  // namespace kiln::kernels

@@ -24,13 +24,17 @@ template <typename T>
 void adam_update(const Stream& s, int64_t n, T* params, const T* grads, T* m, T* v, const AdamHyper& h);
 
 // Row-sparse updates of an embedding table [rows, dim] for the unique ids of one step.
+// `count` rows of ids and grad_rows are updated; with `device_count`, count is only their capacity
+// and the rows updated are *device_count (device memory; host memory on the CPU), read when the op
+// runs: a captured training step leaves the unique-id count there (embedding_backward_async), and
+// the update is launched for the capacity, the rows past the count doing nothing.
 // Adagrad: acc += g^2; p -= lr g / (sqrt(acc) + eps). acc has the table's shape.
 template <typename T>
 void sparse_adagrad_update(const Stream& s, int64_t dim, T* table, T* accum, const int64_t* ids, int64_t count,
-                           const T* grad_rows, float lr, float eps);
+                           const T* grad_rows, float lr, float eps, const int64_t* device_count = nullptr);
 // Lazy Adam: only the touched rows' moments decay.
 template <typename T>
 void sparse_adam_update(const Stream& s, int64_t dim, T* table, T* m, T* v, const int64_t* ids, int64_t count,
-                        const T* grad_rows, const AdamHyper& h);
+                        const T* grad_rows, const AdamHyper& h, const int64_t* device_count = nullptr);
 
 }  // namespace kiln::kernels

@@ -21,7 +21,12 @@ struct Value {
   Tensor offsets;
   // IDS inputs: the number of ids (offsets[batch]) as known on the host; -1 reads it from
   // `offsets`, which must then be a CPU tensor. Device inputs set it when they are staged.
+  // A captured training step leaves it -1 with device offsets: the count stays on the device and
+  // `data` holds the graph's capacity of ids, of which offsets[batch] are this batch's.
   int64_t ids_count = -1;
+  // The ids were checked against the tables on the host before staging (embedding_check_ids), so
+  // the device lookup need not check them (on CUDA that reads back, which a capture cannot).
+  bool ids_checked = false;
 };
 
 struct Context {

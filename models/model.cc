@@ -62,6 +62,7 @@ Model<T>::Model(const ModelSpec& spec, const Stream& stream) : spec_(spec) {
     is_ids.push_back(in.kind() == InputSpec::IDS);
   }
   int n_inputs = spec.inputs_size();
+  ids_rows_.assign(static_cast<size_t>(n_inputs), 0);
   for (int i = 0; i < spec.layers_size(); ++i) {
     const LayerSpec& ls = spec.layers(i);
     Node node;
@@ -96,6 +97,12 @@ Model<T>::Model(const ModelSpec& spec, const Stream& stream) : spec_(spec) {
       fail(where, ": ", e.what());
     }
     for (int h = static_cast<int>(first_param); h < params_.size(); ++h) param_owner_.push_back(node.name);
+    // An embedding's one parameter is its table [rows, dim]; its input is a model input.
+    if (ls.kind_case() == LayerSpec::kEmbedding) {
+      int64_t& rows = ids_rows_[static_cast<size_t>(node.inputs[0])];
+      const int64_t table_rows = params_.info(static_cast<int>(first_param)).shape[0];
+      rows = rows == 0 ? table_rows : std::min(rows, table_rows);
+    }
     node.first_param = static_cast<int>(first_param);
     node.end_param = params_.size();
     value_of[node.name] = n_inputs + i;

@@ -46,6 +46,9 @@ class Model {
   int64_t macs_per_example() const;
   int input_count() const { return static_cast<int>(input_shapes_.size()); }
   const Shape& input_shape(int i) const { return input_shapes_[i]; }
+  // The rows of the smallest embedding table IDS input i feeds (0: none): its ids must be below,
+  // which the trainer checks on the host before staging a batch.
+  int64_t ids_rows(int i) const { return ids_rows_[i]; }
 
   // Gradient checks need d(loss)/d(dense inputs) too; off for training.
   void set_input_gradients(bool on) { input_gradients_ = on; }
@@ -73,6 +76,7 @@ class Model {
   ModelSpec spec_;
   ParamRegistry<T> params_;
   std::vector<Shape> input_shapes_;
+  std::vector<int64_t> ids_rows_;  // per input, see ids_rows()
   std::vector<Node> nodes_;
   std::vector<Value> values_;  // inputs, then one per node
   std::vector<Tensor> storage_, grad_storage_, grads_;

@@ -29,6 +29,17 @@ Optimizer::Optimizer(const OptimizerConfig& config, ParamRegistry<float>& params
   }
 }
 
+namespace {
+
+// The rows of a sparse gradient: its count, read back from the device where a captured step left
+// it there (a synchronization, for the norm only: the update reads it on the device).
+int64_t host_count(const Stream& s, const SparseGrad<float>& sg) {
+  if (sg.count != SparseGrad<float>::kOnDevice) return sg.count;
+  return to_host(s, sg.device_count).data<int64_t>()[0];
+}
+
+}  // namespace
+
 double Optimizer::step(const Stream& s, float lr, bool want_norm) {
   ++steps_;
   int64_t n = params_.dense_count();
@@ -39,8 +50,8 @@ double Optimizer::step(const Stream& s, float lr, bool want_norm) {
     double sumsq = kernels::sum_squares<float>(s, g, n);
     for (const TableState& t : tables_) {
       const SparseGrad<float>& sg = params_.sparse_grad(t.handle);
-      if (sg.count)
-        sumsq += kernels::sum_squares<float>(s, sg.rows.data<float>(), sg.count * params_.info(t.handle).shape[1]);
+      if (const int64_t count = host_count(s, sg))
+        sumsq += kernels::sum_squares<float>(s, sg.rows.data<float>(), count * params_.info(t.handle).shape[1]);
     }
     norm = std::sqrt(sumsq);
   }
@@ -49,7 +60,8 @@ double Optimizer::step(const Stream& s, float lr, bool want_norm) {
     kernels::scale_inplace<float>(s, g, n, factor);
     for (const TableState& t : tables_) {
       SparseGrad<float>& sg = params_.sparse_grad(t.handle);
-      if (sg.count) kernels::scale_inplace<float>(s, sg.rows.data<float>(), sg.count * params_.info(t.handle).shape[1], factor);
+      if (const int64_t count = host_count(s, sg))
+        kernels::scale_inplace<float>(s, sg.rows.data<float>(), count * params_.info(t.handle).shape[1], factor);
     }
   }
   kernels::AdamHyper adam;
@@ -69,14 +81,19 @@ double Optimizer::step(const Stream& s, float lr, bool want_norm) {
   for (TableState& t : tables_) {
     const SparseGrad<float>& sg = params_.sparse_grad(t.handle);
     if (!sg.count) continue;
+    // A count left on the device: the update reads it there, launched for the capacity.
+    const bool on_device = sg.count == SparseGrad<float>::kOnDevice;
+    const int64_t count = on_device ? sg.capacity : sg.count;
+    const int64_t* device_count = on_device ? sg.device_count.data<int64_t>() : nullptr;
     int64_t dim = params_.info(t.handle).shape[1];
     float* table = params_.value(t.handle);
     if (config_.sparse_type() == OptimizerConfig::SPARSE_ADAGRAD)
-      kernels::sparse_adagrad_update<float>(s, dim, table, t.slot1.data<float>(), sg.unique_ids.data<int64_t>(),
-                                            sg.count, sg.rows.data<float>(), lr, 1e-10f);
+      kernels::sparse_adagrad_update<float>(s, dim, table, t.slot1.data<float>(), sg.unique_ids.data<int64_t>(), count,
+                                            sg.rows.data<float>(), lr, 1e-10f, device_count);
     else
       kernels::sparse_adam_update<float>(s, dim, table, t.slot1.data<float>(), t.slot2.data<float>(),
-                                         sg.unique_ids.data<int64_t>(), sg.count, sg.rows.data<float>(), adam);
+                                         sg.unique_ids.data<int64_t>(), count, sg.rows.data<float>(), adam,
+                                         device_count);
   }
   return norm;
 }

@@ -29,9 +29,15 @@ struct ParamInfo {
 // The row-sparse gradient of one embedding table after a backward pass.
 template <typename T>
 struct SparseGrad {
+  // count when it was left on the device: a captured training step cannot read it back.
+  static constexpr int64_t kOnDevice = -1;
   Tensor unique_ids;  // i64 [capacity]
   Tensor rows;        // T [capacity, dim]
-  int64_t count = 0;  // valid entries
+  int64_t count = 0;  // valid entries, or kOnDevice: then device_count holds it
+  // With kOnDevice: i64 [1] on the device (the count), and the rows the backward may have
+  // written, which the optimizer's launches are sized for (rows past the count do nothing).
+  Tensor device_count;
+  int64_t capacity = 0;
 };
 
 template <typename T>

@@ -17,6 +17,8 @@
 #include "io/checkpoint_file.h"
 #include "io/crc32c.h"
 #include "io/event_writer.h"
+#include "kernels/embedding.h"
+#include "kernels/kernel_library.h"
 #include "kernels/reduce.h"
 #include "models/device_config.h"
 #include "models/layers/layers.h"
@@ -238,7 +240,10 @@ std::vector<Tensor> Trainer::host_inputs(const io::Batch& batch) const {
 }
 
 struct Trainer::StepGraph {
-  std::vector<Tensor> inputs;  // fixed device copies of host_inputs(): the graph reads them
+  // Fixed device copies of host_inputs(): the graph reads them. An IDS input's ids hold its
+  // capacity, the most ids any eager step had when the graph was captured.
+  std::vector<Tensor> inputs;
+  std::vector<int64_t> ids_capacity;  // per model input (0: dense)
   Tensor step_key;             // u64 on the device: step << 12, for dropout
   Tensor key_ring;             // host: the values copied into step_key, one slot per step
   Tensor losses;               // the per-example losses the graph writes
@@ -246,8 +251,47 @@ struct Trainer::StepGraph {
 };
 
 bool Trainer::graphs_allowed() const {
+  // CUDA's reference embedding backward (kernel_library VENDOR) allocates and synchronizes.
+  const bool embeddings = !model_->params().embedding_handles().empty();
+  const bool vendor_embedding = compute_.device().is_cuda() && kernels::use_vendor("embedding");
   return config_.graphs() && DeviceGraph::supported(compute_) && comm_->size() == 1 &&
-         model_->params().embedding_handles().empty() && config_.optimizer().clip_global_norm() <= 0;
+         !(embeddings && vendor_embedding) && config_.optimizer().clip_global_norm() <= 0;
+}
+
+int64_t Trainer::ids_count(const io::Batch& batch, size_t i) const {
+  const InputBinding& b = data_.inputs[i];
+  return b.offsets >= 0 ? batch.tensors[b.offsets].data<int64_t>()[batch.size] : 0;
+}
+
+bool Trainer::check_ids(const io::Batch& batch) const {
+  if (compute_.device().is_cpu()) return false;
+  for (size_t i = 0; i < data_.inputs.size(); ++i) {
+    const int64_t rows = model_->ids_rows(static_cast<int>(i));
+    if (rows > 0)
+      kernels::embedding_check_ids(batch.tensors[data_.inputs[i].data].data<int64_t>(), ids_count(batch, i), rows);
+  }
+  return true;
+}
+
+bool Trainer::ids_fit_graph(const io::Batch& batch) const {
+  for (size_t i = 0; i < data_.inputs.size(); ++i) {
+    const int64_t capacity = step_graph_ ? step_graph_->ids_capacity[i] : ids_seen_[i];
+    if (ids_count(batch, i) > capacity) return false;
+  }
+  return true;
+}
+
+void Trainer::note_eager_ids(const io::Batch& batch) {
+  bool beyond_graph = false;
+  for (size_t i = 0; i < data_.inputs.size(); ++i) {
+    const int64_t n = ids_count(batch, i);
+    ids_seen_[i] = std::max(ids_seen_[i], n);
+    if (step_graph_ && n > step_graph_->ids_capacity[i]) beyond_graph = true;
+  }
+  if (beyond_graph) {
+    compute_.synchronize();  // a launch of the graph may still read its input buffers
+    step_graph_.reset();
+  }
 }
 
 Tensor Trainer::run_step_graph(const io::Batch& batch, Tensor& doutput) {
@@ -256,14 +300,26 @@ Tensor Trainer::run_step_graph(const io::Batch& batch, Tensor& doutput) {
     // Captured once, after an eager step of this batch size sized every buffer: nothing below
     // allocates while the stream captures.
     auto g = std::make_unique<StepGraph>();
-    for (const Tensor& h : host) g->inputs.push_back(h.defined() ? zeros_on(compute_, h.shape(), h.dtype()) : Tensor());
+    g->ids_capacity = ids_seen_;
+    for (size_t k = 0; k < host.size(); ++k) {
+      if (!host[k].defined()) {
+        g->inputs.emplace_back();
+        continue;
+      }
+      // Ids come first of an IDS input's two tensors (host_inputs()).
+      const size_t i = k / 2;
+      const bool ids = k % 2 == 0 && i < data_.inputs.size() && data_.inputs[i].offsets >= 0;
+      const Shape shape = ids ? Shape{std::max<int64_t>(g->ids_capacity[i], 1)} : host[k].shape();
+      g->inputs.push_back(zeros_on(compute_, shape, host[k].dtype()));
+    }
     g->step_key = zeros_on(compute_, Shape{1}, DType::i64);
     g->key_ring = staging_empty(Shape{1024}, DType::i64, compute_.device());
     compute_.synchronize();
     Context ctx{compute_, batch.size, true, config_.seed(), 0, 0};
     ctx.step_key = reinterpret_cast<const uint64_t*>(g->step_key.data<int64_t>());
+    // Ids keep ids_count -1: their count stays on the device (checked on the host before staging).
     std::vector<Value> inputs;
-    for (size_t i = 0; i < data_.inputs.size(); ++i) inputs.push_back({g->inputs[2 * i], g->inputs[2 * i + 1]});
+    for (size_t i = 0; i < data_.inputs.size(); ++i) inputs.push_back({g->inputs[2 * i], g->inputs[2 * i + 1], -1, true});
     DeviceGraph::begin_capture(compute_);
     try {
       const Tensor& out = model_->forward(ctx, inputs);
@@ -278,9 +334,12 @@ Tensor Trainer::run_step_graph(const io::Batch& batch, Tensor& doutput) {
     step_graph_ = std::move(g);
   }
   StepGraph& g = *step_graph_;
+  check_ids(batch);
   const std::vector<Tensor> staged = staging_->stage(host);
+  // This batch's ids fill the front of their capacity (ids_fit_graph); the rest is not read.
   for (size_t i = 0; i < staged.size(); ++i)
-    if (staged[i].defined()) copy_async(compute_, g.inputs[i], staged[i]);
+    if (staged[i].defined() && staged[i].numel() > 0)
+      copy_async(compute_, g.inputs[i].view(0, staged[i].shape()), staged[i]);
   // The step's dropout key through a host slot the stream reads when it gets there; the slot is
   // rewritten 1024 steps later, long after (losses are read back at least every 64 steps).
   const int64_t slot = step_ % g.key_ring.numel();
@@ -289,15 +348,21 @@ Tensor Trainer::run_step_graph(const io::Batch& batch, Tensor& doutput) {
   g.graph.launch(compute_);
   staging_->release();
   ++step_graph_launches_;
+  // The graph's backward left each table's unique-id count on the device (an eager step since
+  // may have set a host count).
+  for (int h : model_->params().embedding_handles())
+    model_->params().sparse_grad(h).count = SparseGrad<float>::kOnDevice;
   return g.losses;
 }
 
 std::vector<Value> Trainer::stage_inputs(const io::Batch& batch, Tensor* label) {
   const std::vector<Tensor> host = host_inputs(batch);
+  const bool checked = check_ids(batch);
   std::vector<Tensor> staged = staging_->stage(host);
   std::vector<Value> inputs;
   for (size_t i = 0; i < data_.inputs.size(); ++i) {
     Value v{staged[2 * i], staged[2 * i + 1]};
+    v.ids_checked = checked;
     // The id count is known on the host; a device kernel would have to read it back.
     if (v.offsets.defined()) v.ids_count = host[2 * i + 1].data<int64_t>()[batch.size];
     inputs.push_back(std::move(v));
@@ -612,13 +677,15 @@ TrainResult Trainer::run() {
   // Full batches run as one captured graph after an eager one (docs/cuda.md, "Graphs").
   const bool use_graph = graphs_allowed();
   bool warmed_up = false;
+  ids_seen_.assign(data_.inputs.size(), 0);
   while (step_ < total && !result.early_stopped) {
     io::Batch batch = pipeline_->next();
     float lr = learning_rate_at(config_.lr_schedule(), config_.optimizer().learning_rate(), step_, total);
     Context ctx{compute_, batch.size, true, config_.seed(), step_, batch.global_offset};
     const bool log_step = (step_ + 1) % log_every == 0 || step_ + 1 == total;
     if (sync_) sync_->begin_step();
-    if (use_graph && batch.size == config_.batch_size() && warmed_up) {
+    // A batch with more ids than the captured step holds runs eagerly, and is captured again after.
+    if (use_graph && batch.size == config_.batch_size() && warmed_up && ids_fit_graph(batch)) {
       losses.add(run_step_graph(batch, doutput), step_, 1.0);
     } else if (batch.size > 0) {
       Tensor label;
@@ -635,6 +702,7 @@ TrainResult Trainer::run() {
       model_->backward(ctx, d, on_final);
       staging_->release();
       warmed_up = warmed_up || batch.size == config_.batch_size();
+      note_eager_ids(batch);
     } else {
       // A global batch smaller than the rank count leaves this rank without rows this step.
       params.zero_grads();

@@ -87,6 +87,18 @@ class Trainer {
   bool graphs_allowed() const;
   Tensor run_step_graph(const io::Batch& batch, Tensor& doutput);
   struct StepGraph;
+  // On a device, checks the batch's ids against the embedding tables on the host, before they are
+  // staged, so the device lookup need not read anything back; returns whether it did (the CPU's
+  // kernels check them themselves).
+  bool check_ids(const io::Batch& batch) const;
+  // The id count of model input i in `batch` (0 for a dense input).
+  int64_t ids_count(const io::Batch& batch, size_t i) const;
+  // Whether the batch's id counts fit the captured step's capacities (or, before a capture, what
+  // the eager steps sized the buffers for: the capacities a capture gets).
+  bool ids_fit_graph(const io::Batch& batch) const;
+  // After an eager training step: the most ids seen per input grows; a count above the captured
+  // step's capacity drops that graph (the step may have grown the buffers it reads).
+  void note_eager_ids(const io::Batch& batch);
   std::string write_checkpoint();
   void load_checkpoint(const io::CheckpointFile& file, const CheckpointMeta& meta, const std::string& path);
   void prune_checkpoints();
@@ -122,6 +134,8 @@ class Trainer {
   ProgressListener progress_listener_;
   std::unique_ptr<StepGraph> step_graph_;
   int64_t step_graph_launches_ = 0;
+  // Per model input: the most ids an eager training step staged (its buffers are sized for them).
+  std::vector<int64_t> ids_seen_;
   StreamDrain drain_{stream_};  // last: destroyed first, before the device memory above goes
 };
 

@@ -20,6 +20,8 @@ void check_offsets(const int64_t* offsets, int64_t batch) {
     KILN_CHECK(offsets[b] <= offsets[b + 1], "embedding offsets decrease at example ", b);
 }
 
+}  // namespace
+
 // Validated on the calling thread: an exception cannot leave an OpenMP region.
 void check_ids(const int64_t* ids, int64_t nnz, int64_t rows) {
   for (int64_t j = 0; j < nnz; ++j) {
@@ -27,8 +29,6 @@ void check_ids(const int64_t* ids, int64_t nnz, int64_t rows) {
       fail("embedding: id ", ids[j], " (position ", j, ") is outside the table's ", rows, " rows");
   }
 }
-
-}  // namespace
 
 template <typename T>
 void embedding_forward(const Stream& s, const T* table, int64_t rows, int64_t dim, const int64_t* ids,

@@ -8,6 +8,9 @@
 
 namespace kiln::kernels::cpu {
 
+// kiln::Error naming the first id outside [0, rows) among nnz host ids.
+void check_ids(const int64_t* ids, int64_t nnz, int64_t rows);
+
 template <typename T>
 void embedding_forward(const Stream& s, const T* table, int64_t rows, int64_t dim, const int64_t* ids,
                        const int64_t* offsets, int64_t batch, Combiner combiner, T* out);

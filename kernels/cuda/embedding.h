@@ -12,8 +12,9 @@ namespace kiln::kernels::cuda {
 // so the result is bit-identical to it. Ids are validated first, as on the CPU: an id outside
 // [0, rows) throws kiln::Error "embedding: id X (position J) is outside the table's R rows"
 // (one stream synchronisation per call to read the verdict).
+// ids_checked: the caller checked the ids already, so nothing is validated or read back here.
 void embedding_forward(const Stream& s, const float* table, int64_t rows, int64_t dim, const int64_t* ids,
-                       const int64_t* offsets, int64_t batch, Combiner combiner, float* out);
+                       const int64_t* offsets, int64_t batch, Combiner combiner, float* out, bool ids_checked = false);
 
 // Position of the first id outside [0, rows) among `nnz`, or -1 (synchronizes the stream).
 int64_t embedding_first_bad_id(const Stream& s, const int64_t* ids, int64_t nnz, int64_t rows);
@@ -30,5 +31,18 @@ void embedding_check_ids(const Stream& s, const int64_t* ids, int64_t nnz, int64
 int64_t embedding_backward(const Stream& s, const float* dout, int64_t rows, int64_t dim, const int64_t* ids,
                            const int64_t* offsets, int64_t batch, int64_t nnz, Combiner combiner, int64_t* unique_ids,
                            float* grad_rows);
+
+// The same sort, for a captured step (kernels/embedding.h, embedding_backward_async): every launch
+// is sized for `capacity` ids and nnz = offsets[batch] is read on the device. Positions past nnz
+// (and any id outside [0, rows), which cannot be reported from here) get the key `rows`, which
+// sorts after every id; its run is dropped from the unique count written to *count. The keys,
+// positions, run data and CUB's temporary storage live in `workspace`
+// (embedding_backward_workspace_bytes), so nothing allocates or synchronizes.
+void embedding_backward_async(const Stream& s, const float* dout, int64_t rows, int64_t dim, const int64_t* ids,
+                              const int64_t* offsets, int64_t batch, int64_t capacity, Combiner combiner,
+                              int64_t* unique_ids, float* grad_rows, int64_t* count, void* workspace);
+// Bytes of `workspace` for up to `capacity` ids of a table of `rows` rows (asks CUB for its
+// temporary storage sizes on the host; launches nothing).
+int64_t embedding_backward_workspace_bytes(int64_t rows, int64_t capacity);
 
 }  // namespace kiln::kernels::cuda

@@ -77,9 +77,17 @@ __global__ void sgd_kernel(int64_t n, float* p, const float* g, float* vel, SgdH
   KILN_GRID_STRIDE(i, n) sgd_element(p[i], g[i], vel ? vel + i : nullptr, h);
 }
 
+// The rows to update: `count`, or *device_count (at most the capacity `count`) when given.
+__device__ int64_t sparse_rows(int64_t count, const int64_t* device_count) {
+  if (!device_count) return count;
+  const int64_t n = *device_count;
+  return n < count ? n : count;
+}
+
 __global__ void sparse_adagrad_kernel(int64_t dim, float* table, float* accum, const int64_t* ids, int64_t count,
-                                      const float* grad_rows, float lr, float eps) {
-  KILN_GRID_STRIDE(i, count * dim) {
+                                      const int64_t* device_count, const float* grad_rows, float lr, float eps) {
+  const int64_t n = sparse_rows(count, device_count) * dim;
+  KILN_GRID_STRIDE(i, n) {
     const int64_t u = i / dim, d = i % dim;
     const int64_t off = ids[u] * dim + d;
     const float gd = grad_rows[i];
@@ -89,8 +97,9 @@ __global__ void sparse_adagrad_kernel(int64_t dim, float* table, float* accum, c
 }
 
 __global__ void sparse_adam_kernel(int64_t dim, float* table, float* m, float* v, const int64_t* ids, int64_t count,
-                                   const float* grad_rows, AdamConsts k) {
-  KILN_GRID_STRIDE(i, count * dim) {
+                                   const int64_t* device_count, const float* grad_rows, AdamConsts k) {
+  const int64_t n = sparse_rows(count, device_count) * dim;
+  KILN_GRID_STRIDE(i, n) {
     const int64_t u = i / dim, d = i % dim;
     const int64_t off = ids[u] * dim + d;
     adam_element(table[off], grad_rows[i], m[off], v[off], k);
@@ -118,21 +127,22 @@ void adam_update(const Stream& s, int64_t n, float* params, const float* grads, 
 }
 
 void sparse_adagrad_update(const Stream& s, int64_t dim, float* table, float* accum, const int64_t* ids, int64_t count,
-                           const float* grad_rows, float lr, float eps) {
+                           const float* grad_rows, float lr, float eps, const int64_t* device_count) {
   KILN_CHECK(s.device().is_cuda() && dim > 0 && count >= 0);
   if (count == 0) return;
   kiln::cuda::launch("sparse_adagrad_kernel", sparse_adagrad_kernel, dim3(elementwise_blocks(count * dim)),
-                     dim3(kElementwiseThreads), 0, kiln::cuda::raw(s), dim, table, accum, ids, count, grad_rows, lr,
-                     eps);
+                     dim3(kElementwiseThreads), 0, kiln::cuda::raw(s), dim, table, accum, ids, count, device_count,
+                     grad_rows, lr, eps);
 }
 
 void sparse_adam_update(const Stream& s, int64_t dim, float* table, float* m, float* v, const int64_t* ids,
-                        int64_t count, const float* grad_rows, const AdamHyper& h) {
+                        int64_t count, const float* grad_rows, const AdamHyper& h, const int64_t* device_count) {
   KILN_CHECK(s.device().is_cuda() && dim > 0 && count >= 0);
   const AdamConsts k = adam_consts(h);
   if (count == 0) return;
   kiln::cuda::launch("sparse_adam_kernel", sparse_adam_kernel, dim3(elementwise_blocks(count * dim)),
-                     dim3(kElementwiseThreads), 0, kiln::cuda::raw(s), dim, table, m, v, ids, count, grad_rows, k);
+                     dim3(kElementwiseThreads), 0, kiln::cuda::raw(s), dim, table, m, v, ids, count, device_count,
+                     grad_rows, k);
 }
 
 }  // namespace kiln::kernels::cuda

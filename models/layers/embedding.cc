@@ -32,20 +32,21 @@ class EmbeddingLayer final : public Layer<T> {
     if (!ids.offsets.defined()) fail("embedding input must be an IDS input");
     kernels::embedding_forward<T>(ctx.stream, reg_->value(table_), vocab_, spec_.dim(),
                                   ids.data.template data<int64_t>(), ids.offsets.template data<int64_t>(), ctx.batch,
-                                  combiner(), out.data.template data<T>());
+                                  combiner(), out.data.template data<T>(), ids.ids_checked);
   }
 
   void backward(const Context& ctx, const std::vector<const Value*>& in, const Value&, const Tensor& dout,
                 const std::vector<Tensor*>&) override {
     const Value& ids = *in[0];
+    const bool device = !ctx.stream.device().is_cpu();
+    if (device && ids.ids_count < 0) return backward_captured(ctx, ids, dout);
     int64_t nnz = ids.ids_count;
-    if (nnz < 0) {
-      KILN_CHECK(ids.offsets.device().is_cpu(), "ids staged on ", ids.offsets.device().to_string(), " without ids_count");
-      nnz = ids.offsets.template data<int64_t>()[ctx.batch];
-    }
+    if (nnz < 0) nnz = ids.offsets.template data<int64_t>()[ctx.batch];
     SparseGrad<T>& g = reg_->sparse_grad(table_);
     Tensor uid = scratch(ctx.stream, g.unique_ids, Shape{std::max<int64_t>(nnz, 1)}, DType::i64);
     Tensor rows = scratch(ctx.stream, g.rows, Shape{std::max<int64_t>(nnz, 1), spec_.dim()}, dtype_of<T>::value);
+    // What a captured step of up to nnz ids needs besides, allocated now: it must not allocate.
+    if (device) reserve_for_capture(ctx.stream, nnz, g);
     g.count = kernels::embedding_backward<T>(ctx.stream, dout.template data<T>(), vocab_, spec_.dim(),
                                              ids.data.template data<int64_t>(), ids.offsets.template data<int64_t>(),
                                              ctx.batch, combiner(), uid.template data<int64_t>(),
@@ -55,6 +56,31 @@ class EmbeddingLayer final : public Layer<T> {
   bool propagates_gradient() const override { return false; }
 
  private:
+  // A captured training step: the batch's id count varies and stays on the device, `ids.data`
+  // holds the graph's capacity. The unique count goes to device memory, for the optimizer.
+  void backward_captured(const Context& ctx, const Value& ids, const Tensor& dout) {
+    SparseGrad<T>& g = reg_->sparse_grad(table_);
+    const int64_t capacity = ids.data.numel();
+    Tensor uid = scratch(ctx.stream, g.unique_ids, Shape{std::max<int64_t>(capacity, 1)}, DType::i64);
+    Tensor rows =
+        scratch(ctx.stream, g.rows, Shape{std::max<int64_t>(capacity, 1), spec_.dim()}, dtype_of<T>::value);
+    reserve_for_capture(ctx.stream, capacity, g);
+    kernels::embedding_backward_async<T>(ctx.stream, dout.template data<T>(), vocab_, spec_.dim(),
+                                         ids.data.template data<int64_t>(), ids.offsets.template data<int64_t>(),
+                                         ctx.batch, capacity, combiner(), uid.template data<int64_t>(),
+                                         rows.template data<T>(), g.device_count.template data<int64_t>(),
+                                         workspace_.defined() ? workspace_.raw() : nullptr);
+    g.count = SparseGrad<T>::kOnDevice;
+    g.capacity = capacity;
+  }
+
+  // The device count and the sort's workspace for up to `capacity` ids (scratch: grown only).
+  void reserve_for_capture(const Stream& s, int64_t capacity, SparseGrad<T>& g) {
+    scratch(s, g.device_count, Shape{1}, DType::i64);
+    const int64_t bytes = kernels::embedding_backward_workspace_bytes(s, vocab_, capacity);
+    if (bytes > 0) scratch(s, workspace_, Shape{bytes}, DType::u8);
+  }
+
   kernels::Combiner combiner() const {
     return spec_.combiner() == EmbeddingSpec::SUM ? kernels::Combiner::sum : kernels::Combiner::mean;
   }
@@ -62,6 +88,7 @@ class EmbeddingLayer final : public Layer<T> {
   ParamRegistry<T>* reg_ = nullptr;
   int table_ = -1;
   int64_t vocab_ = 0;
+  Tensor workspace_;  // u8: embedding_backward_async's device scratch (none on the CPU and sim)
 };
 
 }  // namespace

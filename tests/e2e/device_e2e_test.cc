@@ -47,6 +47,14 @@ RunResult train_on(const std::string& device, const std::string& config, const s
   return r;
 }
 
+// babyweight's wide & deep model (its config, then the --set values) for 150 steps.
+constexpr const char* kBabyweight = "/examples/babyweight";
+std::vector<std::string> babyweight_sets() {
+  const std::string ex = source_dir() + kBabyweight;
+  return {"max_steps=150", "data.csv.train_files=" + ex + "/data/train-*.csv",
+          "data.csv.eval_files=" + ex + "/data/eval.csv", "data.csv.feature_spec_file=" + ex + "/feature_spec.pbtxt"};
+}
+
 TEST(DeviceE2E, FashionMnistMlpAndCnnTrainBitIdenticallyOnSim) {
   if (!fashion_mnist_installed()) GTEST_SKIP() << "dataset-fashion-mnist is not installed (scripts/setup.sh)";
   TempDir dir;
@@ -68,10 +76,8 @@ TEST(DeviceE2E, FashionMnistMlpAndCnnTrainBitIdenticallyOnSim) {
 
 TEST(DeviceE2E, BabyweightTrainsEvaluatesExportsAndPredictsOnSimAsOnCpu) {
   TempDir dir;
-  const std::string ex = source_dir() + "/examples/babyweight";
-  const std::vector<std::string> sets{"max_steps=150", "data.csv.train_files=" + ex + "/data/train-*.csv",
-                                      "data.csv.eval_files=" + ex + "/data/eval.csv",
-                                      "data.csv.feature_spec_file=" + ex + "/feature_spec.pbtxt"};
+  const std::string ex = source_dir() + kBabyweight;
+  const std::vector<std::string> sets = babyweight_sets();
   const std::string config = ex + "/wide_deep.pbtxt";
   RunResult cpu = train_on("CPU", config, dir.path(), sets);
   RunResult sim = train_on("SIM", config, dir.path(), sets);
@@ -127,6 +133,101 @@ TEST(DeviceE2E, TrainingStepsAsACapturedGraphEqualEagerSteps) {
   EXPECT_TRUE(graph_ckpt == final_checkpoint(dir.path() + "/cpu/CPU")) << "sim and cpu differ";
 }
 
+// How many steps `kiln train` says ran as a captured graph (0 when it says nothing).
+int64_t graph_steps(const std::string& out) {
+  const size_t at = out.find(" steps as a captured graph");
+  if (at == std::string::npos) return 0;
+  const size_t start = out.rfind('(', at);
+  return start == std::string::npos ? 0 : std::stoll(out.substr(start + 1, at - start - 1));
+}
+
+// Trains `config` on sim with graphs (in dir), on sim with graphs: false (dir/eager) and on the
+// CPU (dir/cpu), and expects the three final checkpoints bit-identical. Returns the graph run and
+// the CPU's.
+std::pair<RunResult, RunResult> train_graphs_eager_cpu(const std::string& config, const std::string& dir,
+                                                       const std::vector<std::string>& sets) {
+  RunResult graphs = train_on("SIM", config, dir, sets);
+  fs::create_directories(dir + "/eager");
+  std::vector<std::string> eager_sets = sets;
+  eager_sets.push_back("graphs=false");
+  RunResult eager = train_on("SIM", config, dir + "/eager", eager_sets);
+  fs::create_directories(dir + "/cpu");
+  RunResult cpu = train_on("CPU", config, dir + "/cpu", sets);
+  EXPECT_EQ(graph_steps(eager.out), 0) << eager.out;
+  const std::string graph_ckpt = final_checkpoint(dir + "/SIM");
+  EXPECT_TRUE(graph_ckpt == final_checkpoint(dir + "/eager/SIM")) << "graph and eager steps differ";
+  EXPECT_TRUE(graph_ckpt == final_checkpoint(dir + "/cpu/CPU")) << "sim and cpu differ";
+  return {graphs, cpu};
+}
+
+// The wide & deep model (seven embeddings, dropout) trains its full batches as captured graphs
+// on sim: the unique-id counts stay on the device and the sparse updates read them there. The
+// checkpoints equal the eager run's and the CPU's.
+TEST(DeviceE2E, EmbeddingModelTrainsAsCapturedGraphsBitIdentically) {
+  TempDir dir;
+  const std::string config = source_dir() + kBabyweight + "/wide_deep.pbtxt";
+  const auto [graphs, cpu] = train_graphs_eager_cpu(config, dir.path(), babyweight_sets());
+  // Per epoch of 26 steps the first full batch (after an evaluation) and the partial one run
+  // eagerly: most steps are graphs.
+  EXPECT_GT(graph_steps(graphs.out), 150 * 8 / 10) << graphs.out;
+  EXPECT_EQ(eval_lines(graphs.out), eval_lines(cpu.out));
+}
+
+// A multi-valued feature: the id count varies from batch to batch inside one captured step
+// (capacity: the most ids an eager step had), and a batch with more ids than that runs eagerly
+// and the step is captured again. Unshuffled, in batches of 8, rows carry 1, 2, 3, 1, ... tags
+// (15, 16 and 17 ids a batch) but rows 120-127 carry 6 each (48 ids, batch 15): batches 0, 1, 2
+// (each more ids than before) and 15 run eagerly, the other 21 as graphs, bit-identical to the
+// eager run and the CPU.
+TEST(DeviceE2E, VaryingIdCountsFitOneGraphAndMoreIdsThanItHoldsRunEagerly) {
+  TempDir dir;
+  std::string rows = "tags,x,y\n";
+  const std::string tags[] = {"a", "b", "c", "d", "e", "f"};
+  for (int i = 0; i < 200; ++i) {
+    const int n = i >= 120 && i < 128 ? 6 : 1 + i % 3;
+    for (int k = 0; k < n; ++k) rows += (k ? "|" : "") + tags[(i + k) % 6];
+    rows += "," + std::to_string(i % 7) + "," + std::to_string(i % 5) + "\n";
+  }
+  dir.file("rows.csv", rows);
+  const std::string config = dir.file(
+      "bag.pbtxt",
+      "data { csv { train_files: \"rows.csv\" feature_spec { features { name: \"tags\" categorical { vocabulary {} "
+      "multi_value_delimiter: \"|\" } } features { name: \"x\" numeric {} } label { column: \"y\" type: REGRESSION } "
+      "} } }\nmodel { layers { name: \"e\" inputs: \"tags\" embedding { dim: 3 combiner: MEAN } } "
+      "layers { name: \"s\" inputs: \"tags\" embedding { dim: 2 } } layers { inputs: [\"dense\", \"e\", \"s\"] "
+      "concat {} } layers { dense { units: 1 } } head { type: REGRESSION } }\nbatch_size: 8\nshuffle: false\n"
+      "epochs: 1\n");
+  EXPECT_EQ(graph_steps(train_graphs_eager_cpu(config, dir.path(), {}).first.out), 21);
+}
+
+// An id outside its table in the training data, first met in a captured step on sim (rows 0-99
+// hold the frequent tag "a", id 0, the rest "d", id 1, in a table of 1 row: batch 12 of 8,
+// position 4): checked on the host before staging, it fails as the CPU's lookup does, naming it.
+TEST(DeviceE2E, ABadIdInACapturedStepFailsAsOnTheCpu) {
+  TempDir dir;
+  std::string rows = "tags,y\n";
+  for (int i = 0; i < 160; ++i) rows += std::string(i < 100 ? "a" : "d") + "," + std::to_string(i % 5) + "\n";
+  dir.file("rows.csv", rows);
+  const std::string config = dir.file(
+      "bad.pbtxt",
+      "data { csv { train_files: \"rows.csv\" feature_spec { features { name: \"tags\" categorical { vocabulary {} "
+      "} } label { column: \"y\" type: REGRESSION } } } }\nmodel { inputs { name: \"tags\" kind: IDS } "
+      "layers { name: \"e\" inputs: \"tags\" embedding { dim: 2 vocab_size: 1 } } layers { dense { units: 1 } } "
+      "head { type: REGRESSION } }\nbatch_size: 8\nshuffle: false\nepochs: 1\n");
+  std::string message[2];
+  for (int d = 0; d < 2; ++d) {
+    const std::string device = d ? "SIM" : "CPU";
+    RunResult r = run_kiln({"train", "--config", config, "--set", "output_dir=" + device, "--set", "device=" + device},
+                           dir.path());
+    EXPECT_NE(r.exit_code, 0) << device;
+    const size_t at = r.err.find("embedding: id ");
+    ASSERT_NE(at, std::string::npos) << device << ": " << r.err;
+    message[d] = r.err.substr(at, r.err.find('\n', at) - at);
+  }
+  EXPECT_EQ(message[0], "embedding: id 1 (position 4) is outside the table's 1 rows");
+  EXPECT_EQ(message[1], message[0]);
+}
+
 // An image model served on sim runs as captured graphs per batch-size bucket, padded, and
 // answers exactly as the CPU does.
 TEST(DeviceE2E, ImageModelPredictsThroughGraphsOnSimAsOnCpu) {
@@ -165,10 +266,8 @@ TEST(DeviceE2E, ImageModelPredictsThroughGraphsOnSimAsOnCpu) {
 // records it and prediction uses it unless told otherwise.
 TEST(DeviceE2E, Bf16TrainsAlikeOnSimAndCpuAndTheServableKeepsIt) {
   TempDir dir;
-  const std::string ex = source_dir() + "/examples/babyweight";
-  const std::vector<std::string> data{"max_steps=150", "data.csv.train_files=" + ex + "/data/train-*.csv",
-                                      "data.csv.eval_files=" + ex + "/data/eval.csv",
-                                      "data.csv.feature_spec_file=" + ex + "/feature_spec.pbtxt"};
+  const std::string ex = source_dir() + kBabyweight;
+  const std::vector<std::string> data = babyweight_sets();
   std::vector<std::string> bf16 = data;
   bf16.push_back("precision=BF16");
   const std::string config = ex + "/wide_deep.pbtxt";

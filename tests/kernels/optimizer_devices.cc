@@ -59,6 +59,41 @@ TEST_P(OptimizerDevices, SparseUpdates) {
   });
 }
 
+// The count left on the device by a captured step: the update reads it there, launched for the
+// capacity; the rows past the count (a stale id and its row here) must not be touched.
+TEST_P(OptimizerDevices, SparseUpdatesReadTheCountFromTheDevice) {
+  const int64_t rows = 20, dim = 6;
+  const std::vector<int64_t> ids = {0, 3, 7, 19, 5};  // 4 counted, then a stale row
+  const int64_t capacity = static_cast<int64_t>(ids.size()), count = 4;
+  const auto table0 = random_vec<float>(rows * dim, 37), grads = random_vec<float>(capacity * dim, 38);
+  kernels::AdamHyper adam;
+  adam.step = 2;
+  auto run = [&](DeviceRunner& d, bool on_device) {
+    const Stream s = d.stream();
+    const int64_t* idd = d.upload(ids);
+    const float* gd = d.upload(grads);
+    const int64_t* device_count = on_device ? d.upload(std::vector<int64_t>{count}) : nullptr;
+    const int64_t n = on_device ? capacity : count;
+    float* t1 = d.upload(table0);
+    float* acc = d.upload(std::vector<float>(rows * dim, 0.1f));
+    float* t2 = d.upload(table0);
+    float* m = d.upload(std::vector<float>(rows * dim, 0.0f));
+    float* v = d.upload(std::vector<float>(rows * dim, 0.0f));
+    kernels::sparse_adagrad_update<float>(s, dim, t1, acc, idd, n, gd, 0.1f, 1e-8f, device_count);
+    kernels::sparse_adam_update<float>(s, dim, t2, m, v, idd, n, gd, adam, device_count);
+    std::vector<double> out;
+    for (const float* x : {t1, acc, t2, m, v}) test::append(out, d.download(x, rows * dim));
+    return out;
+  };
+  DeviceRunner cpu(Device::Kind::cpu), dev(GetParam());
+  const std::vector<double> want = run(cpu, false), got = run(dev, true);
+  if (on_cuda()) {
+    EXPECT_REL_NEAR(got, want, 1e-5);
+  } else {
+    EXPECT_EQ(got, want);
+  }
+}
+
 KILN_DEVICE_TEST_SUITE(OptimizerDevices);
 
 }  // namespace
