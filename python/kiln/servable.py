@@ -19,6 +19,7 @@ class Servable:
         --device / --precision take them."""
         self._handle = ServableHandle(str(path), device, precision)
         self._inputs = self._handle.inputs
+        self._tabular = self._handle.tabular  # fixed for the version: not asked again per call
 
     @property
     def name(self):
@@ -56,9 +57,10 @@ class Servable:
         Rows the server would refuse (a required feature missing, a value that is not a number)
         raise KilnError naming the row and the column. The GIL is released while the model runs.
         """
-        if isinstance(data, np.ndarray) and not self._handle.tabular:
-            pixels = np.ascontiguousarray(data.reshape(len(data), -1), dtype=np.float32)
-            return self._handle.predict_tensor(pixels, batch_size)
+        if isinstance(data, np.ndarray) and not self._tabular:
+            if data.ndim != 2 or data.dtype != np.float32 or not data.flags.c_contiguous:
+                data = np.ascontiguousarray(data.reshape(len(data), -1), dtype=np.float32)
+            return self._handle.predict_tensor(data, batch_size)
         return self._handle.predict(self.columns_for(data), batch_size)
 
     def __repr__(self):
