@@ -3,7 +3,9 @@
 #
 #   tier 1 (fits 3 minutes on an H100 with a prepared build): every CUDA unit test with
 #          KILN_REQUIRE_GPU=1 (a test that cannot reach the GPU fails instead of skipping), the
-#          NCCL communicator with one rank, one epoch of the Fashion-MNIST CNN on cuda and on the
+#          NCCL communicator with one rank, the kernel op table's device tests on cuda (every
+#          Devices/*/cuda case of kiln_kernel_tests against the CPU kernels, carried in the kiln
+#          bundle with oneDNN), one epoch of the Fashion-MNIST CNN on cuda and on the
 #          cpu (the carried subset: 10,000 training and 2,000 test images) with the two loss curves
 #          side by side and eval accuracy within 0.02, and a serve smoke test: export on cuda,
 #          `kiln serve --device cuda` answers 64 test images exactly as `kiln predict --device cuda`
@@ -70,7 +72,7 @@ source_stamp() {
 # CLI it builds from; not tests/, bench/, docs/ or scripts/): the carried kiln matches the
 # sources when the hashes do.
 kiln_source_stamp() {
-  (cd "$ROOT" && find CMakeLists.txt cli core io kernels models proto runtime transform tuning -type f \
+  (cd "$ROOT" && find CMakeLists.txt cli core io kernels models proto runtime transform tuning tests/kernels -type f \
     \( -name '*.cc' -o -name '*.cu' -o -name '*.h' -o -name '*.cuh' -o -name '*.proto' -o -name 'CMakeLists.txt' \
     -o -name '*.cmake' \) -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 }
@@ -160,17 +162,22 @@ prepare_kiln_bundle() {
   echo "prepare: building kiln with CUDA (sm_90) in $KILN_BUILD"
   cmake -S "$ROOT" -B "$KILN_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DKILN_WERROR=ON -DKILN_CUDA=ON \
     -DCMAKE_CUDA_COMPILER="$CUDA_HOME/bin/nvcc" -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null &&
-    cmake --build "$KILN_BUILD" -j "$JOBS" --target kiln || { echo "prepare: building kiln in $KILN_BUILD failed"; return 1; }
-  local kiln="$KILN_BUILD/cli/kiln" stage
+    cmake --build "$KILN_BUILD" -j "$JOBS" --target kiln kiln_kernel_tests ||
+    { echo "prepare: building kiln and kiln_kernel_tests in $KILN_BUILD failed"; return 1; }
+  # kiln_kernel_tests rides along: its Devices/*/cuda cases check every op of the table against
+  # the CPU kernels, which need oneDNN (not on the GPU image, so not in the standalone project).
+  local kiln="$KILN_BUILD/cli/kiln" tests="$KILN_BUILD/tests/kiln_kernel_tests" stage
   stage="$(mktemp -d)"
   mkdir -p "$stage/bin" "$stage/lib"
   cp "$kiln" "$stage/bin/kiln" && strip --strip-unneeded "$stage/bin/kiln" || return 1
-  # Every library the loader resolves for kiln, its dependencies' included, except the system ones.
+  cp "$tests" "$stage/bin/kiln_kernel_tests" && strip --strip-unneeded "$stage/bin/kiln_kernel_tests" || return 1
+  # Every library the loader resolves for both, their dependencies' included, except the system ones.
   local libs
-  libs="$(ldd "$kiln" | awk '$2 == "=>" && $3 ~ /^\// {print $1 " " $3}' | grep -Ev "$KILN_SYSTEM_LIBS")"
-  if ldd "$kiln" | grep -q 'not found'; then
-    ldd "$kiln" | grep 'not found'
-    echo "prepare: $kiln needs libraries this machine lacks"
+  libs="$( { ldd "$kiln"; ldd "$tests"; } | awk '$2 == "=>" && $3 ~ /^\// {print $1 " " $3}' | sort -u |
+    grep -Ev "$KILN_SYSTEM_LIBS")"
+  if { ldd "$kiln"; ldd "$tests"; } | grep -q 'not found'; then
+    { ldd "$kiln"; ldd "$tests"; } | grep 'not found'
+    echo "prepare: $kiln or $tests needs libraries this machine lacks"
     return 1
   fi
   local so path
@@ -183,7 +190,7 @@ prepare_kiln_bundle() {
   rm -rf "$KILN_CARRY"
   mkdir -p "$KILN_CARRY"
   (cd "$stage" && find . -type f -printf '%s\t%P\n' | LC_ALL=C sort -k2) >"$KILN_CARRY/MANIFEST"
-  echo "prepare: compressing $(du -sb "$stage" | cut -f1) bytes (bin/kiln and lib/: $(ls "$stage/lib" | tr '\n' ' '))"
+  echo "prepare: compressing $(du -sb "$stage" | cut -f1) bytes (bin/kiln, bin/kiln_kernel_tests and lib/: $(ls "$stage/lib" | tr '\n' ' '))"
   tar -C "$stage" -cf - bin lib | xz -9 -T "$JOBS" >"$KILN_CARRY/kiln.tar.xz" || { echo "prepare: xz failed"; return 1; }
   rm -rf "$stage"
   kiln_source_stamp >"$KILN_CARRY/KILN_STAMP"
@@ -565,6 +572,17 @@ if bad:
 PY
 }
 
+# The op table on cuda: every Devices/*/cuda case (kernels/<op>.h through the dispatch, against
+# the CPU kernels), from the carried bundle; with KILN_REQUIRE_GPU=1 a case that cannot reach the
+# GPU fails instead of skipping.
+device_tests() {
+  kiln_setup >/dev/null || { kiln_setup; return 1; }
+  local tests="${KILN_BIN:+$(dirname "$KILN_BIN")/../tests/kiln_kernel_tests}"
+  [ -n "$tests" ] || tests="$KILN_RUN/bin/kiln_kernel_tests"
+  [ -x "$tests" ] || { echo "no kiln_kernel_tests at $tests (rerun scripts/gpu_check.sh --prepare)"; return 1; }
+  KILN_REQUIRE_GPU=1 "$tests" --gtest_filter='*/cuda' --gtest_color=no
+}
+
 # ---- tier 2 helpers ----------------------------------------------------------------------------
 SAN="$(command -v compute-sanitizer || echo "$CUDA_HOME/bin/compute-sanitizer")"
 # Small cases for the slower tools: every GEMM layout, the convolutions, embedding, pooling,
@@ -591,7 +609,7 @@ train_vs_pytorch() {
 export ROOT BUILD PREBUILT DEPS JOBS CUDA_HOME PATH OUT KILN_BIN KILN_CARRY KILN_RUN FMNIST LOG_EVERY PREDICT_ROWS \
   PROB_TOL DEV dev NOT_YET SAN
 export -f find_gtest source_stamp kiln_source_stamp configure_and_build build_or_reuse environment bin run_bin \
-  kiln_setup train_one_epoch train_cuda_vs_cpu serve_smoke sanitizer train_vs_pytorch
+  kiln_setup train_one_epoch train_cuda_vs_cpu serve_smoke sanitizer train_vs_pytorch device_tests
 # timeout runs programs, not shell functions: the functions go through an exported bash -c.
 
 BUILD_OK=1
@@ -609,6 +627,7 @@ if [ "$TIER" = 1 ] || [ "$TIER" = all ]; then
   else
     record nccl "not built (no NCCL at build time)" - 0
   fi
+  step device_tests 90 bash -c device_tests
   step train_cuda_vs_cpu 150 bash -c train_cuda_vs_cpu
   step serve_smoke 90 bash -c serve_smoke
 fi

@@ -13,6 +13,7 @@
 //   }
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <ostream>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "core/device.h"
+#include "core/device_choice.h"
 #include "core/error.h"
 #include "core/sim/sim_copy.h"
 #include "core/sim/sim_memory.h"
@@ -171,11 +173,18 @@ inline void append(std::vector<double>& out, const std::vector<double>& more) {
   out.insert(out.end(), more.begin(), more.end());
 }
 
-// Parametrized over the device kinds; CUDA is skipped when no GPU is usable.
+// Parametrized over the device kinds; CUDA is skipped when no GPU is usable, or fails with
+// KILN_REQUIRE_GPU=1 (scripts/gpu_check.sh), so a run that cannot reach the GPU cannot pass.
 class DeviceTest : public testing::TestWithParam<Device::Kind> {
  protected:
   void SetUp() override {
-    if (GetParam() == Device::Kind::cuda && cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device";
+    if (GetParam() != Device::Kind::cuda) return;
+    const std::string why = cuda_unavailable_reason();
+    if (why.empty()) return;
+    const char* required = std::getenv("KILN_REQUIRE_GPU");
+    if (required && *required && std::strcmp(required, "0") != 0)
+      FAIL() << "KILN_REQUIRE_GPU=1 but no usable CUDA device: " << why;
+    GTEST_SKIP() << "no CUDA device: " << why;
   }
   bool on_cuda() const { return GetParam() == Device::Kind::cuda; }
 
