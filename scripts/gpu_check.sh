@@ -572,15 +572,15 @@ if bad:
 PY
 }
 
-# The op table on cuda: every Devices/*/cuda case (kernels/<op>.h through the dispatch, against
-# the CPU kernels), from the carried bundle; with KILN_REQUIRE_GPU=1 a case that cannot reach the
-# GPU fails instead of skipping.
+# The op table on the device: every Devices/*/cuda case (kernels/<op>.h through the dispatch,
+# against the CPU kernels; the */sim cases under KILN_GPU_CHECK_DEVICE=SIM), from the carried
+# bundle; with KILN_REQUIRE_GPU=1 a case that cannot reach the GPU fails instead of skipping.
 device_tests() {
   kiln_setup >/dev/null || { kiln_setup; return 1; }
   local tests="${KILN_BIN:+$(dirname "$KILN_BIN")/../tests/kiln_kernel_tests}"
   [ -n "$tests" ] || tests="$KILN_RUN/bin/kiln_kernel_tests"
   [ -x "$tests" ] || { echo "no kiln_kernel_tests at $tests (rerun scripts/gpu_check.sh --prepare)"; return 1; }
-  KILN_REQUIRE_GPU=1 "$tests" --gtest_filter='*/cuda' --gtest_color=no
+  KILN_REQUIRE_GPU=1 "$tests" --gtest_filter="*/$dev" --gtest_color=no
 }
 
 # ---- tier 2 helpers ----------------------------------------------------------------------------

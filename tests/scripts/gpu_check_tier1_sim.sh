@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# CTest GpuCheck.Tier1OnSim: runs the kiln steps of scripts/gpu_check.sh tier 1 (train_cuda_vs_cpu,
-# serve_smoke) with KILN_GPU_CHECK_DEVICE=SIM on a machine without a GPU, so their command lines,
+# CTest GpuCheck.Tier1OnSim: runs the kiln steps of scripts/gpu_check.sh tier 1 (device_tests,
+# train_cuda_vs_cpu, serve_smoke) with KILN_GPU_CHECK_DEVICE=SIM on a machine without a GPU, so their command lines,
 # the IDX subset writer and the comparisons are tried before a GPU run spends device time on them.
 # On sim the results equal the CPU's, so both steps must pass.
 #   tests/scripts/gpu_check_tier1_sim.sh KILN_BINARY SOURCE_DIR
@@ -36,7 +36,7 @@ rc=0
 KILN_BIN="$KILN" KILN_FASHION_MNIST="$WORK/data" KILN_GPU_CHECK_DEVICE=SIM KILN_GPU_CHECK_TIER=1 \
   KILN_GPU_CHECK_LOG_EVERY=2 KILN_GPU_CHECK_SKIP="environment build tests nccl" \
   "$SRC/scripts/gpu_check.sh" "$WORK/out" || rc=$?
-for log in train_cuda_vs_cpu serve_smoke; do
+for log in device_tests train_cuda_vs_cpu serve_smoke; do
   echo "--- $log.log"
   cat "$WORK/out/$log.log" 2>/dev/null || echo "(no $log.log)"
 done
@@ -44,6 +44,8 @@ done
 expect() {
   grep -q -- "$2" "$WORK/out/$1" || { echo "FAIL: no '$2' in $1"; exit 1; }
 }
+expect steps.tsv $'device_tests\tpass'
+expect device_tests.log 'PASSED  \] [1-9][0-9]* tests'
 expect steps.tsv $'train_cuda_vs_cpu\tpass'
 expect steps.tsv $'serve_smoke\tpass'
 # The subset's counts reached kiln: 768 / 128 = 6 steps, the curve every 2 steps on both devices.
