@@ -156,11 +156,14 @@ __attribute__((target("avx512f"))) void panel512(int64_t r0, int64_t r1, int64_t
 // panels outermost A would be read once per panel (fc1 of the CNN at batch 64: 800 KB of A, 3.2
 // MB of B). A later block continues each chain from the partial sums in c: the same bits.
 constexpr int64_t kBlock512 = 96;
+constexpr int64_t kPackedPanel = 16 * kVecs512;  // pack_b_row_invariant's panel width
 
 // Rows [r0, r1) x columns [j0, j1) of c; panels of 64 columns start at j0.
+// `packed`: b holds B in 64-column panels, [panel][k][64] (pack_b_row_invariant), and j0 is a
+// multiple of 64: panel j starts at b + (j / 64) * k * 64 with rows 64 apart.
 __attribute__((target("avx512f"))) void sgemm_block_avx512(int64_t r0, int64_t r1, int64_t j0, int64_t j1, int64_t k,
                                                            const float* a, int64_t lda, const float* b, int64_t ldb,
-                                                           float* c, int64_t ldc) {
+                                                           float* c, int64_t ldc, bool packed = false) {
   for (int64_t p0 = 0; p0 < std::max<int64_t>(k, 1); p0 += kBlock512) {
     const int64_t kb = std::min(kBlock512, k - p0);
     for (int64_t j = j0; j < j1; j += 16 * kVecs512) {
@@ -168,15 +171,17 @@ __attribute__((target("avx512f"))) void sgemm_block_avx512(int64_t r0, int64_t r
       const int vecs = static_cast<int>((width + 15) / 16);
       const auto last = static_cast<__mmask16>((1u << (width - 16 * (vecs - 1))) - 1u);
       const bool full = width == 16 * vecs;
+      const float* bj = packed ? b + j / (16 * kVecs512) * k * (16 * kVecs512) : b + j;
+      const int64_t ldbj = packed ? 16 * kVecs512 : ldb;
       switch (vecs * 2 + full) {
-        case 9: panel512<4, true>(r0, r1, p0, kb, a, lda, b + j, ldb, c + j, ldc, last); break;
-        case 8: panel512<4, false>(r0, r1, p0, kb, a, lda, b + j, ldb, c + j, ldc, last); break;
-        case 7: panel512<3, true>(r0, r1, p0, kb, a, lda, b + j, ldb, c + j, ldc, last); break;
-        case 6: panel512<3, false>(r0, r1, p0, kb, a, lda, b + j, ldb, c + j, ldc, last); break;
-        case 5: panel512<2, true>(r0, r1, p0, kb, a, lda, b + j, ldb, c + j, ldc, last); break;
-        case 4: panel512<2, false>(r0, r1, p0, kb, a, lda, b + j, ldb, c + j, ldc, last); break;
-        case 3: panel512<1, true>(r0, r1, p0, kb, a, lda, b + j, ldb, c + j, ldc, last); break;
-        default: panel512<1, false>(r0, r1, p0, kb, a, lda, b + j, ldb, c + j, ldc, last); break;
+        case 9: panel512<4, true>(r0, r1, p0, kb, a, lda, bj, ldbj, c + j, ldc, last); break;
+        case 8: panel512<4, false>(r0, r1, p0, kb, a, lda, bj, ldbj, c + j, ldc, last); break;
+        case 7: panel512<3, true>(r0, r1, p0, kb, a, lda, bj, ldbj, c + j, ldc, last); break;
+        case 6: panel512<3, false>(r0, r1, p0, kb, a, lda, bj, ldbj, c + j, ldc, last); break;
+        case 5: panel512<2, true>(r0, r1, p0, kb, a, lda, bj, ldbj, c + j, ldc, last); break;
+        case 4: panel512<2, false>(r0, r1, p0, kb, a, lda, bj, ldbj, c + j, ldc, last); break;
+        case 3: panel512<1, true>(r0, r1, p0, kb, a, lda, bj, ldbj, c + j, ldc, last); break;
+        default: panel512<1, false>(r0, r1, p0, kb, a, lda, bj, ldbj, c + j, ldc, last); break;
       }
     }
   }
@@ -212,22 +217,29 @@ void sgemm_row_invariant_isa(bool avx512, int64_t m, int64_t n, int64_t k, const
     sgemm_block(0, m, 0, n, k, a, lda, b, ldb, c, ldc);
 }
 
+namespace {
+
+// The GEMM over a plain B (ldb) or, `packed`, the 64-column panels of pack_b_row_invariant (float,
+// AVX-512 only: the panels are the AVX-512 tiles' width).
 template <typename T>
-void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
-                        int64_t ldb, T* c, int64_t ldc, const T* bias, Activation act, float slope) {
+void row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb,
+                   bool packed, T* c, int64_t ldc, const T* bias, Activation act, float slope) {
   KILN_CHECK(s.device().is_cpu());
   KILN_CHECK(m >= 0 && n >= 0 && k >= 0, "gemm dims ", m, "x", n, "x", k);
-  KILN_CHECK(lda >= std::max<int64_t>(1, k) && ldb >= std::max<int64_t>(1, n) && ldc >= std::max<int64_t>(1, n));
+  KILN_CHECK(lda >= std::max<int64_t>(1, k) && (packed || ldb >= std::max<int64_t>(1, n)) &&
+             ldc >= std::max<int64_t>(1, n));
   if (m == 0 || n == 0) return;
-  if (rounds<T>(s) && k > 0)  // element-wise rounding keeps the rows independent
-    return cpu::gemm_row_invariant<T>(Stream::cpu(), m, n, k, rounded(s.precision(), a, (m - 1) * lda + k, 0), lda,
-                                      rounded(s.precision(), b, (k - 1) * ldb + n, 1), ldb, c, ldc, bias, act, slope);
+  if (rounds<T>(s) && k > 0) {  // element-wise rounding keeps the rows independent
+    KILN_CHECK(!packed, "packed row-invariant GEMM at ", precision_name(s.precision()), ": only fp32");
+    return row_invariant<T>(Stream::cpu(), m, n, k, rounded(s.precision(), a, (m - 1) * lda + k, 0), lda,
+                            rounded(s.precision(), b, (k - 1) * ldb + n, 1), ldb, false, c, ldc, bias, act, slope);
+  }
   detail::with_activation<T>(act, slope, [&](auto f) {
     // c[r0:r1, j0:j1] and its epilogue; every element's chain is the same whichever block it is in.
     auto block = [&](int64_t r0, int64_t r1, int64_t j0, int64_t j1) {
       if constexpr (std::is_same_v<T, float>) {
         if (row_invariant_avx512_available())
-          sgemm_block_avx512(r0, r1, j0, j1, k, a, lda, b, ldb, c, ldc);
+          sgemm_block_avx512(r0, r1, j0, j1, k, a, lda, b, ldb, c, ldc, packed);
         else
           sgemm_block(r0, r1, j0, j1, k, a, lda, b, ldb, c, ldc);
       } else {
@@ -249,6 +261,46 @@ void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const 
     parallel_for(m, grain, [&](int64_t r0, int64_t r1) { block(r0, r1, 0, n); });
   });
 }
+
+}  // namespace
+
+template <typename T>
+void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
+                        int64_t ldb, T* c, int64_t ldc, const T* bias, Activation act, float slope) {
+  row_invariant<T>(s, m, n, k, a, lda, b, ldb, false, c, ldc, bias, act, slope);
+}
+
+template <typename T>
+bool gemm_row_invariant_packs(const Stream& s, int64_t k, int64_t n) {
+  // Worth a second copy of the weights only where a panel's rows are not contiguous already.
+  return std::is_same_v<T, float> && s.device().is_cpu() && s.precision() == MathPrecision::fp32 &&
+         row_invariant_avx512_available() && n > kPackedPanel && k > 0;
+}
+
+int64_t packed_b_elems(int64_t k, int64_t n) { return (n + kPackedPanel - 1) / kPackedPanel * k * kPackedPanel; }
+
+template <typename T>
+void pack_b_row_invariant(const Stream& s, int64_t k, int64_t n, const T* b, int64_t ldb, T* packed) {
+  KILN_CHECK(s.device().is_cpu() && ldb >= n);
+  for (int64_t j = 0, p = 0; j < n; j += kPackedPanel, ++p) {
+    const int64_t width = std::min(kPackedPanel, n - j);
+    T* panel = packed + p * k * kPackedPanel;
+    for (int64_t r = 0; r < k; ++r) {
+      std::copy(b + r * ldb + j, b + r * ldb + j + width, panel + r * kPackedPanel);
+      std::fill(panel + r * kPackedPanel + width, panel + (r + 1) * kPackedPanel, T(0));
+    }
+  }
+}
+
+template <typename T>
+void gemm_row_invariant_packed(const Stream& s, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda,
+                               const T* packed_b, T* c, int64_t ldc, const T* bias, Activation act, float slope) {
+  KILN_CHECK(gemm_row_invariant_packs<T>(s, k, n), "gemm_row_invariant_packed: not on this stream or CPU");
+  row_invariant<T>(s, m, n, k, a, lda, packed_b, kPackedPanel, true, c, ldc, bias, act, slope);
+}
+
+KILN_GEMM_PACKED_INSTANTIATE(float)
+KILN_GEMM_PACKED_INSTANTIATE(double)
 
 template void gemm_row_invariant<float>(const Stream&, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
                                         int64_t, float*, int64_t, const float*, Activation, float);

@@ -2,6 +2,7 @@
 // the GEMM epilogue.
 #include "core/error.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_packed.h"
 #include "kernels/reduce.h"
 #include "models/layers/layers.h"
 
@@ -43,14 +44,24 @@ class DenseLayer final : public Layer<T> {
   }
 
   // y = act(x W + b). Inference takes the row-invariant GEMM, so a row's outputs do not depend on
-  // the batch it is in (evaluation, export and every served batch agree bit for bit).
+  // the batch it is in (evaluation, export and every served batch agree bit for bit). A servable's
+  // frozen weights are packed into the GEMM's panels once, where the device does that
+  // (kernels/gemm_packed.h): the same bits, read contiguously.
   void matmul(const Context& ctx, const T* x, T* y, const T* bias, kernels::Activation act) {
-    if (ctx.training)
-      kernels::gemm<T>(ctx.stream, false, false, ctx.batch, units_, in_, 1, x, in_, reg_->value(w_), units_, 0, y,
-                       units_, bias, act);
-    else
-      kernels::gemm_row_invariant<T>(ctx.stream, ctx.batch, units_, in_, x, in_, reg_->value(w_), units_, y, units_,
-                                     bias, act);
+    const T* w = reg_->value(w_);
+    if (ctx.training) {
+      kernels::gemm<T>(ctx.stream, false, false, ctx.batch, units_, in_, 1, x, in_, w, units_, 0, y, units_, bias, act);
+    } else if (ctx.weights_frozen && kernels::gemm_row_invariant_packs<T>(ctx.stream, in_, units_)) {
+      if (packed_from_ != w || !(packed_.device() == ctx.stream.device())) {
+        packed_ = scratch(ctx.stream, packed_, Shape{kernels::packed_b_elems(in_, units_)}, dtype_of<T>::value);
+        kernels::pack_b_row_invariant<T>(ctx.stream, in_, units_, w, units_, packed_.template data<T>());
+        packed_from_ = w;
+      }
+      kernels::gemm_row_invariant_packed<T>(ctx.stream, ctx.batch, units_, in_, x, in_, packed_.template data<T>(), y,
+                                            units_, bias, act);
+    } else {
+      kernels::gemm_row_invariant<T>(ctx.stream, ctx.batch, units_, in_, x, in_, w, units_, y, units_, bias, act);
+    }
   }
 
   void backward(const Context& ctx, const std::vector<const Value*>& in, const Value& out, const Tensor& dout,
@@ -79,6 +90,8 @@ class DenseLayer final : public Layer<T> {
   ParamRegistry<T>* reg_ = nullptr;
   int w_ = -1, b_ = -1;
   Tensor pre_, dz_;
+  Tensor packed_;                    // the frozen weights in the GEMM's panels (inference)
+  const T* packed_from_ = nullptr;  // the weights packed_ holds
 };
 
 }  // namespace

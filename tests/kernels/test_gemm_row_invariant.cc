@@ -9,6 +9,7 @@
 #include "core/stream.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_packed.h"
 #include "tests/kernels/test_util.h"
 
 namespace kiln {
@@ -93,6 +94,34 @@ TEST(GemmRowInvariant, EveryRowIsTheSameInAnyBatch) {
   std::vector<float> serial = run(a, b, bias, m, n, k, 0, Activation::none);
   set_cpu_threads(threads);
   EXPECT_EQ(std::memcmp(serial.data(), whole.data(), whole.size() * 4), 0);
+}
+
+// B packed into 64-column panels gives the plain GEMM's bits: one row (the threads split the
+// columns) and many (they split the rows), widths that leave a partial last panel, a deep k that
+// takes several k blocks, with bias and activation, and with the output in a wider matrix.
+TEST(GemmRowInvariant, PackedPanelsGiveThePlainBits) {
+  if (!kernels::gemm_row_invariant_packs<float>(test::cpu(), 8, 128)) GTEST_SKIP() << "no AVX-512 on this CPU";
+  EXPECT_FALSE(kernels::gemm_row_invariant_packs<float>(test::cpu(), 8, 64));  // one panel: nothing to gain
+  EXPECT_FALSE(kernels::gemm_row_invariant_packs<double>(test::cpu(), 8, 128));
+  for (Case cs : {Case{1, 256, 3136}, Case{2, 130, 97}, Case{7, 200, 300}, Case{64, 256, 100}, Case{70, 65, 1},
+                  Case{3, 1000, 40}}) {
+    auto a = test::random_vec<float>(static_cast<size_t>(cs.m * cs.k), 11);
+    auto b = test::random_vec<float>(static_cast<size_t>(cs.k * (cs.n + 5)), 12);  // ldb = n + 5
+    auto bias = test::random_vec<float>(static_cast<size_t>(cs.n), 13);
+    for (const Activation act : {Activation::none, Activation::relu}) {
+      std::vector<float> want = test::poisoned<float>(static_cast<size_t>(cs.m * (cs.n + 3)));
+      kernels::gemm_row_invariant<float>(test::cpu(), cs.m, cs.n, cs.k, a.data(), cs.k, b.data(), cs.n + 5,
+                                         want.data(), cs.n + 3, bias.data(), act);
+      std::vector<float> packed(static_cast<size_t>(kernels::packed_b_elems(cs.k, cs.n)), -7.0f);
+      kernels::pack_b_row_invariant<float>(test::cpu(), cs.k, cs.n, b.data(), cs.n + 5, packed.data());
+      std::vector<float> got = test::poisoned<float>(want.size());
+      kernels::gemm_row_invariant_packed<float>(test::cpu(), cs.m, cs.n, cs.k, a.data(), cs.k, packed.data(),
+                                                got.data(), cs.n + 3, bias.data(), act);
+      for (int64_t i = 0; i < cs.m; ++i)
+        EXPECT_EQ(std::memcmp(got.data() + i * (cs.n + 3), want.data() + i * (cs.n + 3), cs.n * sizeof(float)), 0)
+            << cs.m << "x" << cs.n << "x" << cs.k << " row " << i;
+    }
+  }
 }
 
 }  // namespace
