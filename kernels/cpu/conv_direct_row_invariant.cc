@@ -24,32 +24,44 @@ constexpr int64_t kWeightBlockBytes = int64_t{24} << 10;
 // ReLU in the tile's registers: x < 0 ? 0 : x (NaN passes), detail::with_activation's relu.
 struct Relu {};
 
+// Kernel rows of a convolution this kernel takes (a pixel's taps are at most one run per row).
+constexpr int64_t kMaxRuns = 32;
+
 // Pixels per tile for V vectors of channels: about 24 accumulators, the weights and a broadcast
 // in the 32 zmm registers.
 constexpr int max_pixels(int v) { return v == 4 ? 6 : v == 3 ? 8 : 12; }
 
-// R pixels x V vectors of 16 channels over taps [0, taps) of a block: pixel i's tap t reads
-// x[i * step + off[t]], its weights w[t * co ...]. The first block starts each chain from zero,
-// later ones from the partial sums in y; the last adds the bias and applies f.
+// Taps [begin, end) of a pixel's chain, in the weights' (ky, kx, ci) order.
+struct Run {
+  int64_t begin, end;
+};
+
+// R pixels x V vectors of 16 channels over the runs of taps of a block: pixel i's tap t reads
+// x[i * xstep + off[t]] and the weights w[t * co ...], its output is y + i * ystep (a row's pixels,
+// or a column's). The first block with taps starts each chain from zero, later ones continue from
+// the partial sums in y; the last adds the bias and applies f.
 template <int R, int V, typename F>
-__attribute__((target("avx512f"))) void tile(int64_t taps, const float* x, int64_t step, const int64_t* off,
-                                             const float* w, int64_t co, bool first, const float* bias, bool last,
-                                             F f, float* y) {
+__attribute__((target("avx512f"))) void tile(const Run* runs, int nruns, const float* x, int64_t xstep,
+                                             const int64_t* off, const float* w, int64_t co, bool first,
+                                             const float* bias, bool last, F f, float* y, int64_t ystep) {
   __m512 acc[R][V];
 #pragma GCC unroll 12
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) acc[i][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + i * co + 16 * v);
-  for (int64_t t = 0; t < taps; ++t, w += co) {
-    __m512 wv[V];
+    for (int v = 0; v < V; ++v) acc[i][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(y + i * ystep + 16 * v);
+  for (int r = 0; r < nruns; ++r) {
+    const float* wt = w + runs[r].begin * co;
+    for (int64_t t = runs[r].begin; t < runs[r].end; ++t, wt += co) {
+      __m512 wv[V];
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_ps(w + 16 * v);
-    const float* xt = x + off[t];
+      for (int v = 0; v < V; ++v) wv[v] = _mm512_loadu_ps(wt + 16 * v);
+      const float* xt = x + off[t];
 #pragma GCC unroll 12
-    for (int i = 0; i < R; ++i) {
-      const __m512 xv = _mm512_set1_ps(xt[i * step]);
+      for (int i = 0; i < R; ++i) {
+        const __m512 xv = _mm512_set1_ps(xt[i * xstep]);
 #pragma GCC unroll 4
-      for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(xv, wv[v], acc[i][v]);
+        for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(xv, wv[v], acc[i][v]);
+      }
     }
   }
   if (last && bias) {
@@ -73,11 +85,11 @@ __attribute__((target("avx512f"))) void tile(int64_t taps, const float* x, int64
 #pragma GCC unroll 12
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < V; ++v) _mm512_storeu_ps(y + i * co + 16 * v, acc[i][v]);
+    for (int v = 0; v < V; ++v) _mm512_storeu_ps(y + i * ystep + 16 * v, acc[i][v]);
   if constexpr (!std::is_same_v<F, Relu>) {
     if (last)  // the activation on the tile while it is in L1 (scalar f: the epilogue's own bits)
       for (int i = 0; i < R; ++i)
-        for (int j = 0; j < 16 * V; ++j) y[i * co + j] = f(y[i * co + j]);
+        for (int j = 0; j < 16 * V; ++j) y[i * ystep + j] = f(y[i * ystep + j]);
   }
 }
 
@@ -128,47 +140,108 @@ const float* padded_image(const Conv2dShape& c, const Layout& l, const float* im
 }
 
 template <int R, int V, typename F>
-void tail(int r, int64_t taps, const float* x, int64_t step, const int64_t* off, const float* w, int64_t co,
-          bool first, const float* bias, bool last, F f, float* y) {
+void tail(int r, const Run* runs, int nruns, const float* x, int64_t xstep, const int64_t* off, const float* w,
+          int64_t co, bool first, const float* bias, bool last, F f, float* y, int64_t ystep) {
   if constexpr (R > 0) {
-    if (r == R) return tile<R, V>(taps, x, step, off, w, co, first, bias, last, f, y);
-    return tail<R - 1, V>(r, taps, x, step, off, w, co, first, bias, last, f, y);
+    if (r == R) return tile<R, V>(runs, nruns, x, xstep, off, w, co, first, bias, last, f, y, ystep);
+    return tail<R - 1, V>(r, runs, nruns, x, xstep, off, w, co, first, bias, last, f, y, ystep);
   }
 }
 
-// Output pixels [p0, p1) of one (padded) image, channels [j0, j0 + 16V), taps [t0, t1) (the
-// block: the first block with taps starts each chain, the last adds bias and activation), into y
-// from pixel p0 on. A row's run of pixels is cut into near-equal tiles (14 -> 5 + 5 + 4, not
-// 6 + 6 + 2: a thin tile is load-bound).
+// The taps of a pixel whose window keeps kernel rows [ky0, ky1) and columns [kx0, kx1) (the rest
+// lies in the padding) within block [t0, t1), as runs; whether its chain starts in this block.
+struct Taps {
+  Run runs[kMaxRuns];
+  int n = 0;
+  bool first = false;
+};
+
+Taps taps_of(const Conv2dShape& c, int64_t ky0, int64_t ky1, int64_t kx0, int64_t kx1, int64_t t0, int64_t t1) {
+  Taps taps;
+  const int64_t row = c.kw * c.c_in, k = c.kh * row;
+  const bool any = ky0 < ky1 && kx0 < kx1;
+  taps.first = t0 <= (any ? ky0 * row + kx0 * c.c_in : k);
+  if (!any) return taps;
+  auto add = [&](int64_t b, int64_t e) {
+    b = std::max(b, t0), e = std::min(e, t1);
+    if (b < e) taps.runs[taps.n++] = {b, e};
+  };
+  if (kx0 == 0 && kx1 == c.kw) {
+    add(ky0 * row, ky1 * row);  // whole kernel rows: one run
+  } else {
+    for (int64_t ky = ky0; ky < ky1; ++ky) add(ky * row + kx0 * c.c_in, ky * row + kx1 * c.c_in);
+  }
+  return taps;
+}
+
+// Output pixels [p0, p1) of one (padded) image, channels [j0, j0 + 16V), taps [t0, t1) (a block:
+// the first block with taps starts each chain, the last adds bias and activation), into y from
+// pixel p0 on. Taps whose kernel row or column lies in the padding are skipped (a 14x14 image with
+// a 3x3 kernel: 9.3% of them; columns only for kernel rows of 16 taps or more, see below). They would add fma(0, w, acc) = acc: the same bits for finite
+// weights, except a sum that underflowed to -0 (products below 1e-45), which would turn +0.
+// Pixels whose windows lie inside the image's columns go along their row in near-equal tiles
+// (12 -> 6 + 6; 14 -> 5 + 5 + 4, not 6 + 6 + 2: a thin tile is load-bound); those at the left and
+// right edges, whose taps differ, go down their column, consecutive rows with the same kernel rows
+// in one tile.
 template <int V, typename F>
 void pixels(const Conv2dShape& c, const Layout& l, const float* img, const int64_t* off, const float* w, int64_t j0,
             int64_t t0, int64_t t1, const float* bias, F f, int64_t p0, int64_t p1, float* y) {
   constexpr int kMax = max_pixels(V);
   const bool last = t1 == l.k;
+  const float* wj = w + j0;
   const float* bb = bias ? bias + j0 : nullptr;
-  const int64_t row_taps = c.kw * c.c_in;
-  for (int64_t p = p0; p < p1;) {
-    const int64_t oy = p / l.ow, ox = p % l.ow, run = std::min(l.ow - ox, p1 - p);
-    // Kernel rows in the padding are skipped (a 14x14 image with a 3x3 kernel: 4.8% of the taps).
-    // Their taps would add fma(0, w, acc) = acc: the same bits for finite weights, except a sum
-    // that underflowed to -0 (products below 1e-45), which would turn +0.
+  auto ky_range = [&](int64_t oy, int64_t& ky0, int64_t& ky1) {
     const int64_t iy = oy * c.stride_h - c.pad_h;
-    const int64_t v0 = std::max<int64_t>(0, -iy) * row_taps, v1 = std::min<int64_t>(c.kh, c.h - iy) * row_taps;
-    const int64_t a = std::max(t0, v0), b = std::max(a, std::min(t1, v1));
-    const bool first = t0 <= v0;
-    if (a == b && !last) {
-      p += run;
-      continue;
-    }
-    const float* row = img + (oy * c.stride_h * l.wp + ox * c.stride_w) * c.c_in;
-    const int64_t tiles = (run + kMax - 1) / kMax;
-    for (int64_t i = 0, at = 0; i < tiles; ++i) {
-      const int r = static_cast<int>(run * (i + 1) / tiles - run * i / tiles);
-      tail<kMax, V>(r, b - a, row + at * l.step, l.step, off + a, w + a * l.co + j0, l.co, first, bb, last, f,
-                    y + (p - p0 + at) * l.co + j0);
+    ky0 = std::max<int64_t>(0, -iy), ky1 = std::min<int64_t>(c.kh, c.h - iy);
+  };
+  auto kx_range = [&](int64_t ox, int64_t& kx0, int64_t& kx1) {
+    const int64_t ix = ox * c.stride_w - c.pad_w;
+    kx0 = std::max<int64_t>(0, -ix), kx1 = std::min<int64_t>(c.kw, c.w - ix);
+  };
+  // Tiles of near-equal size over n pixels from (oy, ox), `down` a column or along a row.
+  auto tiles = [&](const Taps& taps, int64_t oy, int64_t ox, int64_t n, bool down) {
+    if (taps.n == 0 && !last) return;  // nothing of this pixel's chain in this block
+    const int64_t xstep = down ? c.stride_h * l.wp * c.c_in : l.step, ystep = down ? l.ow * l.co : l.co;
+    const float* x = img + (oy * c.stride_h * l.wp + ox * c.stride_w) * c.c_in;
+    float* yp = y + (oy * l.ow + ox - p0) * l.co + j0;
+    const int64_t count = (n + kMax - 1) / kMax;
+    for (int64_t i = 0, at = 0; i < count; ++i) {
+      const int r = static_cast<int>(n * (i + 1) / count - n * i / count);
+      tail<kMax, V>(r, taps.runs, taps.n, x + at * xstep, xstep, off, wj, l.co, taps.first, bb, last, f,
+                    yp + at * ystep, ystep);
       at += r;
     }
-    p += run;
+  };
+  // Columns [ox_l, ox_r) have every kernel column inside the image. A shallow kernel row (3 taps
+  // over one channel: the first convolution of the CNN) skips no columns: its edge tiles would cost
+  // more than the few taps they save (conv1 + pool +14%, where the second convolution gains 3%).
+  const bool skip_columns = c.kw * c.c_in >= 16;
+  const int64_t ox_l = skip_columns ? std::min(l.ow, (c.pad_w + c.stride_w - 1) / c.stride_w) : 0;
+  const int64_t ox_r =
+      skip_columns ? std::clamp<int64_t>((c.w + c.pad_w - c.kw) / c.stride_w + 1, ox_l, l.ow) : l.ow;
+  for (int64_t p = p0; p < p1;) {
+    const int64_t oy = p / l.ow, ox = p % l.ow, end = std::min(l.ow, ox + p1 - p);
+    const int64_t b = std::max(ox, ox_l), e = std::min(end, ox_r);
+    if (b < e) {
+      int64_t ky0, ky1;
+      ky_range(oy, ky0, ky1);
+      tiles(taps_of(c, ky0, ky1, 0, c.kw, t0, t1), oy, b, e - b, false);
+    }
+    p += end - ox;
+  }
+  for (int64_t ox = 0; ox < l.ow; ++ox) {
+    if ((ox >= ox_l && ox < ox_r) || p1 - 1 < ox) continue;
+    int64_t kx0, kx1;
+    kx_range(ox, kx0, kx1);
+    // The rows whose pixel in this column lies in [p0, p1).
+    const int64_t oy_lo = p0 <= ox ? 0 : (p0 - ox + l.ow - 1) / l.ow, oy_hi = (p1 - 1 - ox) / l.ow;
+    for (int64_t oy = oy_lo; oy <= oy_hi;) {
+      int64_t ky0, ky1, next = oy + 1, a0, a1;
+      ky_range(oy, ky0, ky1);
+      while (next <= oy_hi && (ky_range(next, a0, a1), a0 == ky0 && a1 == ky1)) ++next;
+      tiles(taps_of(c, ky0, ky1, kx0, kx1, t0, t1), oy, ox, next - oy, true);
+      oy = next;
+    }
   }
 }
 
@@ -293,7 +366,8 @@ void pooled_pixels(const Conv2dShape& c, const Pool2dShape& p, const float* x, c
 
 bool conv_direct_row_invariant_applies(const Conv2dShape& c) {
   const Layout l = layout(c);
-  return row_invariant_avx512_available() && c.c_out % 16 == 0 && l.hp * l.wp * c.c_in <= kMaxPaddedFloats;
+  return row_invariant_avx512_available() && c.c_out % 16 == 0 && c.kh <= kMaxRuns &&
+         l.hp * l.wp * c.c_in <= kMaxPaddedFloats;
 }
 
 void conv_direct_row_invariant(const Conv2dShape& c, const float* x, const float* w, const float* bias, Activation act,

@@ -15,8 +15,9 @@ bool conv_direct_row_invariant_applies(const Conv2dShape& c);
 
 // Rows [r0, r1) of y (output pixels in NHWC order, c_out wide) = act(product + bias), bias
 // optional: every product element is the chain fma(x[t], w[t][j], acc) over the kh * kw * c_in
-// taps in order from zero, then the GEMM epilogue's f(acc + bias[j]). Kernel rows that lie in the
-// padding are skipped; im2col + gemm_row_invariant adds fma(0, w, acc) for them, which leaves acc
+// taps in order from zero, then the GEMM epilogue's f(acc + bias[j]). Taps whose kernel row (or,
+// for kernel rows of 16 taps or more, column) lies in the padding are skipped; im2col +
+// gemm_row_invariant adds fma(0, w, acc) for them, which leaves acc
 // as it is for finite weights unless acc is -0 (a sum underflowed below 1e-45). So the bits are
 // those of that path on any machine, whatever the rows' tiling, but for that case.
 void conv_direct_row_invariant(const Conv2dShape& c, const float* x, const float* w, const float* bias, Activation act,
