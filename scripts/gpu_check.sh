@@ -585,9 +585,9 @@ device_tests() {
 
 # ---- tier 2 helpers ----------------------------------------------------------------------------
 SAN="$(command -v compute-sanitizer || echo "$CUDA_HOME/bin/compute-sanitizer")"
-# Small cases for the slower tools: every GEMM layout, the convolutions, embedding, pooling,
+# Small cases for the slower tools: every GEMM layout, the convolutions, embedding (Kiln's and the VENDOR reference kernels), pooling,
 # batch norm, reductions, losses, dropout, and core (streams, allocator).
-SMALL='CudaGemm.SmallEveryLayout:CudaGemm.KZero*:CudaConv.Tf32*:CudaEmbedding.*:CudaPooling.*:CudaBatchNorm.*:CudaReduce.SumRows*:CudaLoss.*:CudaDropout.*:CudaCore.CachingAllocator*'
+SMALL='CudaGemm.SmallEveryLayout:CudaGemm.KZero*:CudaConv.Tf32*:CudaEmbedding.*:CudaReferenceEmbedding.*:CudaPooling.*:CudaBatchNorm.*:CudaReduce.SumRows*:CudaLoss.*:CudaDropout.*:CudaCore.CachingAllocator*'
 # compute-sanitizer TOOL over the test binary with a gtest filter.
 sanitizer() {
   local tool="$1" filter="$2" tests
