@@ -10,7 +10,7 @@
 #          side by side and eval accuracy within 0.02, and a serve smoke test: export on cuda,
 #          `kiln serve --device cuda` answers 64 test images exactly as `kiln predict --device cuda`
 #          and within KILN_GPU_CHECK_PROB_TOL (0.01) of `kiln predict --device cpu` per probability.
-#   tier 2: compute-sanitizer memcheck over the kernel tests, racecheck / synccheck / initcheck on
+#   tier 2: compute-sanitizer memcheck over the kernel tests and the device tests, racecheck / synccheck / initcheck on
 #          small cases, the kernel benchmarks against cuBLASLt / cuDNN (through PyTorch), and the
 #          training benchmark against PyTorch eager and torch.compile (bench/train_gpu_vs_pytorch.py).
 #
@@ -575,12 +575,23 @@ PY
 # The op table on the device: every Devices/*/cuda case (kernels/<op>.h through the dispatch,
 # against the CPU kernels; the */sim cases under KILN_GPU_CHECK_DEVICE=SIM), from the carried
 # bundle; with KILN_REQUIRE_GPU=1 a case that cannot reach the GPU fails instead of skipping.
-device_tests() {
+# The carried kiln_kernel_tests (or the one beside KILN_BIN), with kiln's libraries on the path.
+kernel_tests_setup() {
   kiln_setup >/dev/null || { kiln_setup; return 1; }
-  local tests="${KILN_BIN:+$(dirname "$KILN_BIN")/../tests/kiln_kernel_tests}"
-  [ -n "$tests" ] || tests="$KILN_RUN/bin/kiln_kernel_tests"
-  [ -x "$tests" ] || { echo "no kiln_kernel_tests at $tests (rerun scripts/gpu_check.sh --prepare)"; return 1; }
-  KILN_REQUIRE_GPU=1 "$tests" --gtest_filter="*/$dev" --gtest_color=no
+  KERNEL_TESTS="${KILN_BIN:+$(dirname "$KILN_BIN")/../tests/kiln_kernel_tests}"
+  [ -n "$KERNEL_TESTS" ] || KERNEL_TESTS="$KILN_RUN/bin/kiln_kernel_tests"
+  [ -x "$KERNEL_TESTS" ] || { echo "no kiln_kernel_tests at $KERNEL_TESTS (rerun scripts/gpu_check.sh --prepare)"; return 1; }
+}
+device_tests() {
+  kernel_tests_setup || return 1
+  KILN_REQUIRE_GPU=1 "$KERNEL_TESTS" --gtest_filter="*/$dev" --gtest_color=no
+}
+# Tier 2: the same cases under compute-sanitizer memcheck (the sparse-rows merge, the async
+# embedding backward's workspace and the device-count optimizers are only reached through them).
+memcheck_devices() {
+  kernel_tests_setup || return 1
+  KILN_REQUIRE_GPU=1 "$SAN" --tool memcheck --leak-check no --error-exitcode 99 --print-limit 50 \
+    "$KERNEL_TESTS" --gtest_filter="*/$dev" --gtest_color=no
 }
 
 # ---- tier 2 helpers ----------------------------------------------------------------------------
@@ -609,7 +620,8 @@ train_vs_pytorch() {
 export ROOT BUILD PREBUILT DEPS JOBS CUDA_HOME PATH OUT KILN_BIN KILN_CARRY KILN_RUN FMNIST LOG_EVERY PREDICT_ROWS \
   PROB_TOL DEV dev NOT_YET SAN
 export -f find_gtest source_stamp kiln_source_stamp configure_and_build build_or_reuse environment bin run_bin \
-  kiln_setup train_one_epoch train_cuda_vs_cpu serve_smoke sanitizer train_vs_pytorch device_tests
+  kiln_setup train_one_epoch train_cuda_vs_cpu serve_smoke sanitizer train_vs_pytorch kernel_tests_setup device_tests \
+  memcheck_devices
 # timeout runs programs, not shell functions: the functions go through an exported bash -c.
 
 BUILD_OK=1
@@ -638,6 +650,7 @@ if { [ "$TIER" = 2 ] || [ "$TIER" = all ]; } && [ $BUILD_OK = 1 ]; then
   # memcheck: every kernel test except the large-size and cuBLASLt cases (minutes under the
   # sanitizer, no new code paths); the other tools on the small cases.
   step memcheck 200 bash -c "sanitizer memcheck 'Cuda*:-*Large*:*Tile128*:*CublasLt*:CudaCore.Oversized*:CudaCore.StreamsAreBlocking*'"
+  step memcheck_devices 150 bash -c memcheck_devices
   step racecheck 150 bash -c "sanitizer racecheck '$SMALL'"
   step synccheck 90 bash -c "sanitizer synccheck '$SMALL'"
   step initcheck 90 bash -c "sanitizer initcheck '$SMALL'"
