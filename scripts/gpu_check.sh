@@ -10,8 +10,8 @@
 #          side by side and eval accuracy within 0.02, and a serve smoke test: export on cuda,
 #          `kiln serve --device cuda` answers 64 test images exactly as `kiln predict --device cuda`
 #          and within KILN_GPU_CHECK_PROB_TOL (0.01) of `kiln predict --device cpu` per probability.
-#   tier 2: compute-sanitizer memcheck over the kernel tests and the device tests, racecheck / synccheck / initcheck on
-#          small cases, the kernel benchmarks against cuBLASLt / cuDNN (through PyTorch), and the
+#   tier 2: compute-sanitizer memcheck over the kernel tests and the device tests, racecheck /
+#          synccheck / initcheck on small cases, the kernel benchmarks against cuBLASLt / cuDNN (through PyTorch), and the
 #          training benchmark against PyTorch eager and torch.compile (bench/train_gpu_vs_pytorch.py).
 #
 # Each tier stops at its first failing step and says which; the next tier still runs (unless the
