@@ -11,8 +11,9 @@
 #          `kiln serve --device cuda` answers 64 test images exactly as `kiln predict --device cuda`
 #          and within KILN_GPU_CHECK_PROB_TOL (0.01) of `kiln predict --device cpu` per probability.
 #   tier 2: compute-sanitizer memcheck over the kernel tests and the device tests, racecheck /
-#          synccheck / initcheck on small cases, the kernel benchmarks against cuBLASLt / cuDNN (through PyTorch), and the
-#          training benchmark against PyTorch eager and torch.compile (bench/train_gpu_vs_pytorch.py).
+#          synccheck / initcheck on small cases, the kernel benchmarks against cuBLASLt / cuDNN
+#          (through PyTorch), and the training benchmark against PyTorch eager and torch.compile
+#          (bench/train_gpu_vs_pytorch.py).
 #
 # Each tier stops at its first failing step and says which; the next tier still runs (unless the
 # build failed). A short table is printed last; the full report is OUTDIR/report.md, each step's
