@@ -27,7 +27,8 @@ namespace kiln::kernels::cpu {
 // Layers with a shallow GEMM depth (kh*kw*c_in <= kDirectMaxDepth, e.g. a 3x3 kernel over one or
 // three input channels) skip im2col in forward and weight-gradient passes: the columns would be
 // as large as the output, and a K of 9 leaves sgemm memory-bound. They accumulate each output
-// row's taps directly instead.
+// row's taps directly instead. Inference (row_invariant) on AVX-512 takes
+// conv_direct_row_invariant for any depth (kernels/cpu/conv_direct_row_invariant.h).
 
 namespace {
 

@@ -21,6 +21,9 @@ constexpr int64_t kMaxPaddedFloats = int64_t{1} << 22;  // 16 MiB per thread at 
 // image; the next block continues each element's chain from the partial sum stored in y.
 constexpr int64_t kWeightBlockBytes = int64_t{24} << 10;
 
+// Taps per block for a panel of `vecs` vectors of 16 output channels.
+int64_t taps_per_block(int64_t vecs) { return std::max<int64_t>(1, kWeightBlockBytes / (64 * vecs)); }
+
 // ReLU in the tile's registers: x < 0 ? 0 : x (NaN passes), detail::with_activation's relu.
 struct Relu {};
 
@@ -177,8 +180,9 @@ Taps taps_of(const Conv2dShape& c, int64_t ky0, int64_t ky1, int64_t kx0, int64_
 // Output pixels [p0, p1) of one (padded) image, channels [j0, j0 + 16V), taps [t0, t1) (a block:
 // the first block with taps starts each chain, the last adds bias and activation), into y from
 // pixel p0 on. Taps whose kernel row or column lies in the padding are skipped (a 14x14 image with
-// a 3x3 kernel: 9.3% of them; columns only for kernel rows of 16 taps or more, see below). They would add fma(0, w, acc) = acc: the same bits for finite
-// weights, except a sum that underflowed to -0 (products below 1e-45), which would turn +0.
+// a 3x3 kernel: 9.3% of them; columns only for kernel rows of 16 taps or more, see below). They
+// would add fma(0, w, acc) = acc: the same bits for finite weights, except a sum that underflowed
+// to -0 (products below 1e-45), which would turn +0.
 // Pixels whose windows lie inside the image's columns go along their row in near-equal tiles
 // (12 -> 6 + 6; 14 -> 5 + 5 + 4, not 6 + 6 + 2: a thin tile is load-bound); those at the left and
 // right edges, whose taps differ, go down their column, consecutive rows with the same kernel rows
@@ -262,7 +266,7 @@ void image_pixels(const Conv2dShape& c, const Layout& l, const float* img, const
                   const float* bias, F f, int64_t p0, int64_t p1, float* y) {
   for (int64_t j0 = 0; j0 < l.co; j0 += 64) {
     const int vecs = static_cast<int>(std::min<int64_t>(64, l.co - j0) / 16);
-    const int64_t block = std::max<int64_t>(1, kWeightBlockBytes / (64 * vecs));
+    const int64_t block = taps_per_block(vecs);
     for (int64_t t0 = 0; t0 < l.k; t0 += block) {
       const int64_t t1 = std::min(l.k, t0 + block);
       switch (vecs) {
@@ -332,7 +336,7 @@ void pooled_pixels(const Conv2dShape& c, const Pool2dShape& p, const float* x, c
   thread_local std::vector<float> buf, conv;
   const int64_t* off = tap_offsets(c, l);
   const int64_t poh = p.out_h(), pow = p.out_w(), per_image = poh * pow, co = l.co, row = l.ow * co;
-  const int64_t one_block = l.k <= kWeightBlockBytes / (64 * std::min<int64_t>(4, co / 16));
+  const bool one_block = l.k <= taps_per_block(std::min<int64_t>(4, co / 16));
   const int64_t group =
       std::max<int64_t>(1, (one_block ? kPoolScratchBytesOneBlock : kPoolScratchBytes) / (p.kh * row * 4));
   conv.resize(static_cast<size_t>(std::min(group, poh) * p.kh * row));

@@ -171,8 +171,8 @@ __attribute__((target("avx512f"))) void sgemm_block_avx512(int64_t r0, int64_t r
       const int vecs = static_cast<int>((width + 15) / 16);
       const auto last = static_cast<__mmask16>((1u << (width - 16 * (vecs - 1))) - 1u);
       const bool full = width == 16 * vecs;
-      const float* bj = packed ? b + j / (16 * kVecs512) * k * (16 * kVecs512) : b + j;
-      const int64_t ldbj = packed ? 16 * kVecs512 : ldb;
+      const float* bj = packed ? b + j / kPackedPanel * k * kPackedPanel : b + j;
+      const int64_t ldbj = packed ? kPackedPanel : ldb;
       switch (vecs * 2 + full) {
         case 9: panel512<4, true>(r0, r1, p0, kb, a, lda, bj, ldbj, c + j, ldc, last); break;
         case 8: panel512<4, false>(r0, r1, p0, kb, a, lda, bj, ldbj, c + j, ldc, last); break;

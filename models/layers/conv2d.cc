@@ -70,8 +70,7 @@ class Conv2DLayer final : public Layer<T> {
   // kernel's epilogue: one pass instead of three, and with a max pool after it, four in one where
   // the device fuses them (kernels/conv_max_pool.h). The folded weights come from the batch-norm
   // kernel itself (w as rows over the output channels, with a zero mean and shift), so every
-  // device folds them with its own arithmetic; they are refolded each call, since training may
-  // have changed the weights between evaluations.
+  // device folds them with its own arithmetic.
   bool forward_folded(const Context& ctx, const std::vector<const Value*>& in, Value& out,
                       const InferenceBatchNorm<T>& bn, kernels::Activation act, float slope,
                       const kernels::Pool2dShape* pool) override {

@@ -52,7 +52,7 @@ class DenseLayer final : public Layer<T> {
     if (ctx.training) {
       kernels::gemm<T>(ctx.stream, false, false, ctx.batch, units_, in_, 1, x, in_, w, units_, 0, y, units_, bias, act);
     } else if (ctx.weights_frozen && kernels::gemm_row_invariant_packs<T>(ctx.stream, in_, units_)) {
-      if (packed_from_ != w || !(packed_.device() == ctx.stream.device())) {
+      if (packed_from_ != w) {  // packs() holds on the CPU only, so packed_ is a CPU tensor
         packed_ = scratch(ctx.stream, packed_, Shape{kernels::packed_b_elems(in_, units_)}, dtype_of<T>::value);
         kernels::pack_b_row_invariant<T>(ctx.stream, in_, units_, w, units_, packed_.template data<T>());
         packed_from_ = w;
