@@ -297,7 +297,6 @@ void GradientSync::exchange_sparse_and_state() {
   }
 }
 
-
 // The same exchange on device buffers, by the device communicator (NCCL; the sim's stand-in),
 // in the order of the compute stream, which already waits for the dense all-reduces: no host
 // copy of the gradients or the state. The per-table counts are host values (embedding_backward
