@@ -41,7 +41,7 @@ Action add_serve(CLI::App& app) {
       "swapped in without failing requests. SIGTERM drains in-flight requests and exits. See docs/serving.md.");
   struct Options {
     std::string config_file, base_path, name, host, port_file, device, precision, kernel_library;
-    int port = -1, io_threads = -1, max_batch = -1, threads = -1, instances = -1;
+    int port = -1, io_threads = -1, io_poll_us = -1, max_batch = -1, threads = -1, instances = -1;
     int64_t delay_us = -1;
     double poll = -1, grace = -1;
   };
@@ -54,6 +54,9 @@ Action add_serve(CLI::App& app) {
   cmd->add_option("--rest_port", o->port, "HTTP port (default 8501; 0 picks a free one)");
   cmd->add_option("--host", o->host, "Address to bind (default 127.0.0.1; 0.0.0.0 for every interface)");
   cmd->add_option("--io_threads", o->io_threads, "HTTP I/O threads (default: hardware threads)");
+  cmd->add_option("--io_poll_us", o->io_poll_us,
+                  "Microseconds an I/O thread polls for more requests before it sleeps (default 30; 0: sleep at "
+                  "once, saving CPU between sparse requests)");
   cmd->add_option("--max_batch_size", o->max_batch, "Largest batch the dynamic batcher forms (default 64)");
   cmd->add_option("--max_queue_delay_us", o->delay_us,
                   "Longest wait for a batch to fill (default 0: batches form while the executor is busy)");
@@ -85,6 +88,7 @@ Action add_serve(CLI::App& app) {
     if (o->port >= 0) config.set_rest_port(o->port);
     if (!o->host.empty()) config.set_host(o->host);
     if (o->io_threads >= 0) config.set_io_threads(o->io_threads);
+    if (o->io_poll_us >= 0) config.set_io_poll_us(o->io_poll_us);
     if (o->max_batch >= 0) config.mutable_batching()->set_max_batch_size(o->max_batch);
     if (o->delay_us >= 0) config.mutable_batching()->set_max_queue_delay_us(o->delay_us);
     if (o->threads >= 0) config.mutable_batching()->set_threads(o->threads);
@@ -94,6 +98,7 @@ Action add_serve(CLI::App& app) {
     if (!(config.shutdown_grace_s() >= 0)) fail("shutdown_grace_s must be >= 0");
     if (config.rest_port() < 0 || config.rest_port() > 65535) fail("--rest_port must be in [0, 65535]");
     if (config.batching().threads() < 1) fail("batching.threads must be >= 1");
+    if (config.io_poll_us() < 0) fail("io_poll_us must be >= 0");
     if (!o->device.empty()) apply_device_flag(o->device, config);
     if (!o->precision.empty()) apply_precision_flag(o->precision, config);
     if (!o->kernel_library.empty()) apply_kernel_library_flag(o->kernel_library, config);
@@ -117,6 +122,7 @@ Action add_serve(CLI::App& app) {
     http.host = config.host();
     http.port = config.rest_port();
     http.io_threads = runtime::io_threads_for(config.io_threads());
+    http.io_poll = std::chrono::microseconds(config.io_poll_us());
     http.max_body_bytes = config.max_body_bytes();
     http.header_timeout = std::chrono::milliseconds(config.header_timeout_ms());
     http.body_timeout = std::chrono::milliseconds(config.body_timeout_ms());

@@ -305,6 +305,29 @@ bool defer_on_io_thread(std::function<void()>& f) {
   return true;
 }
 
+namespace {
+// io_context::run(), except that after its last handler the thread polls (poll() is a
+// non-blocking epoll_wait) for `poll` before it blocks. It yields between polls so that a
+// runnable thread on the same core (the client, another I/O thread) is not held up.
+void run_polling(net::io_context& io, std::chrono::microseconds poll) {
+  if (poll.count() <= 0) {
+    io.run();
+    return;
+  }
+  auto last = std::chrono::steady_clock::now();
+  while (!io.stopped()) {
+    if (io.poll() > 0) {
+      last = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last < poll) {
+      std::this_thread::yield();
+    } else {
+      io.run_one();
+      last = std::chrono::steady_clock::now();
+    }
+  }
+}
+}  // namespace
+
 int io_threads_for(int configured) {
   return configured > 0 ? configured : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
@@ -359,10 +382,10 @@ void HttpServer::start() {
   for (auto& ioc : s.iocs) s.work.push_back(net::make_work_guard(*ioc));
   s.accept();
   for (size_t i = 0; i < s.iocs.size(); ++i)
-    s.threads.emplace_back([io = s.iocs[i].get(), sessions = s.ioc_sessions[i].get()] {
+    s.threads.emplace_back([io = s.iocs[i].get(), sessions = s.ioc_sessions[i].get(), poll = s.options.io_poll] {
       current_io_context = io;
       current_io_sessions = sessions;
-      io->run();
+      run_polling(*io, poll);
     });
 }
 

@@ -40,6 +40,8 @@ struct HttpServerOptions {
   std::string host = "127.0.0.1";
   int port = 8501;  // 0 picks a free port
   int io_threads = 1;
+  // ServeConfig's io_poll_us: how long an I/O thread polls after its last work before sleeping.
+  std::chrono::microseconds io_poll{0};
   int64_t max_body_bytes = 16 << 20;
   int64_t max_header_bytes = 16 << 10;
   std::chrono::milliseconds header_timeout{10000};
