@@ -18,6 +18,7 @@
 
 #include "core/device.h"
 #include "core/device_choice.h"
+#include "core/cuda/stream.h"
 #include "core/philox.h"
 
 namespace kiln::cuda_test {
@@ -47,6 +48,14 @@ inline bool gpu_required() {
 #define KILN_CUDA_OK(expr) ASSERT_EQ((expr), cudaSuccess) << #expr << ": " << cudaGetErrorString(cudaGetLastError())
 
 namespace kiln::cuda_test {
+
+// The stream the kernel tests launch on: one created as the engine creates its streams (blocking),
+// not the legacy default stream, so the tests see what a kernel does on the engine's streams. Made
+// on first use, after KILN_REQUIRE_GPU().
+inline Stream test_stream() {
+  static cuda::CudaStream stream(0);
+  return stream.view();
+}
 
 // Uniform in [lo, hi) excluding a band around zero (never all-zero inputs, no exact zeros).
 inline std::vector<float> random_floats(size_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {

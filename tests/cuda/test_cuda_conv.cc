@@ -147,7 +147,7 @@ TEST(CudaPooling, MatchesCpu) {
   p.n = 3, p.h = 9, p.w = 7, p.c = 5, p.kh = 3, p.kw = 2, p.stride_h = 2, p.stride_w = 2, p.pad_h = 1, p.pad_w = 1;
   const int64_t xs = p.n * p.h * p.w * p.c, ys = p.n * p.out_h() * p.out_w() * p.c;
   const auto x = random_floats(xs, 1), dy = random_floats(ys, 2);
-  const Stream cpu = Stream::cpu(), gpu = Stream::cuda(0, nullptr);
+  const Stream cpu = Stream::cpu(), gpu = test_stream();
   std::vector<float> y(ys), dx(xs);
   std::vector<int32_t> arg(ys);
   DeviceBuffer<float> gx(x), gdy(dy), gy(ys), gdx(xs);
@@ -182,7 +182,7 @@ TEST(CudaBatchNorm, MatchesCpu) {
   const int64_t rows = 2051, ch = 13;
   const auto x = random_floats(rows * ch, 3, -2.0f, 3.0f), dy = random_floats(rows * ch, 4),
              gamma = random_floats(ch, 5), beta = random_floats(ch, 6);
-  const Stream cpu = Stream::cpu(), gpu = Stream::cuda(0, nullptr);
+  const Stream cpu = Stream::cpu(), gpu = test_stream();
   std::vector<float> y(rows * ch), mean(ch), inv(ch), rm(ch, 0.1f), rv(ch, 1.0f), dx(rows * ch), dg(ch, 0.5f),
       db(ch, 0.25f);
   kernels::batch_norm_forward_training<float>(cpu, rows, ch, x.data(), gamma.data(), beta.data(), 1e-5f, 0.1f,

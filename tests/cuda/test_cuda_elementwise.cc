@@ -22,7 +22,6 @@ namespace {
 using namespace cuda_test;
 namespace kc = kernels::cuda;
 const Stream kCpu = Stream::cpu();
-const Stream kGpu = Stream::cuda(0, nullptr);
 
 TEST(CudaActivation, ForwardAndBackwardMatchCpu) {
   KILN_REQUIRE_GPU();
@@ -33,10 +32,10 @@ TEST(CudaActivation, ForwardAndBackwardMatchCpu) {
     kernels::activation_forward<float>(kCpu, act, 0.1f, x.data(), y.data(), n);
     kernels::activation_backward<float>(kCpu, act, 0.1f, x.data(), y.data(), dy.data(), dx.data(), n);
     DeviceBuffer<float> gx(x), gy(n), gdy(dy), gdx(n);
-    kc::activation_forward(kGpu, act, 0.1f, gx.get(), gy.get(), n);
+    kc::activation_forward(test_stream(), act, 0.1f, gx.get(), gy.get(), n);
     const auto got_y = gy.download();
     EXPECT_LE(rel_error(got_y, y), kTolFp32) << static_cast<int>(act);
-    kc::activation_backward(kGpu, act, 0.1f, gx.get(), gy.get(), gdy.get(), gdx.get(), n);
+    kc::activation_backward(test_stream(), act, 0.1f, gx.get(), gy.get(), gdy.get(), gdx.get(), n);
     EXPECT_LE(rel_error(gdx.download(), dx), kTolFp32) << static_cast<int>(act);
   }
 }
@@ -55,10 +54,10 @@ TEST(CudaLoss, SoftmaxCrossEntropyMatchesCpu) {
                                                    dl.data());
     DeviceBuffer<float> gl(logits), gp(batch * classes), gloss(batch), gd(batch * classes);
     DeviceBuffer<int32_t> glab(labels);
-    kc::softmax_cross_entropy_forward(kGpu, gl.get(), glab.get(), batch, classes, gp.get(), gloss.get());
+    kc::softmax_cross_entropy_forward(test_stream(), gl.get(), glab.get(), batch, classes, gp.get(), gloss.get());
     EXPECT_LE(rel_error(gp.download(), probs), kTolFp32) << classes;
     EXPECT_LE(rel_error(gloss.download(), losses), kTolFp32) << classes;
-    kc::softmax_cross_entropy_backward(kGpu, gp.get(), glab.get(), batch, classes, 0.25f, gd.get());
+    kc::softmax_cross_entropy_backward(test_stream(), gp.get(), glab.get(), batch, classes, 0.25f, gd.get());
     EXPECT_LE(rel_error(gd.download(), dl), kTolFp32) << classes;
   }
 }
@@ -74,22 +73,22 @@ TEST(CudaLoss, PointwiseLossesMatchCpu) {
     gout.poison();
   };
   kernels::mse_forward<float>(kCpu, pred.data(), target.data(), n, want.data());
-  kc::mse_forward(kGpu, gp.get(), gt.get(), n, gout.get());
+  kc::mse_forward(test_stream(), gp.get(), gt.get(), n, gout.get());
   check("mse forward");
   kernels::mse_backward<float>(kCpu, pred.data(), target.data(), n, 0.5f, want.data());
-  kc::mse_backward(kGpu, gp.get(), gt.get(), n, 0.5f, gout.get());
+  kc::mse_backward(test_stream(), gp.get(), gt.get(), n, 0.5f, gout.get());
   check("mse backward");
   kernels::huber_forward<float>(kCpu, pred.data(), target.data(), n, 1.0f, want.data());
-  kc::huber_forward(kGpu, gp.get(), gt.get(), n, 1.0f, gout.get());
+  kc::huber_forward(test_stream(), gp.get(), gt.get(), n, 1.0f, gout.get());
   check("huber forward");
   kernels::huber_backward<float>(kCpu, pred.data(), target.data(), n, 1.0f, 0.5f, want.data());
-  kc::huber_backward(kGpu, gp.get(), gt.get(), n, 1.0f, 0.5f, gout.get());
+  kc::huber_backward(test_stream(), gp.get(), gt.get(), n, 1.0f, 0.5f, gout.get());
   check("huber backward");
   kernels::logistic_forward<float>(kCpu, pred.data(), target.data(), n, want.data());
-  kc::logistic_forward(kGpu, gp.get(), gt.get(), n, gout.get());
+  kc::logistic_forward(test_stream(), gp.get(), gt.get(), n, gout.get());
   check("logistic forward");
   kernels::logistic_backward<float>(kCpu, pred.data(), target.data(), n, 0.5f, want.data());
-  kc::logistic_backward(kGpu, gp.get(), gt.get(), n, 0.5f, gout.get());
+  kc::logistic_backward(test_stream(), gp.get(), gt.get(), n, 0.5f, gout.get());
   check("logistic backward");
 }
 
@@ -109,10 +108,10 @@ TEST(CudaDropout, SameMaskAsCpu) {
       kernels::dropout_backward<float>(kCpu, n, rate, mask_tail.data(), dy.data(), dx.data());
       DeviceBuffer<float> gx(x_tail), gy(n), gdy(dy), gdx(n);
       DeviceBuffer<uint8_t> gm(n);
-      kc::dropout_forward(kGpu, n, rate, 1234, 7, gx.get(), gy.get(), gm.get(), static_cast<uint64_t>(first));
+      kc::dropout_forward(test_stream(), n, rate, 1234, 7, gx.get(), gy.get(), gm.get(), static_cast<uint64_t>(first));
       EXPECT_EQ(gm.download(), mask_tail) << rate << " first " << first;
       EXPECT_LE(rel_error(gy.download(), y_tail), kTolFp32) << rate;
-      kc::dropout_backward(kGpu, n, rate, gm.get(), gdy.get(), gdx.get());
+      kc::dropout_backward(test_stream(), n, rate, gm.get(), gdy.get(), gdx.get());
       EXPECT_LE(rel_error(gdx.download(), dx), kTolFp32) << rate;
     }
 }
@@ -130,7 +129,7 @@ TEST(CudaOptimizer, DenseUpdatesMatchCpu) {
       auto p = p0, m = m0, v = v0;
       kernels::adam_update<float>(kCpu, n, p.data(), g.data(), m.data(), v.data(), h);
       DeviceBuffer<float> gp(p0), gg(g), gm(m0), gv(v0);
-      kc::adam_update(kGpu, n, gp.get(), gg.get(), gm.get(), gv.get(), h);
+      kc::adam_update(test_stream(), n, gp.get(), gg.get(), gm.get(), gv.get(), h);
       EXPECT_LE(rel_error(gp.download(), p), kTolFp32);
       EXPECT_LE(rel_error(gm.download(), m), kTolFp32);
       EXPECT_LE(rel_error(gv.download(), v), kTolFp32);
@@ -143,7 +142,7 @@ TEST(CudaOptimizer, DenseUpdatesMatchCpu) {
       auto p = p0, vel = m0;
       kernels::sgd_update<float>(kCpu, n, p.data(), g.data(), vel.data(), h);
       DeviceBuffer<float> gp(p0), gg(g), gvel(m0);
-      kc::sgd_update(kGpu, n, gp.get(), gg.get(), gvel.get(), h);
+      kc::sgd_update(test_stream(), n, gp.get(), gg.get(), gvel.get(), h);
       EXPECT_LE(rel_error(gp.download(), p), kTolFp32);
       EXPECT_LE(rel_error(gvel.download(), vel), kTolFp32);
     }
@@ -162,7 +161,7 @@ TEST(CudaOptimizer, SparseRowUpdatesMatchCpu) {
                                         1e-8f);
   DeviceBuffer<float> gt(table0), ga(acc0), gg(grads);
   DeviceBuffer<int64_t> gi(ids);
-  kc::sparse_adagrad_update(kGpu, dim, gt.get(), ga.get(), gi.get(), count, gg.get(), 0.1f, 1e-8f);
+  kc::sparse_adagrad_update(test_stream(), dim, gt.get(), ga.get(), gi.get(), count, gg.get(), 0.1f, 1e-8f);
   EXPECT_LE(rel_error(gt.download(), table), kTolFp32);
   EXPECT_LE(rel_error(ga.download(), acc), kTolFp32);
 
@@ -171,7 +170,7 @@ TEST(CudaOptimizer, SparseRowUpdatesMatchCpu) {
   auto t2 = table0, m = acc0, v = acc0;
   kernels::sparse_adam_update<float>(kCpu, dim, t2.data(), m.data(), v.data(), ids.data(), count, grads.data(), h);
   DeviceBuffer<float> gt2(table0), gm(acc0), gv(acc0);
-  kc::sparse_adam_update(kGpu, dim, gt2.get(), gm.get(), gv.get(), gi.get(), count, gg.get(), h);
+  kc::sparse_adam_update(test_stream(), dim, gt2.get(), gm.get(), gv.get(), gi.get(), count, gg.get(), h);
   EXPECT_LE(rel_error(gt2.download(), t2), kTolFp32);
   EXPECT_LE(rel_error(gm.download(), m), kTolFp32);
   EXPECT_LE(rel_error(gv.download(), v), kTolFp32);
@@ -186,16 +185,16 @@ TEST(CudaReduce, SumRowsSquaresArgmaxAndClipMatchCpu) {
     std::vector<float> out = random_floats(cols, 15);
     DeviceBuffer<float> gout(out);
     kernels::sum_rows<float>(kCpu, x.data(), rows, cols, out.data(), accumulate);
-    kc::sum_rows(kGpu, gx.get(), rows, cols, gout.get(), accumulate);
+    kc::sum_rows(test_stream(), gx.get(), rows, cols, gout.get(), accumulate);
     EXPECT_LE(rel_error(gout.download(), out), kTolFp32);
   }
   const double want_sq = kernels::sum_squares<float>(kCpu, x.data(), rows * cols);
-  EXPECT_NEAR(kc::sum_squares(kGpu, gx.get(), rows * cols), want_sq, 1e-10 * want_sq);
+  EXPECT_NEAR(kc::sum_squares(test_stream(), gx.get(), rows * cols), want_sq, 1e-10 * want_sq);
 
   std::vector<int32_t> labels(rows);
   for (int64_t r = 0; r < rows; ++r) labels[r] = static_cast<int32_t>(r % cols);
   DeviceBuffer<int32_t> gl(labels);
-  EXPECT_EQ(kc::count_argmax_matches(kGpu, gx.get(), gl.get(), rows, cols),
+  EXPECT_EQ(kc::count_argmax_matches(test_stream(), gx.get(), gl.get(), rows, cols),
             kernels::count_argmax_matches<float>(kCpu, x.data(), labels.data(), rows, cols));
 
   // Clipping to half the norm scales by max / norm, as models/optimizer.cc does.
@@ -203,12 +202,12 @@ TEST(CudaReduce, SumRowsSquaresArgmaxAndClipMatchCpu) {
   auto clipped = x;
   kernels::scale_inplace<float>(kCpu, clipped.data(), rows * cols, static_cast<float>(0.5 * norm / norm));
   DeviceBuffer<double> gnorm(1);
-  kc::clip_global_norm(kGpu, gx.get(), rows * cols, 0.5 * norm, gnorm.get());
+  kc::clip_global_norm(test_stream(), gx.get(), rows * cols, 0.5 * norm, gnorm.get());
   EXPECT_LE(rel_error(gx.download(), clipped), kTolFp32);
   EXPECT_NEAR(gnorm.download()[0], norm, 1e-9 * norm);
   // Under the limit nothing changes.
   const auto before = gx.download();
-  kc::clip_global_norm(kGpu, gx.get(), rows * cols, 10.0 * norm, nullptr);
+  kc::clip_global_norm(test_stream(), gx.get(), rows * cols, 10.0 * norm, nullptr);
   EXPECT_EQ(gx.download(), before);
 }
 
@@ -227,7 +226,7 @@ TEST(CudaReduce, Large) {
       want[c] += v;
     }
   DeviceBuffer<float> gx(x), out(cols);
-  kc::sum_rows(kGpu, gx.get(), rows, cols, out.get(), false);
+  kc::sum_rows(test_stream(), gx.get(), rows, cols, out.get(), false);
   EXPECT_TRUE(close_elementwise(out.download(), want, 1e-6));
 }
 
@@ -236,10 +235,10 @@ TEST(CudaReduce, SumsAreDeterministic) {
   const int64_t rows = 100003, cols = 5;
   DeviceBuffer<float> gx(random_floats(rows * cols, 16));
   DeviceBuffer<float> a(cols), b(cols);
-  kc::sum_rows(kGpu, gx.get(), rows, cols, a.get(), false);
-  kc::sum_rows(kGpu, gx.get(), rows, cols, b.get(), false);
+  kc::sum_rows(test_stream(), gx.get(), rows, cols, a.get(), false);
+  kc::sum_rows(test_stream(), gx.get(), rows, cols, b.get(), false);
   EXPECT_EQ(a.download(), b.download());
-  EXPECT_EQ(kc::sum_squares(kGpu, gx.get(), rows * cols), kc::sum_squares(kGpu, gx.get(), rows * cols));
+  EXPECT_EQ(kc::sum_squares(test_stream(), gx.get(), rows * cols), kc::sum_squares(test_stream(), gx.get(), rows * cols));
 }
 
 }  // namespace

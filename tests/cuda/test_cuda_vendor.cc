@@ -50,7 +50,7 @@ TEST(CudaVendor, BatchNormMatchesKilnKernels) {
   const auto x = random_floats(rows * ch, 7, -2.0f, 2.0f), dy = random_floats(rows * ch, 8);
   const auto gamma = random_floats(ch, 9, 0.5f, 1.5f), beta = random_floats(ch, 10);
   const std::vector<float> zeros(ch, 0.0f), ones(ch, 1.0f);
-  const Stream s = Stream::cuda(0, nullptr);
+  const Stream s = test_stream();
   DeviceBuffer<float> xd(x), dyd(dy), gd(gamma), bd(beta);
   std::vector<std::vector<float>> out[2];
   for (int vendor = 0; vendor < 2; ++vendor) {
