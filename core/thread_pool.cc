@@ -36,7 +36,7 @@ void ThreadPool::run() {
   }
 }
 
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+void parallel_for(int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn) {
   if (n <= 0) return;
   int threads = omp_get_max_threads();
   if (threads <= 1 || n < std::max<int64_t>(grain, 2) || omp_in_parallel()) {

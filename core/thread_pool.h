@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/function_ref.h"
+
 namespace kiln {
 
 class ThreadPool {
@@ -47,6 +49,6 @@ class ThreadPool {
 // Runs fn(begin, end) over contiguous chunks of [0, n) on the OpenMP team; chunks are fixed by
 // n and the thread count, so results are reproducible for a given thread count. Runs inline when
 // n is below `grain` elements.
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+void parallel_for(int64_t n, int64_t grain, FunctionRef<void(int64_t, int64_t)> fn);
 
 }  // namespace kiln

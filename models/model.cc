@@ -212,7 +212,7 @@ const Tensor& Model<T>::forward(const Context& ctx, const std::vector<Value>& in
     }
     values_[i] = in;
   }
-  std::vector<const Value*> in_ptrs;
+  std::vector<const Value*>& in_ptrs = forward_inputs_;
   for (size_t k = 0; k < nodes_.size(); ++k) {
     Node& node = nodes_[k];
     int v = n_inputs + static_cast<int>(k);
@@ -238,8 +238,8 @@ size_t Model<T>::forward_folded(const Context& ctx, size_t k, const std::vector<
   const int n_inputs = input_count();
   const int v = n_inputs + static_cast<int>(k);
   auto sole_reader = [&](int value, size_t node) {
-    return node < nodes_.size() && consumers_[value] == 1 && output_ != value &&
-           nodes_[node].inputs == std::vector<int>{value};
+    return node < nodes_.size() && consumers_[value] == 1 && output_ != value && nodes_[node].inputs.size() == 1 &&
+           nodes_[node].inputs[0] == value;
   };
   InferenceBatchNorm<T> bn;
   if (!sole_reader(v, k + 1) || !nodes_[k + 1].layer->inference_batch_norm(bn)) return 0;

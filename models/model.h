@@ -79,6 +79,7 @@ class Model {
   std::vector<int64_t> ids_rows_;  // per input, see ids_rows()
   std::vector<Node> nodes_;
   std::vector<Value> values_;  // inputs, then one per node
+  std::vector<const Value*> forward_inputs_;  // forward()'s per-node input list, kept to not allocate per call
   std::vector<Tensor> storage_, grad_storage_, grads_;
   std::vector<Tensor> sum_storage_;  // per value: a second consumer's gradient, before it is added
   std::vector<int> consumers_;

@@ -362,8 +362,10 @@ const float* ModelRunner::run_graph(const transform::ModelInputs& batch) {
 const float* ModelRunner::run(const transform::ModelInputs& batch) {
   if (graphs_ && batch.batch > 0) return run_graph(batch);
   // Host tensors in model input order (data, offsets), staged together.
-  std::vector<Tensor> host;
-  std::vector<int64_t> ids_count;
+  std::vector<Tensor>& host = host_inputs_;
+  std::vector<int64_t>& ids_count = ids_counts_;
+  host.clear();
+  ids_count.clear();
   const ModelSpec& spec = servable_.manifest().model();
   for (const InputSpec& in : spec.inputs()) {
     if (in.kind() == InputSpec::DENSE) {
@@ -381,7 +383,8 @@ const float* ModelRunner::run(const transform::ModelInputs& batch) {
     }
   }
   const std::vector<Tensor> staged = staging_->stage(host);
-  std::vector<models::Value> inputs;
+  std::vector<models::Value>& inputs = model_inputs_;
+  inputs.clear();
   for (size_t i = 0; i < ids_count.size(); ++i) inputs.push_back({staged[2 * i], staged[2 * i + 1], ids_count[i]});
   models::Context ctx{compute_, batch.batch, false, 0, 0};
   ctx.weights_frozen = true;

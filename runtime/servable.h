@@ -74,6 +74,10 @@ class ModelRunner {
   std::unique_ptr<models::InputStaging> staging_;
   std::unique_ptr<models::Model<float>> model_;
   Tensor output_;  // host copy of a device output
+  // run()'s per-batch lists, kept so that a batch does not allocate them.
+  std::vector<Tensor> host_inputs_;
+  std::vector<int64_t> ids_counts_;
+  std::vector<models::Value> model_inputs_;
   int64_t width_ = 1;
   bool graphs_ = false;
   int64_t max_bucket_ = 0;                                // 0 until warmed up

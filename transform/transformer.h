@@ -53,6 +53,8 @@ class Transformer {
 
  private:
   struct Feature;
+  struct Scratch;
+  ModelInputs apply(const RawRows& rows, io::ErrorBudget* budget, Scratch& scratch) const;
   TransformState state_;
   std::vector<std::unique_ptr<Feature>> features_;
   std::unique_ptr<RowScreen> screen_;  // the rules for which rows are used

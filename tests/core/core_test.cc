@@ -25,6 +25,24 @@ TEST(Shape, NumelRankBatch) {
   EXPECT_EQ(s.drop_batch(), (Shape{3, 4}));
   EXPECT_EQ(s.to_string(), "[2, 3, 4]");
   EXPECT_EQ(Shape{}.numel(), 1);
+  EXPECT_EQ(Shape{}.drop_batch(), Shape{});
+  EXPECT_NE((Shape{2, 3}), (Shape{2, 3, 1}));
+}
+
+// Dimensions are held inline, up to Shape::kMaxRank: more is an error that says so, not an
+// overflow.
+TEST(Shape, MoreDimensionsThanItHoldsAreAnError) {
+  const std::vector<int64_t> eight(Shape::kMaxRank, 2);
+  EXPECT_EQ(Shape(eight).numel(), 256);
+  std::vector<int64_t> nine = eight;
+  nine.push_back(2);
+  try {
+    (void)Shape{nine};
+    FAIL() << "no error for 9 dimensions";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("9 dimensions (at most 8"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Shape(eight).with_batch(1), Error);
 }
 
 TEST(Tensor, ViewsShareTheBuffer) {
