@@ -29,8 +29,8 @@ void copy_async(void*, const void*, size_t, void*) { not_built(); }
 void copy_rows_async(void*, size_t, const void*, size_t, size_t, size_t, void*) { not_built(); }
 void memset_async(void*, int, size_t, void*) { not_built(); }
 Allocator& pinned_allocator() { not_built(); }
-void graph_begin_capture(void*) { not_built(); }
-void* graph_end_capture(void*) { not_built(); }
+void graph_begin_capture(int, void*) { not_built(); }
+void* graph_end_capture(int, void*) { not_built(); }
 void graph_launch(void*, void*) { not_built(); }
 void graph_destroy(void*) {}
 }  // namespace kiln::cuda_memory

@@ -18,9 +18,9 @@
 #include "io/crc32c.h"
 #include "io/event_writer.h"
 #include "kernels/embedding.h"
-#include "kernels/kernel_library.h"
 #include "kernels/reduce.h"
 #include "models/device_config.h"
+#include "models/graph_eligibility.h"
 #include "models/layers/layers.h"
 #include "models/loss_readback.h"
 #include "models/progress.h"
@@ -251,11 +251,9 @@ struct Trainer::StepGraph {
 };
 
 bool Trainer::graphs_allowed() const {
-  // CUDA's reference embedding backward (kernel_library VENDOR) allocates and synchronizes.
   const bool embeddings = !model_->params().embedding_handles().empty();
-  const bool vendor_embedding = compute_.device().is_cuda() && kernels::use_vendor("embedding");
-  return config_.graphs() && DeviceGraph::supported(compute_) && comm_->size() == 1 &&
-         !(embeddings && vendor_embedding) && config_.optimizer().clip_global_norm() <= 0;
+  return config_.graphs() && graphs_capturable(compute_, embeddings) && comm_->size() == 1 &&
+         config_.optimizer().clip_global_norm() <= 0;
 }
 
 int64_t Trainer::ids_count(const io::Batch& batch, size_t i) const {

@@ -12,6 +12,7 @@
 #include "io/atomic_file.h"
 #include "io/config_file.h"
 #include "models/device_config.h"
+#include "models/graph_eligibility.h"
 #include "transform/csv_rows.h"
 
 namespace kiln::runtime {
@@ -291,10 +292,8 @@ ModelRunner::ModelRunner(const Servable& servable, const Device& device, Precisi
     copy_param(s, servable.weights(), "params/" + model_->param_name(h), p.embedding_table(h), dir);
   width_ = model_->output_shape().numel();
   const ModelSpec& spec = servable.manifest().model();
-  // At BF16 on CUDA the operands' bf16 copies come from the caching allocator on every call,
-  // which a capture cannot do: eager there.
-  const bool bf16_on_cuda = device.is_cuda() && compute_.precision() == MathPrecision::bf16;
-  graphs_ = graphs && DeviceGraph::supported(compute_) && !bf16_on_cuda && spec.inputs_size() == 1 &&
+  // Serving captures the forward pass only (no embedding backward), of one dense input.
+  graphs_ = graphs && models::graphs_capturable(compute_, false) && spec.inputs_size() == 1 &&
             spec.inputs(0).kind() == InputSpec::DENSE;
   max_bucket_ = 1;
   while (max_bucket_ < std::max<int64_t>(max_batch, 1)) max_bucket_ *= 2;
