@@ -9,6 +9,8 @@ class Allocator;
 
 namespace kiln::cuda_memory {
 
+// cudaSetDevice on the calling thread (core/current_device.h).
+void set_current_device(int device);
 void* stream_create(int device);  // a blocking cudaStream_t
 void stream_destroy(void* stream);
 void* event_create(int device);   // without timing

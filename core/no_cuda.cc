@@ -18,6 +18,7 @@ namespace kiln::cuda_memory {
 namespace {
 [[noreturn]] void not_built() { fail("this build of kiln has no CUDA backend"); }
 }  // namespace
+void set_current_device(int) { not_built(); }
 void* stream_create(int) { not_built(); }
 void stream_destroy(void*) {}
 void* event_create(int) { not_built(); }

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/current_device.h"
 #include "core/error.h"
 #include "core/device_graph.h"
 #include "io/checkpoint_file.h"
@@ -158,6 +159,9 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only, const Device& 
   if (config.threads() > 0) set_cpu_threads(config.threads());
   if (!config.has_model()) fail("model is not set");
   if (!config.model().has_head()) fail("model.head is not set");
+  // This thread issues the work (run(), evaluate() and predict() make it current again, in case
+  // another thread calls them).
+  make_device_current(device);
   stream_ = std::make_unique<DeviceStream>(device);
   compute_ = stream_->view().with_precision(training_precision(config.precision(), device));
   staging_ = std::make_unique<InputStaging>(compute_);
@@ -568,6 +572,7 @@ void Trainer::load_checkpoint(const io::CheckpointFile& file, const CheckpointMe
 }
 
 std::map<std::string, double> Trainer::evaluate() {
+  make_device_current(compute_.device());
   if (!data_.has_eval()) fail("no eval data configured (data.idx.eval_images / eval_labels)");
   std::unique_ptr<io::InputPipeline> pipeline;
   if (data_.eval_stream) {
@@ -606,6 +611,7 @@ std::map<std::string, double> Trainer::evaluate() {
 }
 
 Tensor Trainer::predict(const io::Batch& batch, uint64_t seed) {
+  make_device_current(compute_.device());
   Context ctx{compute_, batch.size, false, seed, 0};
   Tensor label;
   const Tensor out = to_host(ctx.stream, model_->forward(ctx, stage_inputs(batch, &label)));
@@ -614,6 +620,7 @@ Tensor Trainer::predict(const io::Batch& batch, uint64_t seed) {
 }
 
 TrainResult Trainer::run() {
+  make_device_current(compute_.device());
   KILN_CHECK(pipeline_, "run() on a Trainer built for evaluation only");
   TrainResult result;
   result.ranks = comm_->size();

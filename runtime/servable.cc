@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/current_device.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/config_file.h"
@@ -278,6 +279,9 @@ struct ModelRunner::Captured {
 ModelRunner::ModelRunner(const Servable& servable, const Device& device, Precision::Kind precision, bool graphs,
                          int64_t max_batch)
     : servable_(servable) {
+  // The loading thread issues the weight copies; run() makes the device current again on the
+  // thread that serves the batch (a batcher's, the server's), as each may be another.
+  make_device_current(device);
   stream_ = std::make_unique<DeviceStream>(device);
   const Precision::Kind exported = servable.manifest().has_precision() ? servable.manifest().precision() : Precision::FP32;
   compute_ = stream_->view().with_precision(models::serving_precision(precision, exported, device));
@@ -359,6 +363,7 @@ const float* ModelRunner::run_graph(const transform::ModelInputs& batch) {
 }
 
 const float* ModelRunner::run(const transform::ModelInputs& batch) {
+  make_device_current(compute_.device());
   if (graphs_ && batch.batch > 0) return run_graph(batch);
   // Host tensors in model input order (data, offsets), staged together.
   std::vector<Tensor> host;

@@ -29,6 +29,8 @@ class PinnedAllocator final : public Allocator {
 };
 }  // namespace
 
+void set_current_device(int device) { KILN_CUDA_CHECK(cudaSetDevice(device)); }
+
 void* stream_create(int device) {
   const cuda::DeviceGuard guard(device);
   cudaStream_t s = nullptr;
