@@ -34,6 +34,11 @@ class Communicator {
   virtual void set_collective_timeout(double /*seconds*/) {}
   // Ends every process of the job with `code`; the caller has printed why.
   [[noreturn]] virtual void abort(int code) = 0;
+  // A communicator over the same ranks whose collectives never match this one's (MPI_Comm_dup),
+  // that another thread may call while this one's caller makes calls of its own: the sim's
+  // stand-in for NCCL calls it from a stream's worker thread. A collective call. Null when calls
+  // from two threads at once are not allowed (MPI without MPI_THREAD_MULTIPLE).
+  virtual std::unique_ptr<Communicator> duplicate() { return nullptr; }
   std::string describe() const { return "rank " + std::to_string(rank()) + "/" + std::to_string(size()); }
 };
 
@@ -49,6 +54,7 @@ class LocalCommunicator final : public Communicator {
   void all_reduce_sum(float*, int64_t) override {}
   void broadcast_in_place(void*, int64_t, int) override {}
   [[noreturn]] void abort(int code) override;
+  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<LocalCommunicator>(); }
 };
 
 // True when this process was started by an MPI launcher (mpirun, srun with PMI/PMIx).

@@ -10,7 +10,7 @@
 namespace kiln {
 
 int local_rank() {
-  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "PMI_LOCAL_RANK"})
+  for (const char* var : kLocalRankVariables)
     if (const char* v = std::getenv(var)) {
       char* end = nullptr;
       long r = std::strtol(v, &end, 10);
@@ -24,7 +24,7 @@ Device choose_device(Device::Kind kind, int index, const std::string& how_to_cho
     case Device::Kind::cpu:
       return Device::cpu();
     case Device::Kind::sim: {
-      const int i = index < 0 ? 0 : index;
+      const int i = index < 0 ? local_rank() % sim::kSimDeviceCount : index;
       if (i >= sim::kSimDeviceCount)
         fail("device_index ", i, ": there are ", sim::kSimDeviceCount, " simulated devices (0-",
              sim::kSimDeviceCount - 1, ")");

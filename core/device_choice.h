@@ -8,12 +8,19 @@
 
 namespace kiln {
 
-// index < 0: for CUDA the GPU of this process's local rank under mpirun/srun
-// (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID; modulo the visible GPUs), else 0; for SIM 0.
-// `how_to_choose` ends the error, e.g. "set device: CPU or device: SIM (--set device=CPU)".
+// index < 0: the device of this process's local rank (local_rank()) modulo the devices there are
+// (the visible GPUs; the sim's kSimDeviceCount, so 2 sim ranks use sim:0 and sim:1 as 2 GPU ranks
+// use two GPUs); 0 without a launcher. `how_to_choose` ends the error, e.g. "set device: CPU or
+// device: SIM (--set device=CPU)".
 Device choose_device(Device::Kind kind, int index, const std::string& how_to_choose);
 
-// The local rank of this process on its node from the launcher's environment; 0 without one.
+// The launchers' variables that hold a process's local rank on its node, the first set wins:
+// OpenMPI's mpirun, Slurm's srun, MPICH's Hydra (two), torchrun.
+inline constexpr const char* kLocalRankVariables[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID",
+                                                      "MPI_LOCALRANKID", "PMI_LOCAL_RANK", "LOCAL_RANK"};
+
+// The local rank of this process on its node from the first of kLocalRankVariables that holds a
+// non-negative integer; 0 without one.
 int local_rank();
 
 // Why no CUDA device is usable ("this build of kiln has no CUDA backend", the CUDA runtime's

@@ -2,8 +2,10 @@
 // Collectives over device memory for data parallelism on a device, queued in the order of a
 // stream. On CUDA the NCCL communicator (core/cuda/nccl_communicator.h, in kiln_nccl); on the sim
 // device the host Communicator (MPI under mpirun) standing in for NCCL, so 2-rank data parallelism
-// on a device runs in CI without a GPU. The sim one waits for the stream and runs the collective on
-// the calling thread on the untagged memory: the same result, without NCCL's overlap.
+// on a device runs in CI without a GPU. The sim one runs each collective as a task of the stream,
+// in stream order, on its worker thread (over a duplicate of the host communicator), its output
+// poisoned until the data arrive: a consumer on another stream that does not wait for an event
+// recorded after the collective reads NaN, as it would read garbage from NCCL.
 #include <cstdint>
 #include <memory>
 

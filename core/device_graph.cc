@@ -11,7 +11,7 @@ namespace kiln {
 struct DeviceGraph::Impl {
   Device device;
   std::vector<sim::SimStream::Recorded> sim;
-  void* cuda = nullptr;  // cudaGraphExec_t
+  void* cuda = nullptr;  // the exec and its memory pool (core/cuda/device_memory.cu)
   ~Impl() {
     if (cuda) cuda_memory::graph_destroy(cuda);
   }
@@ -27,7 +27,7 @@ void DeviceGraph::begin_capture(const Stream& s) {
   switch (s.device().kind) {
     case Device::Kind::cpu: fail("the CPU has no graphs to capture");
     case Device::Kind::sim: return sim::SimStream::from(s).begin_capture();
-    case Device::Kind::cuda: return cuda_memory::graph_begin_capture(s.handle());
+    case Device::Kind::cuda: return cuda_memory::graph_begin_capture(s.device().index, s.handle());
   }
 }
 
@@ -37,7 +37,7 @@ DeviceGraph DeviceGraph::end_capture(const Stream& s) {
   switch (s.device().kind) {
     case Device::Kind::cpu: fail("the CPU has no graphs to capture");
     case Device::Kind::sim: impl->sim = sim::SimStream::from(s).end_capture(); break;
-    case Device::Kind::cuda: impl->cuda = cuda_memory::graph_end_capture(s.handle()); break;
+    case Device::Kind::cuda: impl->cuda = cuda_memory::graph_end_capture(s.device().index, s.handle()); break;
   }
   return DeviceGraph(std::move(impl));
 }

@@ -111,7 +111,7 @@ void copy_async(const Stream& s, const Tensor& dst, const Tensor& src) {
     case Device::Kind::sim: {
       sim::SimStream& stream = sim::SimStream::from(s);
       if (dst_host && src_host)
-        stream.enqueue([d = dst, from = src, n] { std::memmove(d.raw(), from.raw(), n); });
+        stream.enqueue_copy([d = dst, from = src, n] { std::memmove(d.raw(), from.raw(), n); });
       else if (src_host)
         sim::copy_host_to_device_async(stream, dst.raw(), src.raw(), n);
       else if (dst_host)
@@ -143,7 +143,7 @@ void copy_rows_async(const Stream& s, void* dst, size_t dst_pitch, const void* s
       const size_t dst_extent = (rows - 1) * dst_pitch + width, src_extent = (rows - 1) * src_pitch + width;
       sim::sim_memory().untag(dst, dst_extent);
       sim::sim_memory().untag(src, src_extent);
-      stream.enqueue([=] {
+      stream.enqueue_copy([=] {
         char* d = static_cast<char*>(sim::sim_memory().untag(dst, dst_extent));
         const char* f = static_cast<const char*>(sim::sim_memory().untag(src, src_extent));
         for (size_t r = 0; r < rows; ++r) std::memcpy(d + r * dst_pitch, f + r * src_pitch, width);

@@ -9,6 +9,8 @@ class Allocator;
 
 namespace kiln::cuda_memory {
 
+// cudaSetDevice on the calling thread (core/current_device.h).
+void set_current_device(int device);
 void* stream_create(int device);  // a blocking cudaStream_t
 void stream_destroy(void* stream);
 void* event_create(int device);   // without timing
@@ -22,10 +24,12 @@ void copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pi
                      void* stream);
 void memset_async(void* dst, int value, size_t bytes, void* stream);
 // Graphs: stream capture (thread-local mode), instantiation into a cudaGraphExec_t, launch, destroy.
-void graph_begin_capture(void* stream);
-void* graph_end_capture(void* stream);
-void graph_launch(void* exec, void* stream);
-void graph_destroy(void* exec);
+// The capture's allocations on `stream` come from a pool of the device's caching allocator that
+// the graph owns until graph_destroy (core/cuda/caching_allocator.h, begin_capture).
+void graph_begin_capture(int device, void* stream);
+void* graph_end_capture(int device, void* stream);  // the graph: its exec and its pool
+void graph_launch(void* graph, void* stream);
+void graph_destroy(void* graph);
 // Page-locked host memory (cudaHostAlloc); its device() is the CPU.
 Allocator& pinned_allocator();
 

@@ -22,9 +22,11 @@ class MpiCommunicator final : public Communicator {
     int initialized = 0;
     MPI_Initialized(&initialized);
     if (!initialized) {
-      // SERIALIZED: the trainer's communication thread all-reduces gradient buckets while the
-      // main thread runs backward (never two calls at once).
-      check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided_), "MPI_Init_thread");
+      // SERIALIZED would do for the trainer's communication thread, which all-reduces gradient
+      // buckets while the main thread runs backward (never two calls at once); MULTIPLE for the
+      // sim's stand-in for NCCL, whose collectives run on a stream's worker thread, on a
+      // duplicate of the communicator, while the main thread may call MPI (duplicate()).
+      check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided_), "MPI_Init_thread");
       std::atexit([] {
         int finalized = 0;
         MPI_Finalized(&finalized);
@@ -33,18 +35,31 @@ class MpiCommunicator final : public Communicator {
     } else {
       MPI_Query_thread(&provided_);
     }
-    // Errors come back as codes we turn into kiln::Error naming the rank.
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
-    MPI_Comm_size(MPI_COMM_WORLD, &size_);
-    watchdog_ = std::make_unique<CollectiveWatchdog>(describe());
-    if (const char* t = std::getenv("KILN_COLLECTIVE_TIMEOUT_S")) watchdog_->set_timeout(std::atof(t));
+    start(MPI_COMM_WORLD);
+  }
+  // A duplicate of `comm` (duplicate()).
+  MpiCommunicator(MPI_Comm comm, int provided, double timeout_s) : provided_(provided) {
+    start(comm);
+    watchdog_->set_timeout(timeout_s);
+  }
+  ~MpiCommunicator() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (comm_ != MPI_COMM_WORLD && !finalized) MPI_Comm_free(&comm_);
+  }
+  std::unique_ptr<Communicator> duplicate() override {
+    if (provided_ < MPI_THREAD_MULTIPLE) return nullptr;
+    MPI_Comm dup = MPI_COMM_NULL;
+    check(MPI_Comm_dup(comm_, &dup), "MPI_Comm_dup");
+    return std::make_unique<MpiCommunicator>(dup, provided_, timeout_s_);
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   bool any_thread_may_call() const override { return provided_ >= MPI_THREAD_SERIALIZED; }
   void set_collective_timeout(double seconds) override {
-    if (!std::getenv("KILN_COLLECTIVE_TIMEOUT_S")) watchdog_->set_timeout(seconds);
+    if (std::getenv("KILN_COLLECTIVE_TIMEOUT_S")) return;
+    timeout_s_ = seconds;
+    watchdog_->set_timeout(seconds);
   }
   [[noreturn]] void abort(int code) override {
     std::fflush(stdout);
@@ -55,14 +70,14 @@ class MpiCommunicator final : public Communicator {
 
   void barrier() override {
     auto guard = watchdog_->watch("MPI_Barrier");
-    check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+    check(MPI_Barrier(comm_), "MPI_Barrier");
   }
 
   std::vector<std::string> all_gather(const std::string& bytes) override {
     auto guard = watchdog_->watch("MPI_Allgatherv");
     long long mine = static_cast<long long>(bytes.size());
     std::vector<long long> sizes(size_);
-    check(MPI_Allgather(&mine, 1, MPI_LONG_LONG, sizes.data(), 1, MPI_LONG_LONG, MPI_COMM_WORLD), "MPI_Allgather");
+    check(MPI_Allgather(&mine, 1, MPI_LONG_LONG, sizes.data(), 1, MPI_LONG_LONG, comm_), "MPI_Allgather");
     std::vector<int> counts(size_), displs(size_);
     long long total = 0;
     for (int r = 0; r < size_; ++r) {
@@ -73,7 +88,7 @@ class MpiCommunicator final : public Communicator {
     }
     std::string all(static_cast<size_t>(total), '\0');
     check(MPI_Allgatherv(bytes.data(), counts[rank_], MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE,
-                         MPI_COMM_WORLD),
+                         comm_),
           "MPI_Allgatherv");
     std::vector<std::string> out(size_);
     for (int r = 0; r < size_; ++r) out[r] = all.substr(displs[r], counts[r]);
@@ -83,9 +98,9 @@ class MpiCommunicator final : public Communicator {
   std::string broadcast(const std::string& bytes, int root) override {
     auto guard = watchdog_->watch("MPI_Bcast");
     long long n = rank_ == root ? static_cast<long long>(bytes.size()) : 0;
-    check(MPI_Bcast(&n, 1, MPI_LONG_LONG, root, MPI_COMM_WORLD), "MPI_Bcast");
+    check(MPI_Bcast(&n, 1, MPI_LONG_LONG, root, comm_), "MPI_Bcast");
     std::string out = rank_ == root ? bytes : std::string(static_cast<size_t>(n), '\0');
-    check(MPI_Bcast(out.data(), static_cast<int>(n), MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
+    check(MPI_Bcast(out.data(), static_cast<int>(n), MPI_BYTE, root, comm_), "MPI_Bcast");
     return out;
   }
 
@@ -97,7 +112,7 @@ class MpiCommunicator final : public Communicator {
     auto guard = watchdog_->watch("MPI_Bcast");
     for (int64_t done = 0; done < bytes;) {
       int64_t count = std::min<int64_t>(bytes - done, kMaxCount);
-      check(MPI_Bcast(static_cast<char*>(data) + done, static_cast<int>(count), MPI_BYTE, root, MPI_COMM_WORLD),
+      check(MPI_Bcast(static_cast<char*>(data) + done, static_cast<int>(count), MPI_BYTE, root, comm_),
             "MPI_Bcast");
       done += count;
     }
@@ -106,12 +121,25 @@ class MpiCommunicator final : public Communicator {
  private:
   static constexpr int64_t kMaxCount = 1ll << 30;
 
+  void start(MPI_Comm comm) {
+    comm_ = comm;
+    // Errors come back as codes we turn into kiln::Error naming the rank.
+    MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+    watchdog_ = std::make_unique<CollectiveWatchdog>(describe());
+    if (const char* t = std::getenv("KILN_COLLECTIVE_TIMEOUT_S")) {
+      timeout_s_ = std::atof(t);
+      watchdog_->set_timeout(timeout_s_);
+    }
+  }
+
   template <typename T>
   void all_reduce(T* data, int64_t n, MPI_Datatype type) {
     auto guard = watchdog_->watch("MPI_Allreduce");
     for (int64_t done = 0; done < n;) {
       int64_t count = std::min<int64_t>(n - done, kMaxCount);
-      check(MPI_Allreduce(MPI_IN_PLACE, data + done, static_cast<int>(count), type, MPI_SUM, MPI_COMM_WORLD),
+      check(MPI_Allreduce(MPI_IN_PLACE, data + done, static_cast<int>(count), type, MPI_SUM, comm_),
             "MPI_Allreduce");
       done += count;
     }
@@ -127,6 +155,8 @@ class MpiCommunicator final : public Communicator {
   }
   int rank_ = 0, size_ = 1;
   int provided_ = MPI_THREAD_SINGLE;
+  MPI_Comm comm_ = MPI_COMM_WORLD;
+  double timeout_s_ = 0;
   std::unique_ptr<CollectiveWatchdog> watchdog_;
 };
 

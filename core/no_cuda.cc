@@ -18,6 +18,7 @@ namespace kiln::cuda_memory {
 namespace {
 [[noreturn]] void not_built() { fail("this build of kiln has no CUDA backend"); }
 }  // namespace
+void set_current_device(int) { not_built(); }
 void* stream_create(int) { not_built(); }
 void stream_destroy(void*) {}
 void* event_create(int) { not_built(); }
@@ -29,8 +30,8 @@ void copy_async(void*, const void*, size_t, void*) { not_built(); }
 void copy_rows_async(void*, size_t, const void*, size_t, size_t, size_t, void*) { not_built(); }
 void memset_async(void*, int, size_t, void*) { not_built(); }
 Allocator& pinned_allocator() { not_built(); }
-void graph_begin_capture(void*) { not_built(); }
-void* graph_end_capture(void*) { not_built(); }
+void graph_begin_capture(int, void*) { not_built(); }
+void* graph_end_capture(int, void*) { not_built(); }
 void graph_launch(void*, void*) { not_built(); }
 void graph_destroy(void*) {}
 }  // namespace kiln::cuda_memory

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <exception>
 
+#include "core/current_device.h"
 #include "core/error.h"
 #include "core/stream.h"
 #include "kernels/cpu/sparse_rows.h"
@@ -125,6 +126,8 @@ void GradientSync::reduce_bucket(size_t b) {
 }
 
 void GradientSync::comm_loop() {
+  // It reduces host buckets today; whatever it queues to a device goes to the trainer's device.
+  make_device_current(params_.stream().device());
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     changed_.wait(lock, [this] {

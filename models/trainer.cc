@@ -12,15 +12,16 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/current_device.h"
 #include "core/error.h"
 #include "core/device_graph.h"
 #include "io/checkpoint_file.h"
 #include "io/crc32c.h"
 #include "io/event_writer.h"
 #include "kernels/embedding.h"
-#include "kernels/kernel_library.h"
 #include "kernels/reduce.h"
 #include "models/device_config.h"
+#include "models/graph_eligibility.h"
 #include "models/layers/layers.h"
 #include "models/loss_readback.h"
 #include "models/progress.h"
@@ -158,6 +159,9 @@ Trainer::Trainer(const TrainConfig& config, bool evaluation_only, const Device& 
   if (config.threads() > 0) set_cpu_threads(config.threads());
   if (!config.has_model()) fail("model is not set");
   if (!config.model().has_head()) fail("model.head is not set");
+  // This thread issues the work (run(), evaluate() and predict() make it current again, in case
+  // another thread calls them).
+  make_device_current(device);
   stream_ = std::make_unique<DeviceStream>(device);
   compute_ = stream_->view().with_precision(training_precision(config.precision(), device));
   staging_ = std::make_unique<InputStaging>(compute_);
@@ -251,11 +255,9 @@ struct Trainer::StepGraph {
 };
 
 bool Trainer::graphs_allowed() const {
-  // CUDA's reference embedding backward (kernel_library VENDOR) allocates and synchronizes.
   const bool embeddings = !model_->params().embedding_handles().empty();
-  const bool vendor_embedding = compute_.device().is_cuda() && kernels::use_vendor("embedding");
-  return config_.graphs() && DeviceGraph::supported(compute_) && comm_->size() == 1 &&
-         !(embeddings && vendor_embedding) && config_.optimizer().clip_global_norm() <= 0;
+  return config_.graphs() && graphs_capturable(compute_, embeddings) && comm_->size() == 1 &&
+         config_.optimizer().clip_global_norm() <= 0;
 }
 
 int64_t Trainer::ids_count(const io::Batch& batch, size_t i) const {
@@ -570,6 +572,7 @@ void Trainer::load_checkpoint(const io::CheckpointFile& file, const CheckpointMe
 }
 
 std::map<std::string, double> Trainer::evaluate() {
+  make_device_current(compute_.device());
   if (!data_.has_eval()) fail("no eval data configured (data.idx.eval_images / eval_labels)");
   std::unique_ptr<io::InputPipeline> pipeline;
   if (data_.eval_stream) {
@@ -608,6 +611,7 @@ std::map<std::string, double> Trainer::evaluate() {
 }
 
 Tensor Trainer::predict(const io::Batch& batch, uint64_t seed) {
+  make_device_current(compute_.device());
   Context ctx{compute_, batch.size, false, seed, 0};
   Tensor label;
   const Tensor out = to_host(ctx.stream, model_->forward(ctx, stage_inputs(batch, &label)));
@@ -616,6 +620,7 @@ Tensor Trainer::predict(const io::Batch& batch, uint64_t seed) {
 }
 
 TrainResult Trainer::run() {
+  make_device_current(compute_.device());
   KILN_CHECK(pipeline_, "run() on a Trainer built for evaluation only");
   TrainResult result;
   result.ranks = comm_->size();

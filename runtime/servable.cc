@@ -8,10 +8,12 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/current_device.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/config_file.h"
 #include "models/device_config.h"
+#include "models/graph_eligibility.h"
 #include "transform/csv_rows.h"
 
 namespace kiln::runtime {
@@ -277,6 +279,9 @@ struct ModelRunner::Captured {
 ModelRunner::ModelRunner(const Servable& servable, const Device& device, Precision::Kind precision, bool graphs,
                          int64_t max_batch)
     : servable_(servable) {
+  // The loading thread issues the weight copies; run() makes the device current again on the
+  // thread that serves the batch (a batcher's, the server's), as each may be another.
+  make_device_current(device);
   stream_ = std::make_unique<DeviceStream>(device);
   const Precision::Kind exported = servable.manifest().has_precision() ? servable.manifest().precision() : Precision::FP32;
   compute_ = stream_->view().with_precision(models::serving_precision(precision, exported, device));
@@ -291,10 +296,8 @@ ModelRunner::ModelRunner(const Servable& servable, const Device& device, Precisi
     copy_param(s, servable.weights(), "params/" + model_->param_name(h), p.embedding_table(h), dir);
   width_ = model_->output_shape().numel();
   const ModelSpec& spec = servable.manifest().model();
-  // At BF16 on CUDA the operands' bf16 copies come from the caching allocator on every call,
-  // which a capture cannot do: eager there.
-  const bool bf16_on_cuda = device.is_cuda() && compute_.precision() == MathPrecision::bf16;
-  graphs_ = graphs && DeviceGraph::supported(compute_) && !bf16_on_cuda && spec.inputs_size() == 1 &&
+  // Serving captures the forward pass only (no embedding backward), of one dense input.
+  graphs_ = graphs && models::graphs_capturable(compute_, false) && spec.inputs_size() == 1 &&
             spec.inputs(0).kind() == InputSpec::DENSE;
   max_bucket_ = 1;
   while (max_bucket_ < std::max<int64_t>(max_batch, 1)) max_bucket_ *= 2;
@@ -360,6 +363,7 @@ const float* ModelRunner::run_graph(const transform::ModelInputs& batch) {
 }
 
 const float* ModelRunner::run(const transform::ModelInputs& batch) {
+  make_device_current(compute_.device());
   if (graphs_ && batch.batch > 0) return run_graph(batch);
   // Host tensors in model input order (data, offsets), staged together.
   std::vector<Tensor>& host = host_inputs_;

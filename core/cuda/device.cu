@@ -32,8 +32,15 @@ class CudaMemoryBackend final : public DeviceMemoryBackend {
   explicit CudaMemoryBackend(int device) : device_(device) {}
   void* malloc(size_t bytes) override {
     const DeviceGuard guard(device_);
+    // cudaMalloc is "potentially unsafe" while this thread captures a graph (thread-local mode
+    // refuses it); relaxed mode allows it. The allocator keeps such a block in the graph's pool
+    // until the graph is destroyed, which is what makes it safe (CUDA's
+    // cudaThreadExchangeStreamCaptureMode; PyTorch allocates in capture the same way).
+    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+    KILN_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
     void* p = nullptr;
     const cudaError_t err = cudaMalloc(&p, bytes);
+    cudaThreadExchangeStreamCaptureMode(&mode);
     if (err == cudaErrorMemoryAllocation) {
       cudaGetLastError();  // not sticky, but clear it so the next check does not see it
       return nullptr;

@@ -1,9 +1,14 @@
 // CUDA's side of core/device_memory.h.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <memory>
+#include <vector>
+
 #include "core/allocator.h"
 #include "core/cuda/check.h"
 #include "core/cuda/device_guard.h"
+#include "core/cuda/memory.h"
 #include "core/device_memory_backend.h"
 
 namespace kiln::cuda_memory {
@@ -23,6 +28,8 @@ class PinnedAllocator final : public Allocator {
   Device device() const override { return Device::cpu(); }
 };
 }  // namespace
+
+void set_current_device(int device) { KILN_CUDA_CHECK(cudaSetDevice(device)); }
 
 void* stream_create(int device) {
   const cuda::DeviceGuard guard(device);
@@ -64,25 +71,62 @@ void memset_async(void* dst, int value, size_t bytes, void* stream) {
   if (bytes) KILN_CUDA_CHECK(cudaMemsetAsync(dst, value, bytes, raw(stream)));
 }
 
-void graph_begin_capture(void* stream) {
-  KILN_CUDA_CHECK(cudaStreamBeginCapture(raw(stream), cudaStreamCaptureModeThreadLocal));
-}
-
-void* graph_end_capture(void* stream) {
-  cudaGraph_t graph = nullptr;
-  KILN_CUDA_CHECK(cudaStreamEndCapture(raw(stream), &graph));
+namespace {
+// A captured graph and the allocator pool its replays use (kept until the graph is destroyed).
+struct CudaGraph {
   cudaGraphExec_t exec = nullptr;
-  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
-  cudaGraphDestroy(graph);
-  KILN_CUDA_CHECK(made);
-  return exec;
+  int device = 0;
+  uint64_t pool = 0;
+  std::vector<void*> launched_on;  // the streams its launches may still run on
+};
+}  // namespace
+
+void graph_begin_capture(int device, void* stream) {
+  cuda::CachingAllocator& alloc = cuda::device_allocator(device);
+  const uint64_t pool = alloc.begin_capture(stream);
+  const cudaError_t err = cudaStreamBeginCapture(raw(stream), cudaStreamCaptureModeThreadLocal);
+  if (err != cudaSuccess) {
+    alloc.end_capture(stream);
+    alloc.release_pool(pool, {});
+  }
+  KILN_CUDA_CHECK(err);
 }
 
-void graph_launch(void* exec, void* stream) {
-  KILN_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec), raw(stream)));
+void* graph_end_capture(int device, void* stream) {
+  cuda::CachingAllocator& alloc = cuda::device_allocator(device);
+  auto g = std::make_unique<CudaGraph>();
+  g->device = device;
+  g->pool = alloc.end_capture(stream);
+  cudaGraph_t graph = nullptr;
+  cudaError_t err = cudaStreamEndCapture(raw(stream), &graph);
+  if (err == cudaSuccess) {
+    err = cudaGraphInstantiate(&g->exec, graph, 0);
+    cudaGraphDestroy(graph);
+  }
+  if (err != cudaSuccess) {
+    alloc.release_pool(g->pool, {stream});
+    KILN_CUDA_CHECK(err);
+  }
+  return g.release();
 }
 
-void graph_destroy(void* exec) { cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec)); }
+void graph_launch(void* graph, void* stream) {
+  auto* g = static_cast<CudaGraph*>(graph);
+  KILN_CUDA_CHECK(cudaGraphLaunch(g->exec, raw(stream)));
+  if (std::find(g->launched_on.begin(), g->launched_on.end(), stream) == g->launched_on.end())
+    g->launched_on.push_back(stream);
+}
+
+void graph_destroy(void* graph) {
+  std::unique_ptr<CudaGraph> g(static_cast<CudaGraph*>(graph));
+  // An exec still running is freed when it completes; its pool's blocks wait for the streams.
+  cudaGraphExecDestroy(g->exec);
+  try {
+    cuda::device_allocator(g->device).release_pool(g->pool, g->launched_on);
+  } catch (...) {
+    // Called from destructors; a failed event record leaves the blocks to the driver.
+  }
+}
 
 Allocator& pinned_allocator() {
   static PinnedAllocator allocator;

@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "core/cuda/caching_allocator.h"
+#include "core/cuda/check.h"
 
 namespace kiln::cuda {
 
@@ -17,9 +18,10 @@ template <typename T>
 class DeviceArray {
  public:
   DeviceArray() = default;
-  // device < 0: the current device.
+  // device < 0: the stream's device, so scratch for a kernel on device 1 is on device 1 whatever
+  // the thread's current device.
   DeviceArray(size_t count, cudaStream_t stream, int device = -1)
-      : alloc_(&device_allocator(device >= 0 ? device : current())), count_(count),
+      : alloc_(&device_allocator(device >= 0 ? device : device_of(stream))), count_(count),
         ptr_(static_cast<T*>(alloc_->allocate(count * sizeof(T), stream))) {}
   ~DeviceArray() {
     if (ptr_) alloc_->deallocate(ptr_);
@@ -31,6 +33,13 @@ class DeviceArray {
   static int current() {
     int d = 0;
     cudaGetDevice(&d);
+    return d;
+  }
+  // The device `stream` belongs to; the current device for the legacy default stream (nullptr).
+  static int device_of(cudaStream_t stream) {
+    if (!stream) return current();
+    int d = 0;
+    KILN_CUDA_CHECK(cudaStreamGetDevice(stream, &d));
     return d;
   }
   size_t size() const { return count_; }

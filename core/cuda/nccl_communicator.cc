@@ -91,11 +91,4 @@ void NcclCommunicator::synchronize(cudaStream_t stream, double timeout_s) {
   }
 }
 
-int device_for_local_rank(int visible_devices) {
-  if (visible_devices <= 0) return 0;
-  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "LOCAL_RANK"})
-    if (const char* s = std::getenv(v)) return std::atoi(s) % visible_devices;
-  return 0;
-}
-
 }  // namespace kiln::cuda

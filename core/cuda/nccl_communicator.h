@@ -44,8 +44,4 @@ class NcclCommunicator {
   int rank_ = 0, size_ = 1, device_ = 0;
 };
 
-// The GPU a rank uses: the launcher's local rank (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID or
-// LOCAL_RANK) modulo `visible_devices`; 0 without a launcher.
-int device_for_local_rank(int visible_devices);
-
 }  // namespace kiln::cuda

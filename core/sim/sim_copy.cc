@@ -25,7 +25,7 @@ void check_device(const void* device, size_t bytes) { sim_memory().untag(device,
 void copy_host_to_device_async(SimStream& stream, void* device_dst, const void* host_src, size_t bytes) {
   check_host("copy_host_to_device_async", "source", host_src, bytes);
   check_device(device_dst, bytes);
-  stream.enqueue([=] {
+  stream.enqueue_copy([=] {
     if (bytes > 0) std::memcpy(sim_memory().untag(device_dst, bytes), host_src, bytes);
   });
 }
@@ -33,7 +33,7 @@ void copy_host_to_device_async(SimStream& stream, void* device_dst, const void* 
 void copy_device_to_host_async(SimStream& stream, void* host_dst, const void* device_src, size_t bytes) {
   check_host("copy_device_to_host_async", "destination", host_dst, bytes);
   check_device(device_src, bytes);
-  stream.enqueue([=] {
+  stream.enqueue_copy([=] {
     if (bytes > 0) std::memcpy(host_dst, sim_memory().untag(device_src, bytes), bytes);
   });
 }
@@ -44,14 +44,14 @@ void copy_device_to_device_async(SimStream& stream, void* device_dst, const void
   const auto dst = reinterpret_cast<uintptr_t>(device_dst), src = reinterpret_cast<uintptr_t>(device_src);
   if (bytes > 0 && dst < src + bytes && src < dst + bytes)
     fail("sim copy_device_to_device_async: ", bytes, "-byte ranges at ", device_src, " and ", device_dst, " overlap");
-  stream.enqueue([=] {
+  stream.enqueue_copy([=] {
     if (bytes > 0) std::memcpy(sim_memory().untag(device_dst, bytes), sim_memory().untag(device_src, bytes), bytes);
   });
 }
 
 void memset_async(SimStream& stream, void* device_dst, int value, size_t bytes) {
   check_device(device_dst, bytes);
-  stream.enqueue([=] {
+  stream.enqueue_copy([=] {
     if (bytes > 0) std::memset(sim_memory().untag(device_dst, bytes), value, bytes);
   });
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "core/current_device.h"
 #include "core/error.h"
 #include "core/sim/sim_memory.h"
 
@@ -105,7 +106,15 @@ SimStream& SimStream::from(const Stream& stream) {
   return *static_cast<SimStream*>(stream.handle());
 }
 
-void SimStream::enqueue(std::function<void()> task) { push(Task{std::move(task), false}); }
+void SimStream::enqueue(std::function<void()> task) {
+  if (current_sim_device() != device_index_)
+    fail("a kernel was queued to a stream of sim:", device_index_, " from a thread whose current device is sim:",
+         current_sim_device(), " (CUDA fails such a launch): make the device current on each thread that issues "
+         "work to it (kiln::make_device_current)");
+  push(Task{std::move(task), false});
+}
+
+void SimStream::enqueue_copy(std::function<void()> task) { push(Task{std::move(task), false}); }
 
 void SimStream::enqueue_control(std::function<void()> task) { push(Task{std::move(task), true}); }
 

@@ -75,8 +75,12 @@ class SimStream {
   Stream view() { return Stream::sim(this, device_index_); }
   int device_index() const { return device_index_; }
 
-  // Queues `task` (a kernel, a copy) behind every task queued before it; returns at once.
+  // Queues the kernel `task` behind every task queued before it; returns at once. As a CUDA
+  // launch, it fails (kiln::Error) unless this stream's device is the calling thread's current
+  // sim device (core/current_device.h).
   void enqueue(std::function<void()> task);
+  // The same for a copy or a fill, which CUDA queues to a stream of any device.
+  void enqueue_copy(std::function<void()> task);
   // Queues a task that runs even after an earlier task failed: bookkeeping that must not be
   // skipped (event records and waits, frees).
   void enqueue_control(std::function<void()> task);

@@ -143,6 +143,22 @@ TEST(CudaCore, DeviceGuardRestoresTheCurrentDevice) {
   EXPECT_EQ(after, 0) << "CudaStream(" << other << ") left its device current";
 }
 
+// Kernel scratch goes to the device of the kernel's stream, not the thread's current device
+// (a rank on device 1 whose thread is on 0). On a one-GPU machine both are device 0.
+TEST(CudaCore, DeviceArrayTakesTheStreamsDevice) {
+  KILN_REQUIRE_GPU();
+  int count = 0;
+  KILN_CUDA_OK(cudaGetDeviceCount(&count));
+  const int other = count - 1;
+  KILN_CUDA_OK(cudaSetDevice(0));
+  cuda::CudaStream stream(other);
+  cuda::DeviceArray<float> scratch(256, stream.get());
+  cudaPointerAttributes attributes{};
+  KILN_CUDA_OK(cudaPointerGetAttributes(&attributes, scratch.get()));
+  EXPECT_EQ(attributes.device, other);
+  EXPECT_EQ(cuda::DeviceArray<float>::device_of(stream.get()), other);
+}
+
 TEST(CudaCore, EventTimingIsPositive) {
   KILN_REQUIRE_GPU();
   cuda::CudaStream stream(0);

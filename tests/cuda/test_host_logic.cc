@@ -1,14 +1,13 @@
-// Host-side logic of the CUDA backend, tested on any machine (no GPU needed): the caching
-// allocator's policy against a fake device, the launch-limit check and the GEMM tiling math.
+// Host-side logic of the CUDA backend, tested on any machine (no GPU needed): the launch-limit
+// check and the GEMM tiling math. The caching allocator's policy is tested in every build
+// (tests/core/caching_allocator_test.cc).
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <map>
 #include <set>
 #include <string>
 
-#include "core/cuda/caching_allocator.h"
 #include "core/cuda/launch.h"
 #include "core/error.h"
 #include "kernels/cuda/gemm_tiling.h"
@@ -16,152 +15,6 @@
 
 namespace kiln {
 namespace {
-
-using cuda::CachingAllocator;
-
-// A device whose memory is host addresses and whose events complete when told to.
-class FakeDevice final : public cuda::DeviceMemoryBackend {
- public:
-  size_t capacity = size_t{1} << 40, used = 0;
-  int mallocs = 0, frees = 0, syncs = 0;
-  std::map<void*, size_t> blocks;
-  std::map<void*, bool> events;  // event -> done
-  bool auto_complete = false;
-
-  void* malloc(size_t bytes) override {
-    if (used + bytes > capacity) return nullptr;
-    void* p = ::operator new(bytes);
-    blocks[p] = bytes;
-    used += bytes;
-    ++mallocs;
-    return p;
-  }
-  void free(void* p) override {
-    used -= blocks.at(p);
-    blocks.erase(p);
-    ::operator delete(p);
-    ++frees;
-  }
-  void* create_event() override {
-    void* e = new int(0);
-    events[e] = false;
-    return e;
-  }
-  void destroy_event(void* e) override {
-    events.erase(e);
-    delete static_cast<int*>(e);
-  }
-  void record_event(void* e, void*) override { events[e] = auto_complete; }
-  bool event_done(void* e) override { return events.at(e); }
-  void synchronize_device() override {
-    ++syncs;
-    for (auto& [e, done] : events) done = true;
-  }
-  void complete_all() {
-    for (auto& [e, done] : events) done = true;
-  }
-};
-
-void* const kStreamA = reinterpret_cast<void*>(0x10);
-void* const kStreamB = reinterpret_cast<void*>(0x20);
-
-TEST(CudaSizeClass, RoundsUpWithBoundedWaste) {
-  EXPECT_EQ(cuda::size_class(0), 512u);
-  EXPECT_EQ(cuda::size_class(1), 512u);
-  EXPECT_EQ(cuda::size_class(513), 1024u);
-  EXPECT_EQ(cuda::size_class(8192), 8192u);
-  for (size_t b : {size_t{8193}, size_t{10000}, size_t{1} << 20, (size_t{1} << 20) + 1, size_t{123456789}}) {
-    const size_t c = cuda::size_class(b);
-    EXPECT_GE(c, b);
-    EXPECT_LE(static_cast<double>(c - b), 0.25 * static_cast<double>(b)) << b;
-    EXPECT_EQ(cuda::size_class(c), c) << "a class is its own class";
-  }
-}
-
-TEST(CudaCachingAllocator, SteadyStateMakesNoDeviceMallocs) {
-  FakeDevice dev;
-  CachingAllocator alloc(dev);
-  for (int step = 0; step < 10; ++step) {
-    void* a = alloc.allocate(1000, kStreamA);
-    void* b = alloc.allocate(1 << 20, kStreamA);
-    void* c = alloc.allocate(333333, kStreamA);
-    alloc.deallocate(b);
-    alloc.deallocate(a);
-    alloc.deallocate(c);
-  }
-  const auto st = alloc.stats();
-  EXPECT_EQ(dev.mallocs, 3);
-  EXPECT_EQ(st.device_mallocs, 3u);
-  EXPECT_EQ(st.allocations, 30u);
-  EXPECT_EQ(st.cache_hits, 27u);
-  EXPECT_EQ(st.bytes_in_use, 0u);
-  EXPECT_EQ(st.bytes_cached, cuda::size_class(1000) + cuda::size_class(1 << 20) + cuda::size_class(333333));
-  EXPECT_EQ(st.peak_bytes_in_use, st.bytes_cached);
-}
-
-TEST(CudaCachingAllocator, OtherStreamWaitsForTheFreeingStreamsEvent) {
-  FakeDevice dev;
-  CachingAllocator alloc(dev);
-  void* a = alloc.allocate(4096, kStreamA);
-  alloc.deallocate(a);
-  // Stream B may not take the block while A's work on it may still run.
-  void* b = alloc.allocate(4096, kStreamB);
-  EXPECT_NE(a, b);
-  EXPECT_EQ(dev.mallocs, 2);
-  alloc.deallocate(b);
-  // The same stream reuses at once.
-  EXPECT_EQ(alloc.allocate(4096, kStreamA), a);
-  alloc.deallocate(a);
-  dev.complete_all();
-  // Once A's event completed, B may take A's block (or its own).
-  void* c = alloc.allocate(4096, kStreamB);
-  EXPECT_TRUE(c == a || c == b);
-  EXPECT_EQ(dev.mallocs, 2);
-  alloc.deallocate(c);
-}
-
-TEST(CudaCachingAllocator, RecordStreamDelaysReuseOnTheOwningStream) {
-  FakeDevice dev;
-  CachingAllocator alloc(dev);
-  void* a = alloc.allocate(4096, kStreamA);
-  alloc.record_stream(a, kStreamB);
-  alloc.deallocate(a);
-  // Stream B's use is still pending, so even stream A must not reuse the block.
-  void* again = alloc.allocate(4096, kStreamA);
-  EXPECT_NE(again, a);
-  alloc.deallocate(again);
-  dev.complete_all();
-  void* later = alloc.allocate(4096, kStreamA);
-  EXPECT_TRUE(later == a || later == again);
-  alloc.deallocate(later);
-}
-
-TEST(CudaCachingAllocator, OutOfMemoryEmptiesTheCacheAndRetries) {
-  FakeDevice dev;
-  dev.capacity = 3 << 20;
-  CachingAllocator alloc(dev);
-  void* a = alloc.allocate(2 << 20, kStreamA);
-  alloc.deallocate(a);
-  void* b = alloc.allocate(3 << 20, kStreamA);  // fits only after the cached 2 MiB is freed
-  EXPECT_NE(b, nullptr);
-  EXPECT_EQ(alloc.stats().oom_retries, 1u);
-  EXPECT_GE(dev.syncs, 1);
-  EXPECT_THROW(alloc.allocate(1 << 20, kStreamA), Error);
-  alloc.deallocate(b);
-}
-
-TEST(CudaCachingAllocator, RejectsForeignPointersAndEmptiesCache) {
-  FakeDevice dev;
-  CachingAllocator alloc(dev);
-  int x = 0;
-  EXPECT_THROW(alloc.deallocate(&x), InternalError);
-  void* a = alloc.allocate(100, kStreamA);
-  alloc.deallocate(a);
-  alloc.empty_cache();
-  EXPECT_EQ(alloc.stats().bytes_cached, 0u);
-  EXPECT_EQ(dev.frees, 1);
-  EXPECT_TRUE(dev.blocks.empty());
-}
 
 TEST(CudaLaunchLimits, NamesTheKernelAndTheLimit) {
   cuda::LaunchLimits limits;

@@ -44,21 +44,27 @@ inline std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
-// With KILN_E2E_DEVICE=sim (or cuda) in the environment, the verbs that compute (train, evaluate,
-// export, predict, serve) run on that device unless the test chose one itself: tests/CMakeLists.txt
-// registers the training and serving suites a second time that way (ctest -L sim), so every one
-// of them also proves the device path against the same expectations.
+// With KILN_E2E_DEVICE=sim (or cuda, or with an index: sim:1) in the environment, the verbs that
+// compute (train, evaluate, export, predict, serve) run on that device unless the test chose one
+// itself: tests/CMakeLists.txt registers the training and serving suites a second time that way
+// (ctest -L sim, on sim:1, so every thread that issues work must make its device current), so
+// every one of them also proves the device path against the same expectations.
 inline std::vector<std::string> with_test_device(std::vector<std::string> args) {
   const char* device = std::getenv("KILN_E2E_DEVICE");
   if (!device || !*device || args.empty()) return args;
   for (const std::string& a : args)
     if (a == "--device" || a.rfind("device=", 0) == 0 || a.rfind("device_index=", 0) == 0) return args;
-  std::string upper = device;
+  const std::string name = device;
+  std::string upper = name.substr(0, name.find(':'));
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   const std::string& verb = args[0];
   if (verb == "train" || verb == "evaluate" || verb == "export") {
     args.push_back("--set");
     args.push_back("device=" + upper);
+    if (name.find(':') != std::string::npos) {
+      args.push_back("--set");
+      args.push_back("device_index=" + name.substr(name.find(':') + 1));
+    }
   } else if (verb == "predict" || verb == "serve") {
     args.push_back("--device");
     args.push_back(device);

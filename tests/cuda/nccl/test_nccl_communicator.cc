@@ -21,21 +21,6 @@ namespace {
 // Holds the stream for 50 ms, so synchronize() polls a busy stream at least once.
 void CUDART_CB hold_stream(void*) { std::this_thread::sleep_for(std::chrono::milliseconds(50)); }
 
-TEST(NcclCommunicator, DeviceFollowsTheLaunchersLocalRank) {
-  unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
-  unsetenv("SLURM_LOCALID");
-  unsetenv("LOCAL_RANK");
-  EXPECT_EQ(device_for_local_rank(8), 0);
-  setenv("SLURM_LOCALID", "5", 1);
-  EXPECT_EQ(device_for_local_rank(8), 5);
-  EXPECT_EQ(device_for_local_rank(4), 1);
-  setenv("OMPI_COMM_WORLD_LOCAL_RANK", "3", 1);  // mpirun's wins
-  EXPECT_EQ(device_for_local_rank(8), 3);
-  EXPECT_EQ(device_for_local_rank(0), 0);
-  unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
-  unsetenv("SLURM_LOCALID");
-}
-
 TEST(NcclCommunicator, OneRankCollectives) {
   KILN_REQUIRE_GPU();
   LocalCommunicator host;
