@@ -32,9 +32,10 @@ kiln::cuda::DeviceArray<__nv_bfloat16> bf16_copy(const Stream& s, const float* x
   return y;
 }
 
+// The dispatch (kernels/cuda_route.h) sends FP32 to cuBLASLt, cuDNN or the reference kernels.
 [[noreturn]] void no_fp32(const char* op) {
-  fail(op, " at precision fp32 has no CUDA kernel: Kiln's GPU GEMMs and convolutions run on tensor cores; use ",
-       "precision TF32 (the default on CUDA) or BF16");
+  fail(op, " at precision fp32: Kiln's CUDA kernels run on tensor cores (TF32 or BF16) only; FP32 runs through ",
+       "cuBLASLt, cuDNN or the reference kernels (kernels/cuda_route.h)");
 }
 
 int64_t extent(bool trans, int64_t rows, int64_t cols, int64_t ld) {

@@ -2,8 +2,8 @@
 // The GEMM and convolution entry points the dispatch calls on CUDA, at the stream's precision
 // (Stream::precision()): tf32 runs Kiln's kernels on the fp32 data (they round to TF32 as they
 // load it); bf16 rounds A and B (x and w, dy and w, x and dy) to bf16 copies first and runs the
-// bf16 kernels, accumulating and writing fp32 as before; fp32 has no CUDA kernel (every GEMM and
-// convolution here runs on tensor cores) and throws a kiln::Error saying so.
+// bf16 kernels, accumulating and writing fp32 as before. fp32 throws a kiln::Error: these kernels
+// run on tensor cores only, and the dispatch sends fp32 elsewhere (kernels/cuda_route.h).
 #include <cstdint>
 
 #include "core/stream.h"

@@ -1,7 +1,8 @@
 #pragma once
 // The VENDOR kernel library on the GPU (kernels/kernel_library.h): convolution and batch norm
 // through cuDNN, with the same arguments and semantics as Kiln's kernels (kernels/conv.h,
-// kernels/batch_norm.h), fp32. The GEMM's vendor path is gemm_cublaslt (kernels/cuda/gemm.h).
+// kernels/batch_norm.h), fp32 data. The GEMM's vendor path is gemm_cublaslt (kernels/cuda/gemm.h).
+// At precision FP32 the convolutions run here whatever the kernel library (kernels/cuda_route.h).
 // In a build without cuDNN every function throws kiln::Error saying so.
 #include <cstdint>
 
@@ -14,8 +15,9 @@ namespace kiln::kernels::cuda {
 // Whether this build has cuDNN (else the functions below throw).
 bool have_cudnn();
 
-// y = act(conv(x, w) + bias); bias may be null. cuDNN's convolution with its default math (TF32 on
-// the tensor cores), then Kiln's bias_activation epilogue.
+// y = act(conv(x, w) + bias); bias may be null. cuDNN's convolution at the stream's precision
+// (TF32: its default math, tensor cores; FP32: CUDNN_FMA_MATH, no tensor cores), then Kiln's
+// bias_activation epilogue. The same math for the two gradients.
 void cudnn_conv2d_forward(const Stream& s, const Conv2dShape& shape, const float* x, const float* w, const float* bias,
                           float* y, Activation act, float slope);
 // dx = conv-transpose(dy, w); overwrites dx.
