@@ -22,7 +22,7 @@ int64_t weight_elems(const Conv2dShape& c) { return c.kh * c.kw * c.c_in * c.c_o
 int64_t output_elems(const Conv2dShape& c) { return c.n * c.out_h() * c.out_w() * c.c_out; }
 
 // What runs on CUDA (kernels/cuda_route.h): cuDNN at FP32 (FMA math) and under VENDOR, the
-// reference kernel for the row-invariant forward at FP32, else Kiln's kernels.
+// reference kernel for the row-invariant forward in both cases, else Kiln's kernels.
 [[maybe_unused]] CudaImpl conv_impl(const Stream& s, bool row_invariant) {
   return cuda_conv_impl(s.precision(), use_vendor("conv2d"), row_invariant);
 }

@@ -12,20 +12,24 @@ const char* cuda_impl_name(CudaImpl impl) {
   return "?";
 }
 
+namespace {
+
+// Kiln's kernels only where they exist (TF32, BF16) and were not switched off (VENDOR).
+bool kiln_kernels(MathPrecision precision, bool vendor) { return precision != MathPrecision::fp32 && !vendor; }
+
+}  // namespace
+
 CudaImpl cuda_gemm_impl(MathPrecision precision, bool vendor) {
-  if (precision == MathPrecision::fp32) return CudaImpl::cublaslt;
-  // At BF16 VENDOR still runs Kiln's bf16 kernels.
-  return vendor && precision == MathPrecision::tf32 ? CudaImpl::cublaslt : CudaImpl::kiln;
+  return kiln_kernels(precision, vendor) ? CudaImpl::kiln : CudaImpl::cublaslt;
 }
 
-CudaImpl cuda_gemm_row_invariant_impl(MathPrecision precision, bool /*vendor*/) {
-  return precision == MathPrecision::fp32 ? CudaImpl::reference : CudaImpl::kiln;
+CudaImpl cuda_gemm_row_invariant_impl(MathPrecision precision, bool vendor) {
+  return kiln_kernels(precision, vendor) ? CudaImpl::kiln : CudaImpl::reference;
 }
 
 CudaImpl cuda_conv_impl(MathPrecision precision, bool vendor, bool row_invariant) {
-  if (row_invariant) return precision == MathPrecision::fp32 ? CudaImpl::reference : CudaImpl::kiln;
-  if (precision == MathPrecision::fp32) return CudaImpl::cudnn;
-  return vendor && precision == MathPrecision::tf32 ? CudaImpl::cudnn : CudaImpl::kiln;
+  if (kiln_kernels(precision, vendor)) return CudaImpl::kiln;
+  return row_invariant ? CudaImpl::reference : CudaImpl::cudnn;
 }
 
 }  // namespace kiln::kernels

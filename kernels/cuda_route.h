@@ -9,7 +9,9 @@
 // the libraries with tensor-op math off (cuBLASLt CUBLAS_COMPUTE_32F, cuDNN CUDNN_FMA_MATH), and
 // the row-invariant (inference) paths to the reference kernels: cuBLASLt and cuDNN choose their
 // algorithm by shape, so a row's answer could change with its batch size; one thread per output
-// summing in a fixed order cannot.
+// summing in a fixed order cannot. VENDOR (at any precision) takes the same routes, so it runs
+// none of Kiln's GEMM or convolution kernels: cuBLASLt (bf16 inputs at BF16), cuDNN (at BF16 on
+// operands rounded to bf16) and the reference kernels.
 #include <cstdint>
 
 #include "core/stream.h"

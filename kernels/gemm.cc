@@ -34,11 +34,11 @@ void gemm(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int
           });
     case Device::Kind::cuda:
       // kernels/cuda_route.h: cuBLASLt at FP32 (no tensor-op math) and under VENDOR, else Kiln's
-      // kernels at the stream's precision.
+      // kernels, each at the stream's precision.
       KILN_CUDA_F32(kOp, T, s,
                     cuda_gemm_impl(s.precision(), use_vendor("gemm")) == CudaImpl::cublaslt
-                        ? cuda::gemm_cublaslt<float>(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                                                     bias, act, slope)
+                        ? cuda::gemm_cublaslt_at_precision(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta,
+                                                           c, ldc, bias, act, slope)
                         : cuda::gemm_at_precision(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
                                                   bias, act, slope));
   }
@@ -60,7 +60,8 @@ void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const 
           });
     case Device::Kind::cuda:
       // Never cuBLASLt (it may pick its algorithm by m, and a row's answer must not depend on the
-      // batch size): Kiln's kernel (one tile shape whatever m), or the reference kernel at FP32.
+      // batch size): Kiln's kernel (one tile shape whatever m), or the reference kernel at FP32 and
+      // under VENDOR.
       KILN_CUDA_F32(kOp, T, s,
                     cuda_gemm_row_invariant_impl(s.precision(), use_vendor("gemm")) == CudaImpl::reference
                         ? cuda::reference::gemm_row_invariant(s, m, n, k, a, lda, b, ldb, c, ldc, bias, act, slope)

@@ -64,6 +64,18 @@ void gemm_at_precision(const Stream& s, bool trans_a, bool trans_b, int64_t m, i
   }
 }
 
+void gemm_cublaslt_at_precision(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                                float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                                float* c, int64_t ldc, const float* bias, Activation act, float slope) {
+  if (s.precision() != MathPrecision::bf16)
+    return cuda::gemm_cublaslt<float>(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
+                                      slope);
+  const auto a16 = bf16_copy(s, a, extent(trans_a, m, k, lda));
+  const auto b16 = bf16_copy(s, b, extent(trans_b, k, n, ldb));
+  return cuda::gemm_cublaslt<__nv_bfloat16>(s, trans_a, trans_b, m, n, k, alpha, a16.get(), lda, b16.get(), ldb, beta,
+                                            c, ldc, bias, act, slope);
+}
+
 void gemm_row_invariant_at_precision(const Stream& s, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                                      const float* b, int64_t ldb, float* c, int64_t ldc, const float* bias,
                                      Activation act, float slope) {

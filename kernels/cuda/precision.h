@@ -15,6 +15,11 @@ namespace kiln::kernels::cuda {
 void gemm_at_precision(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                        const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
                        const float* bias, Activation act, float slope);
+// cuBLASLt (the VENDOR and FP32 GEMM): fp32 inputs at FP32 (CUBLAS_COMPUTE_32F) or TF32, bf16
+// copies of A and B at BF16 (fp32 accumulation and output).
+void gemm_cublaslt_at_precision(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                                float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                                float* c, int64_t ldc, const float* bias, Activation act, float slope);
 void gemm_row_invariant_at_precision(const Stream& s, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                                      const float* b, int64_t ldb, float* c, int64_t ldc, const float* bias,
                                      Activation act, float slope);

@@ -4,8 +4,9 @@
 // op (docs/cuda.md, "Kernel libraries"), so a misbehaving optimized kernel can be switched off from
 // the config. Each is the CPU reference (kernels/cpu/) written once more, as plainly as possible:
 // one thread per output in grid-stride loops, no shared memory, fp32 only, no atomics, sums in the
-// CPU's order. Kiln's kernels that are already in that form (activation, pooling, dropout, the
-// element-wise losses, SGD, scale and add) run under VENDOR as they are: a copy would add nothing.
+// CPU's order. Kiln's kernels that are already in that form (activation, dropout, the max pool's
+// backward, the element-wise losses, SGD, the row-sparse updates, scale and add) run under VENDOR
+// as they are: a copy would add nothing.
 #include <cstdint>
 
 #include "core/stream.h"

@@ -40,12 +40,16 @@ TEST(CudaRoute, KilnByDefaultAtTf32AndBf16) {
   }
 }
 
-TEST(CudaRoute, VendorAtTf32TakesTheLibraries) {
-  EXPECT_EQ(gemm(MathPrecision::tf32, true), "cublaslt");
-  EXPECT_EQ(conv(MathPrecision::tf32, true, false), "cudnn");
-  // Never cuBLASLt or cuDNN for the row-invariant paths: they choose their algorithm by shape.
-  EXPECT_NE(gemm_ri(MathPrecision::tf32, true), "cublaslt");
-  EXPECT_NE(conv(MathPrecision::tf32, true, true), "cudnn");
+TEST(CudaRoute, VendorRunsNoneOfKilnsGemmOrConvolutionKernels) {
+  for (MathPrecision p : {MathPrecision::fp32, MathPrecision::tf32, MathPrecision::bf16}) {
+    SCOPED_TRACE(precision_name(p));
+    EXPECT_EQ(gemm(p, true), "cublaslt");
+    EXPECT_EQ(conv(p, true, false), "cudnn");
+    // Never cuBLASLt or cuDNN for the row-invariant paths (they choose their algorithm by shape):
+    // the reference kernels.
+    EXPECT_EQ(gemm_ri(p, true), "reference");
+    EXPECT_EQ(conv(p, true, true), "reference");
+  }
 }
 
 }  // namespace
