@@ -24,7 +24,7 @@ class Stream {
   Stream() = default;
   static Stream cpu() { return Stream(); }
   // `handle` is a cudaStream_t; nullptr is the legacy default stream.
-  // At TF32 by default: CUDA's GEMMs and convolutions run on tensor cores (there is no fp32 path).
+  // At TF32 by default: CUDA's GEMMs and convolutions run on tensor cores unless asked for FP32.
   static Stream cuda(int device_index, void* handle) {
     Stream s;
     s.device_ = Device::cuda(device_index);

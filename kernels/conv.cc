@@ -2,10 +2,12 @@
 #include "kernels/conv.h"
 
 #include "kernels/cpu/conv.h"
+#include "kernels/cuda_route.h"
 #include "kernels/dispatch.h"
 #include "kernels/kernel_library.h"
 #if KILN_HAVE_CUDA
 #include "kernels/cuda/precision.h"
+#include "kernels/cuda/reference.h"
 #include "kernels/cuda/vendor.h"
 #endif
 
@@ -19,10 +21,10 @@ int64_t input_elems(const Conv2dShape& c) { return c.n * c.h * c.w * c.c_in; }
 int64_t weight_elems(const Conv2dShape& c) { return c.kh * c.kw * c.c_in * c.c_out; }
 int64_t output_elems(const Conv2dShape& c) { return c.n * c.out_h() * c.out_w() * c.c_out; }
 
-// cuDNN takes the convolutions when VENDOR is chosen for them and the stream is at TF32 (cuDNN's
-// fp32 math on tensor cores); at BF16 Kiln's bf16 kernels run.
-[[maybe_unused]] bool vendor_conv(const Stream& s) {
-  return use_vendor("conv2d") && s.precision() == MathPrecision::tf32;
+// What runs on CUDA (kernels/cuda_route.h): cuDNN at FP32 (FMA math) and under VENDOR, the
+// reference kernel for the row-invariant forward in both cases, else Kiln's kernels.
+[[maybe_unused]] CudaImpl conv_impl(const Stream& s, bool row_invariant) {
+  return cuda_conv_impl(s.precision(), use_vendor("conv2d"), row_invariant);
 }
 
 }  // namespace
@@ -41,14 +43,19 @@ void conv2d_forward(const Stream& s, const Conv2dShape& shape, const T* x, const
                                 y.get(), act, slope, row_invariant);
           });
     case Device::Kind::cuda:
-      // The CUDA convolution is row-invariant as it stands: one tile shape for every problem, and an
+      // Kiln's convolution is row-invariant as it stands: one tile shape for every problem, and an
       // output pixel's sum runs over the same K chunks in the same order whatever the batch. cuDNN
-      // picks its algorithm by shape, so the row-invariant (inference) path stays on Kiln's kernel;
-      // VENDOR applies at TF32, BF16 runs Kiln's bf16 kernels.
-      KILN_CUDA_F32(kOp, T, s,
-                    vendor_conv(s) && !row_invariant
-                        ? cuda::cudnn_conv2d_forward(s, shape, x, w, bias, y, act, slope)
-                        : cuda::conv2d_forward_at_precision(s, shape, x, w, bias, y, act, slope));
+      // picks its algorithm by shape, so the row-invariant (inference) path never takes it.
+      KILN_CUDA_F32(kOp, T, s, [&] {
+        switch (conv_impl(s, row_invariant)) {
+          case CudaImpl::cudnn: return cuda::cudnn_conv2d_forward(s, shape, x, w, bias, y, act, slope);
+          case CudaImpl::reference:
+            return cuda::reference::conv2d_forward_row_invariant(s, shape, x, w, bias, y, act, slope);
+          case CudaImpl::kiln:
+          case CudaImpl::cublaslt: break;
+        }
+        return cuda::conv2d_forward_at_precision(s, shape, x, w, bias, y, act, slope);
+      }());
   }
   detail::unknown_device(kOp, s);
 }
@@ -66,8 +73,9 @@ void conv2d_backward_data(const Stream& s, const Conv2dShape& shape, const T* dy
           });
     case Device::Kind::cuda:
       KILN_CUDA_F32(kOp, T, s,
-                    vendor_conv(s) ? cuda::cudnn_conv2d_backward_data(s, shape, dy, w, dx)
-                                   : cuda::conv2d_backward_data_at_precision(s, shape, dy, w, dx));
+                    conv_impl(s, false) == CudaImpl::cudnn
+                        ? cuda::cudnn_conv2d_backward_data(s, shape, dy, w, dx)
+                        : cuda::conv2d_backward_data_at_precision(s, shape, dy, w, dx));
   }
   detail::unknown_device(kOp, s);
 }
@@ -87,8 +95,9 @@ void conv2d_backward_weight(const Stream& s, const Conv2dShape& shape, const T* 
           });
     case Device::Kind::cuda:
       KILN_CUDA_F32(kOp, T, s,
-                    vendor_conv(s) ? cuda::cudnn_conv2d_backward_weight(s, shape, x, dy, dw, dbias, accumulate)
-                                   : cuda::conv2d_backward_weight_at_precision(s, shape, x, dy, dw, dbias, accumulate));
+                    conv_impl(s, false) == CudaImpl::cudnn
+                        ? cuda::cudnn_conv2d_backward_weight(s, shape, x, dy, dw, dbias, accumulate)
+                        : cuda::conv2d_backward_weight_at_precision(s, shape, x, dy, dw, dbias, accumulate));
   }
   detail::unknown_device(kOp, s);
 }

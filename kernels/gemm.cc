@@ -2,11 +2,13 @@
 #include "kernels/gemm.h"
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cuda_route.h"
 #include "kernels/dispatch.h"
 #include "kernels/kernel_library.h"
 #if KILN_HAVE_CUDA
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/precision.h"
+#include "kernels/cuda/reference.h"
 #endif
 
 namespace kiln::kernels {
@@ -31,11 +33,12 @@ void gemm(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int
                       b.get(), ldb, beta, c.get(), ldc, bias.get(), act, slope);
           });
     case Device::Kind::cuda:
-      // VENDOR at TF32: cuBLASLt. Otherwise Kiln's kernels at the stream's precision.
+      // kernels/cuda_route.h: cuBLASLt at FP32 (no tensor-op math) and under VENDOR, else Kiln's
+      // kernels, each at the stream's precision.
       KILN_CUDA_F32(kOp, T, s,
-                    use_vendor("gemm") && s.precision() == MathPrecision::tf32
-                        ? cuda::gemm_cublaslt<float>(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                                                     bias, act, slope)
+                    cuda_gemm_impl(s.precision(), use_vendor("gemm")) == CudaImpl::cublaslt
+                        ? cuda::gemm_cublaslt_at_precision(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta,
+                                                           c, ldc, bias, act, slope)
                         : cuda::gemm_at_precision(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
                                                   bias, act, slope));
   }
@@ -56,10 +59,13 @@ void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const 
                                     c.get(), ldc, bias.get(), act, slope);
           });
     case Device::Kind::cuda:
-      // Kiln's kernel whatever the kernel library: cuBLASLt may pick its algorithm by m, and a row's
-      // answer must not depend on the batch size.
+      // Never cuBLASLt (it may pick its algorithm by m, and a row's answer must not depend on the
+      // batch size): Kiln's kernel (one tile shape whatever m), or the reference kernel at FP32 and
+      // under VENDOR.
       KILN_CUDA_F32(kOp, T, s,
-                    cuda::gemm_row_invariant_at_precision(s, m, n, k, a, lda, b, ldb, c, ldc, bias, act, slope));
+                    cuda_gemm_row_invariant_impl(s.precision(), use_vendor("gemm")) == CudaImpl::reference
+                        ? cuda::reference::gemm_row_invariant(s, m, n, k, a, lda, b, ldb, c, ldc, bias, act, slope)
+                        : cuda::gemm_row_invariant_at_precision(s, m, n, k, a, lda, b, ldb, c, ldc, bias, act, slope));
   }
   detail::unknown_device(kOp, s);
 }

@@ -1,10 +1,11 @@
 #pragma once
 // Which kernels an op family runs on a CUDA stream: Kiln's own (the default) or VENDOR: the
-// vendor libraries (cuBLASLt GEMM, cuDNN convolution and batch norm) and, for reduce, softmax
-// cross-entropy, Adam and embedding, plain reference kernels (kernels/cuda/reference.h; the other
-// families' kernels are in that form already), chosen for the whole process and per op family, so
-// a misbehaving custom kernel can be switched off from the config without a rebuild (docs/cuda.md,
-// "Kernel libraries"). Every family has something behind VENDOR.
+// vendor libraries (cuBLASLt GEMM, cuDNN convolution, pooling and batch norm) and, for the
+// row-invariant GEMM and convolution, reduce, softmax cross-entropy, Adam and embedding, plain
+// reference kernels (kernels/cuda/reference.h; the ops left, activation, dropout, SGD and the
+// like, have one kernel, in that form already), chosen for the whole process and per op family,
+// so a misbehaving custom kernel can be switched off from the config without a rebuild
+// (docs/cuda.md, "Kernel libraries"). Every family has something behind VENDOR.
 //
 // Only the CUDA case of each kernels/<op>.cc reads the choice. On the CPU the vendor library,
 // oneDNN, is already what runs, and the sim device runs the CPU code, so both ignore it: the

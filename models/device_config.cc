@@ -28,21 +28,13 @@ MathPrecision math_of(Precision::Kind kind) {
 
 MathPrecision training_precision(Precision::Kind kind, const Device& device) {
   if (kind == Precision::DEFAULT) return device.is_cuda() ? MathPrecision::tf32 : MathPrecision::fp32;
-  if (kind == Precision::FP32 && device.is_cuda())
-    fail("precision: FP32 is not available on CUDA (Kiln's GPU GEMMs and convolutions run on tensor cores): set ",
-         "precision: TF32 (the default there) or BF16");
   return math_of(kind);
 }
 
-MathPrecision serving_precision(Precision::Kind requested, Precision::Kind exported, const Device& device) {
-  if (requested != Precision::DEFAULT) {
-    if (requested == Precision::FP32 && device.is_cuda())
-      fail("precision: FP32 is not available on CUDA (Kiln's GPU GEMMs and convolutions run on tensor cores): use ",
-           "--precision tf32 or bf16, or leave it to the exported precision");
-    return math_of(requested);
-  }
-  const MathPrecision p = math_of(exported);
-  return p == MathPrecision::fp32 && device.is_cuda() ? MathPrecision::tf32 : p;
+MathPrecision serving_precision(Precision::Kind requested, Precision::Kind exported, const Device& /*device*/) {
+  // Every device runs every precision (on CUDA, FP32 through cuBLASLt, cuDNN and the reference
+  // kernels: kernels/cuda_route.h), so an FP32 export serves at FP32 there too.
+  return math_of(requested != Precision::DEFAULT ? requested : exported);
 }
 
 Precision::Kind precision_kind(MathPrecision p) {

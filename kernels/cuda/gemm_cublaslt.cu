@@ -1,6 +1,7 @@
 // The cuBLASLt GEMM behind the backend switch: the comparison baseline for Kiln's own kernels
-// (bench/gpu_gemm.cu) and a fallback. Row-major C = op(A) op(B) is computed as the column-major
-// C^T = op(B)^T op(A)^T, so the operands swap and no data moves. The bias/activation epilogue
+// (bench/gpu_gemm.cu), a fallback (kernel_library VENDOR) and the FP32 GEMM
+// (kernels/cuda_route.h). Row-major C = op(A) op(B) is computed as the column-major C^T =
+// op(B)^T op(A)^T, so the operands swap and no data moves. The bias/activation epilogue
 // runs as a separate kernel (cuBLASLt's GELU epilogue is the tanh approximation, not Kiln's).
 #include <cublasLt.h>
 
@@ -37,10 +38,11 @@ struct Plan {
   cublasLtMatmulAlgo_t algo{};
 };
 
-// (element bytes, trans_a, trans_b, m, n, k, lda, ldb, ldc, device, alignment of A, B, C):
+// (element bytes, compute type, trans_a, trans_b, m, n, k, lda, ldb, ldc, device, alignment of A,
+// B, C):
 // an algorithm chosen for 256-byte aligned operands may use vector loads that fault or fail on
 // a sub-matrix starting a few elements in, so the alignment is part of the plan.
-using PlanKey = std::tuple<int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, uint32_t,
+using PlanKey = std::tuple<int, int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int, uint32_t,
                            uint32_t, uint32_t>;
 
 // The largest power of two (at most 256, cuBLASLt's default assumption) dividing the address.
@@ -74,11 +76,17 @@ constexpr cudaDataType_t data_type() {
   return sizeof(E) == 2 ? CUDA_R_16BF : CUDA_R_32F;
 }
 
+// fp32 inputs at the stream's precision: TF32 tensor cores, or at FP32 none (CUBLAS_COMPUTE_32F:
+// fp32 products and sums, what precision FP32 promises). bf16 inputs accumulate in fp32.
 template <typename E>
-Plan make_plan(cublasLtHandle_t handle, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda,
+cublasComputeType_t compute_type(MathPrecision p) {
+  return sizeof(E) == 2 || p == MathPrecision::fp32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
+}
+
+template <typename E>
+Plan make_plan(cublasLtHandle_t handle, cublasComputeType_t compute, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, int64_t lda,
                int64_t ldb, int64_t ldc, uint32_t align_a, uint32_t align_b, uint32_t align_c) {
   Plan p;
-  const cublasComputeType_t compute = sizeof(E) == 2 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
   KILN_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, compute, CUDA_R_32F));
   // Column-major: C^T[n, m] = op(B)^T[n, k] * op(A)^T[k, m].
   const cublasOperation_t op_first = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;   // the stored B
@@ -134,13 +142,14 @@ void gemm_cublaslt(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64
   {
     std::lock_guard<std::mutex> lock(st.mutex);
     const uint32_t align_a = alignment_of(a), align_b = alignment_of(b), align_c = alignment_of(c);
-    const PlanKey key{static_cast<int>(sizeof(E)), trans_a, trans_b, m, n, k, lda, ldb, ldc, device, align_a, align_b,
-                      align_c};
+    const cublasComputeType_t compute = compute_type<E>(s.precision());
+    const PlanKey key{static_cast<int>(sizeof(E)), static_cast<int>(compute), trans_a, trans_b, m, n, k, lda, ldb,
+                      ldc, device, align_a, align_b, align_c};
     auto it = st.plans.find(key);
     if (it == st.plans.end())
       it = st.plans
-               .emplace(key, make_plan<E>(st.handle, trans_a, trans_b, m, n, k, lda, ldb, ldc, align_a, align_b,
-                                          align_c))
+               .emplace(key, make_plan<E>(st.handle, compute, trans_a, trans_b, m, n, k, lda, ldb, ldc, align_a,
+                                          align_b, align_c))
                .first;
     const Plan& p = it->second;
     KILN_CUBLAS_CHECK(cublasLtMatmul(st.handle, p.desc, &alpha, b, p.a, a, p.b, &beta, c, p.c, c, p.c, &p.algo,

@@ -32,9 +32,10 @@ kiln::cuda::DeviceArray<__nv_bfloat16> bf16_copy(const Stream& s, const float* x
   return y;
 }
 
+// The dispatch (kernels/cuda_route.h) sends FP32 to cuBLASLt, cuDNN or the reference kernels.
 [[noreturn]] void no_fp32(const char* op) {
-  fail(op, " at precision fp32 has no CUDA kernel: Kiln's GPU GEMMs and convolutions run on tensor cores; use ",
-       "precision TF32 (the default on CUDA) or BF16");
+  fail(op, " at precision fp32: Kiln's CUDA kernels run on tensor cores (TF32 or BF16) only; FP32 runs through ",
+       "cuBLASLt, cuDNN or the reference kernels (kernels/cuda_route.h)");
 }
 
 int64_t extent(bool trans, int64_t rows, int64_t cols, int64_t ld) {
@@ -61,6 +62,18 @@ void gemm_at_precision(const Stream& s, bool trans_a, bool trans_b, int64_t m, i
                                  bias, act, slope);
     }
   }
+}
+
+void gemm_cublaslt_at_precision(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                                float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                                float* c, int64_t ldc, const float* bias, Activation act, float slope) {
+  if (s.precision() != MathPrecision::bf16)
+    return cuda::gemm_cublaslt<float>(s, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
+                                      slope);
+  const auto a16 = bf16_copy(s, a, extent(trans_a, m, k, lda));
+  const auto b16 = bf16_copy(s, b, extent(trans_b, k, n, ldb));
+  return cuda::gemm_cublaslt<__nv_bfloat16>(s, trans_a, trans_b, m, n, k, alpha, a16.get(), lda, b16.get(), ldb, beta,
+                                            c, ldc, bias, act, slope);
 }
 
 void gemm_row_invariant_at_precision(const Stream& s, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,

@@ -2,8 +2,8 @@
 // The GEMM and convolution entry points the dispatch calls on CUDA, at the stream's precision
 // (Stream::precision()): tf32 runs Kiln's kernels on the fp32 data (they round to TF32 as they
 // load it); bf16 rounds A and B (x and w, dy and w, x and dy) to bf16 copies first and runs the
-// bf16 kernels, accumulating and writing fp32 as before; fp32 has no CUDA kernel (every GEMM and
-// convolution here runs on tensor cores) and throws a kiln::Error saying so.
+// bf16 kernels, accumulating and writing fp32 as before. fp32 throws a kiln::Error: these kernels
+// run on tensor cores only, and the dispatch sends fp32 elsewhere (kernels/cuda_route.h).
 #include <cstdint>
 
 #include "core/stream.h"
@@ -15,6 +15,11 @@ namespace kiln::kernels::cuda {
 void gemm_at_precision(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                        const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
                        const float* bias, Activation act, float slope);
+// cuBLASLt (the VENDOR and FP32 GEMM): fp32 inputs at FP32 (CUBLAS_COMPUTE_32F) or TF32, bf16
+// copies of A and B at BF16 (fp32 accumulation and output).
+void gemm_cublaslt_at_precision(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                                float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                                float* c, int64_t ldc, const float* bias, Activation act, float slope);
 void gemm_row_invariant_at_precision(const Stream& s, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                                      const float* b, int64_t ldb, float* c, int64_t ldc, const float* bias,
                                      Activation act, float slope);

@@ -4,15 +4,28 @@
 // op (docs/cuda.md, "Kernel libraries"), so a misbehaving optimized kernel can be switched off from
 // the config. Each is the CPU reference (kernels/cpu/) written once more, as plainly as possible:
 // one thread per output in grid-stride loops, no shared memory, fp32 only, no atomics, sums in the
-// CPU's order. Kiln's kernels that are already in that form (activation, pooling, dropout, the
-// element-wise losses, SGD, scale and add) run under VENDOR as they are: a copy would add nothing.
+// CPU's order. Kiln's kernels that are already in that form (activation, dropout, the max pool's
+// backward, the element-wise losses, SGD, the row-sparse updates, scale and add) run under VENDOR
+// as they are: a copy would add nothing.
 #include <cstdint>
 
 #include "core/stream.h"
+#include "kernels/activation.h"
+#include "kernels/conv.h"
 #include "kernels/embedding.h"
 #include "kernels/optimizer.h"
 
 namespace kiln::kernels::cuda::reference {
+
+// The row-invariant GEMM and convolution forward (kernels::gemm_row_invariant, conv2d_forward with
+// row_invariant; kernels/cuda_route.h says when they run): one thread per output element summing
+// its products in a fixed order in fp32, the operands rounded to the stream's precision first
+// (tf32 as cvt.rna, bf16 to nearest even), so a row's answer does not depend on its batch. C =
+// act(A B + bias), A [m, k], B [k, n]; the convolution NHWC x, HWIO w, bias may be null.
+void gemm_row_invariant(const Stream& s, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                        int64_t ldb, float* c, int64_t ldc, const float* bias, Activation act, float slope);
+void conv2d_forward_row_invariant(const Stream& s, const Conv2dShape& shape, const float* x, const float* w,
+                                  const float* bias, float* y, Activation act, float slope);
 
 // reduce (kernels/reduce.h), in the CPU's chunking and order, in double: the CPU's bits.
 // sum_rows: one thread per column. sum_squares: one thread per CPU chunk, then one thread adding

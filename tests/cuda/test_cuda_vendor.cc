@@ -1,5 +1,5 @@
-// kernel_library VENDOR (kernels/cuda/vendor.h): cuDNN's convolution and batch norm against Kiln's
-// CUDA kernels, which test_cuda_conv.cc checks against double references. Inputs are rounded to
+// kernel_library VENDOR (kernels/cuda/vendor.h): cuDNN's convolution, pooling and batch norm
+// against Kiln's CUDA kernels, which test_cuda_conv.cc checks against double references. Inputs are rounded to
 // TF32 on the host, so both sides multiply the same values and differ only in summation order.
 #include <gtest/gtest.h>
 
@@ -7,6 +7,7 @@
 #include "core/stream.h"
 #include "kernels/cuda/batch_norm.h"
 #include "kernels/cuda/conv.h"
+#include "kernels/cuda/pooling.h"
 #include "kernels/cuda/vendor.h"
 #include "tests/cuda/cuda_test_util.h"
 
@@ -75,6 +76,40 @@ TEST(CudaVendor, BatchNormMatchesKilnKernels) {
       out[vendor].push_back(b->download());
   }
   for (size_t i = 0; i < out[0].size(); ++i) EXPECT_LE(rel_error(out[1][i], out[0][i]), 1e-5) << "output " << i;
+}
+
+TEST(CudaVendor, PoolingMatchesKilnKernels) {
+  KILN_REQUIRE_GPU();
+  if (!kc::have_cudnn()) GTEST_SKIP() << "this build has no cuDNN";
+  // Padding, overlapping windows and ties (a coarse grid of values): the argmax must be the CPU's
+  // first maximum, which Kiln's kernel takes.
+  kernels::Pool2dShape p;
+  p.n = 3, p.h = 9, p.w = 8, p.c = 5, p.kh = 3, p.kw = 3, p.stride_h = 2, p.stride_w = 2, p.pad_h = 1, p.pad_w = 1;
+  const int64_t xs = p.n * p.h * p.w * p.c, ys = p.n * p.out_h() * p.out_w() * p.c, hw = p.h * p.w;
+  auto x = random_floats(xs, 11);
+  for (float& v : x) v = static_cast<float>(static_cast<int>(v * 4.0f)) / 4.0f;
+  const auto dy = random_floats(ys, 12), gdy = random_floats(p.n * p.c, 13);
+  const Stream s = Stream::cuda(0, nullptr);
+  DeviceBuffer<float> xd(x), dyd(dy), gdyd(gdy);
+  DeviceBuffer<float> y0(ys), y1(ys), a0(ys), a1(ys), dx0(xs), dx1(xs), g0(p.n * p.c), g1(p.n * p.c), gdx0(xs),
+      gdx1(xs);
+  DeviceBuffer<int32_t> arg0(ys), arg1(ys);
+  kc::max_pool2d_forward(s, p, xd.get(), y0.get(), arg0.get());
+  kc::cudnn_max_pool2d_forward(s, p, xd.get(), y1.get(), arg1.get());
+  kc::avg_pool2d_forward(s, p, xd.get(), a0.get());
+  kc::cudnn_avg_pool2d_forward(s, p, xd.get(), a1.get());
+  kc::avg_pool2d_backward(s, p, dyd.get(), dx0.get());
+  kc::cudnn_avg_pool2d_backward(s, p, dyd.get(), dx1.get());
+  kc::global_avg_pool_forward(s, p.n, hw, p.c, xd.get(), g0.get());
+  kc::cudnn_global_avg_pool_forward(s, p.n, hw, p.c, xd.get(), g1.get());
+  kc::global_avg_pool_backward(s, p.n, hw, p.c, gdyd.get(), gdx0.get());
+  kc::cudnn_global_avg_pool_backward(s, p.n, hw, p.c, gdyd.get(), gdx1.get());
+  EXPECT_EQ(y1.download(), y0.download());
+  EXPECT_EQ(arg1.download(), arg0.download());
+  EXPECT_LE(rel_error(a1.download(), a0.download()), 1e-5);
+  EXPECT_LE(rel_error(dx1.download(), dx0.download()), 1e-5);
+  EXPECT_LE(rel_error(g1.download(), g0.download()), 1e-5);
+  EXPECT_LE(rel_error(gdx1.download(), gdx0.download()), 1e-5);
 }
 
 }  // namespace

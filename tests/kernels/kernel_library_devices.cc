@@ -72,6 +72,88 @@ TEST_P(KernelLibraryDevices, Convolution) {
   expect_vendor_same_as_kiln_cpu([&](DeviceRunner& d) { return test::conv_pass(d, c, x, w, bias, dy, dw0, db0); }, 1e-2);
 }
 
+// The row-invariant (inference) GEMM and convolution under VENDOR: the reference kernels on CUDA
+// (kernels/cuda_route.h), at the stream's default precision (TF32 there), and a row's answer the
+// same bits in a batch of 5 as in a batch of 37, on every device.
+TEST_P(KernelLibraryDevices, RowInvariantGemmAndConvolutionUnderVendor) {
+  const int64_t m = 37, few = 5, n = 29, k = 41;
+  const auto a = random_vec<float>(m * k, 31), b = random_vec<float>(k * n, 32), bias = random_vec<float>(n, 33);
+  kernels::Conv2dShape c;
+  c.n = 6, c.h = 9, c.w = 7, c.c_in = 5, c.c_out = 6, c.kh = 3, c.kw = 2, c.pad_h = 1, c.pad_w = 1, c.stride_h = 2;
+  const int64_t nx = c.n * c.h * c.w * c.c_in, nw = c.kh * c.kw * c.c_in * c.c_out;
+  const int64_t ny = c.n * c.out_h() * c.out_w() * c.c_out, per_image = ny / c.n;
+  const auto x = random_vec<float>(nx, 34), w = random_vec<float>(nw, 35), cbias = random_vec<float>(c.c_out, 36);
+  // Outputs of the full batch, then of the first `few` rows (the first image) alone.
+  auto run = [&](DeviceRunner& d) {
+    const float* ad = d.upload(a);
+    const float* bd = d.upload(b);
+    float* g = d.alloc<float>(m * n);
+    float* g_few = d.alloc<float>(few * n);
+    kernels::gemm_row_invariant<float>(d.stream(), m, n, k, ad, k, bd, n, g, n, d.upload(bias),
+                                       kernels::Activation::gelu, 0.0f);
+    kernels::gemm_row_invariant<float>(d.stream(), few, n, k, ad, k, bd, n, g_few, n, d.upload(bias),
+                                       kernels::Activation::gelu, 0.0f);
+    kernels::Conv2dShape one = c;
+    one.n = 1;
+    float* y = d.alloc<float>(ny);
+    float* y_one = d.alloc<float>(per_image);
+    const float* xd = d.upload(x);
+    const float* wd = d.upload(w);
+    kernels::conv2d_forward<float>(d.stream(), c, xd, wd, d.upload(cbias), y, kernels::Activation::relu, 0.0f, true);
+    kernels::conv2d_forward<float>(d.stream(), one, xd, wd, d.upload(cbias), y_one, kernels::Activation::relu, 0.0f,
+                                   true);
+    std::vector<double> out = d.download(g, m * n);
+    test::append(out, d.download(g_few, few * n));
+    test::append(out, d.download(y, ny));
+    test::append(out, d.download(y_one, per_image));
+    return out;
+  };
+  expect_vendor_same_as_kiln_cpu(run, 1e-2);
+  kernels::set_kernel_library(kernels::KernelLibrary::vendor);
+  DeviceRunner dev(GetParam());
+  const std::vector<double> out = run(dev);
+  const size_t g_few = static_cast<size_t>(m * n), y_all = g_few + static_cast<size_t>(few * n);
+  const size_t y_one = y_all + static_cast<size_t>(ny);
+  for (size_t i = 0; i < static_cast<size_t>(few * n); ++i)
+    ASSERT_EQ(std::memcmp(&out[i], &out[g_few + i], sizeof(double)), 0) << "GEMM element " << i;
+  for (size_t i = 0; i < static_cast<size_t>(per_image); ++i)
+    ASSERT_EQ(std::memcmp(&out[y_all + i], &out[y_one + i], sizeof(double)), 0) << "convolution element " << i;
+}
+
+// BF16 under VENDOR: cuBLASLt with bf16 inputs and cuDNN on operands rounded to bf16 on CUDA;
+// the CPU emulates the rounding, so both compute exact products summed in fp32 (1e-5).
+TEST_P(KernelLibraryDevices, Bf16GemmAndConvolutionUnderVendor) {
+  const int64_t m = 37, n = 29, k = 41;
+  const auto a = random_vec<float>(m * k, 41), b = random_vec<float>(k * n, 42), c0 = random_vec<float>(m * n, 43),
+             bias = random_vec<float>(n, 44);
+  kernels::Conv2dShape c;
+  c.n = 2, c.h = 9, c.w = 7, c.c_in = 5, c.c_out = 6, c.kh = 3, c.kw = 2, c.pad_h = 1, c.pad_w = 1, c.stride_h = 2;
+  const int64_t nx = c.n * c.h * c.w * c.c_in, nw = c.kh * c.kw * c.c_in * c.c_out;
+  const int64_t ny = c.n * c.out_h() * c.out_w() * c.c_out;
+  const auto x = random_vec<float>(nx, 45), w = random_vec<float>(nw, 46), dy = random_vec<float>(ny, 47);
+  expect_vendor_same_as_kiln_cpu(
+      [&](DeviceRunner& d) {
+        const Stream s = d.stream().with_precision(MathPrecision::bf16);
+        float* g = d.upload(c0);
+        kernels::gemm<float>(s, false, true, m, n, k, 0.5f, d.upload(a), k, d.upload(b), k, 1.0f, g, n, d.upload(bias),
+                             kernels::Activation::relu, 0.0f);
+        float* y = d.alloc<float>(ny);
+        float* dx = d.alloc<float>(nx);
+        float* dw = d.alloc<float>(nw);
+        float* db = d.alloc<float>(c.c_out);
+        kernels::conv2d_forward<float>(s, c, d.upload(x), d.upload(w), nullptr, y, kernels::Activation::none, 0.0f);
+        kernels::conv2d_backward_data<float>(s, c, d.upload(dy), d.upload(w), dx);
+        kernels::conv2d_backward_weight<float>(s, c, d.upload(x), d.upload(dy), dw, db, false);
+        std::vector<double> out = d.download(g, m * n);
+        test::append(out, d.download(y, ny));
+        test::append(out, d.download(dx, nx));
+        test::append(out, d.download(dw, nw));
+        test::append(out, d.download(db, c.c_out));
+        return out;
+      },
+      1e-5);
+}
+
 TEST_P(KernelLibraryDevices, BatchNorm) {
   const int64_t rows = 300, ch = 7;
   const auto x = random_vec<float>(rows * ch, 11, -2.0, 2.0), dy = random_vec<float>(rows * ch, 12);

@@ -1,4 +1,4 @@
-// GEMMs and convolutions at TF32 and BF16 (Stream::precision) on every device. The CPU and sim
+// GEMMs and convolutions at TF32 and BF16 (Stream::precision) on every device, and at FP32. The CPU and sim
 // round the operands exactly as the GPU's tensor cores take them (kernels/cpu/precision.h) and sum
 // in fp32: against a double reference computed from host-rounded inputs they agree to summation
 // rounding, sim equals the CPU bit for bit, and CUDA (skipped without a GPU) matches the same
@@ -109,6 +109,56 @@ TEST_P(PrecisionDevices, ConvolutionsRoundTheirInputs) {
     const std::vector<double> got = run(dev);
     EXPECT_REL_NEAR(std::vector<double>(got.begin(), got.begin() + ny), want, 1e-5);
   }
+}
+
+// FP32 rounds nothing on any device. On CUDA the GEMM runs through cuBLASLt (CUBLAS_COMPUTE_32F),
+// the convolutions through cuDNN (CUDNN_FMA_MATH) and the row-invariant GEMM and convolution
+// through the reference kernels (kernels/cuda_route.h): each within 1e-5 of the CPU's fp32, which
+// TF32 (10 mantissa bits, errors near 1e-3 here) would miss.
+TEST_P(PrecisionDevices, Fp32RoundsNothing) {
+  const int64_t m = 33, n = 21, k = 150;
+  const auto a = random_vec<float>(m * k, 51), b = random_vec<float>(k * n, 52), bias = random_vec<float>(n, 53);
+  kernels::Conv2dShape c;
+  c.n = 2, c.h = 6, c.w = 5, c.c_in = 4, c.c_out = 3, c.kh = 3, c.kw = 3, c.pad_h = 1, c.pad_w = 1;
+  const int64_t nx = c.n * c.h * c.w * c.c_in, nw = c.kh * c.kw * c.c_in * c.c_out;
+  const int64_t ny = c.n * c.out_h() * c.out_w() * c.c_out;
+  const auto x = random_vec<float>(nx, 54), w = random_vec<float>(nw, 55), dy = random_vec<float>(ny, 56),
+             cbias = random_vec<float>(c.c_out, 57);
+  auto run = [&](DeviceRunner& d) {
+    const Stream s = d.stream().with_precision(MathPrecision::fp32);
+    float* g = d.alloc<float>(m * n);
+    float* gri = d.alloc<float>(m * n);
+    float* y = d.alloc<float>(ny);
+    float* yri = d.alloc<float>(ny);
+    float* dx = d.alloc<float>(nx);
+    float* dw = d.alloc<float>(nw);
+    float* db = d.alloc<float>(c.c_out);
+    kernels::gemm<float>(s, false, false, m, n, k, 1.0f, d.upload(a), k, d.upload(b), n, 0.0f, g, n);
+    kernels::gemm_row_invariant<float>(s, m, n, k, d.upload(a), k, d.upload(b), n, gri, n, d.upload(bias),
+                                       kernels::Activation::relu, 0.0f);
+    kernels::conv2d_forward<float>(s, c, d.upload(x), d.upload(w), d.upload(cbias), y, kernels::Activation::none, 0.0f);
+    kernels::conv2d_forward<float>(s, c, d.upload(x), d.upload(w), d.upload(cbias), yri, kernels::Activation::relu,
+                                   0.0f, true);
+    kernels::conv2d_backward_data<float>(s, c, d.upload(dy), d.upload(w), dx);
+    kernels::conv2d_backward_weight<float>(s, c, d.upload(x), d.upload(dy), dw, db, false);
+    std::vector<double> out = d.download(g, m * n);
+    test::append(out, d.download(gri, m * n));
+    test::append(out, d.download(y, ny));
+    test::append(out, d.download(yri, ny));
+    test::append(out, d.download(dx, nx));
+    test::append(out, d.download(dw, nw));
+    test::append(out, d.download(db, c.c_out));
+    return out;
+  };
+  expect_same_as_cpu(run, 1e-5);
+  // The GEMM against the unrounded products summed in double.
+  std::vector<double> want(m * n, 0.0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t q = 0; q < k; ++q) want[i * n + j] += static_cast<double>(a[i * k + q]) * b[q * n + j];
+  DeviceRunner dev(GetParam());
+  const std::vector<double> got = run(dev);
+  EXPECT_REL_NEAR(std::vector<double>(got.begin(), got.begin() + m * n), want, 1e-5);
 }
 
 KILN_DEVICE_TEST_SUITE(PrecisionDevices);
