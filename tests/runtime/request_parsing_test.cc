@@ -192,8 +192,16 @@ TEST(TfRequest, PlainTensorInstancesReadAsTheGeneralParserReadsThem) {
       inner += nested ? "[[" : "[";
       for (int i = 0; i < 6; ++i) {
         if (i) inner += (nested && i == 3) ? "], [" : (rng() % 2 ? "," : " ,\n ");
-        if (rng() % 3 == 0) {
+        const int kind = static_cast<int>(rng() % 4);
+        if (kind == 0) {
           inner += specials[rng() % (sizeof specials / sizeof *specials)];
+        } else if (kind == 1) {
+          // Integers of every length from 1 to 16 digits (the scanner reads runs of up to 7
+          // digits eight bytes at a time, longer ones digit by digit), signed or not.
+          const int digits = 1 + static_cast<int>(rng() % 16);
+          inner += rng() % 4 == 0 ? "-" : "";
+          inner += static_cast<char>('1' + rng() % 9);
+          for (int k = 1; k < digits; ++k) inner += static_cast<char>('0' + rng() % 10);
         } else {
           char buf[64];
           std::uniform_real_distribution<double> u(-1e6, 1e6);
