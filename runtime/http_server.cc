@@ -397,16 +397,18 @@ bool HttpServer::shutdown(std::chrono::milliseconds deadline) {
   Impl& s = *impl_;
   const auto until = std::chrono::steady_clock::now() + deadline;
   // The listener closes before any response says "Connection: close": a client reconnecting
-  // after that is refused, never left in the accept backlog to be reset.
+  // after that is refused, never left in the accept backlog to be reset. Draining starts in the
+  // same handler, at once: a client that has seen the refusal must not get a keep-alive answer
+  // (this thread may be scheduled long after the handler, and the I/O threads answer meanwhile).
   std::promise<void> closed;
   net::post(*s.iocs[0], [&s, &closed] {
     s.accepting = false;
     beast::error_code ec;
     if (s.acceptor) s.acceptor->close(ec);
+    s.draining = true;
     closed.set_value();
   });
   closed.get_future().wait();
-  s.draining = true;
   {
     std::lock_guard<std::mutex> lock(s.sessions_mutex);
     for (auto& w : s.sessions)
