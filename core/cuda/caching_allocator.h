@@ -116,7 +116,6 @@ class CachingAllocator {
   // until no such stream captures.
   void retire(Block b);
 
-
   DeviceMemoryBackend& backend_;
   mutable std::mutex mutex_;
   std::unordered_map<void*, Block> in_use_;
