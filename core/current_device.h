@@ -2,7 +2,8 @@
 // The calling thread's current device, as CUDA has one per host thread (cudaSetDevice): a kernel
 // launched to a stream of another device fails, and scratch allocated without a device goes to
 // the current one. Each thread that issues work to a device makes that device current once
-// (the trainer, each serving ModelRunner, the gradient sync's communication thread); a fresh
+// (the trainer, each serving ModelRunner; the gradient sync's communication thread, which today
+// reduces host buckets only); a fresh
 // thread's current device is 0. The sim keeps its own per-thread current device and refuses a
 // kernel queued to another sim device's stream, so a missing call fails in CI (sim:1 and up).
 #include "core/device.h"

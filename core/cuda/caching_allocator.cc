@@ -111,7 +111,7 @@ void* CachingAllocator::allocate(size_t bytes, void* stream) {
   if (ptr) {
     ++stats_.cache_hits;
   } else {
-    ptr = device_malloc(bytes, size, pool != 0);
+    ptr = device_malloc(bytes, size, pool != 0 || !capturing_.empty());  // any capture forbids the retry's sync
     ++stats_.device_mallocs;
     Block b;
     b.ptr = ptr;
@@ -164,10 +164,12 @@ void CachingAllocator::deallocate(void* ptr) {
 }
 
 bool CachingAllocator::capturing(const Block& b) const {
-  if (capturing_.count(b.stream)) return true;
-  for (void* s : b.extra_streams)
-    if (capturing_.count(s)) return true;
-  return false;
+  if (capturing_.empty()) return false;
+  // The legacy default stream (nullptr: tensors' memory) cannot take an event while any blocking
+  // stream captures (cudaErrorStreamCaptureImplicit), so it waits for the end of every capture.
+  auto busy = [&](void* s) { return s == nullptr || capturing_.count(s) > 0; };
+  if (busy(b.stream)) return true;
+  return std::any_of(b.extra_streams.begin(), b.extra_streams.end(), busy);
 }
 
 void CachingAllocator::retire(Block b) {

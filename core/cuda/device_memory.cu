@@ -96,9 +96,12 @@ void* graph_end_capture(int device, void* stream) {
   cuda::CachingAllocator& alloc = cuda::device_allocator(device);
   auto g = std::make_unique<CudaGraph>();
   g->device = device;
-  g->pool = alloc.end_capture(stream);
   cudaGraph_t graph = nullptr;
+  // CUDA's capture ends first: the allocator then records the events of the shared blocks freed
+  // during it, which must not become part of the graph (an event recorded into a capture cannot
+  // be queried, and the block's next taker would fail).
   cudaError_t err = cudaStreamEndCapture(raw(stream), &graph);
+  g->pool = alloc.end_capture(stream);
   if (err == cudaSuccess) {
     err = cudaGraphInstantiate(&g->exec, graph, 0);
     cudaGraphDestroy(graph);

@@ -232,8 +232,10 @@ bool have_cudnn() { return false; }
 namespace {
 
 [[noreturn]] void no_cudnn(const char* op) {
-  fail(op, ": kernel_library VENDOR needs cuDNN, and this build of kiln has none (cudnn.h and libcudnn were not "
-           "found when it was configured); set kernel_library KILN for conv2d");
+  // FP32 convolutions on CUDA always run through cuDNN (kernels/cuda_route.h), whatever the library.
+  fail(op, ": this convolution runs through cuDNN (kernel_library VENDOR, or precision FP32 on CUDA), and this "
+           "build of kiln has none (cudnn.h and libcudnn were not found when it was configured); set "
+           "kernel_library KILN for conv2d and precision TF32 or BF16");
 }
 
 }  // namespace

@@ -65,6 +65,24 @@ TEST(CudaGraphPool, NoEventIsRecordedOnTheCapturingStream) {
   alloc.release_pool(pool, {kStreamA});
 }
 
+// Tensors' memory lives on the legacy default stream (nullptr), which CUDA lets no event touch
+// while any blocking stream captures: its frees wait for the end of every capture.
+TEST(CudaGraphPool, TheLegacyStreamRecordsNoEventWhileAnyStreamCaptures) {
+  FakeDevice dev;
+  CachingAllocator alloc(dev);
+  void* tensor = alloc.allocate(2048, nullptr);
+  const uint64_t a = alloc.begin_capture(kStreamA);
+  const uint64_t b = alloc.begin_capture(kStreamB);
+  alloc.deallocate(tensor);
+  EXPECT_TRUE(dev.recorded_on.empty());
+  alloc.end_capture(kStreamA);
+  EXPECT_TRUE(dev.recorded_on.empty()) << "stream B still captures";
+  alloc.end_capture(kStreamB);
+  EXPECT_EQ(dev.recorded_on, std::vector<void*>{nullptr});
+  alloc.release_pool(a, {kStreamA});
+  alloc.release_pool(b, {kStreamB});
+}
+
 TEST(CudaGraphPool, ReplaysKeepTheirAddressesWhileOtherWorkAllocates) {
   FakeDevice dev;
   dev.auto_complete = true;
