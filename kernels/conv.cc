@@ -17,10 +17,6 @@ using detail::sim_arg;
 
 namespace {
 
-int64_t input_elems(const Conv2dShape& c) { return c.n * c.h * c.w * c.c_in; }
-int64_t weight_elems(const Conv2dShape& c) { return c.kh * c.kw * c.c_in * c.c_out; }
-int64_t output_elems(const Conv2dShape& c) { return c.n * c.out_h() * c.out_w() * c.c_out; }
-
 // What runs on CUDA (kernels/cuda_route.h): cuDNN at FP32 (FMA math) and under VENDOR, the
 // reference kernel for the row-invariant forward in both cases, else Kiln's kernels.
 [[maybe_unused]] CudaImpl conv_impl(const Stream& s, bool row_invariant) {
@@ -37,8 +33,8 @@ void conv2d_forward(const Stream& s, const Conv2dShape& shape, const T* x, const
     case Device::Kind::cpu: return cpu::conv2d_forward(s, shape, x, w, bias, y, act, slope, row_invariant);
     case Device::Kind::sim:
       return detail::sim_launch(
-          s, [=, x = sim_arg(kOp, "x", x, input_elems(shape)), w = sim_arg(kOp, "w", w, weight_elems(shape)),
-              bias = sim_arg(kOp, "bias", bias, shape.c_out), y = sim_arg(kOp, "y", y, output_elems(shape))] {
+          s, [=, x = sim_arg(kOp, "x", x, shape.input_elems()), w = sim_arg(kOp, "w", w, shape.weight_elems()),
+              bias = sim_arg(kOp, "bias", bias, shape.c_out), y = sim_arg(kOp, "y", y, shape.output_elems())] {
             cpu::conv2d_forward(Stream::cpu().with_precision(s.precision()), shape, x.get(), w.get(), bias.get(),
                                 y.get(), act, slope, row_invariant);
           });
@@ -67,8 +63,8 @@ void conv2d_backward_data(const Stream& s, const Conv2dShape& shape, const T* dy
     case Device::Kind::cpu: return cpu::conv2d_backward_data(s, shape, dy, w, dx);
     case Device::Kind::sim:
       return detail::sim_launch(
-          s, [=, dy = sim_arg(kOp, "dy", dy, output_elems(shape)), w = sim_arg(kOp, "w", w, weight_elems(shape)),
-              dx = sim_arg(kOp, "dx", dx, input_elems(shape))] {
+          s, [=, dy = sim_arg(kOp, "dy", dy, shape.output_elems()), w = sim_arg(kOp, "w", w, shape.weight_elems()),
+              dx = sim_arg(kOp, "dx", dx, shape.input_elems())] {
             cpu::conv2d_backward_data(Stream::cpu().with_precision(s.precision()), shape, dy.get(), w.get(), dx.get());
           });
     case Device::Kind::cuda:
@@ -88,8 +84,8 @@ void conv2d_backward_weight(const Stream& s, const Conv2dShape& shape, const T* 
     case Device::Kind::cpu: return cpu::conv2d_backward_weight(s, shape, x, dy, dw, dbias, accumulate);
     case Device::Kind::sim:
       return detail::sim_launch(
-          s, [=, x = sim_arg(kOp, "x", x, input_elems(shape)), dy = sim_arg(kOp, "dy", dy, output_elems(shape)),
-              dw = sim_arg(kOp, "dw", dw, weight_elems(shape)), dbias = sim_arg(kOp, "dbias", dbias, shape.c_out)] {
+          s, [=, x = sim_arg(kOp, "x", x, shape.input_elems()), dy = sim_arg(kOp, "dy", dy, shape.output_elems()),
+              dw = sim_arg(kOp, "dw", dw, shape.weight_elems()), dbias = sim_arg(kOp, "dbias", dbias, shape.c_out)] {
             cpu::conv2d_backward_weight(Stream::cpu().with_precision(s.precision()), shape, x.get(), dy.get(),
                                         dw.get(), dbias.get(), accumulate);
           });

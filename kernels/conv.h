@@ -12,6 +12,9 @@ struct Conv2dShape {
   int64_t kh = 1, kw = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
   int64_t out_h() const { return (h + 2 * pad_h - kh) / stride_h + 1; }
   int64_t out_w() const { return (w + 2 * pad_w - kw) / stride_w + 1; }
+  int64_t input_elems() const { return n * h * w * c_in; }
+  int64_t weight_elems() const { return kh * kw * c_in * c_out; }
+  int64_t output_elems() const { return n * out_h() * out_w() * c_out; }
 };
 
 // y = act(conv(x, w) + bias). bias may be null.

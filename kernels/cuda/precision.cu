@@ -42,10 +42,6 @@ int64_t extent(bool trans, int64_t rows, int64_t cols, int64_t ld) {
   return rows <= 0 || cols <= 0 ? 0 : trans ? (cols - 1) * ld + rows : (rows - 1) * ld + cols;
 }
 
-int64_t input_elems(const Conv2dShape& c) { return c.n * c.h * c.w * c.c_in; }
-int64_t weight_elems(const Conv2dShape& c) { return c.kh * c.kw * c.c_in * c.c_out; }
-int64_t output_elems(const Conv2dShape& c) { return c.n * c.out_h() * c.out_w() * c.c_out; }
-
 }  // namespace
 
 void gemm_at_precision(const Stream& s, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
@@ -96,8 +92,8 @@ void conv2d_forward_at_precision(const Stream& s, const Conv2dShape& shape, cons
     case MathPrecision::fp32: no_fp32("conv2d_forward");
     case MathPrecision::tf32: return cuda::conv2d_forward<float>(s, shape, x, w, bias, y, act, slope);
     case MathPrecision::bf16: {
-      const auto x16 = bf16_copy(s, x, input_elems(shape));
-      const auto w16 = bf16_copy(s, w, weight_elems(shape));
+      const auto x16 = bf16_copy(s, x, shape.input_elems());
+      const auto w16 = bf16_copy(s, w, shape.weight_elems());
       return cuda::conv2d_forward<__nv_bfloat16>(s, shape, x16.get(), w16.get(), bias, y, act, slope);
     }
   }
@@ -109,8 +105,8 @@ void conv2d_backward_data_at_precision(const Stream& s, const Conv2dShape& shape
     case MathPrecision::fp32: no_fp32("conv2d_backward_data");
     case MathPrecision::tf32: return cuda::conv2d_backward_data<float>(s, shape, dy, w, dx);
     case MathPrecision::bf16: {
-      const auto dy16 = bf16_copy(s, dy, output_elems(shape));
-      const auto w16 = bf16_copy(s, w, weight_elems(shape));
+      const auto dy16 = bf16_copy(s, dy, shape.output_elems());
+      const auto w16 = bf16_copy(s, w, shape.weight_elems());
       return cuda::conv2d_backward_data<__nv_bfloat16>(s, shape, dy16.get(), w16.get(), dx);
     }
   }
@@ -123,8 +119,8 @@ void conv2d_backward_weight_at_precision(const Stream& s, const Conv2dShape& sha
     case MathPrecision::tf32: return cuda::conv2d_backward_weight<float>(s, shape, x, dy, dw, dy, dbias, accumulate);
     case MathPrecision::bf16: {
       // The bias gradient reads the fp32 dy.
-      const auto x16 = bf16_copy(s, x, input_elems(shape));
-      const auto dy16 = bf16_copy(s, dy, output_elems(shape));
+      const auto x16 = bf16_copy(s, x, shape.input_elems());
+      const auto dy16 = bf16_copy(s, dy, shape.output_elems());
       return cuda::conv2d_backward_weight<__nv_bfloat16>(s, shape, x16.get(), dy16.get(), dw, dy, dbias, accumulate);
     }
   }

@@ -50,10 +50,6 @@ const float* operand(const kiln::cuda::DeviceArray<float>& rounded, const float*
   return rounded.get() ? rounded.get() : p;
 }
 
-int64_t input_elems(const Conv2dShape& c) { return c.n * c.h * c.w * c.c_in; }
-int64_t weight_elems(const Conv2dShape& c) { return c.kh * c.kw * c.c_in * c.c_out; }
-int64_t output_elems(const Conv2dShape& c) { return c.n * c.out_h() * c.out_w() * c.c_out; }
-
 // out[j, i] = in[i, j] for in [rows, cols]: HWIO -> KRSC.
 __global__ void transpose_kernel(const float* in, float* out, int64_t rows, int64_t cols) {
   KILN_GRID_STRIDE(idx, rows * cols) {
@@ -139,7 +135,7 @@ void cudnn_conv2d_forward(const Stream& s, const Conv2dShape& c, const float* x,
   constexpr const char* kOp = "conv2d_forward";
   if (c.n == 0) return;
   const cudaStream_t stream = kiln::cuda::raw(s);
-  const auto x_bf16 = bf16_rounded(s, x, input_elems(c)), w_bf16 = bf16_rounded(s, w, weight_elems(c));
+  const auto x_bf16 = bf16_rounded(s, x, c.input_elems()), w_bf16 = bf16_rounded(s, w, c.weight_elems());
   x = operand(x_bf16, x);
   w = operand(w_bf16, w);
   CudnnCall call(s);
@@ -164,7 +160,7 @@ void cudnn_conv2d_backward_data(const Stream& s, const Conv2dShape& c, const flo
   constexpr const char* kOp = "conv2d_backward_data";
   if (c.n == 0) return;
   const cudaStream_t stream = kiln::cuda::raw(s);
-  const auto dy_bf16 = bf16_rounded(s, dy, output_elems(c)), w_bf16 = bf16_rounded(s, w, weight_elems(c));
+  const auto dy_bf16 = bf16_rounded(s, dy, c.output_elems()), w_bf16 = bf16_rounded(s, w, c.weight_elems());
   dy = operand(dy_bf16, dy);
   w = operand(w_bf16, w);
   CudnnCall call(s);
@@ -198,7 +194,7 @@ void cudnn_conv2d_backward_weight(const Stream& s, const Conv2dShape& c, const f
     return;
   }
   // The weight gradient multiplies rounded x and dy; the bias gradient sums the fp32 dy.
-  const auto x_bf16 = bf16_rounded(s, x, input_elems(c)), dy_bf16 = bf16_rounded(s, dy, output_elems(c));
+  const auto x_bf16 = bf16_rounded(s, x, c.input_elems()), dy_bf16 = bf16_rounded(s, dy, c.output_elems());
   const float* xr = operand(x_bf16, x);
   const float* dyr = operand(dy_bf16, dy);
   CudnnCall call(s);
