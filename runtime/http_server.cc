@@ -47,6 +47,7 @@ struct HttpServer::Impl {
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
   std::atomic<int64_t> in_flight{0};
+  std::atomic<int64_t> io_sleeps{0};  // times an I/O thread stopped polling to block in epoll
   std::atomic<bool> draining{false};
   bool accepting = true;  // touched on iocs[0] only, where the acceptor's handlers run
   std::mutex sessions_mutex;
@@ -308,8 +309,9 @@ bool defer_on_io_thread(std::function<void()>& f) {
 namespace {
 // io_context::run(), except that after its last handler the thread polls (poll() is a
 // non-blocking epoll_wait) for `poll` before it blocks. It yields between polls so that a
-// runnable thread on the same core (the client, another I/O thread) is not held up.
-void run_polling(net::io_context& io, std::chrono::microseconds poll) {
+// runnable thread on the same core (the client, another I/O thread) is not held up. `sleeps`
+// counts the times it gives up polling and blocks.
+void run_polling(net::io_context& io, std::chrono::microseconds poll, std::atomic<int64_t>& sleeps) {
   if (poll.count() <= 0) {
     io.run();
     return;
@@ -321,6 +323,7 @@ void run_polling(net::io_context& io, std::chrono::microseconds poll) {
     } else if (std::chrono::steady_clock::now() - last < poll) {
       std::this_thread::yield();
     } else {
+      sleeps.fetch_add(1, std::memory_order_relaxed);
       io.run_one();
       last = std::chrono::steady_clock::now();
     }
@@ -382,16 +385,17 @@ void HttpServer::start() {
   for (auto& ioc : s.iocs) s.work.push_back(net::make_work_guard(*ioc));
   s.accept();
   for (size_t i = 0; i < s.iocs.size(); ++i)
-    s.threads.emplace_back([io = s.iocs[i].get(), sessions = s.ioc_sessions[i].get(), poll = s.options.io_poll] {
+    s.threads.emplace_back([io = s.iocs[i].get(), sessions = s.ioc_sessions[i].get(), &s] {
       current_io_context = io;
       current_io_sessions = sessions;
-      run_polling(*io, poll);
+      run_polling(*io, s.options.io_poll, s.io_sleeps);
     });
 }
 
 int HttpServer::port() const { return impl_->port; }
 int64_t HttpServer::in_flight() const { return impl_->in_flight; }
 int64_t HttpServer::connections() const { return impl_->connections(); }
+int64_t HttpServer::io_sleeps() const { return impl_->io_sleeps; }
 
 bool HttpServer::shutdown(std::chrono::milliseconds deadline) {
   Impl& s = *impl_;

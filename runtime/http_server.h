@@ -76,6 +76,8 @@ class HttpServer {
   bool shutdown(std::chrono::milliseconds deadline);
   int64_t in_flight() const;
   int64_t connections() const;
+  // Times an I/O thread stopped polling (io_poll) and blocked in epoll; 0 with io_poll 0.
+  int64_t io_sleeps() const;
 
   struct Impl;
 

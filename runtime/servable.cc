@@ -234,15 +234,14 @@ Predictions Servable::postprocess(const float* raw, int64_t rows, int64_t width)
       add(static_cast<int>(width), false);
       add(1, true);
       p.float_outputs[0].resize(static_cast<size_t>(rows * width));
-      std::vector<double> exps;
+      // Each exponential once (a double exp is ~20 ns: at batch 64 the second pass cost ~12 us).
+      std::vector<double> exps(static_cast<size_t>(width));
       for (int64_t r = 0; r < rows; ++r) {
         const float* x = raw + r * width;
         float* y = p.float_outputs[0].data() + r * width;
         int64_t best = 0;
         for (int64_t c = 1; c < width; ++c)
           if (x[c] > x[best]) best = c;
-        // Each exponential once (a double exp is ~20 ns: at batch 64 the second pass cost ~12 us).
-        exps.resize(static_cast<size_t>(width));
         double sum = 0;
         for (int64_t c = 0; c < width; ++c) sum += exps[c] = std::exp(static_cast<double>(x[c] - x[best]));
         for (int64_t c = 0; c < width; ++c) y[c] = static_cast<float>(exps[c] / sum);

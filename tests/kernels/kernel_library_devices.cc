@@ -16,6 +16,7 @@
 #include "kernels/pooling.h"
 #include "kernels/reduce.h"
 #include "tests/kernels/device_passes.h"
+#include "tests/kernels/conv_directions.h"
 #include "tests/kernels/device_test_util.h"
 
 namespace kiln {
@@ -128,27 +129,16 @@ TEST_P(KernelLibraryDevices, Bf16GemmAndConvolutionUnderVendor) {
              bias = random_vec<float>(n, 44);
   kernels::Conv2dShape c;
   c.n = 2, c.h = 9, c.w = 7, c.c_in = 5, c.c_out = 6, c.kh = 3, c.kw = 2, c.pad_h = 1, c.pad_w = 1, c.stride_h = 2;
-  const int64_t nx = c.n * c.h * c.w * c.c_in, nw = c.kh * c.kw * c.c_in * c.c_out;
-  const int64_t ny = c.n * c.out_h() * c.out_w() * c.c_out;
-  const auto x = random_vec<float>(nx, 45), w = random_vec<float>(nw, 46), dy = random_vec<float>(ny, 47);
+  const auto x = random_vec<float>(c.input_elems(), 45), w = random_vec<float>(c.weight_elems(), 46),
+             dy = random_vec<float>(c.output_elems(), 47);
   expect_vendor_same_as_kiln_cpu(
       [&](DeviceRunner& d) {
         const Stream s = d.stream().with_precision(MathPrecision::bf16);
         float* g = d.upload(c0);
         kernels::gemm<float>(s, false, true, m, n, k, 0.5f, d.upload(a), k, d.upload(b), k, 1.0f, g, n, d.upload(bias),
                              kernels::Activation::relu, 0.0f);
-        float* y = d.alloc<float>(ny);
-        float* dx = d.alloc<float>(nx);
-        float* dw = d.alloc<float>(nw);
-        float* db = d.alloc<float>(c.c_out);
-        kernels::conv2d_forward<float>(s, c, d.upload(x), d.upload(w), nullptr, y, kernels::Activation::none, 0.0f);
-        kernels::conv2d_backward_data<float>(s, c, d.upload(dy), d.upload(w), dx);
-        kernels::conv2d_backward_weight<float>(s, c, d.upload(x), d.upload(dy), dw, db, false);
         std::vector<double> out = d.download(g, m * n);
-        test::append(out, d.download(y, ny));
-        test::append(out, d.download(dx, nx));
-        test::append(out, d.download(dw, nw));
-        test::append(out, d.download(db, c.c_out));
+        test::append(out, test::conv_all_directions(d, s, c, x, w, dy));
         return out;
       },
       1e-5);

@@ -8,6 +8,7 @@
 #include "kernels/conv.h"
 #include "kernels/cpu/precision.h"
 #include "kernels/gemm.h"
+#include "tests/kernels/conv_directions.h"
 #include "tests/kernels/device_test_util.h"
 
 namespace kiln {
@@ -78,26 +79,12 @@ TEST_P(PrecisionDevices, GemmRoundsItsInputs) {
 TEST_P(PrecisionDevices, ConvolutionsRoundTheirInputs) {
   kernels::Conv2dShape c;
   c.n = 2, c.h = 6, c.w = 5, c.c_in = 4, c.c_out = 3, c.kh = 3, c.kw = 3, c.pad_h = 1, c.pad_w = 1;
-  const int64_t nx = c.n * c.h * c.w * c.c_in, nw = c.kh * c.kw * c.c_in * c.c_out;
-  const int64_t ny = c.n * c.out_h() * c.out_w() * c.c_out;
-  const auto x = random_vec<float>(nx, 41), w = random_vec<float>(nw, 42), dy = random_vec<float>(ny, 43);
+  const int64_t ny = c.output_elems();
+  const auto x = random_vec<float>(c.input_elems(), 41), w = random_vec<float>(c.weight_elems(), 42),
+             dy = random_vec<float>(ny, 43);
   for (MathPrecision p : {MathPrecision::tf32, MathPrecision::bf16}) {
     SCOPED_TRACE(precision_name(p));
-    auto run = [&](DeviceRunner& d) {
-      const Stream s = d.stream().with_precision(p);
-      float* y = d.alloc<float>(ny);
-      float* dx = d.alloc<float>(nx);
-      float* dw = d.alloc<float>(nw);
-      float* db = d.alloc<float>(c.c_out);
-      kernels::conv2d_forward<float>(s, c, d.upload(x), d.upload(w), nullptr, y, kernels::Activation::none, 0.0f);
-      kernels::conv2d_backward_data<float>(s, c, d.upload(dy), d.upload(w), dx);
-      kernels::conv2d_backward_weight<float>(s, c, d.upload(x), d.upload(dy), dw, db, false);
-      std::vector<double> out = d.download(y, ny);
-      test::append(out, d.download(dx, nx));
-      test::append(out, d.download(dw, nw));
-      test::append(out, d.download(db, c.c_out));
-      return out;
-    };
+    auto run = [&](DeviceRunner& d) { return test::conv_all_directions(d, d.stream().with_precision(p), c, x, w, dy); };
     expect_same_as_cpu(run, 1e-5);
     // The forward against the rounded inputs in double (via the fp32 CPU convolution of the
     // rounded inputs: exact products, fp32 sums).
@@ -120,34 +107,23 @@ TEST_P(PrecisionDevices, Fp32RoundsNothing) {
   const auto a = random_vec<float>(m * k, 51), b = random_vec<float>(k * n, 52), bias = random_vec<float>(n, 53);
   kernels::Conv2dShape c;
   c.n = 2, c.h = 6, c.w = 5, c.c_in = 4, c.c_out = 3, c.kh = 3, c.kw = 3, c.pad_h = 1, c.pad_w = 1;
-  const int64_t nx = c.n * c.h * c.w * c.c_in, nw = c.kh * c.kw * c.c_in * c.c_out;
-  const int64_t ny = c.n * c.out_h() * c.out_w() * c.c_out;
-  const auto x = random_vec<float>(nx, 54), w = random_vec<float>(nw, 55), dy = random_vec<float>(ny, 56),
-             cbias = random_vec<float>(c.c_out, 57);
+  const int64_t ny = c.output_elems();
+  const auto x = random_vec<float>(c.input_elems(), 54), w = random_vec<float>(c.weight_elems(), 55),
+             dy = random_vec<float>(ny, 56), cbias = random_vec<float>(c.c_out, 57);
   auto run = [&](DeviceRunner& d) {
     const Stream s = d.stream().with_precision(MathPrecision::fp32);
     float* g = d.alloc<float>(m * n);
     float* gri = d.alloc<float>(m * n);
-    float* y = d.alloc<float>(ny);
     float* yri = d.alloc<float>(ny);
-    float* dx = d.alloc<float>(nx);
-    float* dw = d.alloc<float>(nw);
-    float* db = d.alloc<float>(c.c_out);
     kernels::gemm<float>(s, false, false, m, n, k, 1.0f, d.upload(a), k, d.upload(b), n, 0.0f, g, n);
     kernels::gemm_row_invariant<float>(s, m, n, k, d.upload(a), k, d.upload(b), n, gri, n, d.upload(bias),
                                        kernels::Activation::relu, 0.0f);
-    kernels::conv2d_forward<float>(s, c, d.upload(x), d.upload(w), d.upload(cbias), y, kernels::Activation::none, 0.0f);
     kernels::conv2d_forward<float>(s, c, d.upload(x), d.upload(w), d.upload(cbias), yri, kernels::Activation::relu,
                                    0.0f, true);
-    kernels::conv2d_backward_data<float>(s, c, d.upload(dy), d.upload(w), dx);
-    kernels::conv2d_backward_weight<float>(s, c, d.upload(x), d.upload(dy), dw, db, false);
     std::vector<double> out = d.download(g, m * n);
     test::append(out, d.download(gri, m * n));
-    test::append(out, d.download(y, ny));
     test::append(out, d.download(yri, ny));
-    test::append(out, d.download(dx, nx));
-    test::append(out, d.download(dw, nw));
-    test::append(out, d.download(db, c.c_out));
+    test::append(out, test::conv_all_directions(d, s, c, x, w, dy, cbias));
     return out;
   };
   expect_same_as_cpu(run, 1e-5);
